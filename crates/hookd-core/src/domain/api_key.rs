@@ -1,0 +1,276 @@
+use std::fmt;
+use std::str::FromStr;
+
+use rand::distributions::{Alphanumeric, DistString};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+
+use crate::id::{ApiKeyId, WorkspaceId};
+
+/// Length of the secret part of a key: 64 alphanumerics, about 381 bits.
+const SECRET_LEN: usize = 64;
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Scope {
+    #[serde(rename = "webhooks:read")]
+    WebhooksRead,
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
+    #[serde(rename = "events:write")]
+    EventsWrite,
+    #[serde(rename = "*")]
+    All,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Scope::WebhooksRead,
+        Scope::WebhooksWrite,
+        Scope::EventsWrite,
+        Scope::All,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::WebhooksRead => "webhooks:read",
+            Scope::WebhooksWrite => "webhooks:write",
+            Scope::EventsWrite => "events:write",
+            Scope::All => "*",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Scope::ALL
+            .into_iter()
+            .find(|sc| sc.as_str() == s)
+            .ok_or_else(|| format!("unknown scope `{s}` (expected one of webhooks:read, webhooks:write, events:write, *)"))
+    }
+}
+
+/// A stored API key. Only a hash of its secret is kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    /// The prefix the key was issued with (`hk_live`), kept so keys stay valid if the
+    /// deployment's `key_prefix` changes later.
+    pub prefix: String,
+    /// SHA-256 of the secret part. The secret is 64 random alphanumerics, so a fast
+    /// hash is enough: there is nothing to brute-force.
+    pub secret_hash: [u8; 32],
+    pub scopes: Vec<Scope>,
+    /// Sees and changes only the webhooks it created.
+    pub owner_scoped: bool,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("id", &self.id)
+            .field("workspace_id", &self.workspace_id)
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("owner_scoped", &self.owner_scoped)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiKey {
+    /// Whether this key grants `needed`. `*` grants everything, and write access to
+    /// webhooks includes reading them.
+    pub fn allows(&self, needed: Scope) -> bool {
+        self.scopes.iter().any(|&s| {
+            s == Scope::All
+                || s == needed
+                || (needed == Scope::WebhooksRead && s == Scope::WebhooksWrite)
+        })
+    }
+
+    /// Constant-time comparison of a presented secret with the stored hash.
+    pub fn verify_secret(&self, secret: &str) -> bool {
+        let h = hash_secret(secret);
+        h.ct_eq(&self.secret_hash).into()
+    }
+
+    pub fn is_revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+}
+
+fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A key as presented by a client: `<prefix>_<8 hex>.<secret>`.
+pub struct ApiKeyToken<'a> {
+    pub prefix: &'a str,
+    pub id: ApiKeyId,
+    pub secret: &'a str,
+}
+
+/// Why a presented key is not even well-formed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("API key is malformed: expected `<prefix>_<8 hex>.<64 alphanumerics>`")]
+pub struct TokenError;
+
+impl<'a> ApiKeyToken<'a> {
+    pub fn parse(token: &'a str) -> Result<Self, TokenError> {
+        let (head, secret) = token.split_once('.').ok_or(TokenError)?;
+        if secret.len() != SECRET_LEN || !secret.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(TokenError);
+        }
+        let (prefix, hex8) = head.rsplit_once('_').ok_or(TokenError)?;
+        if prefix.is_empty() {
+            return Err(TokenError);
+        }
+        let id = ApiKeyId::from_hex(hex8).map_err(|_| TokenError)?;
+        Ok(Self { prefix, id, secret })
+    }
+}
+
+/// A newly issued key: the stored record and the full key, shown to its owner once.
+pub struct GeneratedKey {
+    pub key: ApiKey,
+    pub token: String,
+}
+
+impl fmt::Debug for GeneratedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeneratedKey")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GeneratedKey {
+    pub fn new(
+        workspace_id: WorkspaceId,
+        prefix: &str,
+        name: String,
+        scopes: Vec<Scope>,
+        owner_scoped: bool,
+        now: OffsetDateTime,
+    ) -> Self {
+        let mut rng = rand::thread_rng();
+        let hex8 = format!("{:08x}", rng.gen::<u32>());
+        let secret = Alphanumeric.sample_string(&mut rng, SECRET_LEN);
+        let id = ApiKeyId::from_hex(&hex8).expect("8 lower-case hex digits");
+        let token = format!("{prefix}_{hex8}.{secret}");
+        let key = ApiKey {
+            id,
+            workspace_id,
+            name,
+            prefix: prefix.to_owned(),
+            secret_hash: hash_secret(&secret),
+            scopes,
+            owner_scoped,
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        Self { key, token }
+    }
+}
+
+/// Key prefixes: 1–32 characters, letters, digits and `_`, starting with a letter.
+pub fn validate_key_prefix(prefix: &str) -> Result<(), String> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 32
+        && prefix.as_bytes()[0].is_ascii_alphabetic()
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err("must be 1 to 32 letters, digits or '_', starting with a letter".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(prefix: &str) -> GeneratedKey {
+        GeneratedKey::new(
+            WorkspaceId::generate(),
+            prefix,
+            "k".into(),
+            vec![Scope::All],
+            false,
+            crate::time_fmt::now(),
+        )
+    }
+
+    #[test]
+    fn generated_token_parses_and_verifies() {
+        let g = sample("aw_live");
+        let t = ApiKeyToken::parse(&g.token).unwrap();
+        assert_eq!(t.prefix, "aw_live");
+        assert_eq!(t.id, g.key.id);
+        assert!(g.key.verify_secret(t.secret));
+        assert!(!g.key.verify_secret(&"x".repeat(64)));
+    }
+
+    #[test]
+    fn malformed_tokens_are_rejected() {
+        for bad in [
+            "",
+            "hk_live",
+            "hk_live_a1b2c3d4",
+            "hk_live_a1b2c3d4.short",
+            "hk_live_A1B2C3D4.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "_a1b2c3d4.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "hk_live_a1b2c3d4.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-",
+        ] {
+            assert!(
+                ApiKeyToken::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
+        }
+        // The seed's documented example key is well-formed.
+        assert!(ApiKeyToken::parse(
+            "xqr_pk_a1b2c3d4.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn write_scope_includes_read() {
+        let mut k = sample("hk").key;
+        k.scopes = vec![Scope::WebhooksWrite];
+        assert!(k.allows(Scope::WebhooksRead));
+        assert!(!k.allows(Scope::EventsWrite));
+        k.scopes = vec![Scope::WebhooksRead];
+        assert!(!k.allows(Scope::WebhooksWrite));
+    }
+
+    #[test]
+    fn scopes_parse_from_their_names() {
+        assert_eq!("events:write".parse::<Scope>().unwrap(), Scope::EventsWrite);
+        assert!("admin".parse::<Scope>().is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let g = sample("hk");
+        assert!(!format!("{g:?}").contains(&g.token));
+    }
+}

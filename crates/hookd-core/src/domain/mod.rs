@@ -1,0 +1,69 @@
+//! Domain types and their validation rules. Validation collects every problem with a
+//! request into [`FieldErrors`], each naming the field and the rule, so a client can fix
+//! them all in one round trip.
+
+mod api_key;
+mod event_type;
+mod webhook;
+mod workspace;
+
+pub use api_key::{validate_key_prefix, ApiKey, ApiKeyToken, GeneratedKey, Scope, TokenError};
+pub use event_type::{pattern_matches, EventCatalog, EventType, EventTypeError, TEST_PING};
+pub use webhook::{
+    generate_signing_secret, validate_signing_secret, validate_url, NewWebhook, Webhook,
+    WebhookChanges, WebhookRules, WebhookSecrets,
+};
+pub use workspace::{validate_workspace_name, Workspace};
+
+/// One problem with one field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    /// The field, as the client spelled it (`url`, `events[2]`, `metadata.team`).
+    pub field: String,
+    /// The rule it broke, as a sentence fragment (`must use https`).
+    pub message: String,
+}
+
+/// Every problem found with a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when nothing was found, else the errors.
+    pub fn into_result(self) -> Result<(), FieldErrors> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+
+    pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut e = Self::default();
+        e.push(field, message);
+        e
+    }
+}
+
+impl std::fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", e.field, e.message)?;
+        }
+        Ok(())
+    }
+}

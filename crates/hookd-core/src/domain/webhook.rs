@@ -1,0 +1,470 @@
+//! Webhooks (endpoint subscriptions) and the rules for creating and changing them.
+
+use std::collections::{BTreeMap, HashSet};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use rand::RngCore;
+use time::OffsetDateTime;
+use url::Url;
+
+use super::event_type::EventCatalog;
+use super::FieldErrors;
+use crate::crypto::Sealed;
+use crate::id::{ApiKeyId, WebhookId, WorkspaceId};
+
+pub const MAX_URL_LEN: usize = 2048;
+pub const MAX_METADATA_KEYS: usize = 50;
+pub const MAX_METADATA_KEY_LEN: usize = 40;
+pub const MAX_METADATA_VALUE_LEN: usize = 500;
+pub const MIN_SECRET_LEN: usize = 16;
+pub const MAX_SECRET_LEN: usize = 255;
+const WHSEC: &str = "whsec_";
+
+/// A webhook as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub workspace_id: WorkspaceId,
+    /// The key that created it; owner-scoped keys see only their own webhooks.
+    pub created_by: Option<ApiKeyId>,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    /// Consecutive failed attempts since the last success.
+    pub failure_count: i64,
+    /// Every attempt ever made.
+    pub delivery_attempts: i64,
+    pub last_delivered_at: Option<OffsetDateTime>,
+    pub metadata: BTreeMap<String, String>,
+    pub secrets: WebhookSecrets,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// The sealed signing secrets. During a rotation the previous one keeps signing
+/// alongside the new one until `previous_expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSecrets {
+    pub current: Sealed,
+    pub previous: Option<Sealed>,
+    pub previous_expires_at: Option<OffsetDateTime>,
+}
+
+/// Deployment rules for webhooks.
+#[derive(Debug, Clone)]
+pub struct WebhookRules {
+    /// Accept plain `http://` URLs.
+    pub allow_http: bool,
+    pub max_events: usize,
+    pub max_description_len: usize,
+}
+
+impl Default for WebhookRules {
+    fn default() -> Self {
+        Self {
+            allow_http: false,
+            max_events: 100,
+            max_description_len: 500,
+        }
+    }
+}
+
+/// A create request, as parsed from the client. Everything optional so that validation
+/// can report every missing field at once.
+#[derive(Debug, Clone, Default)]
+pub struct NewWebhook {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub secret: Option<String>,
+    pub enabled: Option<bool>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// A change request (PATCH). `None` leaves a field alone; `description: Some(None)`
+/// clears it.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookChanges {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub description: Option<Option<String>>,
+    pub enabled: Option<bool>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+impl WebhookChanges {
+    pub fn is_empty(&self) -> bool {
+        self.url.is_none()
+            && self.events.is_none()
+            && self.description.is_none()
+            && self.enabled.is_none()
+            && self.metadata.is_none()
+    }
+}
+
+impl WebhookRules {
+    /// Checks a create request; on success the URL, events and secret are normalised.
+    pub fn check_new(
+        &self,
+        req: &mut NewWebhook,
+        catalog: &EventCatalog,
+    ) -> Result<(), FieldErrors> {
+        let mut errs = FieldErrors::default();
+        match &req.url {
+            None => errs.push("url", "is required"),
+            Some(u) => match validate_url(u, self.allow_http) {
+                Ok(n) => req.url = Some(n),
+                Err(m) => errs.push("url", m),
+            },
+        }
+        match &req.events {
+            None => errs.push("events", "is required"),
+            Some(ev) => self.check_events(ev, catalog, &mut errs),
+        }
+        if let Some(d) = &req.description {
+            self.check_description(d, &mut errs);
+        }
+        if let Some(s) = &req.secret {
+            if let Err(m) = validate_signing_secret(s) {
+                errs.push("secret", m);
+            }
+        }
+        if let Some(m) = &req.metadata {
+            check_metadata(m, &mut errs);
+        }
+        errs.into_result()
+    }
+
+    /// Checks a change request; on success the URL is normalised.
+    pub fn check_changes(
+        &self,
+        ch: &mut WebhookChanges,
+        catalog: &EventCatalog,
+    ) -> Result<(), FieldErrors> {
+        let mut errs = FieldErrors::default();
+        if let Some(u) = &ch.url {
+            match validate_url(u, self.allow_http) {
+                Ok(n) => ch.url = Some(n),
+                Err(m) => errs.push("url", m),
+            }
+        }
+        if let Some(ev) = &ch.events {
+            self.check_events(ev, catalog, &mut errs);
+        }
+        if let Some(Some(d)) = &ch.description {
+            self.check_description(d, &mut errs);
+        }
+        if let Some(m) = &ch.metadata {
+            check_metadata(m, &mut errs);
+        }
+        errs.into_result()
+    }
+
+    fn check_events(&self, events: &[String], catalog: &EventCatalog, errs: &mut FieldErrors) {
+        if events.is_empty() {
+            errs.push("events", "must contain at least 1 event type");
+            return;
+        }
+        if events.len() > self.max_events {
+            errs.push(
+                "events",
+                format!("must contain at most {} event types", self.max_events),
+            );
+            return;
+        }
+        let mut seen = HashSet::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            if !seen.insert(e.as_str()) {
+                errs.push(
+                    format!("events[{i}]"),
+                    format!("`{e}` is listed more than once"),
+                );
+            } else if let Err(err) = catalog.check_pattern(e) {
+                errs.push(format!("events[{i}]"), format!("`{e}` {err}"));
+            }
+        }
+    }
+
+    fn check_description(&self, d: &str, errs: &mut FieldErrors) {
+        if d.chars().count() > self.max_description_len {
+            errs.push(
+                "description",
+                format!("must be at most {} characters", self.max_description_len),
+            );
+        }
+    }
+}
+
+fn check_metadata(m: &BTreeMap<String, String>, errs: &mut FieldErrors) {
+    if m.len() > MAX_METADATA_KEYS {
+        errs.push(
+            "metadata",
+            format!("must have at most {MAX_METADATA_KEYS} keys"),
+        );
+        return;
+    }
+    for (k, v) in m {
+        if k.is_empty() || k.chars().count() > MAX_METADATA_KEY_LEN {
+            errs.push(
+                format!("metadata.{k}"),
+                format!("keys must be 1 to {MAX_METADATA_KEY_LEN} characters"),
+            );
+        } else if v.chars().count() > MAX_METADATA_VALUE_LEN {
+            errs.push(
+                format!("metadata.{k}"),
+                format!("values must be at most {MAX_METADATA_VALUE_LEN} characters"),
+            );
+        }
+    }
+}
+
+/// Checks a webhook URL and returns its normalised form.
+///
+/// The rules: it parses as an absolute URL, uses `https` (or `http` when allowed), has
+/// a host, carries no user-info (credentials in URLs end up in logs), and is at most
+/// 2,048 characters. Whether the host is a public address is decided at connect time,
+/// on the resolved addresses, by the delivery engine's SSRF guard.
+pub fn validate_url(raw: &str, allow_http: bool) -> Result<String, String> {
+    if raw.len() > MAX_URL_LEN {
+        return Err(format!("must be at most {MAX_URL_LEN} characters"));
+    }
+    if raw.trim() != raw || raw.is_empty() {
+        return Err("must be an absolute URL without surrounding whitespace".into());
+    }
+    let url = Url::parse(raw).map_err(|e| format!("is not a valid absolute URL ({e})"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => {
+            return Err(
+                "must use https:// (plain http:// is not allowed on this deployment)".into(),
+            )
+        }
+        other => return Err(format!("must use https://, not {other}://")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("must include a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a username or password".into());
+    }
+    let normalised = String::from(url);
+    if normalised.len() > MAX_URL_LEN {
+        return Err(format!("must be at most {MAX_URL_LEN} characters"));
+    }
+    Ok(normalised)
+}
+
+/// A new signing secret: `whsec_` and the base64 of 32 random bytes, the Standard
+/// Webhooks form.
+pub fn generate_signing_secret() -> String {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    format!("{WHSEC}{}", STANDARD.encode(b))
+}
+
+/// Checks a caller-supplied secret: 16–255 printable ASCII characters without spaces;
+/// a `whsec_` secret must carry valid base64 of at least 16 bytes, because Standard
+/// Webhooks signatures use the decoded bytes as the key.
+pub fn validate_signing_secret(s: &str) -> Result<(), String> {
+    let len = s.len();
+    if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&len) {
+        return Err(format!(
+            "must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} characters"
+        ));
+    }
+    if !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be printable ASCII without spaces".into());
+    }
+    if let Some(b64) = s.strip_prefix(WHSEC) {
+        match STANDARD.decode(b64) {
+            Ok(bytes) if bytes.len() >= 16 => {}
+            Ok(_) => return Err("a whsec_ secret must encode at least 16 bytes".into()),
+            Err(_) => return Err("a whsec_ secret must be followed by standard base64".into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::EventType;
+
+    fn catalog() -> EventCatalog {
+        EventCatalog::new(vec![
+            EventType {
+                name: "link.created".into(),
+                description: String::new(),
+            },
+            EventType {
+                name: "link.scanned".into(),
+                description: String::new(),
+            },
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn url_rules() {
+        assert_eq!(
+            validate_url("https://example.com/hook", false).unwrap(),
+            "https://example.com/hook"
+        );
+        assert_eq!(
+            validate_url("https://EXAMPLE.com", false).unwrap(),
+            "https://example.com/"
+        );
+        assert!(validate_url("http://example.com", false)
+            .unwrap_err()
+            .contains("https"));
+        assert!(validate_url("http://example.com", true).is_ok());
+        assert!(validate_url("ftp://example.com", true)
+            .unwrap_err()
+            .contains("ftp"));
+        assert!(validate_url("/relative", false)
+            .unwrap_err()
+            .contains("absolute"));
+        assert!(validate_url("https://user:pw@example.com", false)
+            .unwrap_err()
+            .contains("username"));
+        assert!(validate_url("https://user@example.com", false).is_err());
+        assert!(
+            validate_url(&format!("https://e.com/{}", "a".repeat(2100)), false)
+                .unwrap_err()
+                .contains("2048")
+        );
+        assert!(validate_url(" https://example.com", false).is_err());
+        assert!(validate_url("", false).is_err());
+    }
+
+    #[test]
+    fn create_reports_every_problem_at_once() {
+        let rules = WebhookRules::default();
+        let mut req = NewWebhook {
+            url: Some("http://x.com".into()),
+            events: Some(vec![
+                "link.created".into(),
+                "nope.nope".into(),
+                "link.created".into(),
+            ]),
+            description: Some("d".repeat(501)),
+            secret: Some("short".into()),
+            ..Default::default()
+        };
+        let errs = rules.check_new(&mut req, &catalog()).unwrap_err();
+        let fields: Vec<_> = errs.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["url", "events[1]", "events[2]", "description", "secret"]
+        );
+    }
+
+    #[test]
+    fn create_requires_url_and_events() {
+        let errs = WebhookRules::default()
+            .check_new(&mut NewWebhook::default(), &catalog())
+            .unwrap_err();
+        assert_eq!(errs.0.len(), 2);
+        assert_eq!(errs.0[0].field, "url");
+        assert_eq!(errs.0[1].field, "events");
+    }
+
+    #[test]
+    fn events_count_limits() {
+        let rules = WebhookRules {
+            max_events: 2,
+            ..Default::default()
+        };
+        let mut req = NewWebhook {
+            url: Some("https://x.com".into()),
+            events: Some(vec![]),
+            ..Default::default()
+        };
+        assert!(rules
+            .check_new(&mut req, &catalog())
+            .unwrap_err()
+            .to_string()
+            .contains("at least 1"));
+        req.events = Some(vec![
+            "link.created".into(),
+            "link.scanned".into(),
+            "*".into(),
+        ]);
+        assert!(rules
+            .check_new(&mut req, &catalog())
+            .unwrap_err()
+            .to_string()
+            .contains("at most 2"));
+    }
+
+    #[test]
+    fn metadata_limits() {
+        let rules = WebhookRules::default();
+        let base = || NewWebhook {
+            url: Some("https://x.com".into()),
+            events: Some(vec!["*".into()]),
+            ..Default::default()
+        };
+        let mut req = base();
+        req.metadata = Some((0..51).map(|i| (format!("k{i}"), "v".into())).collect());
+        assert!(rules
+            .check_new(&mut req, &catalog())
+            .unwrap_err()
+            .to_string()
+            .contains("at most 50 keys"));
+        let mut req = base();
+        req.metadata = Some([("k".repeat(41), "v".into())].into());
+        assert!(rules.check_new(&mut req, &catalog()).is_err());
+        let mut req = base();
+        req.metadata = Some([("team".into(), "v".repeat(501))].into());
+        assert_eq!(
+            rules.check_new(&mut req, &catalog()).unwrap_err().0[0].field,
+            "metadata.team"
+        );
+        let mut req = base();
+        req.metadata = Some([("team".into(), "growth".into())].into());
+        assert!(rules.check_new(&mut req, &catalog()).is_ok());
+    }
+
+    #[test]
+    fn secrets() {
+        assert!(validate_signing_secret("your-webhook-secret-key").is_ok());
+        assert!(validate_signing_secret(&generate_signing_secret()).is_ok());
+        assert!(validate_signing_secret("too-short").is_err());
+        assert!(validate_signing_secret("has spaces in the secret").is_err());
+        assert!(validate_signing_secret("whsec_!!!!notbase64!!!!").is_err());
+        assert!(validate_signing_secret(&format!("whsec_{}", STANDARD.encode([1u8; 8]))).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_urls_are_https_with_a_host_and_no_credentials(s in "\\PC{0,80}") {
+            if let Ok(n) = validate_url(&s, false) {
+                let u = Url::parse(&n).unwrap();
+                prop_assert_eq!(u.scheme(), "https");
+                prop_assert!(u.host_str().is_some());
+                prop_assert!(u.username().is_empty() && u.password().is_none());
+                prop_assert!(n.len() <= MAX_URL_LEN);
+            }
+        }
+
+        #[test]
+        fn normalisation_is_idempotent(host in "[a-z]{1,10}\\.(com|io)", path in "(/[a-zA-Z0-9_~-]{0,8}){0,4}", q in "(\\?[a-z]=[a-z0-9]{0,5})?") {
+            let raw = format!("https://{host}{path}{q}");
+            let n = validate_url(&raw, false).unwrap();
+            prop_assert_eq!(validate_url(&n, false).unwrap(), n);
+        }
+
+        #[test]
+        fn credentials_are_always_refused(user in "[a-z]{1,8}", host in "[a-z]{1,10}\\.com") {
+            let raw = format!("https://{user}@{host}/");
+            prop_assert!(validate_url(&raw, false).is_err());
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! hookd-core: the domain of a webhook delivery service, the storage interface and the
+//! use cases built on it. Nothing here knows about HTTP, SQL or the network.
+//!
+//! # Layout
+//!
+//! - [`id`]: typed, prefixed identifiers (`ws_…`, `key_…`, `wh_…`).
+//! - [`domain`]: workspaces, API keys, event types and webhooks, with their validation.
+//! - [`crypto`]: the AEAD that keeps signing secrets encrypted at rest.
+//! - [`store`]: the [`store::Store`] trait every backend implements, and its error type.
+//! - [`service`]: the use cases the API and CLI call (authenticate, create a webhook, …).
+//! - `conformance` (feature `conformance`): the shared suite every store backend runs.
+
+pub mod crypto;
+pub mod domain;
+pub mod id;
+pub mod service;
+pub mod store;
+pub mod time_fmt;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;

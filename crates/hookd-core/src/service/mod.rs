@@ -1,0 +1,38 @@
+//! The use cases. Each service takes the store (`Arc<dyn Store>`) and its own options,
+//! and never sees HTTP types: the API and the CLI are two callers of the same rules.
+
+mod admin;
+mod auth;
+mod webhooks;
+
+pub use admin::{AdminService, Bootstrapped};
+pub use auth::{AuthError, AuthService, Principal};
+pub use webhooks::{CreatedWebhook, Page, WebhookOptions, WebhookService};
+
+use crate::crypto::OpenError;
+use crate::domain::FieldErrors;
+use crate::store::StoreError;
+
+/// What a use case can fail with. The API maps each variant to one status and code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The thing does not exist, or the caller may not know that it does.
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    /// The request broke one or more rules; nothing was written.
+    #[error("invalid request: {0}")]
+    Validation(FieldErrors),
+    /// The deployment has this feature switched off.
+    #[error("{0}")]
+    FeatureDisabled(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] OpenError),
+}
+
+impl From<FieldErrors> for ServiceError {
+    fn from(e: FieldErrors) -> Self {
+        ServiceError::Validation(e)
+    }
+}

@@ -1,0 +1,363 @@
+//! Managing webhooks: create, read, change, delete, and their signing secrets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::crypto::SecretCipher;
+use crate::domain::{
+    generate_signing_secret, validate_signing_secret, EventCatalog, FieldErrors, NewWebhook,
+    Webhook, WebhookChanges, WebhookRules, WebhookSecrets,
+};
+use crate::id::WebhookId;
+use crate::service::{Principal, ServiceError};
+use crate::store::{PageRequest, Store, WebhookFilter, WebhookSettings};
+use crate::time_fmt;
+
+/// Reason recorded when a webhook is disabled through the API.
+pub const DISABLED_MANUALLY: &str = "manual";
+
+#[derive(Debug, Clone)]
+pub struct WebhookOptions {
+    pub rules: WebhookRules,
+    /// Whether the current secret may be read back after creation.
+    pub secret_retrieval: bool,
+    /// How long the previous secret keeps signing after a rotation.
+    pub rotation_overlap: Duration,
+}
+
+impl Default for WebhookOptions {
+    fn default() -> Self {
+        Self {
+            rules: WebhookRules::default(),
+            secret_retrieval: false,
+            rotation_overlap: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// A webhook just created, with its secret in clear (shown this once).
+#[derive(Debug)]
+pub struct CreatedWebhook {
+    pub webhook: Webhook,
+    pub signing_secret: String,
+    pub warnings: Vec<String>,
+}
+
+/// One page of a list, and the cursor of the next page when there is one.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct WebhookService {
+    store: Arc<dyn Store>,
+    cipher: SecretCipher,
+    catalog: Arc<EventCatalog>,
+    options: WebhookOptions,
+}
+
+impl WebhookService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        cipher: SecretCipher,
+        catalog: Arc<EventCatalog>,
+        options: WebhookOptions,
+    ) -> Self {
+        Self {
+            store,
+            cipher,
+            catalog,
+            options,
+        }
+    }
+
+    pub fn catalog(&self) -> &EventCatalog {
+        &self.catalog
+    }
+
+    pub async fn create(
+        &self,
+        who: &Principal,
+        mut req: NewWebhook,
+    ) -> Result<CreatedWebhook, ServiceError> {
+        self.options.rules.check_new(&mut req, &self.catalog)?;
+        let (Some(url), Some(events)) = (req.url, req.events) else {
+            unreachable!("check_new requires url and events");
+        };
+        let filter = WebhookFilter {
+            created_by: who.owner_filter().cloned(),
+        };
+        let warnings = self
+            .duplicate_warnings(who, &filter, &url, &events, None)
+            .await?;
+
+        let id = WebhookId::generate();
+        let secret = req.secret.unwrap_or_else(generate_signing_secret);
+        let now = time_fmt::now();
+        let enabled = req.enabled.unwrap_or(true);
+        let webhook = Webhook {
+            secrets: WebhookSecrets {
+                current: self.cipher.seal(secret.as_bytes(), id.as_str()),
+                previous: None,
+                previous_expires_at: None,
+            },
+            id,
+            workspace_id: who.workspace_id().clone(),
+            created_by: Some(who.key_id().clone()),
+            url,
+            events,
+            description: req.description,
+            enabled,
+            disabled_reason: (!enabled).then(|| DISABLED_MANUALLY.to_owned()),
+            failure_count: 0,
+            delivery_attempts: 0,
+            last_delivered_at: None,
+            metadata: req.metadata.unwrap_or_default(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_webhook(&webhook).await?;
+        tracing::info!(webhook_id = %webhook.id, workspace_id = %webhook.workspace_id, "webhook created");
+        Ok(CreatedWebhook {
+            webhook,
+            signing_secret: secret,
+            warnings,
+        })
+    }
+
+    pub async fn list(
+        &self,
+        who: &Principal,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Webhook>, ServiceError> {
+        let before = cursor
+            .map(|c| {
+                WebhookId::parse(c).map_err(|_| {
+                    FieldErrors::single("cursor", "is not a cursor returned by this list")
+                })
+            })
+            .transpose()?;
+        let filter = WebhookFilter {
+            created_by: who.owner_filter().cloned(),
+        };
+        // One row more than asked tells whether another page exists.
+        let page = PageRequest {
+            limit: limit + 1,
+            before,
+        };
+        let mut items = self
+            .store
+            .list_webhooks(who.workspace_id(), &filter, &page)
+            .await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|w| w.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// A webhook the caller may see. Another workspace's webhook, or one outside an
+    /// owner-scoped key's view, is "not found": its existence is not the caller's to know.
+    pub async fn get(&self, who: &Principal, id: &str) -> Result<Webhook, ServiceError> {
+        let not_found = ServiceError::NotFound { what: "webhook" };
+        let Ok(id) = WebhookId::parse(id) else {
+            return Err(not_found);
+        };
+        let wh = self
+            .store
+            .get_webhook(who.workspace_id(), &id)
+            .await?
+            .ok_or(not_found)?;
+        match who.owner_filter() {
+            Some(owner) if wh.created_by.as_ref() != Some(owner) => {
+                Err(ServiceError::NotFound { what: "webhook" })
+            }
+            _ => Ok(wh),
+        }
+    }
+
+    /// Applies a PATCH. Returns the updated webhook and any warnings.
+    pub async fn update(
+        &self,
+        who: &Principal,
+        id: &str,
+        mut changes: WebhookChanges,
+    ) -> Result<(Webhook, Vec<String>), ServiceError> {
+        let current = self.get(who, id).await?;
+        self.options
+            .rules
+            .check_changes(&mut changes, &self.catalog)?;
+        if changes.is_empty() {
+            return Ok((current, Vec::new()));
+        }
+        let url = changes.url.unwrap_or_else(|| current.url.clone());
+        let events = changes.events.unwrap_or_else(|| current.events.clone());
+        let warnings = if url != current.url || events != current.events {
+            let filter = WebhookFilter {
+                created_by: who.owner_filter().cloned(),
+            };
+            self.duplicate_warnings(who, &filter, &url, &events, Some(&current.id))
+                .await?
+        } else {
+            Vec::new()
+        };
+        let (enabled, disabled_reason) = match changes.enabled {
+            Some(true) => (true, None),
+            Some(false) if current.enabled => (false, Some(DISABLED_MANUALLY.to_owned())),
+            _ => (current.enabled, current.disabled_reason.clone()),
+        };
+        let settings = WebhookSettings {
+            url,
+            events,
+            description: changes
+                .description
+                .unwrap_or_else(|| current.description.clone()),
+            enabled,
+            disabled_reason,
+            metadata: changes.metadata.unwrap_or_else(|| current.metadata.clone()),
+            updated_at: time_fmt::now(),
+        };
+        if !self
+            .store
+            .update_webhook_settings(who.workspace_id(), &current.id, &settings)
+            .await?
+        {
+            return Err(ServiceError::NotFound { what: "webhook" });
+        }
+        tracing::info!(webhook_id = %current.id, "webhook updated");
+        let updated = Webhook {
+            url: settings.url,
+            events: settings.events,
+            description: settings.description,
+            enabled: settings.enabled,
+            disabled_reason: settings.disabled_reason,
+            metadata: settings.metadata,
+            updated_at: settings.updated_at,
+            ..current
+        };
+        Ok((updated, warnings))
+    }
+
+    pub async fn delete(&self, who: &Principal, id: &str) -> Result<(), ServiceError> {
+        let wh = self.get(who, id).await?;
+        if !self
+            .store
+            .delete_webhook(who.workspace_id(), &wh.id)
+            .await?
+        {
+            return Err(ServiceError::NotFound { what: "webhook" });
+        }
+        tracing::info!(webhook_id = %wh.id, "webhook deleted");
+        Ok(())
+    }
+
+    /// The current secret in clear, where the deployment allows reading it back.
+    pub async fn secret(&self, who: &Principal, id: &str) -> Result<String, ServiceError> {
+        if !self.options.secret_retrieval {
+            return Err(ServiceError::FeatureDisabled(
+                "secret retrieval is disabled on this deployment (set secret_retrieval = true to enable it)",
+            ));
+        }
+        let wh = self.get(who, id).await?;
+        let plain = self.cipher.open(&wh.secrets.current, wh.id.as_str())?;
+        Ok(String::from_utf8_lossy(&plain).into_owned())
+    }
+
+    /// Replaces the secret with `supplied` or a generated one. The old secret keeps
+    /// signing alongside the new one for the rotation overlap; a secret older than that
+    /// (from an earlier rotation still in its overlap) is dropped.
+    pub async fn rotate_secret(
+        &self,
+        who: &Principal,
+        id: &str,
+        supplied: Option<String>,
+    ) -> Result<(Webhook, String), ServiceError> {
+        if let Some(s) = &supplied {
+            validate_signing_secret(s).map_err(|m| FieldErrors::single("secret", m))?;
+        }
+        let wh = self.get(who, id).await?;
+        let secret = supplied.unwrap_or_else(generate_signing_secret);
+        let now = time_fmt::now();
+        let secrets = WebhookSecrets {
+            current: self.cipher.seal(secret.as_bytes(), wh.id.as_str()),
+            previous: Some(wh.secrets.current.clone()),
+            previous_expires_at: Some(now + self.options.rotation_overlap),
+        };
+        if !self
+            .store
+            .update_webhook_secrets(who.workspace_id(), &wh.id, &secrets, now)
+            .await?
+        {
+            return Err(ServiceError::NotFound { what: "webhook" });
+        }
+        tracing::info!(webhook_id = %wh.id, "signing secret rotated");
+        Ok((
+            Webhook {
+                secrets,
+                updated_at: now,
+                ..wh
+            },
+            secret,
+        ))
+    }
+
+    /// A warning per visible webhook with the same URL whose events overlap: the second
+    /// seed's note that such duplicates double every delivery.
+    async fn duplicate_warnings(
+        &self,
+        who: &Principal,
+        filter: &WebhookFilter,
+        url: &str,
+        events: &[String],
+        except: Option<&WebhookId>,
+    ) -> Result<Vec<String>, ServiceError> {
+        let same_url = self
+            .store
+            .find_webhooks_by_url(who.workspace_id(), url)
+            .await?;
+        Ok(same_url
+            .iter()
+            .filter(|w| Some(&w.id) != except)
+            .filter(|w| filter.created_by.is_none() || w.created_by == filter.created_by)
+            .filter(|w| events.iter().any(|a| w.events.iter().any(|b| patterns_overlap(a, b))))
+            .map(|w| {
+                format!(
+                    "webhook {} already receives some of these events at the same URL; each such event will be delivered twice",
+                    w.id
+                )
+            })
+            .collect())
+    }
+}
+
+/// Whether some event type matches both subscription patterns.
+fn patterns_overlap(a: &str, b: &str) -> bool {
+    let prefix = |p: &str| p.strip_suffix('*').map(str::to_owned);
+    match (prefix(a), prefix(b)) {
+        (Some(pa), Some(pb)) => pa.starts_with(&pb) || pb.starts_with(&pa),
+        (Some(_), None) => crate::domain::pattern_matches(a, b),
+        (None, Some(_)) => crate::domain::pattern_matches(b, a),
+        (None, None) => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::patterns_overlap;
+
+    #[test]
+    fn overlap_of_patterns() {
+        assert!(patterns_overlap("*", "link.created"));
+        assert!(patterns_overlap("link.*", "*"));
+        assert!(patterns_overlap("link.*", "link.created"));
+        assert!(patterns_overlap("link.qr.*", "link.*"));
+        assert!(!patterns_overlap("link.*", "bio.published"));
+        assert!(!patterns_overlap("link.created", "link.scanned"));
+        assert!(patterns_overlap("link.created", "link.created"));
+    }
+}

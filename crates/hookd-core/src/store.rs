@@ -1,0 +1,181 @@
+//! The storage interface. Services speak to storage only through [`Store`], written in
+//! domain types; each backend (SQLite, PostgreSQL) implements it in its own crate and
+//! runs the shared conformance suite.
+//!
+//! Methods are named after what the caller wants, and each is one atomic step: a
+//! backend may use a transaction inside a method, never across two.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::domain::{ApiKey, Webhook, Workspace};
+use crate::id::{ApiKeyId, WebhookId, WorkspaceId};
+
+/// What can go wrong in storage, separated so callers can react to each.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness or foreign-key rule refused the write. `constraint` names the rule
+    /// in backend-neutral terms (`workspace_name`, `api_key_id`).
+    #[error("conflicts with an existing row ({constraint})")]
+    Conflict { constraint: &'static str },
+    /// The database cannot be reached or is overloaded; the operation may succeed later.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else: corrupt data, a failed migration, a bug.
+    #[error("storage error")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn other(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Other(Box::new(e))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which webhooks of a workspace a caller may see.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookFilter {
+    /// Only those created by this key (owner-scoped keys).
+    pub created_by: Option<ApiKeyId>,
+}
+
+/// A page of a newest-first list: at most `limit` rows with ids strictly below
+/// `before`. Ids are time-ordered, so rows inserted while a client pages never shift
+/// the pages it has not yet read.
+#[derive(Debug, Clone)]
+pub struct PageRequest<Id> {
+    pub limit: u32,
+    pub before: Option<Id>,
+}
+
+/// The settings of a webhook that a PATCH may change. Delivery counters and secrets are
+/// written by their own methods, so a concurrent PATCH can never overwrite them.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A response kept for an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// The claim on an idempotency key, as [`Store::begin_idempotent`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// This request now owns the key and must complete or abandon it.
+    Acquired,
+    /// Another request with this key is still running.
+    InFlight,
+    /// A request with this key finished; `request_hash` tells whether it was the same.
+    Completed {
+        request_hash: Vec<u8>,
+        response: StoredResponse,
+    },
+}
+
+/// An attempt to claim an idempotency key.
+#[derive(Debug, Clone)]
+pub struct IdempotencyRequest<'a> {
+    pub api_key_id: &'a ApiKeyId,
+    pub key: &'a str,
+    pub request_hash: &'a [u8],
+    pub now: OffsetDateTime,
+    /// Completed records older than this are expired and may be replaced.
+    pub expired_before: OffsetDateTime,
+    /// In-flight claims older than this belong to a request that died; take them over.
+    pub stale_before: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Workspaces.
+
+    /// Creates the first workspace and its key, only when no workspace exists yet.
+    /// Returns `false` (and writes nothing) when the database was already set up, so two
+    /// processes starting at once never both print a first key.
+    async fn bootstrap(&self, workspace: &Workspace, key: &ApiKey) -> StoreResult<bool>;
+    async fn create_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
+    async fn get_workspace(&self, id: &WorkspaceId) -> StoreResult<Option<Workspace>>;
+    async fn find_workspace_by_name(&self, name: &str) -> StoreResult<Option<Workspace>>;
+    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
+
+    // API keys.
+
+    /// Fails with `Conflict { constraint: "api_key_id" }` when the id is taken.
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn get_api_key(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKey>>;
+    async fn list_api_keys(&self, workspace: Option<&WorkspaceId>) -> StoreResult<Vec<ApiKey>>;
+    /// Marks a key revoked; `false` when it does not exist or was already revoked.
+    async fn revoke_api_key(&self, id: &ApiKeyId, at: OffsetDateTime) -> StoreResult<bool>;
+    async fn touch_api_key(&self, id: &ApiKeyId, at: OffsetDateTime) -> StoreResult<()>;
+
+    // Webhooks.
+
+    async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    async fn get_webhook(
+        &self,
+        workspace: &WorkspaceId,
+        id: &WebhookId,
+    ) -> StoreResult<Option<Webhook>>;
+    async fn list_webhooks(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &WebhookFilter,
+        page: &PageRequest<WebhookId>,
+    ) -> StoreResult<Vec<Webhook>>;
+    /// The workspace's webhooks with exactly this URL (for the duplicate warning).
+    async fn find_webhooks_by_url(
+        &self,
+        workspace: &WorkspaceId,
+        url: &str,
+    ) -> StoreResult<Vec<Webhook>>;
+    /// Writes the settings; `false` when the webhook no longer exists.
+    async fn update_webhook_settings(
+        &self,
+        workspace: &WorkspaceId,
+        id: &WebhookId,
+        settings: &WebhookSettings,
+    ) -> StoreResult<bool>;
+    /// Replaces the signing secrets; `false` when the webhook no longer exists.
+    async fn update_webhook_secrets(
+        &self,
+        workspace: &WorkspaceId,
+        id: &WebhookId,
+        secrets: &crate::domain::WebhookSecrets,
+        updated_at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Deletes a webhook; `false` when it did not exist.
+    async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> StoreResult<bool>;
+
+    // Idempotency keys.
+
+    async fn begin_idempotent(&self, req: &IdempotencyRequest<'_>)
+        -> StoreResult<IdempotencyClaim>;
+    async fn complete_idempotent(
+        &self,
+        api_key_id: &ApiKeyId,
+        key: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
+    /// Releases a claim whose request did not succeed, so a retry runs afresh.
+    async fn abandon_idempotent(&self, api_key_id: &ApiKeyId, key: &str) -> StoreResult<()>;
+    /// Deletes records created before `before`; returns how many.
+    async fn prune_idempotency(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
