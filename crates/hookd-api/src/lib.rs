@@ -1,1 +1,167 @@
-//! placeholder
+//! hookd-api: the HTTP API, as an axum [`Router`] over the core services.
+//!
+//! # Layout
+//!
+//! - [`envelope`]: the `{"data", "meta"}` envelope and the outermost middleware that
+//!   renders it, with request ids and rate-limit headers.
+//! - [`error`]: [`ApiError`], one status and one stable code per failure.
+//! - [`extract`]: extractors with field-precise errors, and the authenticated [`extract::Caller`].
+//! - [`middleware`]: authentication with rate limiting, and `Idempotency-Key`.
+//! - [`rate_limit`]: the per-key limiter.
+//! - [`dto`]: request and response bodies.
+//! - [`routes`]: the handlers.
+//!
+//! Request flow: `finalize` → (on `/v1`) `authenticate` → `idempotency` → handler →
+//! one service call.
+
+pub mod dto;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod rate_limit;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use hookd_core::service::{AdminService, AuthService, IdempotencyService, WebhookService};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::ApiError;
+pub use rate_limit::{RateLimiter, WindowRateLimiter};
+
+/// Largest request body accepted: 1 MiB.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What the handlers need: the services, and the rate limiter.
+#[derive(Clone)]
+pub struct ApiState {
+    pub admin: AdminService,
+    pub auth: AuthService,
+    pub webhooks: WebhookService,
+    pub idempotency: IdempotencyService,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hookd",
+        description = "Self-hosted webhook delivery. Every response is JSON in an envelope: \
+            `{\"data\": …, \"meta\": {\"request_id\", \"rate_limit\"}}`, or `{\"error\": {\"code\", \"message\", \"details\"}, \"meta\": …}`."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "webhooks", description = "Endpoint subscriptions"),
+        (name = "event types", description = "The catalog"),
+        (name = "operations", description = "Probes and the API description"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key: `Authorization: Bearer hk_live_<8 hex>.<secret>`",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The `/v1` routes, which the auth and idempotency middleware guard.
+fn v1_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::webhooks::create, routes::webhooks::list))
+        .routes(routes!(
+            routes::webhooks::get,
+            routes::webhooks::update,
+            routes::webhooks::delete
+        ))
+        .routes(routes!(routes::webhooks::secret))
+        .routes(routes!(routes::webhooks::rotate_secret))
+        .routes(routes!(routes::event_types::list))
+}
+
+/// Routes without authentication.
+fn open_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::health::healthz))
+        .routes(routes!(routes::health::readyz))
+}
+
+/// The OpenAPI document, built from the same route lists as the router, so a route
+/// cannot exist without being documented.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(v1_routes())
+        .merge(open_routes())
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.paths.paths.insert(
+        "/openapi.json".to_owned(),
+        utoipa::openapi::PathItem::new(
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::path::OperationBuilder::new()
+                .tag("operations")
+                .summary(Some("This document"))
+                .response(
+                    "200",
+                    utoipa::openapi::Response::new("The OpenAPI 3.1 document"),
+                ),
+        ),
+    );
+    doc
+}
+
+/// The whole HTTP application.
+pub fn router(state: ApiState) -> Router {
+    let doc_json = Arc::new(
+        openapi()
+            .to_json()
+            .expect("the OpenAPI document serialises"),
+    );
+    let v1 = v1_routes()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::idempotency,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate,
+        ));
+    let (router, _) = OpenApiRouter::new()
+        .merge(v1)
+        .merge(open_routes())
+        .split_for_parts();
+    router
+        .with_state(state)
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let body = doc_json.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        body.as_ref().clone(),
+                    )
+                }
+            }),
+        )
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(envelope::finalize))
+}

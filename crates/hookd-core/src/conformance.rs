@@ -29,6 +29,7 @@ where
     webhook_pages_are_newest_first_and_filtered(make().await).await;
     settings_and_secrets_are_written_separately(make().await).await;
     idempotency_claims(make().await).await;
+    settings_are_claimed_once(make().await).await;
 }
 
 fn workspace(name: &str) -> Workspace {
@@ -384,4 +385,17 @@ pub async fn idempotency_claims(store: Arc<dyn Store>) {
             .unwrap(),
         1
     );
+}
+
+pub async fn settings_are_claimed_once(store: Arc<dyn Store>) {
+    assert_eq!(
+        store.claim_setting("key_fingerprint", "aaa").await.unwrap(),
+        "aaa"
+    );
+    assert_eq!(
+        store.claim_setting("key_fingerprint", "bbb").await.unwrap(),
+        "aaa",
+        "the first value stays"
+    );
+    assert_eq!(store.claim_setting("other", "bbb").await.unwrap(), "bbb");
 }

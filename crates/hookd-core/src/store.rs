@@ -105,6 +105,11 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Records `value` under `name` unless a value is already recorded, and returns the
+    /// recorded value. Used for facts every process must agree on, such as the
+    /// fingerprint of the encryption key.
+    async fn claim_setting(&self, name: &str, value: &str) -> StoreResult<String>;
+
     // Workspaces.
 
     /// Creates the first workspace and its key, only when no workspace exists yet.

@@ -1,6 +1,12 @@
 -- hookd schema, SQLite. Timestamps are INTEGER microseconds since the Unix epoch (UTC);
 -- ids are prefixed strings whose order is creation order.
 
+-- Deployment-wide facts, such as the fingerprint of the key that seals secrets.
+CREATE TABLE settings (
+    name   TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+) STRICT;
+
 CREATE TABLE workspaces (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL UNIQUE,

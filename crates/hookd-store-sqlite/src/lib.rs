@@ -188,6 +188,25 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn claim_setting(&self, name: &str, value: &str) -> StoreResult<String> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let (stored,): (String,) = sqlx::query_as("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(stored)
+    }
+
     async fn bootstrap(&self, workspace: &Workspace, key: &ApiKey) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
         let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM workspaces")

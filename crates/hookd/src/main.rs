@@ -1,1 +1,5 @@
-fn main() {}
+//! The `hookd` binary.
+
+fn main() -> std::process::ExitCode {
+    hookd::cli::main()
+}

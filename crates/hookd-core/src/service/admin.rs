@@ -31,6 +31,11 @@ impl AdminService {
         Self { store, key_prefix }
     }
 
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), ServiceError> {
+        Ok(self.store.ping().await?)
+    }
+
     /// On an empty database, creates the workspace `default` and an all-scope key.
     /// Returns `None` when the database already has a workspace.
     pub async fn bootstrap(&self) -> Result<Option<Bootstrapped>, ServiceError> {

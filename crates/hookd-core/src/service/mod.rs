@@ -3,10 +3,12 @@
 
 mod admin;
 mod auth;
+mod idempotency;
 mod webhooks;
 
 pub use admin::{AdminService, Bootstrapped};
 pub use auth::{AuthError, AuthService, Principal};
+pub use idempotency::{Idempotency, IdempotencyService, IDEMPOTENCY_TTL};
 pub use webhooks::{CreatedWebhook, Page, WebhookOptions, WebhookService};
 
 use crate::crypto::OpenError;

@@ -1,0 +1,150 @@
+//! Middleware of the `/v1` routes: authentication with rate limiting, then
+//! `Idempotency-Key` handling for POSTs.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hookd_core::service::{Idempotency, IdempotencyService, Principal};
+use hookd_core::store::StoredResponse;
+use sha2::{Digest, Sha256};
+
+use crate::envelope::{ApiResponse, Payload};
+use crate::error::{chain, ApiError};
+use crate::{ApiState, BODY_LIMIT};
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// Authenticates the Bearer key, counts the request against the key's rate limit, and
+/// makes the [`Principal`] available to handlers.
+pub async fn authenticate(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
+    let token = match bearer_token(&req) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let principal = match state.auth.authenticate(&token).await {
+        Ok(p) => p,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let decision = match state.rate_limiter.hit(principal.key_id()).await {
+        Ok(d) => d,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut res = if decision.allowed {
+        req.extensions_mut().insert(principal);
+        next.run(req).await
+    } else {
+        ApiError::RateLimited {
+            retry_after: decision.retry_after,
+        }
+        .into_response()
+    };
+    res.extensions_mut().insert(decision.info);
+    res
+}
+
+fn bearer_token(req: &Request) -> Result<String, ApiError> {
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthorized("missing API key: send `Authorization: Bearer <API key>`".into())
+    })?;
+    let value = value.to_str().map_err(|_| {
+        ApiError::Unauthorized("the Authorization header is not valid ASCII".into())
+    })?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            Ok(token.trim().to_owned())
+        }
+        _ => Err(ApiError::Unauthorized(
+            "the Authorization header must be `Bearer <API key>`".into(),
+        )),
+    }
+}
+
+/// Replays the stored response of a POST retried with the same `Idempotency-Key`.
+///
+/// The handler runs in its own task, so a client that hangs up mid-request cannot leave
+/// the key claimed but never completed: the work finishes and its response is stored
+/// for the retry. Only successful (2xx) responses are stored; after any other outcome
+/// the claim is released, so a corrected retry with the same key runs afresh.
+pub async fn idempotency(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let Some(raw_key) = req.headers().get(IDEMPOTENCY_KEY) else {
+        return next.run(req).await;
+    };
+    let key = match raw_key
+        .to_str()
+        .map_err(|_| "must be visible ASCII characters".to_owned())
+        .and_then(|k| {
+            IdempotencyService::validate_key(k)?;
+            Ok(k.to_owned())
+        }) {
+        Ok(k) => k,
+        Err(m) => return ApiError::bad_request("Idempotency-Key", m).into_response(),
+    };
+    let Some(principal) = req.extensions().get::<Principal>().cloned() else {
+        return ApiError::Unauthorized("missing API key".into()).into_response();
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => return ApiError::PayloadTooLarge.into_response(),
+    };
+    let hash = request_hash(
+        &parts.method,
+        parts.uri.path_and_query().map_or("", |p| p.as_str()),
+        &bytes,
+    );
+    let key_id = principal.key_id().clone();
+    match state.idempotency.begin(&key_id, &key, &hash).await {
+        Err(e) => ApiError::from(e).into_response(),
+        Ok(Idempotency::InFlight) => ApiError::IdempotencyInFlight.into_response(),
+        Ok(Idempotency::Mismatch) => ApiError::IdempotencyMismatch.into_response(),
+        Ok(Idempotency::Replay(stored)) => replay(stored),
+        Ok(Idempotency::Proceed) => {
+            let req = Request::from_parts(parts, Body::from(bytes));
+            let res = match tokio::spawn(next.run(req)).await {
+                Ok(res) => res,
+                Err(e) => ApiError::Internal(Box::new(e)).into_response(),
+            };
+            let stored = match res.extensions().get::<Payload>() {
+                Some(p) if res.status().is_success() => Some(StoredResponse {
+                    status: res.status().as_u16(),
+                    body: serde_json::to_string(p).expect("payloads serialise"),
+                }),
+                _ => None,
+            };
+            let outcome = match &stored {
+                Some(s) => state.idempotency.complete(&key_id, &key, s).await,
+                None => state.idempotency.abandon(&key_id, &key).await,
+            };
+            if let Err(e) = outcome {
+                tracing::warn!(error = %chain(&e), "could not record the idempotency outcome");
+            }
+            res
+        }
+    }
+}
+
+fn request_hash(method: &Method, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(method.as_str());
+    h.update(b"\n");
+    h.update(path);
+    h.update(b"\n");
+    h.update(body);
+    h.finalize().to_vec()
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    match serde_json::from_str::<Payload>(&stored.body) {
+        Ok(payload) => ApiResponse::from_payload(status, payload)
+            .with_header(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"))
+            .into_response(),
+        Err(e) => ApiError::Internal(Box::new(e)).into_response(),
+    }
+}

@@ -1,0 +1,121 @@
+//! Per-API-key rate limiting.
+//!
+//! A fixed one-minute window per key: simple to explain in headers (`limit`,
+//! `remaining`, `reset` = the window's end), and what the first seed documents
+//! (600 requests a minute). The limiter is a trait so a shared implementation can
+//! replace this in-memory one when several nodes serve the same keys.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use hookd_core::id::ApiKeyId;
+use hookd_core::store::StoreError;
+
+use crate::envelope::RateLimitInfo;
+
+const WINDOW_SECS: u64 = 60;
+/// Past this many tracked keys, entries from earlier windows are dropped.
+const PRUNE_AT: usize = 10_000;
+
+/// The verdict on one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    pub info: RateLimitInfo,
+    /// Seconds until the window resets (for `Retry-After`).
+    pub retry_after: u64,
+}
+
+#[async_trait]
+pub trait RateLimiter: Send + Sync + 'static {
+    /// Counts one request for `key` and says whether it is within the limit.
+    async fn hit(&self, key: &ApiKeyId) -> Result<RateDecision, StoreError>;
+}
+
+/// Fixed-window counting in this process's memory.
+pub struct WindowRateLimiter {
+    per_minute: u32,
+    windows: Mutex<HashMap<ApiKeyId, (u64, u32)>>,
+}
+
+impl WindowRateLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            windows: Mutex::default(),
+        }
+    }
+
+    fn hit_at(&self, key: &ApiKeyId, now_secs: u64) -> RateDecision {
+        let window = now_secs / WINDOW_SECS;
+        let reset = (window + 1) * WINDOW_SECS;
+        let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > PRUNE_AT {
+            map.retain(|_, (w, _)| *w == window);
+        }
+        let entry = map.entry(key.clone()).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        let allowed = entry.1 < self.per_minute;
+        if allowed {
+            entry.1 += 1;
+        }
+        RateDecision {
+            allowed,
+            info: RateLimitInfo {
+                limit: self.per_minute,
+                remaining: self.per_minute - entry.1,
+                reset,
+            },
+            retry_after: (reset - now_secs).max(1),
+        }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for WindowRateLimiter {
+    async fn hit(&self, key: &ApiKeyId) -> Result<RateDecision, StoreError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Ok(self.hit_at(key, now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_down_then_refuses_until_the_window_turns() {
+        let l = WindowRateLimiter::new(2);
+        let k = ApiKeyId::from_hex("0000000a").unwrap();
+        let t = 1_000_040; // 20 s into the window [1_000_020, 1_000_080)
+        let a = l.hit_at(&k, t);
+        assert!(a.allowed);
+        assert_eq!(
+            a.info,
+            RateLimitInfo {
+                limit: 2,
+                remaining: 1,
+                reset: 1_000_080
+            }
+        );
+        assert!(l.hit_at(&k, t).allowed);
+        let refused = l.hit_at(&k, t + 1);
+        assert!(!refused.allowed);
+        assert_eq!(refused.info.remaining, 0);
+        assert_eq!(refused.retry_after, 39);
+        // Another key has its own window.
+        assert!(
+            l.hit_at(&ApiKeyId::from_hex("0000000b").unwrap(), t)
+                .allowed
+        );
+        // The next window starts afresh.
+        assert!(l.hit_at(&k, t + 40).allowed);
+    }
+}

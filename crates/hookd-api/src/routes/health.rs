@@ -1,0 +1,26 @@
+//! Liveness and readiness probes; no authentication.
+
+use axum::extract::State;
+
+use crate::dto::HealthResponse;
+use crate::envelope::{ApiResponse, Envelope, ErrorEnvelope};
+use crate::error::ApiError;
+use crate::ApiState;
+
+/// Liveness: the process is up and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = Envelope<HealthResponse>)))]
+pub async fn healthz() -> ApiResponse {
+    ApiResponse::ok(HealthResponse { status: "ok" })
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Envelope<HealthResponse>),
+        (status = 503, description = "Database unreachable", body = ErrorEnvelope),
+    ))]
+pub async fn readyz(State(state): State<ApiState>) -> Result<ApiResponse, ApiError> {
+    state.admin.ping().await?;
+    Ok(ApiResponse::ok(HealthResponse { status: "ready" }))
+}

@@ -1,0 +1,191 @@
+//! Wiring: opening the store, loading the encryption key, building the services and the
+//! router, and running them until shutdown. The only place that picks a store backend.
+
+use std::future::Future;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use hookd_api::{ApiState, WindowRateLimiter};
+use hookd_core::crypto::{EncryptionKey, SecretCipher};
+use hookd_core::domain::WebhookRules;
+use hookd_core::service::{
+    AdminService, AuthService, Bootstrapped, IdempotencyService, WebhookOptions, WebhookService,
+};
+use hookd_core::store::Store;
+use hookd_store_sqlite::{SqliteOptions, SqliteStore};
+use tokio::net::TcpListener;
+
+use crate::config::{DatabaseUrl, Settings};
+
+/// The setting under which the encryption key's fingerprint is recorded.
+const KEY_FINGERPRINT: &str = "encryption_key_fingerprint";
+/// How often expired idempotency records are deleted.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// An opened database.
+pub struct Database {
+    pub store: Arc<dyn Store>,
+    sqlite: SqliteStore,
+}
+
+impl Database {
+    /// Opens the database and applies pending migrations.
+    pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        match url {
+            DatabaseUrl::Sqlite { url, path } => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).with_context(|| {
+                        format!("cannot create the database directory {}", dir.display())
+                    })?;
+                }
+                let sqlite = SqliteStore::open(url, &SqliteOptions::default()).await?;
+                sqlite.migrate().await?;
+                Ok(Self {
+                    store: Arc::new(sqlite.clone()),
+                    sqlite,
+                })
+            }
+        }
+    }
+
+    pub async fn close(&self) {
+        self.sqlite.close().await;
+    }
+}
+
+/// The running parts of a `hookd serve`.
+pub struct App {
+    db: Database,
+    state: ApiState,
+}
+
+impl App {
+    /// Opens the store, loads (or creates) the encryption key, and builds the services.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let db = Database::open(&settings.database)
+            .await
+            .context("cannot open the database")?;
+        let key = match &settings.encryption_key {
+            Some(k) => k.clone(),
+            None => load_or_create_key(&settings.database.key_file())?,
+        };
+        let recorded = db
+            .store
+            .claim_setting(KEY_FINGERPRINT, &key.fingerprint())
+            .await?;
+        if recorded != key.fingerprint() {
+            bail!(
+                "the encryption key (fingerprint {}) is not the one this database's secrets were sealed with \
+                 (fingerprint {recorded}); restore the original encryption_key / HOOKD_ENCRYPTION_KEY or the \
+                 hookd.key file that was beside the database",
+                key.fingerprint()
+            );
+        }
+        let store = db.store.clone();
+        let webhooks = WebhookService::new(
+            store.clone(),
+            SecretCipher::new(&key),
+            Arc::new(settings.catalog.clone()),
+            WebhookOptions {
+                rules: WebhookRules {
+                    allow_http: settings.allow_http,
+                    ..WebhookRules::default()
+                },
+                secret_retrieval: settings.secret_retrieval,
+                rotation_overlap: settings.secret_rotation_overlap,
+            },
+        );
+        let state = ApiState {
+            admin: AdminService::new(store.clone(), settings.key_prefix.clone()),
+            auth: AuthService::new(store.clone()),
+            webhooks,
+            idempotency: IdempotencyService::new(store.clone()),
+            rate_limiter: Arc::new(WindowRateLimiter::new(settings.requests_per_minute)),
+        };
+        Ok(Self { db, state })
+    }
+
+    /// On an empty database, creates the workspace `default` and its first key.
+    pub async fn bootstrap(&self) -> anyhow::Result<Option<Bootstrapped>> {
+        Ok(self.state.admin.bootstrap().await?)
+    }
+
+    pub fn admin(&self) -> &AdminService {
+        &self.state.admin
+    }
+
+    /// Serves the API on `listener` until `shutdown` completes, then drains in-flight
+    /// requests and closes the database.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let maintenance = tokio::spawn(maintain(self.state.idempotency.clone(), stop_rx));
+        let router = hookd_api::router(self.state);
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_tx.send(true);
+        let _ = maintenance.await;
+        self.db.close().await;
+        served.context("the HTTP server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Periodic housekeeping. Sleeps until the next round or until told to stop.
+async fn maintain(idempotency: IdempotencyService, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match idempotency.prune().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "deleted expired idempotency records"),
+            Err(e) => {
+                tracing::warn!(error = %hookd_api::error::chain(&e), "could not prune idempotency records")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(MAINTENANCE_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Reads the key file, or creates it (mode 0600) with a fresh key.
+fn load_or_create_key(path: &Path) -> anyhow::Result<EncryptionKey> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            return EncryptionKey::from_base64(&s)
+                .with_context(|| format!("the key file {} is not valid", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the key file {}", path.display()))
+        }
+    }
+    let key = EncryptionKey::generate();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(mut f) => {
+            f.write_all(format!("{}\n", key.to_base64()).as_bytes())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("cannot write the key file {}", path.display()))?;
+            tracing::warn!(
+                path = %path.display(),
+                "generated an encryption key for signing secrets; back it up with the database, which cannot be read without it"
+            );
+            Ok(key)
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_key(path),
+        Err(e) => Err(e).with_context(|| format!("cannot create the key file {}", path.display())),
+    }
+}

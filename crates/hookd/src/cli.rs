@@ -1,0 +1,401 @@
+//! The `hookd` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use hookd_core::domain::{ApiKeyToken, Scope};
+use hookd_core::id::ApiKeyId;
+use hookd_core::service::AdminService;
+use hookd_core::time_fmt;
+
+use crate::app::{App, Database};
+use crate::config::{self, Overrides, Settings};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookd",
+    version,
+    about = "Self-hosted webhook delivery: durable, signed, retried.",
+    long_about = "hookd accepts events from your backend and delivers them to your customers' webhook \
+        endpoints as signed HTTP POSTs, retried until they land.\n\n\
+        Configuration is read from, in increasing precedence: built-in defaults, a TOML file \
+        (--config, else ./hookd.toml when present), HOOKD_* environment variables \
+        (HOOKD_LISTEN, HOOKD_RATE_LIMIT__REQUESTS_PER_MINUTE, …), and flags.",
+    after_help = "Examples:\n  hookd serve --dev                 run locally on 127.0.0.1:8080 with ./hookd.db\n  \
+        hookd config print > hookd.toml   start a configuration file from the defaults\n  \
+        hookd key create --workspace default --scopes events:write --name backend"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./hookd.toml when present).
+    #[arg(long, global = true, env = "HOOKD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database URL (sqlite://hookd.db) or SQLite file path; overrides database_url.
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API server.
+    #[command(
+        after_help = "Examples:\n  hookd serve\n  hookd serve --dev --listen 127.0.0.1:9000\n  \
+        HOOKD_DATABASE_URL=sqlite:///var/lib/hookd/hookd.db hookd serve\n\n\
+        On the very first start, hookd creates the workspace `default` and prints an API key for it, once."
+    )]
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    #[command(
+        after_help = "Example:\n  hookd migrate --database sqlite:///var/lib/hookd/hookd.db\n\n\
+        `hookd serve` migrates on start too; run this to upgrade ahead of a deploy."
+    )]
+    Migrate,
+    /// Create and list workspaces (tenants).
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Check or print the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on; overrides `listen`.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Development mode: plain http:// webhook URLs allowed, loopback allowed as a
+    /// delivery target, readable text logs.
+    #[arg(long)]
+    dev: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace; prints its id on the last line.
+    #[command(after_help = "Example:\n  WS=$(hookd workspace create --name acme | tail -n1)")]
+    Create {
+        /// Unique name: letters, digits, '-', '_', '.'.
+        #[arg(long)]
+        name: String,
+    },
+    /// List workspaces.
+    #[command(after_help = "Example:\n  hookd workspace list")]
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create an API key; prints the key, once, alone on the last line.
+    #[command(
+        after_help = "Examples:\n  hookd key create --workspace default --scopes '*'\n  \
+        hookd key create --workspace acme --scopes webhooks:read,webhooks:write --owner-scoped --name portal\n\n\
+        Scopes: webhooks:read, webhooks:write (includes read), events:write, * (everything)."
+    )]
+    Create {
+        /// Workspace id (ws_…) or name.
+        #[arg(long)]
+        workspace: String,
+        /// Comma-separated scopes.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// The key sees and changes only the webhooks it creates.
+        #[arg(long)]
+        owner_scoped: bool,
+        /// A label for the key.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// List API keys (never their secrets).
+    #[command(after_help = "Example:\n  hookd key list --workspace default")]
+    List {
+        /// Only this workspace (id or name).
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// Revoke an API key at once.
+    #[command(
+        after_help = "Examples:\n  hookd key revoke key_a1b2c3d4\n  hookd key revoke \"$OLD_KEY\""
+    )]
+    Revoke {
+        /// The key id (key_a1b2c3d4) or the whole key.
+        key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration (file, environment and flags) and summarise it.
+    #[command(after_help = "Example:\n  hookd config check --config /etc/hookd/hookd.toml")]
+    Check,
+    /// Print the effective configuration as TOML (the defaults, with no file).
+    #[command(after_help = "Example:\n  hookd config print > hookd.toml")]
+    Print,
+}
+
+/// Runs the command line; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (listen, dev) = match &cli.command {
+        Command::Serve(a) => (a.listen.clone(), a.dev),
+        _ => (None, false),
+    };
+    let overrides = Overrides {
+        listen,
+        database: cli.database.clone(),
+        dev,
+    };
+    let loaded = config::load(cli.config.as_deref(), &overrides)?;
+    let settings = Settings::from_loaded(&loaded, dev)?;
+    match cli.command {
+        Command::Serve(_) => serve(settings).await,
+        Command::Migrate => {
+            telemetry::init(settings.log_format, &settings.log_level);
+            let db = Database::open(&settings.database).await?;
+            db.close().await;
+            println!(
+                "database {:?} is migrated to the latest schema",
+                settings.database
+            );
+            Ok(())
+        }
+        Command::Workspace(cmd) => workspace(&settings, cmd).await,
+        Command::Key(cmd) => key(&settings, cmd).await,
+        Command::Config(ConfigCommand::Check) => {
+            let file = loaded
+                .file
+                .as_ref()
+                .map_or("none (defaults and environment)".to_owned(), |p| {
+                    p.display().to_string()
+                });
+            println!("configuration OK");
+            println!("  file:            {file}");
+            println!("  listen:          {}", settings.listen);
+            println!("  database:        {:?}", settings.database);
+            println!("  key prefix:      {}", settings.key_prefix);
+            let n = settings.catalog.types().len();
+            let catalog = if settings.catalog.is_open() {
+                "open (any dotted name)".to_owned()
+            } else {
+                format!("{n} event types")
+            };
+            println!("  catalog:         {catalog}");
+            println!(
+                "  encryption key:  {}",
+                match &settings.encryption_key {
+                    Some(k) => format!("configured (fingerprint {})", k.fingerprint()),
+                    None => format!("from {}", settings.database.key_file().display()),
+                }
+            );
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Print) => {
+            print!("{}", config::to_toml(&loaded.config));
+            Ok(())
+        }
+        Command::Version => {
+            println!("hookd {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    telemetry::init(settings.log_format, &settings.log_level);
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another hookd running? choose another with --listen)",
+                settings.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let app = App::build(&settings).await?;
+    if let Some(first) = app.bootstrap().await? {
+        println!("API key: {}", first.token);
+        println!(
+            "Try it:  curl -H \"Authorization: Bearer {}\" http://{addr}/v1/webhooks   (this key is shown only once)",
+            first.token
+        );
+    }
+    tracing::info!(%addr, database = ?settings.database, "hookd listening");
+    app.run(listener, shutdown_signal()).await
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
+async fn admin(settings: &Settings) -> anyhow::Result<(Database, AdminService)> {
+    telemetry::init(settings.log_format, "warn");
+    let db = Database::open(&settings.database)
+        .await
+        .context("cannot open the database")?;
+    let admin = AdminService::new(db.store.clone(), settings.key_prefix.clone());
+    Ok((db, admin))
+}
+
+async fn workspace(settings: &Settings, cmd: WorkspaceCommand) -> anyhow::Result<()> {
+    let (db, admin) = admin(settings).await?;
+    let result = async {
+        match cmd {
+            WorkspaceCommand::Create { name } => {
+                let ws = admin.create_workspace(&name).await?;
+                eprintln!("Created workspace {}", ws.name);
+                println!("{}", ws.id);
+            }
+            WorkspaceCommand::List => {
+                let list = admin.list_workspaces().await?;
+                println!("{:<40} {:<24} CREATED", "ID", "NAME");
+                for ws in list {
+                    println!(
+                        "{:<40} {:<24} {}",
+                        ws.id,
+                        ws.name,
+                        time_fmt::format(ws.created_at)
+                    );
+                }
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
+    let (db, admin) = admin(settings).await?;
+    let result = async {
+        match cmd {
+            KeyCommand::Create {
+                workspace,
+                scopes,
+                owner_scoped,
+                name,
+            } => {
+                let scopes = scopes
+                    .iter()
+                    .map(|s| s.trim().parse::<Scope>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(anyhow::Error::msg)?;
+                let ws = find_workspace(&admin, &workspace).await?;
+                let g = admin
+                    .create_key(&ws.id, &name, scopes, owner_scoped)
+                    .await?;
+                let scopes: Vec<&str> = g.key.scopes.iter().map(|s| s.as_str()).collect();
+                eprintln!(
+                    "Created API key {} in workspace {} (scopes: {}{}). It is shown only once:",
+                    g.key.id,
+                    ws.name,
+                    scopes.join(","),
+                    if owner_scoped { ", owner-scoped" } else { "" }
+                );
+                println!("{}", g.token);
+            }
+            KeyCommand::List { workspace } => {
+                let ws = match workspace {
+                    Some(w) => Some(find_workspace(&admin, &w).await?.id),
+                    None => None,
+                };
+                let keys = admin.list_keys(ws.as_ref()).await?;
+                println!(
+                    "{:<14} {:<40} {:<16} {:<36} {:<6} {:<21} {:<21} REVOKED",
+                    "ID", "WORKSPACE", "NAME", "SCOPES", "OWNER", "CREATED", "LAST USED"
+                );
+                let fmt =
+                    |t: Option<time::OffsetDateTime>| t.map_or("-".to_owned(), time_fmt::format);
+                for k in keys {
+                    let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
+                    println!(
+                        "{:<14} {:<40} {:<16} {:<36} {:<6} {:<21} {:<21} {}",
+                        k.id,
+                        k.workspace_id,
+                        k.name,
+                        scopes.join(","),
+                        if k.owner_scoped { "yes" } else { "no" },
+                        time_fmt::format(k.created_at),
+                        fmt(k.last_used_at),
+                        fmt(k.revoked_at)
+                    );
+                }
+            }
+            KeyCommand::Revoke { key } => {
+                let id = ApiKeyId::parse(&key)
+                    .or_else(|_| ApiKeyToken::parse(&key).map(|t| t.id))
+                    .map_err(|_| {
+                        anyhow::anyhow!("`{key}` is neither a key id (key_a1b2c3d4) nor an API key")
+                    })?;
+                admin
+                    .revoke_key(&id)
+                    .await
+                    .with_context(|| format!("cannot revoke {id}"))?;
+                println!("Revoked {id}");
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+async fn find_workspace(
+    admin: &AdminService,
+    id_or_name: &str,
+) -> anyhow::Result<hookd_core::domain::Workspace> {
+    admin.find_workspace(id_or_name).await.with_context(|| {
+        format!(
+            "no workspace `{id_or_name}`: list them with `hookd workspace list`, create one with \
+             `hookd workspace create --name {id_or_name}` (the first `hookd serve` creates `default`)"
+        )
+    })
+}

@@ -1,0 +1,630 @@
+//! Configuration: compiled-in defaults, then a TOML file (`--config FILE`, else
+//! `./hookd.toml` when present), then `HOOKD_*` environment variables (`__` for
+//! nesting: `HOOKD_RATE_LIMIT__REQUESTS_PER_MINUTE`), then command-line flags.
+//!
+//! [`Config`] is the file's shape, with fixed key names operators rely on. It is
+//! validated once into [`Settings`], typed values the components use; every error names
+//! the key and where its value came from.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use hookd_core::crypto::EncryptionKey;
+use hookd_core::domain::{validate_key_prefix, EventCatalog, EventType};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "hookd.toml";
+
+/// The configuration file's shape. Every key is optional.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: String,
+    /// `sqlite://relative/path`, `sqlite:///absolute/path`.
+    pub database_url: String,
+    /// Keys are `<key_prefix>_<8 hex>.<64 alphanumerics>`.
+    pub key_prefix: String,
+    /// Accept plain `http://` webhook URLs.
+    pub allow_http: bool,
+    /// Enable `GET /v1/webhooks/{id}/secret`.
+    pub secret_retrieval: bool,
+    /// 32 bytes in standard base64 that seal signing secrets at rest. When absent, a
+    /// key is generated into `hookd.key` beside the SQLite database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<String>,
+    /// `json` or `text`.
+    pub log_format: LogFormat,
+    /// A tracing filter: `info`, `debug`, `hookd=debug,info`.
+    pub log_level: String,
+    pub rate_limit: RateLimitConfig,
+    pub event_types: Vec<EventTypeConfig>,
+    pub delivery: DeliveryConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Requests per API key per minute.
+    pub requests_per_minute: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTypeConfig {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Header carrying `sha256=<hex HMAC>` of the body.
+    pub signature_header: String,
+    /// Delay before each attempt (`0s` = at once), with ±20 % jitter; after the last
+    /// the delivery has failed.
+    pub retry_schedule: Vec<String>,
+    /// CIDRs deliveries may reach although they are not public (`10.0.0.0/8`).
+    pub allow_private_cidrs: Vec<String>,
+    /// How long the previous secret keeps signing after a rotation.
+    pub secret_rotation_overlap: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://hookd.db".into(),
+            key_prefix: "hk_live".into(),
+            allow_http: false,
+            secret_retrieval: false,
+            encryption_key: None,
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+            rate_limit: RateLimitConfig::default(),
+            event_types: Vec::new(),
+            delivery: DeliveryConfig::default(),
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 600,
+        }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            signature_header: "X-Hookd-Signature".into(),
+            retry_schedule: ["0s", "5s", "5m", "30m", "2h", "5h", "10h", "10h"]
+                .map(String::from)
+                .to_vec(),
+            allow_private_cidrs: Vec::new(),
+            secret_rotation_overlap: "24h".into(),
+        }
+    }
+}
+
+/// Values given as command-line flags, which override everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database: Option<String>,
+    pub dev: bool,
+}
+
+/// A configuration problem, naming the key and the source of its value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Parse(String),
+    #[error("invalid value for `{key}` ({source_name}): {message}")]
+    Invalid {
+        key: String,
+        source_name: String,
+        message: String,
+    },
+}
+
+/// Where a configuration was read from, for messages.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub file: Option<PathBuf>,
+    figment: Figment,
+    flag_keys: Vec<&'static str>,
+}
+
+impl Loaded {
+    /// A configuration built in code (tests), with no file or environment.
+    pub fn from_config(config: Config) -> Self {
+        let figment = Figment::from(Serialized::defaults(config.clone()));
+        Self {
+            config,
+            file: None,
+            figment,
+            flag_keys: Vec::new(),
+        }
+    }
+
+    /// The source of a key's value, for error messages.
+    fn source_of(&self, key: &str) -> String {
+        if self.flag_keys.contains(&key) {
+            return "command-line flag".into();
+        }
+        match self.figment.find_metadata(key) {
+            Some(md) => match &md.source {
+                Some(figment::Source::File(p)) => p.display().to_string(),
+                _ if md.name.contains("environment") => format!(
+                    "environment variable HOOKD_{}",
+                    key.to_uppercase().replace('.', "__")
+                ),
+                _ => "default".into(),
+            },
+            None => "default".into(),
+        }
+    }
+}
+
+/// Reads the layers into a [`Config`].
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    let file = match file {
+        Some(p) => {
+            if !p.exists() {
+                return Err(ConfigError::Read {
+                    path: p.to_owned(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                });
+            }
+            Some(p.to_owned())
+        }
+        None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()),
+    };
+    if let Some(p) = &file {
+        figment = figment.merge(Toml::file_exact(p));
+    }
+    figment = figment.merge(
+        Env::prefixed("HOOKD_")
+            .split("__")
+            // HOOKD_CONFIG names the file itself; HOOKD_TEST_* belong to the test suite.
+            .filter(|k| k != "config" && !k.as_str().starts_with("test_")),
+    );
+    let mut flag_keys = Vec::new();
+    if let Some(l) = &overrides.listen {
+        figment = figment.merge(Serialized::default("listen", l));
+        flag_keys.push("listen");
+    }
+    if let Some(d) = &overrides.database {
+        figment = figment.merge(Serialized::default(
+            "database_url",
+            database_url_from_flag(d),
+        ));
+        flag_keys.push("database_url");
+    }
+    if overrides.dev {
+        figment = figment
+            .merge(Serialized::default("allow_http", true))
+            .merge(Serialized::default("log_format", "text"));
+        flag_keys.extend(["allow_http", "log_format"]);
+    }
+    let config: Config = figment
+        .extract()
+        .map_err(|e| ConfigError::Parse(describe_figment_error(e)))?;
+    Ok(Loaded {
+        config,
+        file,
+        figment,
+        flag_keys,
+    })
+}
+
+/// `--database` accepts a URL or, for convenience, a plain SQLite file path.
+fn database_url_from_flag(d: &str) -> String {
+    if d.contains("://") || d.starts_with("sqlite:") {
+        d.to_owned()
+    } else {
+        format!("sqlite://{d}")
+    }
+}
+
+fn describe_figment_error(e: figment::Error) -> String {
+    let mut parts = Vec::new();
+    for err in e {
+        let key = err.path.join(".");
+        let source = match &err.metadata {
+            Some(md) => match &md.source {
+                Some(figment::Source::File(p)) => p.display().to_string(),
+                _ => md.name.to_string(),
+            },
+            None => "configuration".into(),
+        };
+        let what = err.kind.to_string();
+        if key.is_empty() {
+            parts.push(format!("invalid configuration ({source}): {what}"));
+        } else {
+            parts.push(format!("invalid value for `{key}` ({source}): {what}"));
+        }
+    }
+    parts.join("\n")
+}
+
+/// Validated, typed configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: DatabaseUrl,
+    pub key_prefix: String,
+    pub allow_http: bool,
+    pub secret_retrieval: bool,
+    pub encryption_key: Option<EncryptionKey>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub requests_per_minute: u32,
+    pub catalog: EventCatalog,
+    pub signature_header: String,
+    pub retry_schedule: Vec<Duration>,
+    pub allow_private_cidrs: Vec<IpNet>,
+    pub secret_rotation_overlap: Duration,
+    pub dev: bool,
+}
+
+/// The database to use.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite { url: String, path: PathBuf },
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite { url, .. } => write!(f, "{url}"),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            let path = rest.split('?').next().unwrap_or("");
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path: sqlite://hookd.db or sqlite:///var/lib/hookd/hookd.db".into());
+            }
+            return Ok(DatabaseUrl::Sqlite {
+                url: url.to_owned(),
+                path: PathBuf::from(path),
+            });
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(
+                "PostgreSQL is not supported by this build yet; use sqlite://hookd.db".into(),
+            );
+        }
+        Err("must start with sqlite:// (e.g. sqlite://hookd.db)".into())
+    }
+
+    /// Where a generated encryption key is kept: `hookd.key` beside the database.
+    pub fn key_file(&self) -> PathBuf {
+        match self {
+            DatabaseUrl::Sqlite { path, .. } => match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir.join("hookd.key"),
+                _ => PathBuf::from("hookd.key"),
+            },
+        }
+    }
+}
+
+impl Settings {
+    /// Validates a loaded configuration.
+    pub fn from_loaded(loaded: &Loaded, dev: bool) -> Result<Self, ConfigError> {
+        let c = &loaded.config;
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            source_name: loaded.source_of(key),
+            message,
+        };
+        let listen: SocketAddr = c.listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("`{}` is not an address like 127.0.0.1:8080", c.listen),
+            )
+        })?;
+        let database =
+            DatabaseUrl::parse(&c.database_url).map_err(|m| invalid("database_url", m))?;
+        validate_key_prefix(&c.key_prefix).map_err(|m| invalid("key_prefix", m))?;
+        let encryption_key = c
+            .encryption_key
+            .as_deref()
+            .map(|k| {
+                EncryptionKey::from_base64(k).map_err(|e| invalid("encryption_key", e.to_string()))
+            })
+            .transpose()?;
+        tracing_subscriber::EnvFilter::try_new(&c.log_level).map_err(|e| {
+            invalid(
+                "log_level",
+                format!("`{}` is not a log filter ({e})", c.log_level),
+            )
+        })?;
+        if c.rate_limit.requests_per_minute == 0 {
+            return Err(invalid(
+                "rate_limit.requests_per_minute",
+                "must be at least 1".into(),
+            ));
+        }
+        let catalog = EventCatalog::new(
+            c.event_types
+                .iter()
+                .map(|t| EventType {
+                    name: t.name.clone(),
+                    description: t.description.clone(),
+                })
+                .collect(),
+        )
+        .map_err(|(name, e)| invalid("event_types", format!("`{name}` {e}")))?;
+        let header = &c.delivery.signature_header;
+        if header.is_empty()
+            || !header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(invalid(
+                "delivery.signature_header",
+                "must be a header name of letters, digits and '-'".into(),
+            ));
+        }
+        if c.delivery.retry_schedule.is_empty() {
+            return Err(invalid(
+                "delivery.retry_schedule",
+                "must list at least one delay (\"0s\" = at once)".into(),
+            ));
+        }
+        let retry_schedule = c
+            .delivery
+            .retry_schedule
+            .iter()
+            .map(|s| parse_duration(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| invalid("delivery.retry_schedule", m))?;
+        let mut allow_private_cidrs = c
+            .delivery
+            .allow_private_cidrs
+            .iter()
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .map_err(|_| format!("`{s}` is not a CIDR such as 10.0.0.0/8"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| invalid("delivery.allow_private_cidrs", m))?;
+        if dev {
+            allow_private_cidrs.extend(
+                ["127.0.0.0/8", "::1/128"].map(|c| c.parse::<IpNet>().expect("valid CIDR")),
+            );
+        }
+        let secret_rotation_overlap = parse_duration(&c.delivery.secret_rotation_overlap)
+            .map_err(|m| invalid("delivery.secret_rotation_overlap", m))?;
+        Ok(Settings {
+            listen,
+            database,
+            key_prefix: c.key_prefix.clone(),
+            allow_http: c.allow_http,
+            secret_retrieval: c.secret_retrieval,
+            encryption_key,
+            log_format: c.log_format,
+            log_level: c.log_level.clone(),
+            requests_per_minute: c.rate_limit.requests_per_minute,
+            catalog,
+            signature_header: header.clone(),
+            retry_schedule,
+            allow_private_cidrs,
+            secret_rotation_overlap,
+            dev,
+        })
+    }
+
+    /// Settings from a configuration built in code (tests).
+    pub fn from_config(config: Config) -> Result<Self, ConfigError> {
+        Self::from_loaded(&Loaded::from_config(config), false)
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|_| format!("`{s}` is not a duration such as 30s, 5m, 2h"))
+}
+
+/// The configuration as TOML, with the encryption key redacted.
+pub fn to_toml(config: &Config) -> String {
+    let mut c = config.clone();
+    if c.encryption_key.is_some() {
+        c.encryption_key = Some("<redacted>".into());
+    }
+    toml::to_string_pretty(&c).expect("configuration serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, body: &str) -> PathBuf {
+        let p = dir.join("hookd.toml");
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    #[test]
+    fn the_documented_example_file_parses() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            r#"
+listen = "127.0.0.1:9090"
+database_url = "sqlite:///var/lib/hookd/hookd.db"
+key_prefix = "xqr_pk"
+allow_http = false
+secret_retrieval = true
+encryption_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+[rate_limit]
+requests_per_minute = 600
+[[event_types]]
+name = "link.created"
+description = "A new short link was created."
+[delivery]
+signature_header = "X-XQR-Signature"
+retry_schedule = ["0s", "5s", "5m"]
+allow_private_cidrs = ["10.0.0.0/8"]
+"#,
+        );
+        let loaded = load(Some(&p), &Overrides::default()).unwrap();
+        let s = Settings::from_loaded(&loaded, false).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(
+            s.database.key_file(),
+            PathBuf::from("/var/lib/hookd/hookd.key")
+        );
+        assert_eq!(s.key_prefix, "xqr_pk");
+        assert!(s.secret_retrieval);
+        assert!(s.encryption_key.is_some());
+        assert_eq!(s.signature_header, "X-XQR-Signature");
+        assert_eq!(
+            s.retry_schedule,
+            vec![
+                Duration::ZERO,
+                Duration::from_secs(5),
+                Duration::from_secs(300)
+            ]
+        );
+        assert!(s.catalog.check_event("link.created").is_ok());
+        assert!(s.catalog.check_event("link.deleted").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "listne = \"127.0.0.1:1\"\n");
+        let err = load(Some(&p), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("listne") && err.contains("hookd.toml"),
+            "{err}"
+        );
+        let p = write(dir.path(), "[delivery]\nretries = 3\n");
+        let err = load(Some(&p), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retries") && err.contains("hookd.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for (body, key) in [
+            ("listen = \"nowhere\"", "listen"),
+            ("database_url = \"mysql://x\"", "database_url"),
+            ("key_prefix = \"has space\"", "key_prefix"),
+            ("encryption_key = \"c2hvcnQ=\"", "encryption_key"),
+            (
+                "[delivery]\nretry_schedule = [\"5x\"]",
+                "delivery.retry_schedule",
+            ),
+            (
+                "[delivery]\nallow_private_cidrs = [\"10.0.0.0/99\"]",
+                "delivery.allow_private_cidrs",
+            ),
+            (
+                "[rate_limit]\nrequests_per_minute = 0",
+                "rate_limit.requests_per_minute",
+            ),
+            ("[[event_types]]\nname = \"Bad Name\"", "event_types"),
+        ] {
+            let p = write(dir.path(), body);
+            let loaded = load(Some(&p), &Overrides::default()).unwrap();
+            let err = Settings::from_loaded(&loaded, false)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("`{key}`")) && err.contains("hookd.toml"),
+                "{body}: {err}"
+            );
+        }
+        let p = write(dir.path(), "allow_http = \"yes\"");
+        let err = load(Some(&p), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("allow_http") && err.contains("hookd.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "listen = \"127.0.0.1:1111\"\nallow_http = false\n",
+        );
+        let o = Overrides {
+            listen: Some("127.0.0.1:2222".into()),
+            database: Some("x/y.db".into()),
+            dev: true,
+        };
+        let loaded = load(Some(&p), &o).unwrap();
+        let s = Settings::from_loaded(&loaded, true).unwrap();
+        assert_eq!(s.listen.port(), 2222);
+        assert_eq!(s.database.key_file(), PathBuf::from("x/hookd.key"));
+        assert!(s.allow_http);
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert!(s
+            .allow_private_cidrs
+            .iter()
+            .any(|c| c.contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap())));
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let err = load(
+            Some(Path::new("/nonexistent/hookd.toml")),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/hookd.toml"));
+    }
+
+    #[test]
+    fn printed_config_redacts_the_key_and_reparses() {
+        let c = Config {
+            encryption_key: Some("secret".into()),
+            ..Config::default()
+        };
+        let out = to_toml(&c);
+        assert!(!out.contains("secret\"") && out.contains("<redacted>"));
+        let back: Config = toml::from_str(&to_toml(&Config::default())).unwrap();
+        assert_eq!(back, Config::default());
+    }
+}
