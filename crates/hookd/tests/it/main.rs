@@ -1,0 +1,75 @@
+//! Integration tests: the real server on 127.0.0.1 with a temp SQLite database, driven
+//! over HTTP; and the real binary for the command line.
+
+mod auth;
+mod cli;
+mod idempotency;
+mod openapi;
+mod pagination;
+mod persistence;
+mod rate_limit;
+mod validation;
+mod webhooks;
+
+use hookd_test_support::{Client, Response};
+use serde_json::{json, Value};
+
+/// The first seed's documented create request.
+pub fn seed_webhook() -> Value {
+    json!({
+        "url": "https://example.com/webhooks/xqr",
+        "events": ["link.created", "link.scanned"],
+        "description": "Production link events"
+    })
+}
+
+/// The first seed's event catalog, as `examples/xqr.toml` would configure it.
+pub fn xqr_catalog(c: &mut hookd::config::Config) {
+    c.event_types = [
+        "link.created",
+        "link.updated",
+        "link.deleted",
+        "link.scanned",
+        "link.threshold",
+        "bio.published",
+        "bio.unpublished",
+        "asset.uploaded",
+        "subscription.updated",
+    ]
+    .iter()
+    .map(|n| hookd::config::EventTypeConfig {
+        name: (*n).into(),
+        description: format!("{n} happened"),
+    })
+    .collect();
+}
+
+/// Creates a webhook and returns the response's `data`.
+pub async fn create(client: &Client, body: &Value) -> Value {
+    let r = client.post("/v1/webhooks", body).await;
+    r.assert_status(201);
+    r.data().clone()
+}
+
+/// How many webhooks the client can see.
+pub async fn count(client: &Client) -> usize {
+    let r = client.get("/v1/webhooks?limit=100").await;
+    r.assert_status(200);
+    r.data().as_array().expect("a list").len()
+}
+
+pub fn id_of(v: &Value) -> String {
+    v["id"].as_str().expect("an id").to_owned()
+}
+
+pub fn assert_error(r: &Response, status: u16, code: &str) {
+    r.assert_status(status);
+    assert_eq!(r.error_code(), code, "body: {}", r.text);
+    assert!(
+        r.body["meta"]["request_id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("req_")),
+        "{}",
+        r.text
+    );
+}
