@@ -384,10 +384,10 @@ impl HookdProcess {
     /// Sends SIGTERM and waits for the exit status.
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
+            // SAFETY: kill(2) on our own child's pid, with a valid signal number.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
         }
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
