@@ -28,6 +28,8 @@ pub struct WebhookResponse {
     /// Every delivery attempt made to this webhook.
     pub delivery_attempts: i64,
     pub metadata: BTreeMap<String, String>,
+    /// Most deliveries a second to this endpoint; `null` for no limit.
+    pub rate_limit: Option<u32>,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
     pub created_at: String,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
@@ -48,6 +50,7 @@ impl From<&Webhook> for WebhookResponse {
             last_delivered_at: w.last_delivered_at.map(time_fmt::format),
             delivery_attempts: w.delivery_attempts,
             metadata: w.metadata.clone(),
+            rate_limit: w.rate_limit,
             created_at: time_fmt::format(w.created_at),
             updated_at: time_fmt::format(w.updated_at),
         }
@@ -87,6 +90,8 @@ pub struct CreateWebhookRequest {
     pub enabled: Option<bool>,
     /// Up to 50 string keys (≤ 40 characters) with string values (≤ 500 characters).
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Most deliveries a second to this endpoint (1–10,000); no limit when omitted.
+    pub rate_limit: Option<u32>,
 }
 
 impl From<CreateWebhookRequest> for NewWebhook {
@@ -98,6 +103,7 @@ impl From<CreateWebhookRequest> for NewWebhook {
             secret: r.secret,
             enabled: r.enabled,
             metadata: r.metadata,
+            rate_limit: r.rate_limit,
         }
     }
 }
@@ -121,12 +127,14 @@ pub struct UpdateWebhookRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub metadata: Option<Option<BTreeMap<String, String>>>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub rate_limit: Option<Option<u32>>,
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from one left out (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -149,6 +157,7 @@ impl UpdateWebhookRequest {
             description: self.description,
             enabled: self.enabled.flatten(),
             metadata: self.metadata.flatten(),
+            rate_limit: self.rate_limit,
         })
     }
 }
@@ -181,10 +190,7 @@ pub struct EventTypeResponse {
 
 impl From<&EventType> for EventTypeResponse {
     fn from(t: &EventType) -> Self {
-        Self {
-            name: t.name.clone(),
-            description: t.description.clone(),
-        }
+        Self { name: t.name.clone(), description: t.description.clone() }
     }
 }
 
@@ -213,10 +219,218 @@ impl ListParams {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
-            Some(_) => Err(FieldErrors::single(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            )),
+            Some(_) => Err(FieldErrors::single("limit", format!("must be between 1 and {MAX_LIMIT}"))),
+        }
+    }
+}
+
+/// Distinguishes `data: null` (a JSON value like any other) from a missing `data`.
+fn raw_present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<serde_json::value::RawValue>>, D::Error> {
+    Box::<serde_json::value::RawValue>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishEventRequest {
+    /// The event type: a catalog name such as `link.created`.
+    #[schema(required = true, example = "link.created")]
+    pub event: Option<String>,
+    /// Any JSON value, up to 256 KiB; delivered byte for byte.
+    #[serde(default, deserialize_with = "raw_present")]
+    #[schema(required = true, value_type = Object, example = json!({"short_code": "abc123"}))]
+    pub data: Option<Box<serde_json::value::RawValue>>,
+    /// Your own id for this event: publishing it again returns the stored event and
+    /// creates no deliveries (1–255 visible characters).
+    pub id: Option<String>,
+    /// When it happened, if not now (RFC 3339).
+    #[schema(format = DateTime)]
+    pub occurred_at: Option<String>,
+}
+
+impl From<PublishEventRequest> for hookd_core::domain::NewEvent {
+    fn from(r: PublishEventRequest) -> Self {
+        Self { event: r.event, data: r.data.map(|d| d.get().to_owned()), producer_id: r.id, occurred_at: r.occurred_at }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBatchRequest {
+    /// 1 to 1,000 events, committed together.
+    pub events: Vec<PublishEventRequest>,
+}
+
+/// A published event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventResponse {
+    #[schema(example = "evt_01968a3e-7f2b-7c4d-9a8b-1c2d3e4f5a6b")]
+    pub id: String,
+    #[schema(example = "link.created")]
+    pub event: String,
+    /// Webhooks it was sent to.
+    pub deliveries: i64,
+    /// The producer's id, if it gave one.
+    #[serde(rename = "producer_id")]
+    pub producer_id: Option<String>,
+    #[schema(format = DateTime)]
+    pub occurred_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Box<serde_json::value::RawValue>>,
+}
+
+impl EventResponse {
+    pub fn new(e: &hookd_core::domain::Event, with_data: bool) -> Self {
+        Self {
+            id: e.id.to_string(),
+            event: e.event_type.clone(),
+            deliveries: e.deliveries,
+            producer_id: e.producer_id.clone(),
+            occurred_at: e.occurred_at.map(time_fmt::format),
+            created_at: time_fmt::format(e.created_at),
+            data: if with_data { serde_json::value::RawValue::from_string(e.data.clone()).ok() } else { None },
+        }
+    }
+}
+
+/// One event on its way to one webhook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryResponse {
+    #[schema(example = "dlv_01968a3e-7f2b-7c4d-9a8b-1c2d3e4f5a6b")]
+    pub id: String,
+    pub webhook_id: String,
+    pub event_id: String,
+    #[schema(example = "link.created")]
+    pub event: String,
+    /// `pending`, `in_flight`, `succeeded`, `failed` or `cancelled`.
+    #[schema(example = "succeeded")]
+    pub status: &'static str,
+    pub attempt_count: i32,
+    #[schema(format = DateTime)]
+    pub next_attempt_at: Option<String>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    /// Every attempt, oldest first (on `GET /v1/deliveries/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<AttemptResponse>>,
+}
+
+impl DeliveryResponse {
+    pub fn new(d: &hookd_core::domain::Delivery, attempts: Option<&[hookd_core::domain::Attempt]>) -> Self {
+        let open = matches!(
+            d.status,
+            hookd_core::domain::DeliveryStatus::Pending | hookd_core::domain::DeliveryStatus::InFlight
+        );
+        Self {
+            id: d.id.to_string(),
+            webhook_id: d.webhook_id.to_string(),
+            event_id: d.event_id.to_string(),
+            event: d.event_type.clone(),
+            status: d.status.as_str(),
+            attempt_count: d.attempts,
+            next_attempt_at: if open { d.next_attempt_at.map(time_fmt::format) } else { None },
+            last_status_code: d.last_status_code,
+            last_error: d.last_error.clone(),
+            created_at: time_fmt::format(d.created_at),
+            updated_at: time_fmt::format(d.updated_at),
+            attempts: attempts.map(|a| a.iter().map(AttemptResponse::from).collect()),
+        }
+    }
+}
+
+/// One HTTP request of a delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptResponse {
+    /// 1 for the first.
+    pub attempt: i32,
+    #[schema(format = DateTime)]
+    pub started_at: String,
+    pub duration_ms: i64,
+    pub status_code: Option<i32>,
+    /// The start of the response body (at most 4 KiB).
+    pub response: Option<String>,
+    /// `timeout`, `connect`, `blocked_address`, `redirect`, `http_status`, …; `null` on success.
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+}
+
+impl From<&hookd_core::domain::Attempt> for AttemptResponse {
+    fn from(a: &hookd_core::domain::Attempt) -> Self {
+        Self {
+            attempt: a.attempt,
+            started_at: time_fmt::format(a.started_at),
+            duration_ms: a.duration_ms,
+            status_code: a.status_code,
+            response: a.response.clone(),
+            error_kind: a.error_kind.clone(),
+            error: a.error_message.clone(),
+        }
+    }
+}
+
+/// The outcome of a test ping.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestResponse {
+    pub delivery_id: String,
+    pub event_id: String,
+    pub success: bool,
+    pub status_code: Option<i32>,
+    pub duration_ms: i64,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub response: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryListParams {
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+    /// `meta.next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `pending`, `in_flight`, `succeeded`, `failed` or `cancelled`.
+    pub status: Option<String>,
+    /// An event type.
+    pub event: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Created before (RFC 3339).
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// Deliveries created at or after this time (RFC 3339).
+    #[schema(required = true, format = DateTime)]
+    pub since: Option<String>,
+    /// … and before this time; default now.
+    #[schema(format = DateTime)]
+    pub until: Option<String>,
+    /// `failed` (default) or `all` (every finished delivery).
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayResponse {
+    /// Deliveries queued again.
+    pub queued: u64,
+}
+
+/// Parses an RFC 3339 timestamp, naming the field on failure.
+pub fn parse_time(field: &str, v: &str, errs: &mut FieldErrors) -> Option<time::OffsetDateTime> {
+    match time_fmt::parse(v) {
+        Ok(t) => Some(t),
+        Err(_) => {
+            errs.push(field, "must be an RFC 3339 timestamp such as 2026-03-21T14:30:00Z");
+            None
         }
     }
 }

@@ -117,15 +117,7 @@ pub struct ApiResponse {
 impl ApiResponse {
     pub fn new(status: StatusCode, data: impl Serialize) -> Self {
         let data = serde_json::to_value(data).expect("response DTOs serialise");
-        Self {
-            status,
-            payload: Payload::Data {
-                data,
-                next_cursor: None,
-                warnings: Vec::new(),
-            },
-            headers: Vec::new(),
-        }
+        Self { status, payload: Payload::Data { data, next_cursor: None, warnings: Vec::new() }, headers: Vec::new() }
     }
 
     pub fn ok(data: impl Serialize) -> Self {
@@ -148,11 +140,7 @@ impl ApiResponse {
 
     /// Rebuilds a response from a stored payload (idempotent replay).
     pub fn from_payload(status: StatusCode, payload: Payload) -> Self {
-        Self {
-            status,
-            payload,
-            headers: Vec::new(),
-        }
+        Self { status, payload, headers: Vec::new() }
     }
 
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
@@ -180,24 +168,18 @@ fn render(res: &mut Response, request_id: &RequestId) {
         None => {
             let bare = match res.status() {
                 StatusCode::METHOD_NOT_ALLOWED => Some(ApiError::MethodNotAllowed),
-                StatusCode::PAYLOAD_TOO_LARGE => Some(ApiError::PayloadTooLarge),
+                StatusCode::PAYLOAD_TOO_LARGE => Some(ApiError::PayloadTooLarge { limit: crate::BODY_LIMIT }),
                 _ => None,
             };
             match bare {
-                Some(e) if res.headers().get(header::CONTENT_TYPE).is_none() => {
-                    Payload::Error(e.object())
-                }
+                Some(e) if res.headers().get(header::CONTENT_TYPE).is_none() => Payload::Error(e.object()),
                 _ => return,
             }
         }
     };
     let rate_limit = res.extensions().get::<RateLimitInfo>().copied();
     let body = match payload {
-        Payload::Data {
-            data,
-            next_cursor,
-            warnings,
-        } => serde_json::json!({
+        Payload::Data { data, next_cursor, warnings } => serde_json::json!({
             "data": data,
             "meta": Meta {
                 request_id: request_id.0.clone(),
@@ -212,10 +194,7 @@ fn render(res: &mut Response, request_id: &RequestId) {
         }),
     };
     let bytes = serde_json::to_vec(&body).expect("JSON values serialise");
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res.headers_mut().remove(header::CONTENT_LENGTH);
     *res.body_mut() = Body::from(bytes);
 }
@@ -235,10 +214,7 @@ pub async fn finalize(mut req: Request, next: Next) -> Response {
     let mut res = next.run(req).instrument(span.clone()).await;
     render(&mut res, &request_id);
     let headers = res.headers_mut();
-    headers.insert(
-        X_REQUEST_ID,
-        HeaderValue::from_str(&request_id.0).expect("ascii id"),
-    );
+    headers.insert(X_REQUEST_ID, HeaderValue::from_str(&request_id.0).expect("ascii id"));
     if let Some(rl) = res.extensions().get::<RateLimitInfo>().copied() {
         let headers = res.headers_mut();
         headers.insert(X_RATELIMIT_LIMIT, rl.limit.into());

@@ -36,11 +36,12 @@ pub enum ApiError {
     IdempotencyInFlight,
     #[error("this Idempotency-Key was already used with a different request; use a new key for a new request")]
     IdempotencyMismatch,
-    #[error(
-        "the request body is larger than the {} bytes allowed",
-        crate::BODY_LIMIT
-    )]
-    PayloadTooLarge,
+    #[error("the request body is larger than the {limit} bytes allowed")]
+    PayloadTooLarge { limit: usize },
+    #[error("`data` is larger than the {} bytes allowed for an event", hookd_core::domain::MAX_EVENT_DATA)]
+    DataTooLarge,
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("rate limit exceeded; retry after {retry_after} seconds")]
     RateLimited { retry_after: u64 },
     #[error("the database is unavailable; retry shortly")]
@@ -52,16 +53,15 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Validation(_) | ApiError::IdempotencyMismatch => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation(_) | ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::InvalidJson(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::FeatureDisabled(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::IdempotencyInFlight => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } | ApiError::DataTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -81,7 +81,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::IdempotencyInFlight => "idempotency_key_in_use",
             ApiError::IdempotencyMismatch => "idempotency_key_reused",
-            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::PayloadTooLarge { .. } | ApiError::DataTooLarge => "payload_too_large",
+            ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
@@ -90,25 +91,16 @@ impl ApiError {
 
     pub fn object(&self) -> ErrorObject {
         let details = match self {
-            ApiError::Validation(errs) | ApiError::BadRequest(errs) => errs
-                .0
-                .iter()
-                .map(|e| ErrorDetail {
-                    field: e.field.clone(),
-                    message: e.message.clone(),
-                })
-                .collect(),
+            ApiError::Validation(errs) | ApiError::BadRequest(errs) => {
+                errs.0.iter().map(|e| ErrorDetail { field: e.field.clone(), message: e.message.clone() }).collect()
+            }
             _ => Vec::new(),
         };
         let message = match self {
             ApiError::Validation(errs) | ApiError::BadRequest(errs) => format!("{self}: {errs}"),
             _ => self.to_string(),
         };
-        ErrorObject {
-            code: self.code().to_owned(),
-            message,
-            details,
-        }
+        ErrorObject { code: self.code().to_owned(), message, details }
     }
 
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -126,6 +118,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound { what } => ApiError::NotFound(what),
             ServiceError::Validation(errs) => ApiError::Validation(errs),
             ServiceError::FeatureDisabled(m) => ApiError::FeatureDisabled(m),
+            ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::Store(s) => s.into(),
             ServiceError::Crypto(c) => ApiError::Internal(Box::new(c)),
         }
@@ -161,16 +154,10 @@ impl IntoResponse for ApiError {
         let mut res = Response::new(axum::body::Body::empty());
         *res.status_mut() = status;
         if let ApiError::RateLimited { retry_after } = &self {
-            res.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                HeaderValue::from(*retry_after),
-            );
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         if let ApiError::Unauthorized(_) = &self {
-            res.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            res.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res.extensions_mut().insert(Payload::Error(self.object()));
         res

@@ -15,20 +15,20 @@ use crate::BODY_LIMIT;
 
 /// A request body, read up to the 1 MiB limit (413 beyond). Handlers check the caller's
 /// scope before parsing it, so a key without access learns nothing from a parse error.
-pub struct RawBody(pub Bytes);
+pub struct RawBody<const LIMIT: usize = BODY_LIMIT>(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for RawBody {
+impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for RawBody<LIMIT> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        axum::body::to_bytes(req.into_body(), BODY_LIMIT)
+        axum::body::to_bytes(req.into_body(), LIMIT)
             .await
             .map(RawBody)
-            .map_err(|_| ApiError::PayloadTooLarge)
+            .map_err(|_| ApiError::PayloadTooLarge { limit: LIMIT })
     }
 }
 
-impl RawBody {
+impl<const LIMIT: usize> RawBody<LIMIT> {
     /// Parses the body as JSON.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         parse_json(&self.0)
@@ -47,9 +47,7 @@ impl RawBody {
 /// Parses a JSON body into `T`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::InvalidJson(
-            "the body is empty; send a JSON object".into(),
-        ));
+        return Err(ApiError::InvalidJson("the body is empty; send a JSON object".into()));
     }
     // Every body is an object; say so rather than report a confusing positional error.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
@@ -73,10 +71,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             inner.line(),
             inner.column()
         ))),
-        Category::Data => Err(ApiError::Validation(data_error(
-            &path,
-            &strip_position(&inner.to_string()),
-        ))),
+        Category::Data => Err(ApiError::Validation(data_error(&path, &strip_position(&inner.to_string())))),
     }
 }
 
@@ -93,19 +88,17 @@ fn strip_position(msg: &str) -> String {
 fn data_error(path: &str, msg: &str) -> FieldErrors {
     let root = path == "." || path.is_empty();
     let named = |lead: &str| {
-        msg.strip_prefix(lead)
-            .and_then(|rest| rest.split('`').next())
-            .map(|name| {
-                // serde_path_to_error already ends the path with an unknown field's name, but
-                // not with a missing one's.
-                if root {
-                    name.to_owned()
-                } else if path == name || path.ends_with(&format!(".{name}")) {
-                    path.to_owned()
-                } else {
-                    format!("{path}.{name}")
-                }
-            })
+        msg.strip_prefix(lead).and_then(|rest| rest.split('`').next()).map(|name| {
+            // serde_path_to_error already ends the path with an unknown field's name, but
+            // not with a missing one's.
+            if root {
+                name.to_owned()
+            } else if path == name || path.ends_with(&format!(".{name}")) {
+                path.to_owned()
+            } else {
+                format!("{path}.{name}")
+            }
+        })
     };
     if let Some(field) = named("unknown field `") {
         let expected = msg.split_once(", expected ").map(|(_, e)| e).unwrap_or("");
@@ -119,11 +112,7 @@ fn data_error(path: &str, msg: &str) -> FieldErrors {
     if let Some(field) = named("missing field `") {
         return FieldErrors::single(field, "is required");
     }
-    let field = if root {
-        "body".to_owned()
-    } else {
-        path.to_owned()
-    };
+    let field = if root { "body".to_owned() } else { path.to_owned() };
     FieldErrors::single(field, msg)
 }
 
@@ -136,12 +125,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(q));
-        serde_path_to_error::deserialize(de)
-            .map(ApiQuery)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                ApiError::Validation(data_error(&path, &e.into_inner().to_string()))
-            })
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let path = e.path().to_string();
+            ApiError::Validation(data_error(&path, &e.into_inner().to_string()))
+        })
     }
 }
 
@@ -208,14 +195,8 @@ mod tests {
     #[test]
     fn syntax_errors_say_where() {
         let e = parse_json::<Req>(b"{\"url\": ").unwrap_err();
-        assert!(
-            matches!(&e, ApiError::InvalidJson(m) if m.contains("line 1")),
-            "{e:?}"
-        );
-        assert!(matches!(
-            parse_json::<Req>(b"").unwrap_err(),
-            ApiError::InvalidJson(_)
-        ));
+        assert!(matches!(&e, ApiError::InvalidJson(m) if m.contains("line 1")), "{e:?}");
+        assert!(matches!(parse_json::<Req>(b"").unwrap_err(), ApiError::InvalidJson(_)));
     }
 
     #[test]

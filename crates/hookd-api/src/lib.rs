@@ -25,7 +25,9 @@ pub mod routes;
 use std::sync::Arc;
 
 use axum::Router;
-use hookd_core::service::{AdminService, AuthService, IdempotencyService, WebhookService};
+use hookd_core::service::{
+    AdminService, AuthService, DeliveryService, EventService, IdempotencyService, WebhookService,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -43,8 +45,12 @@ pub struct ApiState {
     pub admin: AdminService,
     pub auth: AuthService,
     pub webhooks: WebhookService,
+    pub events: EventService,
+    pub deliveries: DeliveryService,
     pub idempotency: IdempotencyService,
     pub rate_limiter: Arc<dyn RateLimiter>,
+    /// Renders `/metrics` (Prometheus text).
+    pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
 }
 
 #[derive(OpenApi)]
@@ -58,6 +64,8 @@ pub struct ApiState {
     tags(
         (name = "webhooks", description = "Endpoint subscriptions"),
         (name = "event types", description = "The catalog"),
+        (name = "events", description = "Publishing"),
+        (name = "deliveries", description = "The delivery log, retries, replays and test pings"),
         (name = "operations", description = "Probes and the API description"),
     )
 )]
@@ -73,9 +81,7 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "An API key: `Authorization: Bearer hk_live_<8 hex>.<secret>`",
-                    ))
+                    .description(Some("An API key: `Authorization: Bearer hk_live_<8 hex>.<secret>`"))
                     .build(),
             ),
         );
@@ -86,14 +92,18 @@ impl Modify for BearerAuth {
 fn v1_routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(routes::webhooks::create, routes::webhooks::list))
-        .routes(routes!(
-            routes::webhooks::get,
-            routes::webhooks::update,
-            routes::webhooks::delete
-        ))
+        .routes(routes!(routes::webhooks::get, routes::webhooks::update, routes::webhooks::delete))
         .routes(routes!(routes::webhooks::secret))
         .routes(routes!(routes::webhooks::rotate_secret))
         .routes(routes!(routes::event_types::list))
+        .routes(routes!(routes::events::publish))
+        .routes(routes!(routes::events::publish_batch))
+        .routes(routes!(routes::events::get))
+        .routes(routes!(routes::deliveries::list))
+        .routes(routes!(routes::deliveries::get))
+        .routes(routes!(routes::deliveries::retry))
+        .routes(routes!(routes::deliveries::replay))
+        .routes(routes!(routes::deliveries::test))
 }
 
 /// Routes without authentication.
@@ -101,15 +111,14 @@ fn open_routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
+        .routes(routes!(routes::health::metrics))
 }
 
 /// The OpenAPI document, built from the same route lists as the router, so a route
 /// cannot exist without being documented.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(v1_routes())
-        .merge(open_routes())
-        .split_for_parts();
+    let (_, mut doc) =
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(v1_routes()).merge(open_routes()).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.paths.paths.insert(
         "/openapi.json".to_owned(),
@@ -118,10 +127,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             utoipa::openapi::path::OperationBuilder::new()
                 .tag("operations")
                 .summary(Some("This document"))
-                .response(
-                    "200",
-                    utoipa::openapi::Response::new("The OpenAPI 3.1 document"),
-                ),
+                .response("200", utoipa::openapi::Response::new("The OpenAPI 3.1 document")),
         ),
     );
     doc
@@ -129,36 +135,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole HTTP application.
 pub fn router(state: ApiState) -> Router {
-    let doc_json = Arc::new(
-        openapi()
-            .to_json()
-            .expect("the OpenAPI document serialises"),
-    );
+    let doc_json = Arc::new(openapi().to_json().expect("the OpenAPI document serialises"));
     let v1 = v1_routes()
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::idempotency,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::authenticate,
-        ));
-    let (router, _) = OpenApiRouter::new()
-        .merge(v1)
-        .merge(open_routes())
-        .split_for_parts();
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
+    let (router, _) = OpenApiRouter::new().merge(v1).merge(open_routes()).split_for_parts();
     router
         .with_state(state)
         .route(
             "/openapi.json",
             axum::routing::get(move || {
                 let body = doc_json.clone();
-                async move {
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        body.as_ref().clone(),
-                    )
-                }
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body.as_ref().clone()) }
             }),
         )
         .fallback(|| async { ApiError::RouteNotFound })

@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 
 use crate::envelope::{ApiResponse, Payload};
 use crate::error::{chain, ApiError};
-use crate::{ApiState, BODY_LIMIT};
+use crate::routes::events::BATCH_BODY_LIMIT;
+use crate::ApiState;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -36,29 +37,22 @@ pub async fn authenticate(State(state): State<ApiState>, mut req: Request, next:
         req.extensions_mut().insert(principal);
         next.run(req).await
     } else {
-        ApiError::RateLimited {
-            retry_after: decision.retry_after,
-        }
-        .into_response()
+        ApiError::RateLimited { retry_after: decision.retry_after }.into_response()
     };
     res.extensions_mut().insert(decision.info);
     res
 }
 
 fn bearer_token(req: &Request) -> Result<String, ApiError> {
-    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
-        ApiError::Unauthorized("missing API key: send `Authorization: Bearer <API key>`".into())
-    })?;
-    let value = value.to_str().map_err(|_| {
-        ApiError::Unauthorized("the Authorization header is not valid ASCII".into())
-    })?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("missing API key: send `Authorization: Bearer <API key>`".into()))?;
+    let value =
+        value.to_str().map_err(|_| ApiError::Unauthorized("the Authorization header is not valid ASCII".into()))?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-            Ok(token.trim().to_owned())
-        }
-        _ => Err(ApiError::Unauthorized(
-            "the Authorization header must be `Bearer <API key>`".into(),
-        )),
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim().to_owned()),
+        _ => Err(ApiError::Unauthorized("the Authorization header must be `Bearer <API key>`".into())),
     }
 }
 
@@ -75,13 +69,10 @@ pub async fn idempotency(State(state): State<ApiState>, req: Request, next: Next
     let Some(raw_key) = req.headers().get(IDEMPOTENCY_KEY) else {
         return next.run(req).await;
     };
-    let key = match raw_key
-        .to_str()
-        .map_err(|_| "must be visible ASCII characters".to_owned())
-        .and_then(|k| {
-            IdempotencyService::validate_key(k)?;
-            Ok(k.to_owned())
-        }) {
+    let key = match raw_key.to_str().map_err(|_| "must be visible ASCII characters".to_owned()).and_then(|k| {
+        IdempotencyService::validate_key(k)?;
+        Ok(k.to_owned())
+    }) {
         Ok(k) => k,
         Err(m) => return ApiError::bad_request("Idempotency-Key", m).into_response(),
     };
@@ -89,15 +80,12 @@ pub async fn idempotency(State(state): State<ApiState>, req: Request, next: Next
         return ApiError::Unauthorized("missing API key".into()).into_response();
     };
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+    // The largest body any POST route takes; each route applies its own limit after.
+    let bytes = match axum::body::to_bytes(body, BATCH_BODY_LIMIT).await {
         Ok(b) => b,
-        Err(_) => return ApiError::PayloadTooLarge.into_response(),
+        Err(_) => return ApiError::PayloadTooLarge { limit: BATCH_BODY_LIMIT }.into_response(),
     };
-    let hash = request_hash(
-        &parts.method,
-        parts.uri.path_and_query().map_or("", |p| p.as_str()),
-        &bytes,
-    );
+    let hash = request_hash(&parts.method, parts.uri.path_and_query().map_or("", |p| p.as_str()), &bytes);
     let key_id = principal.key_id().clone();
     match state.idempotency.begin(&key_id, &key, &hash).await {
         Err(e) => ApiError::from(e).into_response(),

@@ -42,10 +42,7 @@ pub struct WindowRateLimiter {
 
 impl WindowRateLimiter {
     pub fn new(per_minute: u32) -> Self {
-        Self {
-            per_minute,
-            windows: Mutex::default(),
-        }
+        Self { per_minute, windows: Mutex::default() }
     }
 
     fn hit_at(&self, key: &ApiKeyId, now_secs: u64) -> RateDecision {
@@ -65,11 +62,7 @@ impl WindowRateLimiter {
         }
         RateDecision {
             allowed,
-            info: RateLimitInfo {
-                limit: self.per_minute,
-                remaining: self.per_minute - entry.1,
-                reset,
-            },
+            info: RateLimitInfo { limit: self.per_minute, remaining: self.per_minute - entry.1, reset },
             retry_after: (reset - now_secs).max(1),
         }
     }
@@ -78,10 +71,7 @@ impl WindowRateLimiter {
 #[async_trait]
 impl RateLimiter for WindowRateLimiter {
     async fn hit(&self, key: &ApiKeyId) -> Result<RateDecision, StoreError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         Ok(self.hit_at(key, now))
     }
 }
@@ -97,24 +87,14 @@ mod tests {
         let t = 1_000_040; // 20 s into the window [1_000_020, 1_000_080)
         let a = l.hit_at(&k, t);
         assert!(a.allowed);
-        assert_eq!(
-            a.info,
-            RateLimitInfo {
-                limit: 2,
-                remaining: 1,
-                reset: 1_000_080
-            }
-        );
+        assert_eq!(a.info, RateLimitInfo { limit: 2, remaining: 1, reset: 1_000_080 });
         assert!(l.hit_at(&k, t).allowed);
         let refused = l.hit_at(&k, t + 1);
         assert!(!refused.allowed);
         assert_eq!(refused.info.remaining, 0);
         assert_eq!(refused.retry_after, 39);
         // Another key has its own window.
-        assert!(
-            l.hit_at(&ApiKeyId::from_hex("0000000b").unwrap(), t)
-                .allowed
-        );
+        assert!(l.hit_at(&ApiKeyId::from_hex("0000000b").unwrap(), t).allowed);
         // The next window starts afresh.
         assert!(l.hit_at(&k, t + 40).allowed);
     }

@@ -11,8 +11,8 @@ use crate::crypto::Sealed;
 use crate::domain::{GeneratedKey, Scope, Webhook, WebhookSecrets, Workspace};
 use crate::id::{WebhookId, WorkspaceId};
 use crate::store::{
-    IdempotencyClaim, IdempotencyRequest, PageRequest, Store, StoreError, StoredResponse,
-    WebhookFilter, WebhookSettings,
+    IdempotencyClaim, IdempotencyRequest, PageRequest, Store, StoreError, StoredResponse, WebhookFilter,
+    WebhookSettings,
 };
 use crate::time_fmt;
 
@@ -33,11 +33,7 @@ where
 }
 
 fn workspace(name: &str) -> Workspace {
-    Workspace {
-        id: WorkspaceId::generate(),
-        name: name.into(),
-        created_at: time_fmt::now(),
-    }
+    Workspace { id: WorkspaceId::generate(), name: name.into(), created_at: time_fmt::now() }
 }
 
 fn key(ws: &WorkspaceId, owner_scoped: bool) -> GeneratedKey {
@@ -66,11 +62,8 @@ fn webhook(ws: &WorkspaceId, created_by: &GeneratedKey, url: &str) -> Webhook {
         delivery_attempts: 0,
         last_delivered_at: None,
         metadata: [("team".to_owned(), "growth".to_owned())].into(),
-        secrets: WebhookSecrets {
-            current: Sealed(vec![1, 2, 3]),
-            previous: None,
-            previous_expires_at: None,
-        },
+        rate_limit: Some(5),
+        secrets: WebhookSecrets { current: Sealed(vec![1, 2, 3]), previous: None, previous_expires_at: None },
         created_at: now,
         updated_at: now,
     }
@@ -87,44 +80,20 @@ pub async fn bootstrap_happens_once(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
     let (ws, k) = setup(&*store).await;
     let other = workspace("other");
-    assert!(
-        !store
-            .bootstrap(&other, &key(&other.id, false).key)
-            .await
-            .unwrap(),
-        "second bootstrap must do nothing"
-    );
+    assert!(!store.bootstrap(&other, &key(&other.id, false).key).await.unwrap(), "second bootstrap must do nothing");
     assert_eq!(store.list_workspaces().await.unwrap(), vec![ws.clone()]);
     assert_eq!(store.get_api_key(&k.key.id).await.unwrap().unwrap(), k.key);
 }
 
 pub async fn workspace_names_are_unique(store: Arc<dyn Store>) {
     let (ws, _) = setup(&*store).await;
-    let err = store
-        .create_workspace(&workspace("acme"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Conflict {
-                constraint: "workspace_name"
-            }
-        ),
-        "{err:?}"
-    );
+    let err = store.create_workspace(&workspace("acme")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { constraint: "workspace_name" }), "{err:?}");
     let b = workspace("beta");
     store.create_workspace(&b).await.unwrap();
-    assert_eq!(
-        store.find_workspace_by_name("beta").await.unwrap().unwrap(),
-        b
-    );
+    assert_eq!(store.find_workspace_by_name("beta").await.unwrap().unwrap(), b);
     assert_eq!(store.get_workspace(&ws.id).await.unwrap().unwrap(), ws);
-    assert!(store
-        .get_workspace(&WorkspaceId::generate())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.get_workspace(&WorkspaceId::generate()).await.unwrap().is_none());
 }
 
 pub async fn api_keys_round_trip_and_revoke(store: Arc<dyn Store>) {
@@ -132,53 +101,19 @@ pub async fn api_keys_round_trip_and_revoke(store: Arc<dyn Store>) {
     let k = key(&ws.id, true);
     store.create_api_key(&k.key).await.unwrap();
     let err = store.create_api_key(&k.key).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Conflict {
-                constraint: "api_key_id"
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict { constraint: "api_key_id" }), "{err:?}");
     let got = store.get_api_key(&k.key.id).await.unwrap().unwrap();
     assert_eq!(got, k.key);
     assert!(got.owner_scoped);
     assert_eq!(store.list_api_keys(Some(&ws.id)).await.unwrap().len(), 2);
-    assert_eq!(
-        store
-            .list_api_keys(Some(&WorkspaceId::generate()))
-            .await
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(store.list_api_keys(Some(&WorkspaceId::generate())).await.unwrap().len(), 0);
 
     let at = time_fmt::now();
     store.touch_api_key(&first.key.id, at).await.unwrap();
-    assert_eq!(
-        store
-            .get_api_key(&first.key.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .last_used_at,
-        Some(at)
-    );
+    assert_eq!(store.get_api_key(&first.key.id).await.unwrap().unwrap().last_used_at, Some(at));
     assert!(store.revoke_api_key(&k.key.id, at).await.unwrap());
-    assert!(
-        !store.revoke_api_key(&k.key.id, at).await.unwrap(),
-        "revoking twice reports false"
-    );
-    assert_eq!(
-        store
-            .get_api_key(&k.key.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at,
-        Some(at)
-    );
+    assert!(!store.revoke_api_key(&k.key.id, at).await.unwrap(), "revoking twice reports false");
+    assert_eq!(store.get_api_key(&k.key.id).await.unwrap().unwrap().revoked_at, Some(at));
 }
 
 pub async fn webhooks_round_trip(store: Arc<dyn Store>) {
@@ -191,18 +126,8 @@ pub async fn webhooks_round_trip(store: Arc<dyn Store>) {
     store.create_workspace(&other).await.unwrap();
     assert!(store.get_webhook(&other.id, &w.id).await.unwrap().is_none());
     assert!(!store.delete_webhook(&other.id, &w.id).await.unwrap());
-    assert_eq!(
-        store
-            .find_webhooks_by_url(&ws.id, "https://example.com/a")
-            .await
-            .unwrap(),
-        vec![w.clone()]
-    );
-    assert!(store
-        .find_webhooks_by_url(&ws.id, "https://example.com/b")
-        .await
-        .unwrap()
-        .is_empty());
+    assert_eq!(store.find_webhooks_by_url(&ws.id, "https://example.com/a").await.unwrap(), vec![w.clone()]);
+    assert!(store.find_webhooks_by_url(&ws.id, "https://example.com/b").await.unwrap().is_empty());
     assert!(store.delete_webhook(&ws.id, &w.id).await.unwrap());
     assert!(store.get_webhook(&ws.id, &w.id).await.unwrap().is_none());
     assert!(!store.delete_webhook(&ws.id, &w.id).await.unwrap());
@@ -220,54 +145,13 @@ pub async fn webhook_pages_are_newest_first_and_filtered(store: Arc<dyn Store>) 
         ids.push(w.id);
     }
     let all = WebhookFilter::default();
-    let p1 = store
-        .list_webhooks(
-            &ws.id,
-            &all,
-            &PageRequest {
-                limit: 2,
-                before: None,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        p1.iter().map(|w| &w.id).collect::<Vec<_>>(),
-        vec![&ids[4], &ids[3]]
-    );
-    let p2 = store
-        .list_webhooks(
-            &ws.id,
-            &all,
-            &PageRequest {
-                limit: 10,
-                before: Some(ids[3].clone()),
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        p2.iter().map(|w| &w.id).collect::<Vec<_>>(),
-        vec![&ids[2], &ids[1], &ids[0]]
-    );
-    let mine = WebhookFilter {
-        created_by: Some(owner.key.id.clone()),
-    };
-    let p = store
-        .list_webhooks(
-            &ws.id,
-            &mine,
-            &PageRequest {
-                limit: 10,
-                before: None,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        p.iter().map(|w| &w.id).collect::<Vec<_>>(),
-        vec![&ids[3], &ids[1]]
-    );
+    let p1 = store.list_webhooks(&ws.id, &all, &PageRequest { limit: 2, before: None }).await.unwrap();
+    assert_eq!(p1.iter().map(|w| &w.id).collect::<Vec<_>>(), vec![&ids[4], &ids[3]]);
+    let p2 = store.list_webhooks(&ws.id, &all, &PageRequest { limit: 10, before: Some(ids[3].clone()) }).await.unwrap();
+    assert_eq!(p2.iter().map(|w| &w.id).collect::<Vec<_>>(), vec![&ids[2], &ids[1], &ids[0]]);
+    let mine = WebhookFilter { created_by: Some(owner.key.id.clone()) };
+    let p = store.list_webhooks(&ws.id, &mine, &PageRequest { limit: 10, before: None }).await.unwrap();
+    assert_eq!(p.iter().map(|w| &w.id).collect::<Vec<_>>(), vec![&ids[3], &ids[1]]);
 }
 
 pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) {
@@ -284,22 +168,14 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
         enabled: false,
         disabled_reason: Some("manual".into()),
         metadata: Default::default(),
+        rate_limit: None,
+        reset_failures: false,
         updated_at: later,
     };
-    assert!(store
-        .update_webhook_settings(&ws.id, &w.id, &settings)
-        .await
-        .unwrap());
+    assert!(store.update_webhook_settings(&ws.id, &w.id, &settings).await.unwrap());
     let got = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
-    assert_eq!(
-        (got.url.as_str(), got.enabled, got.description.as_deref()),
-        ("https://example.com/b", false, None)
-    );
-    assert_eq!(
-        (got.failure_count, got.delivery_attempts),
-        (3, 9),
-        "settings must not touch counters"
-    );
+    assert_eq!((got.url.as_str(), got.enabled, got.description.as_deref()), ("https://example.com/b", false, None));
+    assert_eq!((got.failure_count, got.delivery_attempts), (3, 9), "settings must not touch counters");
     assert_eq!(got.secrets, w.secrets, "settings must not touch secrets");
     assert_eq!(got.updated_at, later);
 
@@ -308,17 +184,11 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
         previous: Some(w.secrets.current.clone()),
         previous_expires_at: Some(later),
     };
-    assert!(store
-        .update_webhook_secrets(&ws.id, &w.id, &secrets, later)
-        .await
-        .unwrap());
+    assert!(store.update_webhook_secrets(&ws.id, &w.id, &secrets, later).await.unwrap());
     let got = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
     assert_eq!(got.secrets, secrets);
     assert_eq!(got.url, "https://example.com/b");
-    assert!(!store
-        .update_webhook_secrets(&ws.id, &WebhookId::generate(), &secrets, later)
-        .await
-        .unwrap());
+    assert!(!store.update_webhook_secrets(&ws.id, &WebhookId::generate(), &secrets, later).await.unwrap());
 }
 
 pub async fn idempotency_claims(store: Arc<dyn Store>) {
@@ -332,70 +202,27 @@ pub async fn idempotency_claims(store: Arc<dyn Store>) {
         expired_before: now - Duration::from_secs(86_400),
         stale_before: now - Duration::from_secs(60),
     };
-    assert_eq!(
-        store.begin_idempotent(&req(b"h1", now)).await.unwrap(),
-        IdempotencyClaim::Acquired
-    );
-    assert_eq!(
-        store.begin_idempotent(&req(b"h1", now)).await.unwrap(),
-        IdempotencyClaim::InFlight
-    );
+    assert_eq!(store.begin_idempotent(&req(b"h1", now)).await.unwrap(), IdempotencyClaim::Acquired);
+    assert_eq!(store.begin_idempotent(&req(b"h1", now)).await.unwrap(), IdempotencyClaim::InFlight);
     // A claim whose request died is taken over.
     let much_later = now + Duration::from_secs(120);
+    assert_eq!(store.begin_idempotent(&req(b"h1", much_later)).await.unwrap(), IdempotencyClaim::Acquired);
+    let resp = StoredResponse { status: 201, body: "{\"x\":1}".into() };
+    store.complete_idempotent(&k.key.id, "abc", &resp).await.unwrap();
     assert_eq!(
-        store
-            .begin_idempotent(&req(b"h1", much_later))
-            .await
-            .unwrap(),
-        IdempotencyClaim::Acquired
-    );
-    let resp = StoredResponse {
-        status: 201,
-        body: "{\"x\":1}".into(),
-    };
-    store
-        .complete_idempotent(&k.key.id, "abc", &resp)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .begin_idempotent(&req(b"h2", much_later))
-            .await
-            .unwrap(),
-        IdempotencyClaim::Completed {
-            request_hash: b"h1".to_vec(),
-            response: resp.clone()
-        }
+        store.begin_idempotent(&req(b"h2", much_later)).await.unwrap(),
+        IdempotencyClaim::Completed { request_hash: b"h1".to_vec(), response: resp.clone() }
     );
     // After 24 h the key may be used afresh.
     let next_day = much_later + Duration::from_secs(86_401);
-    assert_eq!(
-        store.begin_idempotent(&req(b"h2", next_day)).await.unwrap(),
-        IdempotencyClaim::Acquired
-    );
+    assert_eq!(store.begin_idempotent(&req(b"h2", next_day)).await.unwrap(), IdempotencyClaim::Acquired);
     store.abandon_idempotent(&k.key.id, "abc").await.unwrap();
-    assert_eq!(
-        store.begin_idempotent(&req(b"h3", next_day)).await.unwrap(),
-        IdempotencyClaim::Acquired
-    );
-    assert_eq!(
-        store
-            .prune_idempotency(next_day + Duration::from_secs(1))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(store.begin_idempotent(&req(b"h3", next_day)).await.unwrap(), IdempotencyClaim::Acquired);
+    assert_eq!(store.prune_idempotency(next_day + Duration::from_secs(1)).await.unwrap(), 1);
 }
 
 pub async fn settings_are_claimed_once(store: Arc<dyn Store>) {
-    assert_eq!(
-        store.claim_setting("key_fingerprint", "aaa").await.unwrap(),
-        "aaa"
-    );
-    assert_eq!(
-        store.claim_setting("key_fingerprint", "bbb").await.unwrap(),
-        "aaa",
-        "the first value stays"
-    );
+    assert_eq!(store.claim_setting("key_fingerprint", "aaa").await.unwrap(), "aaa");
+    assert_eq!(store.claim_setting("key_fingerprint", "bbb").await.unwrap(), "aaa", "the first value stays");
     assert_eq!(store.claim_setting("other", "bbb").await.unwrap(), "bbb");
 }

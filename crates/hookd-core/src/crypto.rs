@@ -40,10 +40,7 @@ impl EncryptionKey {
     /// Parses 32 bytes in standard base64, as `openssl rand -base64 32` prints them.
     pub fn from_base64(s: &str) -> Result<Self, KeyError> {
         let bytes = STANDARD.decode(s.trim()).map_err(KeyError::NotBase64)?;
-        let arr: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| KeyError::WrongLength(bytes.len()))?;
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyError::WrongLength(bytes.len()))?;
         Ok(Self(arr))
     }
 
@@ -94,10 +91,7 @@ impl fmt::Debug for SecretCipher {
 
 impl SecretCipher {
     pub fn new(key: &EncryptionKey) -> Self {
-        Self {
-            cipher: Aes256Gcm::new((&key.0).into()),
-            fingerprint: key.fingerprint(),
-        }
+        Self { cipher: Aes256Gcm::new((&key.0).into()), fingerprint: key.fingerprint() }
     }
 
     pub fn fingerprint(&self) -> &str {
@@ -110,13 +104,7 @@ impl SecretCipher {
         rand::thread_rng().fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: context.as_bytes(),
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
             // AES-GCM encryption fails only for inputs beyond 64 GiB.
             .expect("AES-GCM encryption of a short secret cannot fail");
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
@@ -132,13 +120,7 @@ impl SecretCipher {
         }
         let (nonce, ct) = sealed.0.split_at(NONCE_LEN);
         self.cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ct,
-                    aad: context.as_bytes(),
-                },
-            )
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() })
             .map_err(|_| OpenError)
     }
 }
@@ -159,23 +141,15 @@ mod tests {
     #[test]
     fn another_key_cannot_open() {
         let s = SecretCipher::new(&EncryptionKey::generate()).seal(b"x", "a");
-        assert!(SecretCipher::new(&EncryptionKey::generate())
-            .open(&s, "a")
-            .is_err());
+        assert!(SecretCipher::new(&EncryptionKey::generate()).open(&s, "a").is_err());
     }
 
     #[test]
     fn key_parsing_checks_base64_and_length() {
         let k = EncryptionKey::generate();
         assert_eq!(EncryptionKey::from_base64(&k.to_base64()).unwrap().0, k.0);
-        assert!(matches!(
-            EncryptionKey::from_base64("!!"),
-            Err(KeyError::NotBase64(_))
-        ));
-        assert!(matches!(
-            EncryptionKey::from_base64("AAAA"),
-            Err(KeyError::WrongLength(3))
-        ));
+        assert!(matches!(EncryptionKey::from_base64("!!"), Err(KeyError::NotBase64(_))));
+        assert!(matches!(EncryptionKey::from_base64("AAAA"), Err(KeyError::WrongLength(3))));
         assert!(!format!("{k:?}").contains(&k.to_base64()));
     }
 }

@@ -65,6 +65,14 @@ uuid_id!(
     /// A webhook endpoint subscription.
     WebhookId, "wh_", "webhook"
 );
+uuid_id!(
+    /// A published event.
+    EventId, "evt_", "event"
+);
+uuid_id!(
+    /// One event on its way to one webhook.
+    DeliveryId, "dlv_", "delivery"
+);
 
 /// An API key's id: `key_` and the 8 hex digits that also appear in the key itself
 /// (`<prefix>_<8 hex>.<secret>`), so a key can be looked up without scanning hashes.
@@ -101,10 +109,7 @@ impl ApiKeyId {
     }
 
     fn parse_error() -> ParseIdError {
-        ParseIdError {
-            kind: "API key",
-            prefix: Self::PREFIX,
-        }
+        ParseIdError { kind: "API key", prefix: Self::PREFIX }
     }
 }
 
@@ -115,9 +120,7 @@ impl fmt::Display for ApiKeyId {
 }
 
 fn is_hex8(s: &str) -> bool {
-    s.len() == 8
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -137,19 +140,13 @@ mod tests {
         let ws = WorkspaceId::generate();
         assert!(WebhookId::parse(ws.as_str()).is_err());
         assert!(WebhookId::parse("wh_not-a-uuid").is_err());
-        let upper = WebhookId::generate()
-            .as_str()
-            .to_uppercase()
-            .replace("WH_", "wh_");
+        let upper = WebhookId::generate().as_str().to_uppercase().replace("WH_", "wh_");
         assert!(WebhookId::parse(&upper).is_err());
     }
 
     #[test]
     fn api_key_ids_are_eight_lower_hex() {
-        assert_eq!(
-            ApiKeyId::from_hex("a1b2c3d4").unwrap().as_str(),
-            "key_a1b2c3d4"
-        );
+        assert_eq!(ApiKeyId::from_hex("a1b2c3d4").unwrap().as_str(), "key_a1b2c3d4");
         assert!(ApiKeyId::from_hex("A1B2C3D4").is_err());
         assert!(ApiKeyId::from_hex("a1b2c3").is_err());
         assert_eq!(ApiKeyId::parse("key_0000ffff").unwrap().hex(), "0000ffff");

@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{ApiKey, Webhook, Workspace};
-use crate::id::{ApiKeyId, WebhookId, WorkspaceId};
+use crate::domain::{ApiKey, Attempt, Delivery, DeliveryStatus, Event, Webhook, Workspace};
+use crate::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 
 /// What can go wrong in storage, separated so callers can react to each.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +63,74 @@ pub struct WebhookSettings {
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub metadata: std::collections::BTreeMap<String, String>,
+    pub rate_limit: Option<u32>,
+    /// Set when the webhook is (re-)enabled: `failure_count` restarts from zero.
+    pub reset_failures: bool,
     pub updated_at: OffsetDateTime,
+}
+
+/// An event with the deliveries it fans out to, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewEventRecord {
+    pub event: Event,
+    pub deliveries: Vec<Delivery>,
+    /// The node that will send the deliveries at once (in-memory hand-off) and the
+    /// lease's expiry; they are written `in_flight`, so no other claim takes them.
+    pub lease: Option<(String, OffsetDateTime)>,
+}
+
+/// What became of one [`NewEventRecord`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertedEvent {
+    Created,
+    /// The producer's id was already published: the stored event, nothing written.
+    Existing(Event),
+}
+
+/// A claim of due deliveries for one node.
+#[derive(Debug, Clone)]
+pub struct Claim<'a> {
+    pub owner: &'a str,
+    pub now: OffsetDateTime,
+    pub lease_until: OffsetDateTime,
+    pub limit: u32,
+    /// Webhooks whose queues are full on this node.
+    pub exclude_webhooks: &'a [WebhookId],
+}
+
+/// What happens to a delivery after an attempt (or instead of one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextStep {
+    Succeeded,
+    RetryAt(OffsetDateTime),
+    /// The schedule is spent.
+    Failed,
+    /// Its webhook is gone or disabled; no attempt was made.
+    Cancelled,
+    /// The endpoint answered 410 Gone: the delivery fails, the webhook is disabled with
+    /// this reason, and its other pending deliveries are cancelled.
+    DisableWebhook {
+        reason: &'static str,
+    },
+}
+
+/// One delivery's outcome, for [`Store::record_results`].
+#[derive(Debug, Clone)]
+pub struct DeliveryResult {
+    pub delivery_id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub attempt: Option<Attempt>,
+    pub next: NextStep,
+}
+
+/// Filters of the delivery log.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub webhook_id: Option<WebhookId>,
+    pub status: Option<DeliveryStatus>,
+    pub event_type: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
 }
 
 /// A response kept for an `Idempotency-Key`.
@@ -81,10 +148,7 @@ pub enum IdempotencyClaim {
     /// Another request with this key is still running.
     InFlight,
     /// A request with this key finished; `request_hash` tells whether it was the same.
-    Completed {
-        request_hash: Vec<u8>,
-        response: StoredResponse,
-    },
+    Completed { request_hash: Vec<u8>, response: StoredResponse },
 }
 
 /// An attempt to claim an idempotency key.
@@ -134,11 +198,7 @@ pub trait Store: Send + Sync + 'static {
     // Webhooks.
 
     async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
-    async fn get_webhook(
-        &self,
-        workspace: &WorkspaceId,
-        id: &WebhookId,
-    ) -> StoreResult<Option<Webhook>>;
+    async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> StoreResult<Option<Webhook>>;
     async fn list_webhooks(
         &self,
         workspace: &WorkspaceId,
@@ -146,11 +206,7 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest<WebhookId>,
     ) -> StoreResult<Vec<Webhook>>;
     /// The workspace's webhooks with exactly this URL (for the duplicate warning).
-    async fn find_webhooks_by_url(
-        &self,
-        workspace: &WorkspaceId,
-        url: &str,
-    ) -> StoreResult<Vec<Webhook>>;
+    async fn find_webhooks_by_url(&self, workspace: &WorkspaceId, url: &str) -> StoreResult<Vec<Webhook>>;
     /// Writes the settings; `false` when the webhook no longer exists.
     async fn update_webhook_settings(
         &self,
@@ -171,16 +227,72 @@ pub trait Store: Send + Sync + 'static {
 
     // Idempotency keys.
 
-    async fn begin_idempotent(&self, req: &IdempotencyRequest<'_>)
-        -> StoreResult<IdempotencyClaim>;
-    async fn complete_idempotent(
-        &self,
-        api_key_id: &ApiKeyId,
-        key: &str,
-        response: &StoredResponse,
-    ) -> StoreResult<()>;
+    async fn begin_idempotent(&self, req: &IdempotencyRequest<'_>) -> StoreResult<IdempotencyClaim>;
+    async fn complete_idempotent(&self, api_key_id: &ApiKeyId, key: &str, response: &StoredResponse)
+        -> StoreResult<()>;
     /// Releases a claim whose request did not succeed, so a retry runs afresh.
     async fn abandon_idempotent(&self, api_key_id: &ApiKeyId, key: &str) -> StoreResult<()>;
     /// Deletes records created before `before`; returns how many.
     async fn prune_idempotency(&self, before: OffsetDateTime) -> StoreResult<u64>;
+
+    // Events and deliveries.
+
+    /// Writes a batch of events with their deliveries in one transaction (group commit).
+    /// An event whose producer id was already published in its workspace writes nothing
+    /// and comes back as [`InsertedEvent::Existing`].
+    async fn insert_events(&self, batch: &[NewEventRecord]) -> StoreResult<Vec<InsertedEvent>>;
+    async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> StoreResult<Option<Event>>;
+    /// The enabled webhooks of a workspace, for routing events.
+    async fn list_enabled_webhooks(&self, workspace: &WorkspaceId) -> StoreResult<Vec<Webhook>>;
+    /// A webhook by id alone, for the delivery engine.
+    async fn find_webhook(&self, id: &WebhookId) -> StoreResult<Option<Webhook>>;
+    /// Claims deliveries whose next attempt is due, or whose lease expired, for `owner`.
+    async fn claim_due_deliveries(&self, claim: &Claim<'_>) -> StoreResult<Vec<(Delivery, Event)>>;
+    /// Extends `owner`'s leases on these deliveries.
+    async fn renew_leases(&self, owner: &str, ids: &[DeliveryId], until: OffsetDateTime) -> StoreResult<()>;
+    /// Gives up `owner`'s leases: the deliveries become pending, due at `now`.
+    async fn release_deliveries(&self, owner: &str, ids: &[DeliveryId], now: OffsetDateTime) -> StoreResult<()>;
+    /// Releases every lease, whoever holds it: for a database served by one node, whose
+    /// previous process (the only possible holder) is gone when this one starts.
+    async fn release_all_leases(&self, now: OffsetDateTime) -> StoreResult<u64>;
+    /// When the earliest pending delivery is due, or the earliest lease expires.
+    async fn next_due_at(&self) -> StoreResult<Option<OffsetDateTime>>;
+    /// Writes a batch of outcomes in one transaction: attempts, delivery states and the
+    /// webhooks' counters. A webhook failing continuously since before `disable_before`
+    /// is disabled. Returns the webhooks disabled by this batch.
+    async fn record_results(
+        &self,
+        batch: &[DeliveryResult],
+        disable_before: OffsetDateTime,
+    ) -> StoreResult<Vec<WebhookId>>;
+    async fn get_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> StoreResult<Option<Delivery>>;
+    async fn list_attempts(&self, delivery: &DeliveryId) -> StoreResult<Vec<Attempt>>;
+    async fn list_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &DeliveryFilter,
+        page: &PageRequest<DeliveryId>,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Claims one delivery for an immediate attempt, starting a new retry round.
+    /// `None` when it does not exist or is already in flight.
+    async fn claim_for_retry(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        owner: &str,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<Option<(Delivery, Event)>>;
+    /// Makes the finished deliveries of a webhook created in `[since, until)` due now, each
+    /// with a new retry round: only failed ones, or every finished one. Returns how many.
+    async fn replay_deliveries(
+        &self,
+        webhook: &WebhookId,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        only_failed: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64>;
+    /// Deletes succeeded deliveries created before `before`, with their attempts, and the
+    /// events no delivery refers to any more. Returns how many deliveries.
+    async fn prune_deliveries(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }

@@ -40,6 +40,8 @@ CREATE TABLE webhooks (
     delivery_attempts           INTEGER NOT NULL DEFAULT 0,
     last_delivered_at           INTEGER,
     metadata                    TEXT NOT NULL,  -- JSON object of strings
+    rate_limit                  INTEGER,        -- deliveries per second
+    failing_since               INTEGER,        -- first failure since the last success
     secret                      BLOB NOT NULL,  -- sealed
     previous_secret             BLOB,           -- sealed
     previous_secret_expires_at  INTEGER,
@@ -61,3 +63,52 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (api_key_id, key)
 ) STRICT;
 CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+
+CREATE TABLE events (
+    id            TEXT PRIMARY KEY,
+    workspace_id  TEXT NOT NULL,
+    event_type    TEXT NOT NULL,
+    producer_id   TEXT,
+    data          TEXT NOT NULL,
+    occurred_at   INTEGER,
+    created_at    INTEGER NOT NULL,
+    deliveries    INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX events_producer ON events(workspace_id, producer_id) WHERE producer_id IS NOT NULL;
+
+-- No foreign keys to webhooks or events: a webhook deleted while an event is being
+-- published must not fail the publish; the engine cancels such deliveries.
+CREATE TABLE deliveries (
+    id                TEXT PRIMARY KEY,
+    workspace_id      TEXT NOT NULL,
+    webhook_id        TEXT NOT NULL,
+    event_id          TEXT NOT NULL,
+    event_type        TEXT NOT NULL,
+    status            TEXT NOT NULL,   -- pending, in_flight, succeeded, failed, cancelled
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    schedule_base     INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at   INTEGER,
+    lease_owner       TEXT,
+    lease_expires_at  INTEGER,
+    last_status_code  INTEGER,
+    last_error        TEXT,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX deliveries_webhook ON deliveries(webhook_id, id);
+CREATE INDEX deliveries_workspace ON deliveries(workspace_id, id);
+CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_leased ON deliveries(lease_expires_at) WHERE status = 'in_flight';
+CREATE INDEX deliveries_event ON deliveries(event_id);
+
+CREATE TABLE attempts (
+    delivery_id    TEXT NOT NULL,
+    attempt        INTEGER NOT NULL,
+    started_at     INTEGER NOT NULL,
+    duration_ms    INTEGER NOT NULL,
+    status_code    INTEGER,
+    response       TEXT,
+    error_kind     TEXT,
+    error_message  TEXT,
+    PRIMARY KEY (delivery_id, attempt)
+) STRICT;

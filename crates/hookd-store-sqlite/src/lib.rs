@@ -19,17 +19,19 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hookd_core::domain::{ApiKey, Webhook, WebhookSecrets, Workspace};
-use hookd_core::id::{ApiKeyId, WebhookId, WorkspaceId};
+use hookd_core::domain::{ApiKey, Attempt, Delivery, Event, Webhook, WebhookSecrets, Workspace};
+use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::{
-    IdempotencyClaim, IdempotencyRequest, PageRequest, Store, StoreError, StoreResult,
-    StoredResponse, WebhookFilter, WebhookSettings,
+    Claim, DeliveryFilter, DeliveryResult, IdempotencyClaim, IdempotencyRequest, InsertedEvent, NewEventRecord,
+    NextStep, PageRequest, Store, StoreError, StoreResult, StoredResponse, WebhookFilter, WebhookSettings,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
-use crate::rows::{json, micros, scopes_json, ApiKeyRow, WebhookRow, WorkspaceRow};
+use crate::rows::{
+    json, micros, scopes_json, ApiKeyRow, AttemptRow, ClaimRow, DeliveryRow, EventRow, WebhookRow, WorkspaceRow,
+};
 
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,9 +77,7 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.path)
-            .finish()
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
     }
 }
 
@@ -86,10 +86,7 @@ impl SqliteStore {
     /// migrate; call [`SqliteStore::migrate`].
     pub async fn open(url: &str, options: &SqliteOptions) -> Result<Self, OpenError> {
         let base = SqliteConnectOptions::from_str(url)
-            .map_err(|source| OpenError::BadUrl {
-                url: url.to_owned(),
-                source,
-            })?
+            .map_err(|source| OpenError::BadUrl { url: url.to_owned(), source })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a commit is on disk before it is acknowledged, so an accepted
@@ -98,10 +95,7 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let path = base.get_filename().to_path_buf();
-        let open_err = |source| OpenError::Open {
-            path: path.clone(),
-            source,
-        };
+        let open_err = |source| OpenError::Open { path: path.clone(), source };
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -115,19 +109,12 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(open_err)?;
-        Ok(Self {
-            writer,
-            reader,
-            path,
-        })
+        Ok(Self { writer, reader, path })
     }
 
     /// Applies the embedded migrations that have not run yet.
     pub async fn migrate(&self) -> Result<(), OpenError> {
-        sqlx::migrate!("./migrations")
-            .run(&self.writer)
-            .await
-            .map_err(OpenError::Migrate)
+        sqlx::migrate!("./migrations").run(&self.writer).await.map_err(OpenError::Migrate)
     }
 
     /// The database file.
@@ -159,9 +146,7 @@ fn db_err(e: sqlx::Error) -> StoreError {
             };
             StoreError::Conflict { constraint }
         }
-        sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::Conflict {
-            constraint: "foreign_key",
-        },
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::Conflict { constraint: "foreign_key" },
         // SQLITE_BUSY (5) and SQLITE_LOCKED (6): another process holds the lock.
         sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("5") | Some("6")) => {
             StoreError::Unavailable(Box::new(e))
@@ -173,31 +158,44 @@ fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-const WEBHOOK_COLUMNS: &str =
-    "id, workspace_id, created_by, url, events, description, enabled, disabled_reason, \
-     failure_count, delivery_attempts, last_delivered_at, metadata, secret, previous_secret, \
+const WEBHOOK_COLUMNS: &str = "id, workspace_id, created_by, url, events, description, enabled, disabled_reason, \
+     failure_count, delivery_attempts, last_delivered_at, metadata, rate_limit, secret, previous_secret, \
      previous_secret_expires_at, created_at, updated_at";
+
+const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, event_id, event_type, status, attempts, schedule_base, \
+     next_attempt_at, last_status_code, last_error, created_at, updated_at";
+
+const EVENT_COLUMNS: &str = "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries";
+
+/// A claim's rows joined with their events.
+const CLAIM_SELECT: &str =
+    "SELECT d.id, d.workspace_id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, \
+     d.schedule_base, d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.updated_at, \
+     e.workspace_id AS e_workspace_id, e.producer_id AS e_producer_id, e.data AS e_data, \
+     e.occurred_at AS e_occurred_at, e.created_at AS e_created_at, e.deliveries AS e_deliveries \
+     FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id IN ";
+
+/// Rows per statement when a list of ids is bound (SQLite allows 32,766 variables).
+const IDS_PER_STATEMENT: usize = 500;
+
+/// Reason recorded on a webhook disabled for failing continuously.
+const DISABLED_FAILING: &str = "failing";
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(db_err)?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(db_err)?;
         Ok(())
     }
 
     async fn claim_setting(&self, name: &str, value: &str) -> StoreResult<String> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         let (stored,): (String,) = sqlx::query_as("SELECT value FROM settings WHERE name = ?")
             .bind(name)
             .fetch_one(&mut *tx)
@@ -209,10 +207,8 @@ impl Store for SqliteStore {
 
     async fn bootstrap(&self, workspace: &Workspace, key: &ApiKey) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM workspaces")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM workspaces").fetch_one(&mut *tx).await.map_err(db_err)?;
         if count > 0 {
             return Ok(false);
         }
@@ -228,27 +224,23 @@ impl Store for SqliteStore {
     }
 
     async fn get_workspace(&self, id: &WorkspaceId) -> StoreResult<Option<Workspace>> {
-        sqlx::query_as::<_, WorkspaceRow>(
-            "SELECT id, name, created_at FROM workspaces WHERE id = ?",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db_err)?
-        .map(Workspace::try_from)
-        .transpose()
+        sqlx::query_as::<_, WorkspaceRow>("SELECT id, name, created_at FROM workspaces WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?
+            .map(Workspace::try_from)
+            .transpose()
     }
 
     async fn find_workspace_by_name(&self, name: &str) -> StoreResult<Option<Workspace>> {
-        sqlx::query_as::<_, WorkspaceRow>(
-            "SELECT id, name, created_at FROM workspaces WHERE name = ?",
-        )
-        .bind(name)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db_err)?
-        .map(Workspace::try_from)
-        .transpose()
+        sqlx::query_as::<_, WorkspaceRow>("SELECT id, name, created_at FROM workspaces WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?
+            .map(Workspace::try_from)
+            .transpose()
     }
 
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
@@ -292,13 +284,12 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_api_key(&self, id: &ApiKeyId, at: OffsetDateTime) -> StoreResult<bool> {
-        let r =
-            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(micros(at))
-                .bind(id.as_str())
-                .execute(&self.writer)
-                .await
-                .map_err(db_err)?;
+        let r = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(micros(at))
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -314,7 +305,7 @@ impl Store for SqliteStore {
 
     async fn insert_webhook(&self, w: &Webhook) -> StoreResult<()> {
         sqlx::query(&format!(
-            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(w.id.as_str())
         .bind(w.workspace_id.as_str())
@@ -328,6 +319,7 @@ impl Store for SqliteStore {
         .bind(w.delivery_attempts)
         .bind(w.last_delivered_at.map(micros))
         .bind(json(&w.metadata))
+        .bind(w.rate_limit.map(i64::from))
         .bind(&w.secrets.current.0)
         .bind(w.secrets.previous.as_ref().map(|s| &s.0))
         .bind(w.secrets.previous_expires_at.map(micros))
@@ -339,11 +331,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn get_webhook(
-        &self,
-        workspace: &WorkspaceId,
-        id: &WebhookId,
-    ) -> StoreResult<Option<Webhook>> {
+    async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> StoreResult<Option<Webhook>> {
         sqlx::query_as::<_, WebhookRow>(&format!(
             "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE workspace_id = ? AND id = ?"
         ))
@@ -362,9 +350,8 @@ impl Store for SqliteStore {
         filter: &WebhookFilter,
         page: &PageRequest<WebhookId>,
     ) -> StoreResult<Vec<Webhook>> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE workspace_id = "
-        ));
+        let mut q =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE workspace_id = "));
         q.push_bind(workspace.as_str());
         if let Some(owner) = &filter.created_by {
             q.push(" AND created_by = ").push_bind(owner.as_str());
@@ -372,8 +359,7 @@ impl Store for SqliteStore {
         if let Some(before) = &page.before {
             q.push(" AND id < ").push_bind(before.as_str());
         }
-        q.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(page.limit));
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(page.limit));
         q.build_query_as::<WebhookRow>()
             .fetch_all(&self.reader)
             .await
@@ -383,11 +369,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn find_webhooks_by_url(
-        &self,
-        workspace: &WorkspaceId,
-        url: &str,
-    ) -> StoreResult<Vec<Webhook>> {
+    async fn find_webhooks_by_url(&self, workspace: &WorkspaceId, url: &str) -> StoreResult<Vec<Webhook>> {
         sqlx::query_as::<_, WebhookRow>(&format!(
             "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE workspace_id = ? AND url = ? ORDER BY id"
         ))
@@ -409,7 +391,10 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE webhooks SET url = ?, events = ?, description = ?, enabled = ?, disabled_reason = ?, \
-             metadata = ?, updated_at = ? WHERE workspace_id = ? AND id = ?",
+             metadata = ?, rate_limit = ?, updated_at = ?, \
+             failure_count = CASE WHEN ? THEN 0 ELSE failure_count END, \
+             failing_since = CASE WHEN ? THEN NULL ELSE failing_since END \
+             WHERE workspace_id = ? AND id = ?",
         )
         .bind(&s.url)
         .bind(json(&s.events))
@@ -417,7 +402,10 @@ impl Store for SqliteStore {
         .bind(s.enabled)
         .bind(&s.disabled_reason)
         .bind(json(&s.metadata))
+        .bind(s.rate_limit.map(i64::from))
         .bind(micros(s.updated_at))
+        .bind(s.reset_failures)
+        .bind(s.reset_failures)
         .bind(workspace.as_str())
         .bind(id.as_str())
         .execute(&self.writer)
@@ -450,19 +438,21 @@ impl Store for SqliteStore {
     }
 
     async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
         let r = sqlx::query("DELETE FROM webhooks WHERE workspace_id = ? AND id = ?")
             .bind(workspace.as_str())
             .bind(id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        if r.rows_affected() == 1 {
+            cancel_open_deliveries(&mut tx, id, None, micros(hookd_core::time_fmt::now())).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
         Ok(r.rows_affected() == 1)
     }
 
-    async fn begin_idempotent(
-        &self,
-        req: &IdempotencyRequest<'_>,
-    ) -> StoreResult<IdempotencyClaim> {
+    async fn begin_idempotent(&self, req: &IdempotencyRequest<'_>) -> StoreResult<IdempotencyClaim> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
         let existing: Option<(Vec<u8>, bool, Option<i64>, Option<String>, i64)> = sqlx::query_as(
             "SELECT request_hash, completed, status, response, created_at FROM idempotency_keys \
@@ -530,14 +520,12 @@ impl Store for SqliteStore {
     }
 
     async fn abandon_idempotent(&self, api_key_id: &ApiKeyId, key: &str) -> StoreResult<()> {
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE api_key_id = ? AND key = ? AND completed = 0",
-        )
-        .bind(api_key_id.as_str())
-        .bind(key)
-        .execute(&self.writer)
-        .await
-        .map_err(db_err)?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE api_key_id = ? AND key = ? AND completed = 0")
+            .bind(api_key_id.as_str())
+            .bind(key)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -549,6 +537,500 @@ impl Store for SqliteStore {
             .map_err(db_err)?;
         Ok(r.rows_affected())
     }
+
+    async fn insert_events(&self, batch: &[NewEventRecord]) -> StoreResult<Vec<InsertedEvent>> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut out = Vec::with_capacity(batch.len());
+        for rec in batch {
+            let e = &rec.event;
+            let inserted = sqlx::query(
+                "INSERT INTO events (id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(e.id.as_str())
+            .bind(e.workspace_id.as_str())
+            .bind(&e.event_type)
+            .bind(&e.producer_id)
+            .bind(&e.data)
+            .bind(e.occurred_at.map(micros))
+            .bind(micros(e.created_at))
+            .bind(rec.deliveries.len() as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected()
+                == 1;
+            if !inserted {
+                let existing = sqlx::query_as::<_, EventRow>(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND producer_id = ?"
+                ))
+                .bind(e.workspace_id.as_str())
+                .bind(&e.producer_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                out.push(InsertedEvent::Existing(Event::try_from(existing)?));
+                continue;
+            }
+            let (owner, lease) = match &rec.lease {
+                Some((o, until)) => (Some(o.as_str()), Some(micros(*until))),
+                None => (None, None),
+            };
+            for chunk in rec.deliveries.chunks(IDS_PER_STATEMENT / 16) {
+                let mut q = QueryBuilder::<Sqlite>::new(format!(
+                    "INSERT INTO deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_expires_at) "
+                ));
+                q.push_values(chunk, |mut b, d| {
+                    b.push_bind(d.id.as_str())
+                        .push_bind(d.workspace_id.as_str())
+                        .push_bind(d.webhook_id.as_str())
+                        .push_bind(d.event_id.as_str())
+                        .push_bind(&d.event_type)
+                        .push_bind(d.status.as_str())
+                        .push_bind(d.attempts)
+                        .push_bind(d.schedule_base)
+                        .push_bind(d.next_attempt_at.map(micros))
+                        .push_bind(d.last_status_code)
+                        .push_bind(&d.last_error)
+                        .push_bind(micros(d.created_at))
+                        .push_bind(micros(d.updated_at))
+                        .push_bind(owner)
+                        .push_bind(lease);
+                });
+                q.build().execute(&mut *tx).await.map_err(db_err)?;
+            }
+            out.push(InsertedEvent::Created);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+
+    async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> StoreResult<Option<Event>> {
+        sqlx::query_as::<_, EventRow>(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND id = ?"))
+            .bind(workspace.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?
+            .map(Event::try_from)
+            .transpose()
+    }
+
+    async fn list_enabled_webhooks(&self, workspace: &WorkspaceId) -> StoreResult<Vec<Webhook>> {
+        sqlx::query_as::<_, WebhookRow>(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE workspace_id = ? AND enabled = 1 ORDER BY id"
+        ))
+        .bind(workspace.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(Webhook::try_from)
+        .collect()
+    }
+
+    async fn find_webhook(&self, id: &WebhookId) -> StoreResult<Option<Webhook>> {
+        sqlx::query_as::<_, WebhookRow>(&format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?"))
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?
+            .map(Webhook::try_from)
+            .transpose()
+    }
+
+    async fn claim_due_deliveries(&self, claim: &Claim<'_>) -> StoreResult<Vec<(Delivery, Event)>> {
+        let now = micros(claim.now);
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut ids: Vec<String> = Vec::new();
+        // Expired leases first (their node died), then due retries, oldest first.
+        for (status, column) in [("in_flight", "lease_expires_at"), ("pending", "next_attempt_at")] {
+            let remaining = claim.limit as usize - ids.len();
+            if remaining == 0 {
+                break;
+            }
+            let mut q = QueryBuilder::<Sqlite>::new("UPDATE deliveries SET status = 'in_flight', lease_owner = ");
+            q.push_bind(claim.owner)
+                .push(", lease_expires_at = ")
+                .push_bind(micros(claim.lease_until))
+                .push(", updated_at = ")
+                .push_bind(now)
+                .push(format!(" WHERE id IN (SELECT id FROM deliveries WHERE status = '{status}' AND {column} <= "))
+                .push_bind(now);
+            if !claim.exclude_webhooks.is_empty() {
+                q.push(" AND webhook_id NOT IN (");
+                let mut sep = q.separated(", ");
+                for w in claim.exclude_webhooks.iter().take(IDS_PER_STATEMENT) {
+                    sep.push_bind(w.as_str());
+                }
+                q.push(")");
+            }
+            q.push(format!(" ORDER BY {column} LIMIT ")).push_bind(remaining as i64).push(") RETURNING id");
+            let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(db_err)?;
+            ids.extend(rows.into_iter().map(|(id,)| id));
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(CLAIM_SELECT);
+            push_id_list(&mut q, chunk.iter().map(String::as_str));
+            for row in q.build_query_as::<ClaimRow>().fetch_all(&mut *tx).await.map_err(db_err)? {
+                out.push(row.try_into()?);
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+
+    async fn renew_leases(&self, owner: &str, ids: &[DeliveryId], until: OffsetDateTime) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new("UPDATE deliveries SET lease_expires_at = ");
+            q.push_bind(micros(until))
+                .push(" WHERE status = 'in_flight' AND lease_owner = ")
+                .push_bind(owner)
+                .push(" AND id IN ");
+            push_id_list(&mut q, chunk.iter().map(DeliveryId::as_str));
+            q.build().execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn release_deliveries(&self, owner: &str, ids: &[DeliveryId], now: OffsetDateTime) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = ",
+            );
+            q.push_bind(micros(now))
+                .push(", updated_at = ")
+                .push_bind(micros(now))
+                .push(" WHERE status = 'in_flight' AND lease_owner = ")
+                .push_bind(owner)
+                .push(" AND id IN ");
+            push_id_list(&mut q, chunk.iter().map(DeliveryId::as_str));
+            q.build().execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn release_all_leases(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, \
+             next_attempt_at = MIN(COALESCE(next_attempt_at, ?1), ?1), updated_at = ?1 WHERE status = 'in_flight'",
+        )
+        .bind(micros(now))
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<OffsetDateTime>> {
+        let (pending, leased): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'), \
+                    (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 'in_flight')",
+        )
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db_err)?;
+        match (pending, leased) {
+            (Some(a), Some(b)) => Ok(Some(rows::from_micros(a.min(b))?)),
+            (Some(a), None) | (None, Some(a)) => Ok(Some(rows::from_micros(a)?)),
+            (None, None) => Ok(None),
+        }
+    }
+
+    async fn record_results(
+        &self,
+        batch: &[DeliveryResult],
+        disable_before: OffsetDateTime,
+    ) -> StoreResult<Vec<WebhookId>> {
+        let now = micros(hookd_core::time_fmt::now());
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut disabled = Vec::new();
+        let mut touched: Vec<&WebhookId> = Vec::new();
+        for r in batch {
+            if let Some(a) = &r.attempt {
+                sqlx::query(
+                    "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response, \
+                     error_kind, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(a.delivery_id.as_str())
+                .bind(a.attempt)
+                .bind(micros(a.started_at))
+                .bind(a.duration_ms)
+                .bind(a.status_code)
+                .bind(&a.response)
+                .bind(&a.error_kind)
+                .bind(&a.error_message)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let success = r.next == NextStep::Succeeded;
+                let q = if success {
+                    "UPDATE webhooks SET failure_count = 0, failing_since = NULL, delivery_attempts = delivery_attempts + 1, \
+                     last_delivered_at = ?1 WHERE id = ?2"
+                } else {
+                    "UPDATE webhooks SET failure_count = failure_count + 1, failing_since = COALESCE(failing_since, ?1), \
+                     delivery_attempts = delivery_attempts + 1 WHERE id = ?2"
+                };
+                sqlx::query(q)
+                    .bind(micros(a.started_at))
+                    .bind(r.webhook_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if !success && !touched.contains(&&r.webhook_id) {
+                    touched.push(&r.webhook_id);
+                }
+            }
+            let (status, next) = match &r.next {
+                NextStep::Succeeded => ("succeeded", None),
+                NextStep::RetryAt(t) => ("pending", Some(micros(*t))),
+                NextStep::Failed | NextStep::DisableWebhook { .. } => ("failed", None),
+                NextStep::Cancelled => ("cancelled", None),
+            };
+            let (attempts, code, error) = match &r.attempt {
+                Some(a) => (Some(a.attempt), a.status_code, a.error_message.clone().or_else(|| a.error_kind.clone())),
+                None => (None, None, None),
+            };
+            sqlx::query(
+                "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL, \
+                 attempts = COALESCE(?, attempts), last_status_code = COALESCE(?, last_status_code), \
+                 last_error = CASE WHEN ? IS NULL THEN last_error ELSE ? END, updated_at = ? \
+                 WHERE id = ? AND status IN ('in_flight', 'pending')",
+            )
+            .bind(status)
+            .bind(next)
+            .bind(attempts)
+            .bind(code)
+            .bind(attempts)
+            .bind(&error)
+            .bind(now)
+            .bind(r.delivery_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if let NextStep::DisableWebhook { reason } = &r.next {
+                if disable_webhook(&mut tx, &r.webhook_id, reason, now).await? {
+                    disabled.push(r.webhook_id.clone());
+                }
+                cancel_open_deliveries(&mut tx, &r.webhook_id, Some(&r.delivery_id), now).await?;
+            }
+        }
+        for w in touched {
+            let failing: Option<(i64,)> = sqlx::query_as(
+                "SELECT 1 FROM webhooks WHERE id = ? AND enabled = 1 AND failing_since IS NOT NULL AND failing_since < ?",
+            )
+            .bind(w.as_str())
+            .bind(micros(disable_before))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if failing.is_some() && disable_webhook(&mut tx, w, DISABLED_FAILING, now).await? {
+                cancel_open_deliveries(&mut tx, w, None, now).await?;
+                disabled.push(w.clone());
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(disabled)
+    }
+
+    async fn get_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> StoreResult<Option<Delivery>> {
+        sqlx::query_as::<_, DeliveryRow>(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE workspace_id = ? AND id = ?"
+        ))
+        .bind(workspace.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?
+        .map(Delivery::try_from)
+        .transpose()
+    }
+
+    async fn list_attempts(&self, delivery: &DeliveryId) -> StoreResult<Vec<Attempt>> {
+        sqlx::query_as::<_, AttemptRow>(
+            "SELECT delivery_id, attempt, started_at, duration_ms, status_code, response, error_kind, error_message \
+             FROM attempts WHERE delivery_id = ? ORDER BY attempt",
+        )
+        .bind(delivery.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(Attempt::try_from)
+        .collect()
+    }
+
+    async fn list_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &DeliveryFilter,
+        page: &PageRequest<DeliveryId>,
+    ) -> StoreResult<Vec<Delivery>> {
+        let mut q =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE workspace_id = "));
+        q.push_bind(workspace.as_str());
+        if let Some(w) = &filter.webhook_id {
+            q.push(" AND webhook_id = ").push_bind(w.as_str());
+        }
+        if let Some(s) = filter.status {
+            q.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some(t) = &filter.event_type {
+            q.push(" AND event_type = ").push_bind(t.as_str());
+        }
+        if let Some(t) = filter.since {
+            q.push(" AND created_at >= ").push_bind(micros(t));
+        }
+        if let Some(t) = filter.until {
+            q.push(" AND created_at < ").push_bind(micros(t));
+        }
+        if let Some(before) = &page.before {
+            q.push(" AND id < ").push_bind(before.as_str());
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(page.limit));
+        q.build_query_as::<DeliveryRow>()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(Delivery::try_from)
+            .collect()
+    }
+
+    async fn claim_for_retry(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+        owner: &str,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<Option<(Delivery, Event)>> {
+        let now = micros(hookd_core::time_fmt::now());
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let updated = sqlx::query(
+            "UPDATE deliveries SET status = 'in_flight', lease_owner = ?, lease_expires_at = ?, next_attempt_at = ?, \
+             schedule_base = attempts, updated_at = ? WHERE workspace_id = ? AND id = ? AND status != 'in_flight'",
+        )
+        .bind(owner)
+        .bind(micros(lease_until))
+        .bind(now)
+        .bind(now)
+        .bind(workspace.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(CLAIM_SELECT);
+        push_id_list(&mut q, [id.as_str()]);
+        let row = q.build_query_as::<ClaimRow>().fetch_one(&mut *tx).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(row.try_into()?))
+    }
+
+    async fn replay_deliveries(
+        &self,
+        webhook: &WebhookId,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        only_failed: bool,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let statuses = if only_failed { "('failed')" } else { "('failed', 'succeeded', 'cancelled')" };
+        let r = sqlx::query(&format!(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, schedule_base = attempts, updated_at = ? \
+             WHERE webhook_id = ? AND created_at >= ? AND created_at < ? AND status IN {statuses}"
+        ))
+        .bind(micros(now))
+        .bind(micros(now))
+        .bind(webhook.as_str())
+        .bind(micros(since))
+        .bind(micros(until))
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn prune_deliveries(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let cutoff = micros(before);
+        sqlx::query(
+            "DELETE FROM attempts WHERE delivery_id IN \
+             (SELECT id FROM deliveries WHERE status = 'succeeded' AND created_at < ?)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let r = sqlx::query("DELETE FROM deliveries WHERE status = 'succeeded' AND created_at < ?")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "DELETE FROM events WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(r.rows_affected())
+    }
+}
+
+fn push_id_list<'a>(q: &mut QueryBuilder<'a, Sqlite>, ids: impl IntoIterator<Item = &'a str>) {
+    q.push("(");
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(id);
+    }
+    q.push(")");
+}
+
+async fn disable_webhook(
+    conn: &mut sqlx::SqliteConnection,
+    id: &WebhookId,
+    reason: &str,
+    now: i64,
+) -> StoreResult<bool> {
+    let r = sqlx::query(
+        "UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ? AND enabled = 1",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(id.as_str())
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Cancels a webhook's pending and in-flight deliveries (but `except`).
+async fn cancel_open_deliveries(
+    conn: &mut sqlx::SqliteConnection,
+    webhook: &WebhookId,
+    except: Option<&DeliveryId>,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL, \
+         updated_at = ? WHERE webhook_id = ? AND status IN ('pending', 'in_flight') AND id != ?",
+    )
+    .bind(now)
+    .bind(webhook.as_str())
+    .bind(except.map_or("", DeliveryId::as_str))
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }
 
 async fn insert_workspace(conn: &mut sqlx::SqliteConnection, w: &Workspace) -> StoreResult<()> {

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use hookd_core::crypto::Sealed;
-use hookd_core::domain::{ApiKey, Scope, Webhook, WebhookSecrets, Workspace};
-use hookd_core::id::{ApiKeyId, WebhookId, WorkspaceId};
+use hookd_core::domain::{ApiKey, Attempt, Delivery, DeliveryStatus, Event, Scope, Webhook, WebhookSecrets, Workspace};
+use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::StoreError;
 use time::OffsetDateTime;
 
@@ -17,10 +17,7 @@ pub struct CorruptRow {
 }
 
 fn corrupt(column: &'static str, detail: impl ToString) -> StoreError {
-    StoreError::other(CorruptRow {
-        column,
-        detail: detail.to_string(),
-    })
+    StoreError::other(CorruptRow { column, detail: detail.to_string() })
 }
 
 pub fn micros(t: OffsetDateTime) -> i64 {
@@ -28,8 +25,7 @@ pub fn micros(t: OffsetDateTime) -> i64 {
 }
 
 pub fn from_micros(v: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(v as i128 * 1_000)
-        .map_err(|e| corrupt("timestamp", e))
+    OffsetDateTime::from_unix_timestamp_nanos(v as i128 * 1_000).map_err(|e| corrupt("timestamp", e))
 }
 
 fn opt_micros(v: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
@@ -73,17 +69,11 @@ impl TryFrom<ApiKeyRow> for ApiKey {
     fn try_from(r: ApiKeyRow) -> Result<Self, StoreError> {
         Ok(ApiKey {
             id: ApiKeyId::parse(&r.id).map_err(|e| corrupt("api_keys.id", e))?,
-            workspace_id: WorkspaceId::parse(&r.workspace_id)
-                .map_err(|e| corrupt("api_keys.workspace_id", e))?,
+            workspace_id: WorkspaceId::parse(&r.workspace_id).map_err(|e| corrupt("api_keys.workspace_id", e))?,
             name: r.name,
             prefix: r.prefix,
-            secret_hash: r
-                .secret_hash
-                .as_slice()
-                .try_into()
-                .map_err(|_| corrupt("api_keys.secret_hash", "length"))?,
-            scopes: serde_json::from_str::<Vec<Scope>>(&r.scopes)
-                .map_err(|e| corrupt("api_keys.scopes", e))?,
+            secret_hash: r.secret_hash.as_slice().try_into().map_err(|_| corrupt("api_keys.secret_hash", "length"))?,
+            scopes: serde_json::from_str::<Vec<Scope>>(&r.scopes).map_err(|e| corrupt("api_keys.scopes", e))?,
             owner_scoped: r.owner_scoped,
             created_at: from_micros(r.created_at)?,
             last_used_at: opt_micros(r.last_used_at)?,
@@ -110,6 +100,7 @@ pub struct WebhookRow {
     delivery_attempts: i64,
     last_delivered_at: Option<i64>,
     metadata: String,
+    rate_limit: Option<i64>,
     secret: Vec<u8>,
     previous_secret: Option<Vec<u8>>,
     previous_secret_expires_at: Option<i64>,
@@ -122,8 +113,7 @@ impl TryFrom<WebhookRow> for Webhook {
     fn try_from(r: WebhookRow) -> Result<Self, StoreError> {
         Ok(Webhook {
             id: WebhookId::parse(&r.id).map_err(|e| corrupt("webhooks.id", e))?,
-            workspace_id: WorkspaceId::parse(&r.workspace_id)
-                .map_err(|e| corrupt("webhooks.workspace_id", e))?,
+            workspace_id: WorkspaceId::parse(&r.workspace_id).map_err(|e| corrupt("webhooks.workspace_id", e))?,
             created_by: r
                 .created_by
                 .map(|k| ApiKeyId::parse(&k).map_err(|e| corrupt("webhooks.created_by", e)))
@@ -138,6 +128,7 @@ impl TryFrom<WebhookRow> for Webhook {
             last_delivered_at: opt_micros(r.last_delivered_at)?,
             metadata: serde_json::from_str::<BTreeMap<String, String>>(&r.metadata)
                 .map_err(|e| corrupt("webhooks.metadata", e))?,
+            rate_limit: r.rate_limit.and_then(|v| u32::try_from(v).ok()),
             secrets: WebhookSecrets {
                 current: Sealed(r.secret),
                 previous: r.previous_secret.map(Sealed),
@@ -151,4 +142,128 @@ impl TryFrom<WebhookRow> for Webhook {
 
 pub fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serialises")
+}
+
+#[derive(sqlx::FromRow)]
+pub struct EventRow {
+    id: String,
+    workspace_id: String,
+    event_type: String,
+    producer_id: Option<String>,
+    data: String,
+    occurred_at: Option<i64>,
+    created_at: i64,
+    deliveries: i64,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = StoreError;
+    fn try_from(r: EventRow) -> Result<Self, StoreError> {
+        Ok(Event {
+            id: EventId::parse(&r.id).map_err(|e| corrupt("events.id", e))?,
+            workspace_id: WorkspaceId::parse(&r.workspace_id).map_err(|e| corrupt("events.workspace_id", e))?,
+            event_type: r.event_type,
+            producer_id: r.producer_id,
+            data: r.data,
+            occurred_at: opt_micros(r.occurred_at)?,
+            created_at: from_micros(r.created_at)?,
+            deliveries: r.deliveries,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct DeliveryRow {
+    id: String,
+    workspace_id: String,
+    webhook_id: String,
+    event_id: String,
+    event_type: String,
+    status: String,
+    attempts: i64,
+    schedule_base: i64,
+    next_attempt_at: Option<i64>,
+    last_status_code: Option<i64>,
+    last_error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+    fn try_from(r: DeliveryRow) -> Result<Self, StoreError> {
+        Ok(Delivery {
+            id: DeliveryId::parse(&r.id).map_err(|e| corrupt("deliveries.id", e))?,
+            workspace_id: WorkspaceId::parse(&r.workspace_id).map_err(|e| corrupt("deliveries.workspace_id", e))?,
+            webhook_id: WebhookId::parse(&r.webhook_id).map_err(|e| corrupt("deliveries.webhook_id", e))?,
+            event_id: EventId::parse(&r.event_id).map_err(|e| corrupt("deliveries.event_id", e))?,
+            event_type: r.event_type,
+            status: DeliveryStatus::parse(&r.status).ok_or_else(|| corrupt("deliveries.status", &r.status))?,
+            attempts: r.attempts as i32,
+            schedule_base: r.schedule_base as i32,
+            next_attempt_at: opt_micros(r.next_attempt_at)?,
+            last_status_code: r.last_status_code.map(|c| c as i32),
+            last_error: r.last_error,
+            created_at: from_micros(r.created_at)?,
+            updated_at: from_micros(r.updated_at)?,
+        })
+    }
+}
+
+/// A delivery joined with its event, as claims return them.
+#[derive(sqlx::FromRow)]
+pub struct ClaimRow {
+    #[sqlx(flatten)]
+    delivery: DeliveryRow,
+    e_workspace_id: String,
+    e_producer_id: Option<String>,
+    e_data: String,
+    e_occurred_at: Option<i64>,
+    e_created_at: i64,
+    e_deliveries: i64,
+}
+
+impl TryFrom<ClaimRow> for (Delivery, Event) {
+    type Error = StoreError;
+    fn try_from(r: ClaimRow) -> Result<Self, StoreError> {
+        let event = EventRow {
+            id: r.delivery.event_id.clone(),
+            workspace_id: r.e_workspace_id,
+            event_type: r.delivery.event_type.clone(),
+            producer_id: r.e_producer_id,
+            data: r.e_data,
+            occurred_at: r.e_occurred_at,
+            created_at: r.e_created_at,
+            deliveries: r.e_deliveries,
+        };
+        Ok((Delivery::try_from(r.delivery)?, Event::try_from(event)?))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AttemptRow {
+    delivery_id: String,
+    attempt: i64,
+    started_at: i64,
+    duration_ms: i64,
+    status_code: Option<i64>,
+    response: Option<String>,
+    error_kind: Option<String>,
+    error_message: Option<String>,
+}
+
+impl TryFrom<AttemptRow> for Attempt {
+    type Error = StoreError;
+    fn try_from(r: AttemptRow) -> Result<Self, StoreError> {
+        Ok(Attempt {
+            delivery_id: DeliveryId::parse(&r.delivery_id).map_err(|e| corrupt("attempts.delivery_id", e))?,
+            attempt: r.attempt as i32,
+            started_at: from_micros(r.started_at)?,
+            duration_ms: r.duration_ms,
+            status_code: r.status_code.map(|c| c as i32),
+            response: r.response,
+            error_kind: r.error_kind,
+            error_message: r.error_message,
+        })
+    }
 }

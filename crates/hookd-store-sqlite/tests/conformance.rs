@@ -13,9 +13,7 @@ async fn sqlite_store_conforms() {
         let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let url = format!("sqlite://{}", dir.path().join(format!("c{n}.db")).display());
         async move {
-            let s = SqliteStore::open(&url, &SqliteOptions::default())
-                .await
-                .unwrap();
+            let s = SqliteStore::open(&url, &SqliteOptions::default()).await.unwrap();
             s.migrate().await.unwrap();
             Arc::new(s) as Arc<dyn Store>
         }

@@ -76,21 +76,13 @@ impl Response {
     pub fn error_fields(&self) -> Vec<String> {
         self.body["error"]["details"]
             .as_array()
-            .map(|d| {
-                d.iter()
-                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|d| d.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
     }
 
     #[track_caller]
     pub fn assert_status(&self, status: u16) -> &Self {
-        assert_eq!(
-            self.status, status,
-            "unexpected status; body: {}",
-            self.text
-        );
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
         self
     }
 }
@@ -105,19 +97,12 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: impl Into<String>, key: Option<String>) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: base.into(),
-            key,
-        }
+        Self { http: reqwest::Client::new(), base: base.into(), key }
     }
 
     /// The same server with another key (or none).
     pub fn with_key(&self, key: Option<&str>) -> Self {
-        Self {
-            key: key.map(str::to_owned),
-            ..self.clone()
-        }
+        Self { key: key.map(str::to_owned), ..self.clone() }
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -134,12 +119,7 @@ impl Client {
         let headers = res.headers().clone();
         let text = res.text().await.expect("body read");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Response {
-            status,
-            headers,
-            body,
-            text,
-        }
+        Response { status, headers, body, text }
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -160,12 +140,8 @@ impl Client {
 
     /// POST with a raw body, as a client with a bug might send it.
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Response {
-        Self::send(
-            self.request(reqwest::Method::POST, path)
-                .header("content-type", "application/json")
-                .body(body),
-        )
-        .await
+        Self::send(self.request(reqwest::Method::POST, path).header("content-type", "application/json").body(body))
+            .await
     }
 }
 
@@ -184,16 +160,12 @@ impl TestServerBuilder {
 
     pub async fn start(self) -> TestServer {
         init_test_log();
-        let dir = self
-            .dir
-            .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
+        let dir = self.dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
         let mut config = self.config;
         config.listen = "127.0.0.1:0".into();
         config.database_url = format!("sqlite://{}", dir.path().join("hookd.db").display());
         let settings = Settings::from_config(config.clone()).expect("valid test configuration");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let app = App::build(&settings).await.expect("app builds");
         let first_key = app.bootstrap().await.expect("bootstrap").map(|b| b.token);
@@ -203,16 +175,7 @@ impl TestServerBuilder {
             let _ = rx.await;
         }));
         let base = format!("http://{addr}");
-        TestServer {
-            addr,
-            base,
-            first_key,
-            admin,
-            dir,
-            config,
-            shutdown: Some(tx),
-            handle: Some(handle),
-        }
+        TestServer { addr, base, first_key, admin, dir, config, shutdown: Some(tx), handle: Some(handle) }
     }
 }
 
@@ -232,10 +195,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn builder() -> TestServerBuilder {
-        TestServerBuilder {
-            config: Config::default(),
-            dir: None,
-        }
+        TestServerBuilder { config: Config::default(), dir: None }
     }
 
     pub async fn start() -> TestServer {
@@ -270,21 +230,14 @@ impl TestServer {
             let _ = tx.send(());
         }
         if let Some(h) = self.handle.take() {
-            h.await
-                .expect("server task")
-                .expect("server stopped cleanly");
+            h.await.expect("server task").expect("server stopped cleanly");
         }
     }
 
     /// Stops the server and starts a new one on the same database and configuration.
     pub async fn restart(mut self) -> TestServer {
         self.stop_inner().await;
-        TestServerBuilder {
-            config: self.config.clone(),
-            dir: Some(self.dir.clone()),
-        }
-        .start()
-        .await
+        TestServerBuilder { config: self.config.clone(), dir: Some(self.dir.clone()) }.start().await
     }
 }
 
@@ -308,27 +261,16 @@ pub struct HookdProcess {
 impl HookdProcess {
     /// Runs `<bin> serve <args>` in `dir` with `env`, on a free port, and waits until it
     /// answers `/readyz`.
-    pub async fn serve(
-        bin: &Path,
-        dir: &Path,
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> HookdProcess {
+    pub async fn serve(bin: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> HookdProcess {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut cmd = tokio::process::Command::new(bin);
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg(&listen)
-            .args(args)
-            .current_dir(dir);
+        cmd.arg("serve").arg("--listen").arg(&listen).args(args).current_dir(dir);
         cmd.env_remove("HOOKD_CONFIG");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let mut child = cmd.spawn().expect("hookd starts");
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
@@ -353,13 +295,7 @@ impl HookdProcess {
             }
         })
         .await;
-        HookdProcess {
-            child,
-            base,
-            stdout,
-            stderr,
-            readers,
-        }
+        HookdProcess { child, base, stdout, stderr, readers }
     }
 
     pub fn stdout(&self) -> Vec<String> {
@@ -372,9 +308,7 @@ impl HookdProcess {
 
     /// The key printed on first start, if any.
     pub fn first_key(&self) -> Option<String> {
-        self.stdout()
-            .iter()
-            .find_map(|l| l.strip_prefix("API key: ").map(str::to_owned))
+        self.stdout().iter().find_map(|l| l.strip_prefix("API key: ").map(str::to_owned))
     }
 
     pub fn client(&self, key: Option<String>) -> Client {
@@ -419,20 +353,11 @@ fn collect_lines<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// Runs the `hookd` binary with `args` in `dir` and returns (status, stdout, stderr).
-pub async fn run_cli(
-    bin: &Path,
-    dir: &Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> (i32, String, String) {
+pub async fn run_cli(bin: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = tokio::process::Command::new(bin);
     cmd.args(args).current_dir(dir).env_remove("HOOKD_CONFIG");
     for (k, v) in env {

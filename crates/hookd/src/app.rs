@@ -10,7 +10,12 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use hookd_api::{ApiState, WindowRateLimiter};
 use hookd_core::crypto::{EncryptionKey, SecretCipher};
-use hookd_core::domain::WebhookRules;
+use hookd_core::domain::{RetrySchedule, WebhookRules};
+use hookd_core::service::{DeliveryService, Engine, EventService, NodeOptions, WebhookDirectory};
+use hookd_core::time_fmt;
+use hookd_delivery::ssrf::AddressPolicy;
+use hookd_delivery::{DeliveryEngine, EngineOptions, Metrics, Sender, SenderOptions};
+use reqwest::header::HeaderName;
 use hookd_core::service::{
     AdminService, AuthService, Bootstrapped, IdempotencyService, WebhookOptions, WebhookService,
 };
@@ -37,16 +42,12 @@ impl Database {
         match url {
             DatabaseUrl::Sqlite { url, path } => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).with_context(|| {
-                        format!("cannot create the database directory {}", dir.display())
-                    })?;
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
                 }
                 let sqlite = SqliteStore::open(url, &SqliteOptions::default()).await?;
                 sqlite.migrate().await?;
-                Ok(Self {
-                    store: Arc::new(sqlite.clone()),
-                    sqlite,
-                })
+                Ok(Self { store: Arc::new(sqlite.clone()), sqlite })
             }
         }
     }
@@ -60,22 +61,21 @@ impl Database {
 pub struct App {
     db: Database,
     state: ApiState,
+    engine: Arc<DeliveryEngine>,
+    shutdown_grace: Duration,
+    retention: Duration,
 }
 
 impl App {
-    /// Opens the store, loads (or creates) the encryption key, and builds the services.
+    /// Opens the store, loads (or creates) the encryption key, builds the services and
+    /// starts the delivery engine.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let db = Database::open(&settings.database)
-            .await
-            .context("cannot open the database")?;
+        let db = Database::open(&settings.database).await.context("cannot open the database")?;
         let key = match &settings.encryption_key {
             Some(k) => k.clone(),
             None => load_or_create_key(&settings.database.key_file())?,
         };
-        let recorded = db
-            .store
-            .claim_setting(KEY_FINGERPRINT, &key.fingerprint())
-            .await?;
+        let recorded = db.store.claim_setting(KEY_FINGERPRINT, &key.fingerprint()).await?;
         if recorded != key.fingerprint() {
             bail!(
                 "the encryption key (fingerprint {}) is not the one this database's secrets were sealed with \
@@ -85,27 +85,83 @@ impl App {
             );
         }
         let store = db.store.clone();
+        // One node serves a SQLite file, so every lease left in it belongs to a process
+        // that is gone: its deliveries are due now.
+        let released = store.release_all_leases(time_fmt::now()).await?;
+        if released > 0 {
+            tracing::info!(count = released, "resuming deliveries left in flight by the previous run");
+        }
+        let directory = Arc::new(WebhookDirectory::new(store.clone(), SecretCipher::new(&key)));
+        let catalog = Arc::new(settings.catalog.clone());
+        let d = &settings.delivery;
+        let signature_header = HeaderName::from_bytes(settings.signature_header.to_ascii_lowercase().as_bytes())
+            .context("invalid delivery.signature_header")?;
+        let sender = Sender::new(SenderOptions {
+            connect_timeout: d.connect_timeout,
+            attempt_timeout: d.attempt_timeout,
+            signature_header,
+            policy: AddressPolicy::new(settings.allow_private_cidrs.clone()),
+        })
+        .context("cannot build the HTTP client")?;
+        let node_id = format!("node-{:08x}", rand::random::<u32>());
+        let engine = DeliveryEngine::start(
+            store.clone(),
+            directory.clone(),
+            sender,
+            EngineOptions {
+                node_id: node_id.clone(),
+                lease: d.lease,
+                max_in_flight: d.max_in_flight,
+                max_in_flight_per_webhook: d.max_in_flight_per_webhook,
+                retry_schedule: RetrySchedule::new(settings.retry_schedule.clone()),
+                disable_after: d.disable_after,
+                breaker_threshold: d.breaker_threshold,
+                breaker_cooldown: d.breaker_cooldown,
+                ..EngineOptions::default()
+            },
+            Arc::new(Metrics::default()),
+        );
         let webhooks = WebhookService::new(
             store.clone(),
-            SecretCipher::new(&key),
-            Arc::new(settings.catalog.clone()),
+            directory.clone(),
+            catalog.clone(),
             WebhookOptions {
-                rules: WebhookRules {
-                    allow_http: settings.allow_http,
-                    ..WebhookRules::default()
-                },
+                rules: WebhookRules { allow_http: settings.allow_http, ..WebhookRules::default() },
                 secret_retrieval: settings.secret_retrieval,
                 rotation_overlap: settings.secret_rotation_overlap,
             },
         );
+        let events = EventService::new(
+            store.clone(),
+            directory,
+            catalog,
+            engine.clone() as Arc<dyn Engine>,
+            NodeOptions { node_id, lease: d.lease },
+        );
+        let deliveries = DeliveryService::new(store.clone(), webhooks.clone(), events.clone());
+        let metrics = {
+            let engine = engine.clone();
+            let events = events.clone();
+            Arc::new(move || {
+                let mut out = String::with_capacity(4096);
+                out.push_str("# HELP hookd_events_published_total Events published through this node.\n");
+                out.push_str("# TYPE hookd_events_published_total counter\n");
+                out.push_str(&format!("hookd_events_published_total {}\n", events.published_total()));
+                engine.metrics().render(&mut out);
+                out
+            })
+        };
         let state = ApiState {
             admin: AdminService::new(store.clone(), settings.key_prefix.clone()),
             auth: AuthService::new(store.clone()),
             webhooks,
+            events,
+            deliveries,
             idempotency: IdempotencyService::new(store.clone()),
             rate_limiter: Arc::new(WindowRateLimiter::new(settings.requests_per_minute)),
+            metrics,
         };
-        Ok(Self { db, state })
+        Ok(Self { db, state, engine, shutdown_grace: d.shutdown_grace, retention: settings.retention })
     }
 
     /// On an empty database, creates the workspace `default` and its first key.
@@ -117,21 +173,22 @@ impl App {
         &self.state.admin
     }
 
-    /// Serves the API on `listener` until `shutdown` completes, then drains in-flight
-    /// requests and closes the database.
-    pub async fn run(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    /// Serves the API on `listener` until `shutdown` completes; then drains in-flight
+    /// requests, gives in-flight attempts the shutdown grace, releases the rest, and
+    /// closes the database.
+    pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let maintenance = tokio::spawn(maintain(self.state.idempotency.clone(), stop_rx));
+        let maintenance = tokio::spawn(maintain(
+            self.state.idempotency.clone(),
+            self.state.deliveries.clone(),
+            self.retention,
+            stop_rx,
+        ));
         let router = hookd_api::router(self.state);
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         let _ = stop_tx.send(true);
         let _ = maintenance.await;
+        self.engine.shutdown(self.shutdown_grace).await;
         self.db.close().await;
         served.context("the HTTP server failed")?;
         tracing::info!("stopped");
@@ -139,15 +196,24 @@ impl App {
     }
 }
 
-/// Periodic housekeeping. Sleeps until the next round or until told to stop.
-async fn maintain(idempotency: IdempotencyService, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Periodic housekeeping: expired idempotency records, and succeeded deliveries past
+/// the retention. Sleeps until the next round or until told to stop.
+async fn maintain(
+    idempotency: IdempotencyService,
+    deliveries: DeliveryService,
+    retention: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         match idempotency.prune().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "deleted expired idempotency records"),
-            Err(e) => {
-                tracing::warn!(error = %hookd_api::error::chain(&e), "could not prune idempotency records")
-            }
+            Err(e) => tracing::warn!(error = %hookd_api::error::chain(&e), "could not prune idempotency records"),
+        }
+        match deliveries.prune(retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "deleted succeeded deliveries past the retention"),
+            Err(e) => tracing::warn!(error = %hookd_api::error::chain(&e), "could not prune deliveries"),
         }
         tokio::select! {
             _ = tokio::time::sleep(MAINTENANCE_INTERVAL) => {}
@@ -164,9 +230,7 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<EncryptionKey> {
                 .with_context(|| format!("the key file {} is not valid", path.display()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the key file {}", path.display()))
-        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read the key file {}", path.display())),
     }
     let key = EncryptionKey::generate();
     let mut opts = std::fs::OpenOptions::new();

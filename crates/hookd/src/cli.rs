@@ -42,17 +42,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the API server.
-    #[command(
-        after_help = "Examples:\n  hookd serve\n  hookd serve --dev --listen 127.0.0.1:9000\n  \
+    #[command(after_help = "Examples:\n  hookd serve\n  hookd serve --dev --listen 127.0.0.1:9000\n  \
         HOOKD_DATABASE_URL=sqlite:///var/lib/hookd/hookd.db hookd serve\n\n\
-        On the very first start, hookd creates the workspace `default` and prints an API key for it, once."
-    )]
+        On the very first start, hookd creates the workspace `default` and prints an API key for it, once.")]
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
-    #[command(
-        after_help = "Example:\n  hookd migrate --database sqlite:///var/lib/hookd/hookd.db\n\n\
-        `hookd serve` migrates on start too; run this to upgrade ahead of a deploy."
-    )]
+    #[command(after_help = "Example:\n  hookd migrate --database sqlite:///var/lib/hookd/hookd.db\n\n\
+        `hookd serve` migrates on start too; run this to upgrade ahead of a deploy.")]
     Migrate,
     /// Create and list workspaces (tenants).
     #[command(subcommand)]
@@ -95,11 +91,9 @@ enum WorkspaceCommand {
 #[derive(Debug, Subcommand)]
 enum KeyCommand {
     /// Create an API key; prints the key, once, alone on the last line.
-    #[command(
-        after_help = "Examples:\n  hookd key create --workspace default --scopes '*'\n  \
+    #[command(after_help = "Examples:\n  hookd key create --workspace default --scopes '*'\n  \
         hookd key create --workspace acme --scopes webhooks:read,webhooks:write --owner-scoped --name portal\n\n\
-        Scopes: webhooks:read, webhooks:write (includes read), events:write, * (everything)."
-    )]
+        Scopes: webhooks:read, webhooks:write (includes read), events:write, * (everything).")]
     Create {
         /// Workspace id (ws_…) or name.
         #[arg(long)]
@@ -122,9 +116,7 @@ enum KeyCommand {
         workspace: Option<String>,
     },
     /// Revoke an API key at once.
-    #[command(
-        after_help = "Examples:\n  hookd key revoke key_a1b2c3d4\n  hookd key revoke \"$OLD_KEY\""
-    )]
+    #[command(after_help = "Examples:\n  hookd key revoke key_a1b2c3d4\n  hookd key revoke \"$OLD_KEY\"")]
     Revoke {
         /// The key id (key_a1b2c3d4) or the whole key.
         key: String,
@@ -144,10 +136,7 @@ enum ConfigCommand {
 /// Runs the command line; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -168,11 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => (a.listen.clone(), a.dev),
         _ => (None, false),
     };
-    let overrides = Overrides {
-        listen,
-        database: cli.database.clone(),
-        dev,
-    };
+    let overrides = Overrides { listen, database: cli.database.clone(), dev };
     let loaded = config::load(cli.config.as_deref(), &overrides)?;
     let settings = Settings::from_loaded(&loaded, dev)?;
     match cli.command {
@@ -181,21 +166,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init(settings.log_format, &settings.log_level);
             let db = Database::open(&settings.database).await?;
             db.close().await;
-            println!(
-                "database {:?} is migrated to the latest schema",
-                settings.database
-            );
+            println!("database {:?} is migrated to the latest schema", settings.database);
             Ok(())
         }
         Command::Workspace(cmd) => workspace(&settings, cmd).await,
         Command::Key(cmd) => key(&settings, cmd).await,
         Command::Config(ConfigCommand::Check) => {
-            let file = loaded
-                .file
-                .as_ref()
-                .map_or("none (defaults and environment)".to_owned(), |p| {
-                    p.display().to_string()
-                });
+            let file =
+                loaded.file.as_ref().map_or("none (defaults and environment)".to_owned(), |p| p.display().to_string());
             println!("configuration OK");
             println!("  file:            {file}");
             println!("  listen:          {}", settings.listen);
@@ -230,14 +208,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log_format, &settings.log_level);
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (is another hookd running? choose another with --listen)",
-                settings.listen
-            )
-        })?;
+    let listener = tokio::net::TcpListener::bind(settings.listen).await.with_context(|| {
+        format!("cannot listen on {} (is another hookd running? choose another with --listen)", settings.listen)
+    })?;
     let addr = listener.local_addr()?;
     let app = App::build(&settings).await?;
     if let Some(first) = app.bootstrap().await? {
@@ -276,9 +249,7 @@ async fn shutdown_signal() {
 
 async fn admin(settings: &Settings) -> anyhow::Result<(Database, AdminService)> {
     telemetry::init(settings.log_format, "warn");
-    let db = Database::open(&settings.database)
-        .await
-        .context("cannot open the database")?;
+    let db = Database::open(&settings.database).await.context("cannot open the database")?;
     let admin = AdminService::new(db.store.clone(), settings.key_prefix.clone());
     Ok((db, admin))
 }
@@ -296,12 +267,7 @@ async fn workspace(settings: &Settings, cmd: WorkspaceCommand) -> anyhow::Result
                 let list = admin.list_workspaces().await?;
                 println!("{:<40} {:<24} CREATED", "ID", "NAME");
                 for ws in list {
-                    println!(
-                        "{:<40} {:<24} {}",
-                        ws.id,
-                        ws.name,
-                        time_fmt::format(ws.created_at)
-                    );
+                    println!("{:<40} {:<24} {}", ws.id, ws.name, time_fmt::format(ws.created_at));
                 }
             }
         }
@@ -316,21 +282,14 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
     let (db, admin) = admin(settings).await?;
     let result = async {
         match cmd {
-            KeyCommand::Create {
-                workspace,
-                scopes,
-                owner_scoped,
-                name,
-            } => {
+            KeyCommand::Create { workspace, scopes, owner_scoped, name } => {
                 let scopes = scopes
                     .iter()
                     .map(|s| s.trim().parse::<Scope>())
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(anyhow::Error::msg)?;
                 let ws = find_workspace(&admin, &workspace).await?;
-                let g = admin
-                    .create_key(&ws.id, &name, scopes, owner_scoped)
-                    .await?;
+                let g = admin.create_key(&ws.id, &name, scopes, owner_scoped).await?;
                 let scopes: Vec<&str> = g.key.scopes.iter().map(|s| s.as_str()).collect();
                 eprintln!(
                     "Created API key {} in workspace {} (scopes: {}{}). It is shown only once:",
@@ -351,8 +310,7 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
                     "{:<14} {:<40} {:<16} {:<36} {:<6} {:<21} {:<21} REVOKED",
                     "ID", "WORKSPACE", "NAME", "SCOPES", "OWNER", "CREATED", "LAST USED"
                 );
-                let fmt =
-                    |t: Option<time::OffsetDateTime>| t.map_or("-".to_owned(), time_fmt::format);
+                let fmt = |t: Option<time::OffsetDateTime>| t.map_or("-".to_owned(), time_fmt::format);
                 for k in keys {
                     let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
                     println!(
@@ -371,13 +329,8 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
             KeyCommand::Revoke { key } => {
                 let id = ApiKeyId::parse(&key)
                     .or_else(|_| ApiKeyToken::parse(&key).map(|t| t.id))
-                    .map_err(|_| {
-                        anyhow::anyhow!("`{key}` is neither a key id (key_a1b2c3d4) nor an API key")
-                    })?;
-                admin
-                    .revoke_key(&id)
-                    .await
-                    .with_context(|| format!("cannot revoke {id}"))?;
+                    .map_err(|_| anyhow::anyhow!("`{key}` is neither a key id (key_a1b2c3d4) nor an API key"))?;
+                admin.revoke_key(&id).await.with_context(|| format!("cannot revoke {id}"))?;
                 println!("Revoked {id}");
             }
         }
@@ -388,10 +341,7 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
     result
 }
 
-async fn find_workspace(
-    admin: &AdminService,
-    id_or_name: &str,
-) -> anyhow::Result<hookd_core::domain::Workspace> {
+async fn find_workspace(admin: &AdminService, id_or_name: &str) -> anyhow::Result<hookd_core::domain::Workspace> {
     admin.find_workspace(id_or_name).await.with_context(|| {
         format!(
             "no workspace `{id_or_name}`: list them with `hookd workspace list`, create one with \

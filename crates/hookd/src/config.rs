@@ -45,6 +45,20 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub event_types: Vec<EventTypeConfig>,
     pub delivery: DeliveryConfig,
+    pub retention: RetentionConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Succeeded deliveries and their attempts are deleted after this many days.
+    pub days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { days: 30 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -81,6 +95,21 @@ pub struct DeliveryConfig {
     pub allow_private_cidrs: Vec<String>,
     /// How long the previous secret keeps signing after a rotation.
     pub secret_rotation_overlap: String,
+    pub connect_timeout: String,
+    /// The whole attempt, connecting to reading the answer.
+    pub attempt_timeout: String,
+    pub max_in_flight_per_webhook: u32,
+    pub max_in_flight: u32,
+    /// Consecutive failures that open a webhook's circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long an open circuit holds deliveries before probing.
+    pub breaker_cooldown: String,
+    /// A webhook failing without a success for this long is disabled.
+    pub disable_after: String,
+    /// On SIGTERM, how long in-flight attempts may take to finish.
+    pub shutdown_grace: String,
+    /// How long a node's claim on a delivery lasts without renewal.
+    pub lease: String,
 }
 
 impl Default for Config {
@@ -97,15 +126,14 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             event_types: Vec::new(),
             delivery: DeliveryConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self {
-            requests_per_minute: 600,
-        }
+        Self { requests_per_minute: 600 }
     }
 }
 
@@ -113,11 +141,18 @@ impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
             signature_header: "X-Hookd-Signature".into(),
-            retry_schedule: ["0s", "5s", "5m", "30m", "2h", "5h", "10h", "10h"]
-                .map(String::from)
-                .to_vec(),
+            retry_schedule: ["0s", "5s", "5m", "30m", "2h", "5h", "10h", "10h"].map(String::from).to_vec(),
             allow_private_cidrs: Vec::new(),
             secret_rotation_overlap: "24h".into(),
+            connect_timeout: "5s".into(),
+            attempt_timeout: "15s".into(),
+            max_in_flight_per_webhook: 4,
+            max_in_flight: 256,
+            breaker_threshold: 5,
+            breaker_cooldown: "30s".into(),
+            disable_after: "5days".into(),
+            shutdown_grace: "10s".into(),
+            lease: "60s".into(),
         }
     }
 }
@@ -142,11 +177,7 @@ pub enum ConfigError {
     #[error("{0}")]
     Parse(String),
     #[error("invalid value for `{key}` ({source_name}): {message}")]
-    Invalid {
-        key: String,
-        source_name: String,
-        message: String,
-    },
+    Invalid { key: String, source_name: String, message: String },
 }
 
 /// Where a configuration was read from, for messages.
@@ -162,12 +193,7 @@ impl Loaded {
     /// A configuration built in code (tests), with no file or environment.
     pub fn from_config(config: Config) -> Self {
         let figment = Figment::from(Serialized::defaults(config.clone()));
-        Self {
-            config,
-            file: None,
-            figment,
-            flag_keys: Vec::new(),
-        }
+        Self { config, file: None, figment, flag_keys: Vec::new() }
     }
 
     /// The source of a key's value, for error messages.
@@ -178,10 +204,9 @@ impl Loaded {
         match self.figment.find_metadata(key) {
             Some(md) => match &md.source {
                 Some(figment::Source::File(p)) => p.display().to_string(),
-                _ if md.name.contains("environment") => format!(
-                    "environment variable HOOKD_{}",
-                    key.to_uppercase().replace('.', "__")
-                ),
+                _ if md.name.contains("environment") => {
+                    format!("environment variable HOOKD_{}", key.to_uppercase().replace('.', "__"))
+                }
                 _ => "default".into(),
             },
             None => "default".into(),
@@ -219,27 +244,16 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
         flag_keys.push("listen");
     }
     if let Some(d) = &overrides.database {
-        figment = figment.merge(Serialized::default(
-            "database_url",
-            database_url_from_flag(d),
-        ));
+        figment = figment.merge(Serialized::default("database_url", database_url_from_flag(d)));
         flag_keys.push("database_url");
     }
     if overrides.dev {
-        figment = figment
-            .merge(Serialized::default("allow_http", true))
-            .merge(Serialized::default("log_format", "text"));
+        figment =
+            figment.merge(Serialized::default("allow_http", true)).merge(Serialized::default("log_format", "text"));
         flag_keys.extend(["allow_http", "log_format"]);
     }
-    let config: Config = figment
-        .extract()
-        .map_err(|e| ConfigError::Parse(describe_figment_error(e)))?;
-    Ok(Loaded {
-        config,
-        file,
-        figment,
-        flag_keys,
-    })
+    let config: Config = figment.extract().map_err(|e| ConfigError::Parse(describe_figment_error(e)))?;
+    Ok(Loaded { config, file, figment, flag_keys })
 }
 
 /// `--database` accepts a URL or, for convenience, a plain SQLite file path.
@@ -289,7 +303,23 @@ pub struct Settings {
     pub retry_schedule: Vec<Duration>,
     pub allow_private_cidrs: Vec<IpNet>,
     pub secret_rotation_overlap: Duration,
+    pub delivery: DeliverySettings,
+    pub retention: Duration,
     pub dev: bool,
+}
+
+/// The delivery engine's settings, validated.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub connect_timeout: Duration,
+    pub attempt_timeout: Duration,
+    pub max_in_flight_per_webhook: usize,
+    pub max_in_flight: usize,
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+    pub disable_after: Duration,
+    pub shutdown_grace: Duration,
+    pub lease: Duration,
 }
 
 /// The database to use.
@@ -313,15 +343,10 @@ impl DatabaseUrl {
             if path.is_empty() {
                 return Err("sqlite:// needs a file path: sqlite://hookd.db or sqlite:///var/lib/hookd/hookd.db".into());
             }
-            return Ok(DatabaseUrl::Sqlite {
-                url: url.to_owned(),
-                path: PathBuf::from(path),
-            });
+            return Ok(DatabaseUrl::Sqlite { url: url.to_owned(), path: PathBuf::from(path) });
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(
-                "PostgreSQL is not supported by this build yet; use sqlite://hookd.db".into(),
-            );
+            return Err("PostgreSQL is not supported by this build yet; use sqlite://hookd.db".into());
         }
         Err("must start with sqlite:// (e.g. sqlite://hookd.db)".into())
     }
@@ -346,60 +371,38 @@ impl Settings {
             source_name: loaded.source_of(key),
             message,
         };
-        let listen: SocketAddr = c.listen.parse().map_err(|_| {
-            invalid(
-                "listen",
-                format!("`{}` is not an address like 127.0.0.1:8080", c.listen),
-            )
-        })?;
-        let database =
-            DatabaseUrl::parse(&c.database_url).map_err(|m| invalid("database_url", m))?;
+        let listen: SocketAddr = c
+            .listen
+            .parse()
+            .map_err(|_| invalid("listen", format!("`{}` is not an address like 127.0.0.1:8080", c.listen)))?;
+        let database = DatabaseUrl::parse(&c.database_url).map_err(|m| invalid("database_url", m))?;
         validate_key_prefix(&c.key_prefix).map_err(|m| invalid("key_prefix", m))?;
         let encryption_key = c
             .encryption_key
             .as_deref()
-            .map(|k| {
-                EncryptionKey::from_base64(k).map_err(|e| invalid("encryption_key", e.to_string()))
-            })
+            .map(|k| EncryptionKey::from_base64(k).map_err(|e| invalid("encryption_key", e.to_string())))
             .transpose()?;
-        tracing_subscriber::EnvFilter::try_new(&c.log_level).map_err(|e| {
-            invalid(
-                "log_level",
-                format!("`{}` is not a log filter ({e})", c.log_level),
-            )
-        })?;
+        tracing_subscriber::EnvFilter::try_new(&c.log_level)
+            .map_err(|e| invalid("log_level", format!("`{}` is not a log filter ({e})", c.log_level)))?;
         if c.rate_limit.requests_per_minute == 0 {
-            return Err(invalid(
-                "rate_limit.requests_per_minute",
-                "must be at least 1".into(),
-            ));
+            return Err(invalid("rate_limit.requests_per_minute", "must be at least 1".into()));
         }
         let catalog = EventCatalog::new(
             c.event_types
                 .iter()
-                .map(|t| EventType {
-                    name: t.name.clone(),
-                    description: t.description.clone(),
-                })
+                .map(|t| EventType { name: t.name.clone(), description: t.description.clone() })
                 .collect(),
         )
         .map_err(|(name, e)| invalid("event_types", format!("`{name}` {e}")))?;
         let header = &c.delivery.signature_header;
-        if header.is_empty()
-            || !header
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
+        if header.is_empty() || !header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return Err(invalid(
                 "delivery.signature_header",
                 "must be a header name of letters, digits and '-'".into(),
             ));
         }
         if c.delivery.retry_schedule.is_empty() {
-            return Err(invalid(
-                "delivery.retry_schedule",
-                "must list at least one delay (\"0s\" = at once)".into(),
-            ));
+            return Err(invalid("delivery.retry_schedule", "must list at least one delay (\"0s\" = at once)".into()));
         }
         let retry_schedule = c
             .delivery
@@ -412,19 +415,46 @@ impl Settings {
             .delivery
             .allow_private_cidrs
             .iter()
-            .map(|s| {
-                s.parse::<IpNet>()
-                    .map_err(|_| format!("`{s}` is not a CIDR such as 10.0.0.0/8"))
-            })
+            .map(|s| s.parse::<IpNet>().map_err(|_| format!("`{s}` is not a CIDR such as 10.0.0.0/8")))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|m| invalid("delivery.allow_private_cidrs", m))?;
         if dev {
-            allow_private_cidrs.extend(
-                ["127.0.0.0/8", "::1/128"].map(|c| c.parse::<IpNet>().expect("valid CIDR")),
-            );
+            allow_private_cidrs.extend(["127.0.0.0/8", "::1/128"].map(|c| c.parse::<IpNet>().expect("valid CIDR")));
         }
         let secret_rotation_overlap = parse_duration(&c.delivery.secret_rotation_overlap)
             .map_err(|m| invalid("delivery.secret_rotation_overlap", m))?;
+        let d = &c.delivery;
+        let duration = |key: &str, v: &str, min: Duration| {
+            let parsed = parse_duration(v).map_err(|m| invalid(&format!("delivery.{key}"), m))?;
+            if parsed < min {
+                let m = format!("must be at least {}", humantime::format_duration(min));
+                return Err(invalid(&format!("delivery.{key}"), m));
+            }
+            Ok(parsed)
+        };
+        let count = |key: &str, v: u32| {
+            if v == 0 {
+                Err(invalid(&format!("delivery.{key}"), "must be at least 1".into()))
+            } else {
+                Ok(v)
+            }
+        };
+        let ms = Duration::from_millis;
+        let delivery = DeliverySettings {
+            connect_timeout: duration("connect_timeout", &d.connect_timeout, ms(1))?,
+            attempt_timeout: duration("attempt_timeout", &d.attempt_timeout, ms(1))?,
+            max_in_flight_per_webhook: count("max_in_flight_per_webhook", d.max_in_flight_per_webhook)? as usize,
+            max_in_flight: count("max_in_flight", d.max_in_flight)? as usize,
+            breaker_threshold: count("breaker_threshold", d.breaker_threshold)?,
+            breaker_cooldown: duration("breaker_cooldown", &d.breaker_cooldown, ms(1))?,
+            disable_after: duration("disable_after", &d.disable_after, Duration::from_secs(60))?,
+            shutdown_grace: duration("shutdown_grace", &d.shutdown_grace, Duration::ZERO)?,
+            lease: duration("lease", &d.lease, Duration::from_secs(1))?,
+        };
+        if c.retention.days == 0 {
+            return Err(invalid("retention.days", "must be at least 1".into()));
+        }
+        let retention = Duration::from_secs(u64::from(c.retention.days) * 86_400);
         Ok(Settings {
             listen,
             database,
@@ -440,6 +470,8 @@ impl Settings {
             retry_schedule,
             allow_private_cidrs,
             secret_rotation_overlap,
+            delivery,
+            retention,
             dev,
         })
     }
@@ -499,22 +531,12 @@ allow_private_cidrs = ["10.0.0.0/8"]
         let loaded = load(Some(&p), &Overrides::default()).unwrap();
         let s = Settings::from_loaded(&loaded, false).unwrap();
         assert_eq!(s.listen, "127.0.0.1:9090".parse().unwrap());
-        assert_eq!(
-            s.database.key_file(),
-            PathBuf::from("/var/lib/hookd/hookd.key")
-        );
+        assert_eq!(s.database.key_file(), PathBuf::from("/var/lib/hookd/hookd.key"));
         assert_eq!(s.key_prefix, "xqr_pk");
         assert!(s.secret_retrieval);
         assert!(s.encryption_key.is_some());
         assert_eq!(s.signature_header, "X-XQR-Signature");
-        assert_eq!(
-            s.retry_schedule,
-            vec![
-                Duration::ZERO,
-                Duration::from_secs(5),
-                Duration::from_secs(300)
-            ]
-        );
+        assert_eq!(s.retry_schedule, vec![Duration::ZERO, Duration::from_secs(5), Duration::from_secs(300)]);
         assert!(s.catalog.check_event("link.created").is_ok());
         assert!(s.catalog.check_event("link.deleted").is_err());
     }
@@ -523,21 +545,11 @@ allow_private_cidrs = ["10.0.0.0/8"]
     fn unknown_keys_name_the_key_and_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "listne = \"127.0.0.1:1\"\n");
-        let err = load(Some(&p), &Overrides::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("listne") && err.contains("hookd.toml"),
-            "{err}"
-        );
+        let err = load(Some(&p), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("listne") && err.contains("hookd.toml"), "{err}");
         let p = write(dir.path(), "[delivery]\nretries = 3\n");
-        let err = load(Some(&p), &Overrides::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("retries") && err.contains("hookd.toml"),
-            "{err}"
-        );
+        let err = load(Some(&p), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("retries") && err.contains("hookd.toml"), "{err}");
     }
 
     #[test]
@@ -548,80 +560,44 @@ allow_private_cidrs = ["10.0.0.0/8"]
             ("database_url = \"mysql://x\"", "database_url"),
             ("key_prefix = \"has space\"", "key_prefix"),
             ("encryption_key = \"c2hvcnQ=\"", "encryption_key"),
-            (
-                "[delivery]\nretry_schedule = [\"5x\"]",
-                "delivery.retry_schedule",
-            ),
-            (
-                "[delivery]\nallow_private_cidrs = [\"10.0.0.0/99\"]",
-                "delivery.allow_private_cidrs",
-            ),
-            (
-                "[rate_limit]\nrequests_per_minute = 0",
-                "rate_limit.requests_per_minute",
-            ),
+            ("[delivery]\nretry_schedule = [\"5x\"]", "delivery.retry_schedule"),
+            ("[delivery]\nallow_private_cidrs = [\"10.0.0.0/99\"]", "delivery.allow_private_cidrs"),
+            ("[rate_limit]\nrequests_per_minute = 0", "rate_limit.requests_per_minute"),
             ("[[event_types]]\nname = \"Bad Name\"", "event_types"),
         ] {
             let p = write(dir.path(), body);
             let loaded = load(Some(&p), &Overrides::default()).unwrap();
-            let err = Settings::from_loaded(&loaded, false)
-                .unwrap_err()
-                .to_string();
-            assert!(
-                err.contains(&format!("`{key}`")) && err.contains("hookd.toml"),
-                "{body}: {err}"
-            );
+            let err = Settings::from_loaded(&loaded, false).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")) && err.contains("hookd.toml"), "{body}: {err}");
         }
         let p = write(dir.path(), "allow_http = \"yes\"");
-        let err = load(Some(&p), &Overrides::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("allow_http") && err.contains("hookd.toml"),
-            "{err}"
-        );
+        let err = load(Some(&p), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("allow_http") && err.contains("hookd.toml"), "{err}");
     }
 
     #[test]
     fn flags_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(
-            dir.path(),
-            "listen = \"127.0.0.1:1111\"\nallow_http = false\n",
-        );
-        let o = Overrides {
-            listen: Some("127.0.0.1:2222".into()),
-            database: Some("x/y.db".into()),
-            dev: true,
-        };
+        let p = write(dir.path(), "listen = \"127.0.0.1:1111\"\nallow_http = false\n");
+        let o = Overrides { listen: Some("127.0.0.1:2222".into()), database: Some("x/y.db".into()), dev: true };
         let loaded = load(Some(&p), &o).unwrap();
         let s = Settings::from_loaded(&loaded, true).unwrap();
         assert_eq!(s.listen.port(), 2222);
         assert_eq!(s.database.key_file(), PathBuf::from("x/hookd.key"));
         assert!(s.allow_http);
         assert_eq!(s.log_format, LogFormat::Text);
-        assert!(s
-            .allow_private_cidrs
-            .iter()
-            .any(|c| c.contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap())));
+        assert!(s.allow_private_cidrs.iter().any(|c| c.contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap())));
     }
 
     #[test]
     fn a_missing_explicit_file_is_an_error() {
-        let err = load(
-            Some(Path::new("/nonexistent/hookd.toml")),
-            &Overrides::default(),
-        )
-        .unwrap_err();
+        let err = load(Some(Path::new("/nonexistent/hookd.toml")), &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/hookd.toml"));
     }
 
     #[test]
     fn printed_config_redacts_the_key_and_reparses() {
-        let c = Config {
-            encryption_key: Some("secret".into()),
-            ..Config::default()
-        };
+        let c = Config { encryption_key: Some("secret".into()), ..Config::default() };
         let out = to_toml(&c);
         assert!(!out.contains("secret\"") && out.contains("<redacted>"));
         let back: Config = toml::from_str(&to_toml(&Config::default())).unwrap();

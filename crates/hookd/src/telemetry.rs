@@ -26,12 +26,8 @@ pub fn subscriber(format: LogFormat, level: &str) -> Box<dyn tracing::Subscriber
             ),
         ),
         LogFormat::Text => Box::new(
-            registry.with(
-                fmt::layer()
-                    .compact()
-                    .with_ansi(std::io::stderr().is_terminal())
-                    .with_writer(std::io::stderr),
-            ),
+            registry
+                .with(fmt::layer().compact().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr)),
         ),
     }
 }

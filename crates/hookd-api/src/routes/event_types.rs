@@ -15,12 +15,6 @@ use crate::ApiState;
         (status = 401, description = "Missing or invalid API key", body = ErrorEnvelope),
     ))]
 pub async fn list(State(state): State<ApiState>, _caller: Caller) -> ApiResponse {
-    let types: Vec<EventTypeResponse> = state
-        .webhooks
-        .catalog()
-        .types()
-        .iter()
-        .map(EventTypeResponse::from)
-        .collect();
+    let types: Vec<EventTypeResponse> = state.webhooks.catalog().types().iter().map(EventTypeResponse::from).collect();
     ApiResponse::ok(types)
 }

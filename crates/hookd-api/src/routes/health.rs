@@ -24,3 +24,11 @@ pub async fn readyz(State(state): State<ApiState>) -> Result<ApiResponse, ApiErr
     state.admin.ping().await?;
     Ok(ApiResponse::ok(HealthResponse { status: "ready" }))
 }
+
+/// Prometheus metrics: publishes, deliveries by outcome, attempt latency, queue depth,
+/// in-flight attempts and open circuits.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<ApiState>) -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], (state.metrics)())
+}

@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use hookd_core::domain::Scope;
 
 use crate::dto::{
-    CreateWebhookRequest, DeletedResponse, ListParams, RotateSecretRequest, SecretResponse,
-    UpdateWebhookRequest, WebhookResponse, WebhookWithSecretResponse,
+    CreateWebhookRequest, DeletedResponse, ListParams, RotateSecretRequest, SecretResponse, UpdateWebhookRequest,
+    WebhookResponse, WebhookWithSecretResponse,
 };
 use crate::envelope::{ApiResponse, Envelope, ErrorEnvelope};
 use crate::error::ApiError;
@@ -31,11 +31,7 @@ use crate::ApiState;
         (status = 422, description = "Validation failed; `details` names each field", body = ErrorEnvelope),
         (status = 429, description = "Rate limited", body = ErrorEnvelope),
     ))]
-pub async fn create(
-    State(state): State<ApiState>,
-    caller: Caller,
-    body: RawBody,
-) -> Result<ApiResponse, ApiError> {
+pub async fn create(State(state): State<ApiState>, caller: Caller, body: RawBody) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksWrite)?;
     let req: CreateWebhookRequest = body.json()?;
     let created = state.webhooks.create(who, req.into()).await?;
@@ -63,10 +59,7 @@ pub async fn list(
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksRead)?;
     let limit = params.limit().map_err(ApiError::Validation)?;
-    let page = state
-        .webhooks
-        .list(who, limit, params.cursor.as_deref())
-        .await?;
+    let page = state.webhooks.list(who, limit, params.cursor.as_deref()).await?;
     let items: Vec<WebhookResponse> = page.items.iter().map(WebhookResponse::from).collect();
     Ok(ApiResponse::ok(items).with_next_cursor(page.next_cursor))
 }
@@ -173,10 +166,7 @@ pub async fn rotate_secret(
     let req: RotateSecretRequest = body.json_or_default()?;
     let (wh, signing_secret) = state.webhooks.rotate_secret(who, &id, req.secret).await?;
     let dto = WebhookWithSecretResponse {
-        previous_secret_expires_at: wh
-            .secrets
-            .previous_expires_at
-            .map(hookd_core::time_fmt::format),
+        previous_secret_expires_at: wh.secrets.previous_expires_at.map(hookd_core::time_fmt::format),
         webhook: WebhookResponse::from(&wh),
         signing_secret,
     };

@@ -26,12 +26,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
-        Scope::WebhooksRead,
-        Scope::WebhooksWrite,
-        Scope::EventsWrite,
-        Scope::All,
-    ];
+    pub const ALL: [Scope; 4] = [Scope::WebhooksRead, Scope::WebhooksWrite, Scope::EventsWrite, Scope::All];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,10 +47,9 @@ impl fmt::Display for Scope {
 impl FromStr for Scope {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Scope::ALL
-            .into_iter()
-            .find(|sc| sc.as_str() == s)
-            .ok_or_else(|| format!("unknown scope `{s}` (expected one of webhooks:read, webhooks:write, events:write, *)"))
+        Scope::ALL.into_iter().find(|sc| sc.as_str() == s).ok_or_else(|| {
+            format!("unknown scope `{s}` (expected one of webhooks:read, webhooks:write, events:write, *)")
+        })
     }
 }
 
@@ -96,11 +90,9 @@ impl ApiKey {
     /// Whether this key grants `needed`. `*` grants everything, and write access to
     /// webhooks includes reading them.
     pub fn allows(&self, needed: Scope) -> bool {
-        self.scopes.iter().any(|&s| {
-            s == Scope::All
-                || s == needed
-                || (needed == Scope::WebhooksRead && s == Scope::WebhooksWrite)
-        })
+        self.scopes
+            .iter()
+            .any(|&s| s == Scope::All || s == needed || (needed == Scope::WebhooksRead && s == Scope::WebhooksWrite))
     }
 
     /// Constant-time comparison of a presented secret with the stored hash.
@@ -153,9 +145,7 @@ pub struct GeneratedKey {
 
 impl fmt::Debug for GeneratedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GeneratedKey")
-            .field("key", &self.key)
-            .finish_non_exhaustive()
+        f.debug_struct("GeneratedKey").field("key", &self.key).finish_non_exhaustive()
     }
 }
 
@@ -194,9 +184,7 @@ pub fn validate_key_prefix(prefix: &str) -> Result<(), String> {
     let ok = !prefix.is_empty()
         && prefix.len() <= 32
         && prefix.as_bytes()[0].is_ascii_alphabetic()
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -209,14 +197,7 @@ mod tests {
     use super::*;
 
     fn sample(prefix: &str) -> GeneratedKey {
-        GeneratedKey::new(
-            WorkspaceId::generate(),
-            prefix,
-            "k".into(),
-            vec![Scope::All],
-            false,
-            crate::time_fmt::now(),
-        )
+        GeneratedKey::new(WorkspaceId::generate(), prefix, "k".into(), vec![Scope::All], false, crate::time_fmt::now())
     }
 
     #[test]
@@ -240,16 +221,11 @@ mod tests {
             "_a1b2c3d4.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             "hk_live_a1b2c3d4.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-",
         ] {
-            assert!(
-                ApiKeyToken::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
+            assert!(ApiKeyToken::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         // The seed's documented example key is well-formed.
-        assert!(ApiKeyToken::parse(
-            "xqr_pk_a1b2c3d4.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-        )
-        .is_ok());
+        assert!(ApiKeyToken::parse("xqr_pk_a1b2c3d4.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+            .is_ok());
     }
 
     #[test]

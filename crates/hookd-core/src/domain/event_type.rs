@@ -118,8 +118,7 @@ fn validate_prefix(prefix: &str) -> Result<(), EventTypeError> {
     }
     let segment_ok = |s: &str| {
         s.as_bytes().first().is_some_and(|b| b.is_ascii_lowercase())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     };
     if prefix.split('.').all(segment_ok) {
         Ok(())
@@ -134,18 +133,9 @@ mod tests {
 
     fn closed() -> EventCatalog {
         EventCatalog::new(vec![
-            EventType {
-                name: "link.created".into(),
-                description: "".into(),
-            },
-            EventType {
-                name: "page.submission.created".into(),
-                description: "".into(),
-            },
-            EventType {
-                name: "typing_indicator.received".into(),
-                description: "".into(),
-            },
+            EventType { name: "link.created".into(), description: "".into() },
+            EventType { name: "page.submission.created".into(), description: "".into() },
+            EventType { name: "typing_indicator.received".into(), description: "".into() },
         ])
         .unwrap()
     }
@@ -153,10 +143,7 @@ mod tests {
     #[test]
     fn test_ping_always_exists() {
         assert!(closed().check_event("test.ping").is_ok());
-        assert!(EventCatalog::open()
-            .types()
-            .iter()
-            .any(|t| t.name == "test.ping"));
+        assert!(EventCatalog::open().types().iter().any(|t| t.name == "test.ping"));
     }
 
     #[test]
@@ -167,14 +154,8 @@ mod tests {
         assert!(c.check_pattern("*").is_ok());
         assert!(c.check_pattern("link.*").is_ok());
         assert!(c.check_pattern("page.submission.*").is_ok());
-        assert_eq!(
-            c.check_pattern("link.deleted"),
-            Err(EventTypeError::Unknown)
-        );
-        assert_eq!(
-            c.check_pattern("bio.*"),
-            Err(EventTypeError::WildcardMatchesNothing)
-        );
+        assert_eq!(c.check_pattern("link.deleted"), Err(EventTypeError::Unknown));
+        assert_eq!(c.check_pattern("bio.*"), Err(EventTypeError::WildcardMatchesNothing));
     }
 
     #[test]
@@ -182,22 +163,8 @@ mod tests {
         let c = EventCatalog::open();
         assert!(c.check_pattern("anything.at_all").is_ok());
         assert!(c.check_pattern("anything.*").is_ok());
-        for bad in [
-            "",
-            "single",
-            "Link.created",
-            "link..created",
-            "link.",
-            ".x",
-            "link.cre-ated",
-            "link.*.x",
-            "**",
-        ] {
-            assert_eq!(
-                c.check_pattern(bad),
-                Err(EventTypeError::Malformed),
-                "{bad:?}"
-            );
+        for bad in ["", "single", "Link.created", "link..created", "link.", ".x", "link.cre-ated", "link.*.x", "**"] {
+            assert_eq!(c.check_pattern(bad), Err(EventTypeError::Malformed), "{bad:?}");
         }
     }
 

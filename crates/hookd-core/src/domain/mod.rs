@@ -3,15 +3,20 @@
 //! them all in one round trip.
 
 mod api_key;
+mod event;
 mod event_type;
 mod webhook;
 mod workspace;
 
 pub use api_key::{validate_key_prefix, ApiKey, ApiKeyToken, GeneratedKey, Scope, TokenError};
+pub use event::{
+    validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryStatus, Event, NewEvent, RetrySchedule,
+    MAX_EVENT_DATA,
+};
 pub use event_type::{pattern_matches, EventCatalog, EventType, EventTypeError, TEST_PING};
 pub use webhook::{
-    generate_signing_secret, validate_signing_secret, validate_url, NewWebhook, Webhook,
-    WebhookChanges, WebhookRules, WebhookSecrets,
+    generate_signing_secret, validate_signing_secret, validate_url, NewWebhook, Webhook, WebhookChanges, WebhookRules,
+    WebhookSecrets,
 };
 pub use workspace::{validate_workspace_name, Workspace};
 
@@ -30,10 +35,7 @@ pub struct FieldErrors(pub Vec<FieldError>);
 
 impl FieldErrors {
     pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-        });
+        self.0.push(FieldError { field: field.into(), message: message.into() });
     }
 
     pub fn is_empty(&self) -> bool {

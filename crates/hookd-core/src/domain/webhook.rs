@@ -39,6 +39,8 @@ pub struct Webhook {
     pub delivery_attempts: i64,
     pub last_delivered_at: Option<OffsetDateTime>,
     pub metadata: BTreeMap<String, String>,
+    /// Most deliveries a second, if the customer set a limit.
+    pub rate_limit: Option<u32>,
     pub secrets: WebhookSecrets,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -64,11 +66,7 @@ pub struct WebhookRules {
 
 impl Default for WebhookRules {
     fn default() -> Self {
-        Self {
-            allow_http: false,
-            max_events: 100,
-            max_description_len: 500,
-        }
+        Self { allow_http: false, max_events: 100, max_description_len: 500 }
     }
 }
 
@@ -82,6 +80,7 @@ pub struct NewWebhook {
     pub secret: Option<String>,
     pub enabled: Option<bool>,
     pub metadata: Option<BTreeMap<String, String>>,
+    pub rate_limit: Option<u32>,
 }
 
 /// A change request (PATCH). `None` leaves a field alone; `description: Some(None)`
@@ -93,6 +92,8 @@ pub struct WebhookChanges {
     pub description: Option<Option<String>>,
     pub enabled: Option<bool>,
     pub metadata: Option<BTreeMap<String, String>>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit: Option<Option<u32>>,
 }
 
 impl WebhookChanges {
@@ -102,16 +103,13 @@ impl WebhookChanges {
             && self.description.is_none()
             && self.enabled.is_none()
             && self.metadata.is_none()
+            && self.rate_limit.is_none()
     }
 }
 
 impl WebhookRules {
     /// Checks a create request; on success the URL, events and secret are normalised.
-    pub fn check_new(
-        &self,
-        req: &mut NewWebhook,
-        catalog: &EventCatalog,
-    ) -> Result<(), FieldErrors> {
+    pub fn check_new(&self, req: &mut NewWebhook, catalog: &EventCatalog) -> Result<(), FieldErrors> {
         let mut errs = FieldErrors::default();
         match &req.url {
             None => errs.push("url", "is required"),
@@ -135,15 +133,14 @@ impl WebhookRules {
         if let Some(m) = &req.metadata {
             check_metadata(m, &mut errs);
         }
+        if let Some(r) = req.rate_limit {
+            check_rate_limit(r, &mut errs);
+        }
         errs.into_result()
     }
 
     /// Checks a change request; on success the URL is normalised.
-    pub fn check_changes(
-        &self,
-        ch: &mut WebhookChanges,
-        catalog: &EventCatalog,
-    ) -> Result<(), FieldErrors> {
+    pub fn check_changes(&self, ch: &mut WebhookChanges, catalog: &EventCatalog) -> Result<(), FieldErrors> {
         let mut errs = FieldErrors::default();
         if let Some(u) = &ch.url {
             match validate_url(u, self.allow_http) {
@@ -160,6 +157,9 @@ impl WebhookRules {
         if let Some(m) = &ch.metadata {
             check_metadata(m, &mut errs);
         }
+        if let Some(Some(r)) = ch.rate_limit {
+            check_rate_limit(r, &mut errs);
+        }
         errs.into_result()
     }
 
@@ -169,19 +169,13 @@ impl WebhookRules {
             return;
         }
         if events.len() > self.max_events {
-            errs.push(
-                "events",
-                format!("must contain at most {} event types", self.max_events),
-            );
+            errs.push("events", format!("must contain at most {} event types", self.max_events));
             return;
         }
         let mut seen = HashSet::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
             if !seen.insert(e.as_str()) {
-                errs.push(
-                    format!("events[{i}]"),
-                    format!("`{e}` is listed more than once"),
-                );
+                errs.push(format!("events[{i}]"), format!("`{e}` is listed more than once"));
             } else if let Err(err) = catalog.check_pattern(e) {
                 errs.push(format!("events[{i}]"), format!("`{e}` {err}"));
             }
@@ -190,33 +184,30 @@ impl WebhookRules {
 
     fn check_description(&self, d: &str, errs: &mut FieldErrors) {
         if d.chars().count() > self.max_description_len {
-            errs.push(
-                "description",
-                format!("must be at most {} characters", self.max_description_len),
-            );
+            errs.push("description", format!("must be at most {} characters", self.max_description_len));
         }
+    }
+}
+
+/// Most deliveries a second a webhook's `rate_limit` may ask for.
+pub const MAX_RATE_LIMIT: u32 = 10_000;
+
+fn check_rate_limit(r: u32, errs: &mut FieldErrors) {
+    if !(1..=MAX_RATE_LIMIT).contains(&r) {
+        errs.push("rate_limit", format!("must be between 1 and {MAX_RATE_LIMIT} deliveries per second"));
     }
 }
 
 fn check_metadata(m: &BTreeMap<String, String>, errs: &mut FieldErrors) {
     if m.len() > MAX_METADATA_KEYS {
-        errs.push(
-            "metadata",
-            format!("must have at most {MAX_METADATA_KEYS} keys"),
-        );
+        errs.push("metadata", format!("must have at most {MAX_METADATA_KEYS} keys"));
         return;
     }
     for (k, v) in m {
         if k.is_empty() || k.chars().count() > MAX_METADATA_KEY_LEN {
-            errs.push(
-                format!("metadata.{k}"),
-                format!("keys must be 1 to {MAX_METADATA_KEY_LEN} characters"),
-            );
+            errs.push(format!("metadata.{k}"), format!("keys must be 1 to {MAX_METADATA_KEY_LEN} characters"));
         } else if v.chars().count() > MAX_METADATA_VALUE_LEN {
-            errs.push(
-                format!("metadata.{k}"),
-                format!("values must be at most {MAX_METADATA_VALUE_LEN} characters"),
-            );
+            errs.push(format!("metadata.{k}"), format!("values must be at most {MAX_METADATA_VALUE_LEN} characters"));
         }
     }
 }
@@ -238,11 +229,7 @@ pub fn validate_url(raw: &str, allow_http: bool) -> Result<String, String> {
     match url.scheme() {
         "https" => {}
         "http" if allow_http => {}
-        "http" => {
-            return Err(
-                "must use https:// (plain http:// is not allowed on this deployment)".into(),
-            )
-        }
+        "http" => return Err("must use https:// (plain http:// is not allowed on this deployment)".into()),
         other => return Err(format!("must use https://, not {other}://")),
     }
     if url.host_str().is_none_or(str::is_empty) {
@@ -272,9 +259,7 @@ pub fn generate_signing_secret() -> String {
 pub fn validate_signing_secret(s: &str) -> Result<(), String> {
     let len = s.len();
     if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&len) {
-        return Err(format!(
-            "must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} characters"
-        ));
+        return Err(format!("must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} characters"));
     }
     if !s.bytes().all(|b| b.is_ascii_graphic()) {
         return Err("must be printable ASCII without spaces".into());
@@ -298,47 +283,23 @@ mod tests {
 
     fn catalog() -> EventCatalog {
         EventCatalog::new(vec![
-            EventType {
-                name: "link.created".into(),
-                description: String::new(),
-            },
-            EventType {
-                name: "link.scanned".into(),
-                description: String::new(),
-            },
+            EventType { name: "link.created".into(), description: String::new() },
+            EventType { name: "link.scanned".into(), description: String::new() },
         ])
         .unwrap()
     }
 
     #[test]
     fn url_rules() {
-        assert_eq!(
-            validate_url("https://example.com/hook", false).unwrap(),
-            "https://example.com/hook"
-        );
-        assert_eq!(
-            validate_url("https://EXAMPLE.com", false).unwrap(),
-            "https://example.com/"
-        );
-        assert!(validate_url("http://example.com", false)
-            .unwrap_err()
-            .contains("https"));
+        assert_eq!(validate_url("https://example.com/hook", false).unwrap(), "https://example.com/hook");
+        assert_eq!(validate_url("https://EXAMPLE.com", false).unwrap(), "https://example.com/");
+        assert!(validate_url("http://example.com", false).unwrap_err().contains("https"));
         assert!(validate_url("http://example.com", true).is_ok());
-        assert!(validate_url("ftp://example.com", true)
-            .unwrap_err()
-            .contains("ftp"));
-        assert!(validate_url("/relative", false)
-            .unwrap_err()
-            .contains("absolute"));
-        assert!(validate_url("https://user:pw@example.com", false)
-            .unwrap_err()
-            .contains("username"));
+        assert!(validate_url("ftp://example.com", true).unwrap_err().contains("ftp"));
+        assert!(validate_url("/relative", false).unwrap_err().contains("absolute"));
+        assert!(validate_url("https://user:pw@example.com", false).unwrap_err().contains("username"));
         assert!(validate_url("https://user@example.com", false).is_err());
-        assert!(
-            validate_url(&format!("https://e.com/{}", "a".repeat(2100)), false)
-                .unwrap_err()
-                .contains("2048")
-        );
+        assert!(validate_url(&format!("https://e.com/{}", "a".repeat(2100)), false).unwrap_err().contains("2048"));
         assert!(validate_url(" https://example.com", false).is_err());
         assert!(validate_url("", false).is_err());
     }
@@ -348,28 +309,19 @@ mod tests {
         let rules = WebhookRules::default();
         let mut req = NewWebhook {
             url: Some("http://x.com".into()),
-            events: Some(vec![
-                "link.created".into(),
-                "nope.nope".into(),
-                "link.created".into(),
-            ]),
+            events: Some(vec!["link.created".into(), "nope.nope".into(), "link.created".into()]),
             description: Some("d".repeat(501)),
             secret: Some("short".into()),
             ..Default::default()
         };
         let errs = rules.check_new(&mut req, &catalog()).unwrap_err();
         let fields: Vec<_> = errs.0.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            ["url", "events[1]", "events[2]", "description", "secret"]
-        );
+        assert_eq!(fields, ["url", "events[1]", "events[2]", "description", "secret"]);
     }
 
     #[test]
     fn create_requires_url_and_events() {
-        let errs = WebhookRules::default()
-            .check_new(&mut NewWebhook::default(), &catalog())
-            .unwrap_err();
+        let errs = WebhookRules::default().check_new(&mut NewWebhook::default(), &catalog()).unwrap_err();
         assert_eq!(errs.0.len(), 2);
         assert_eq!(errs.0[0].field, "url");
         assert_eq!(errs.0[1].field, "events");
@@ -377,56 +329,27 @@ mod tests {
 
     #[test]
     fn events_count_limits() {
-        let rules = WebhookRules {
-            max_events: 2,
-            ..Default::default()
-        };
-        let mut req = NewWebhook {
-            url: Some("https://x.com".into()),
-            events: Some(vec![]),
-            ..Default::default()
-        };
-        assert!(rules
-            .check_new(&mut req, &catalog())
-            .unwrap_err()
-            .to_string()
-            .contains("at least 1"));
-        req.events = Some(vec![
-            "link.created".into(),
-            "link.scanned".into(),
-            "*".into(),
-        ]);
-        assert!(rules
-            .check_new(&mut req, &catalog())
-            .unwrap_err()
-            .to_string()
-            .contains("at most 2"));
+        let rules = WebhookRules { max_events: 2, ..Default::default() };
+        let mut req = NewWebhook { url: Some("https://x.com".into()), events: Some(vec![]), ..Default::default() };
+        assert!(rules.check_new(&mut req, &catalog()).unwrap_err().to_string().contains("at least 1"));
+        req.events = Some(vec!["link.created".into(), "link.scanned".into(), "*".into()]);
+        assert!(rules.check_new(&mut req, &catalog()).unwrap_err().to_string().contains("at most 2"));
     }
 
     #[test]
     fn metadata_limits() {
         let rules = WebhookRules::default();
-        let base = || NewWebhook {
-            url: Some("https://x.com".into()),
-            events: Some(vec!["*".into()]),
-            ..Default::default()
-        };
+        let base =
+            || NewWebhook { url: Some("https://x.com".into()), events: Some(vec!["*".into()]), ..Default::default() };
         let mut req = base();
         req.metadata = Some((0..51).map(|i| (format!("k{i}"), "v".into())).collect());
-        assert!(rules
-            .check_new(&mut req, &catalog())
-            .unwrap_err()
-            .to_string()
-            .contains("at most 50 keys"));
+        assert!(rules.check_new(&mut req, &catalog()).unwrap_err().to_string().contains("at most 50 keys"));
         let mut req = base();
         req.metadata = Some([("k".repeat(41), "v".into())].into());
         assert!(rules.check_new(&mut req, &catalog()).is_err());
         let mut req = base();
         req.metadata = Some([("team".into(), "v".repeat(501))].into());
-        assert_eq!(
-            rules.check_new(&mut req, &catalog()).unwrap_err().0[0].field,
-            "metadata.team"
-        );
+        assert_eq!(rules.check_new(&mut req, &catalog()).unwrap_err().0[0].field, "metadata.team");
         let mut req = base();
         req.metadata = Some([("team".into(), "growth".into())].into());
         assert!(rules.check_new(&mut req, &catalog()).is_ok());

@@ -17,17 +17,11 @@ pub fn validate_workspace_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 64 {
         return Err("must be 1 to 64 characters".into());
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
         return Err("may contain only letters, digits, '-', '_' and '.'".into());
     }
     if name.starts_with(WorkspaceId::PREFIX) {
-        return Err(format!(
-            "must not start with `{}`, which marks workspace ids",
-            WorkspaceId::PREFIX
-        ));
+        return Err(format!("must not start with `{}`, which marks workspace ids", WorkspaceId::PREFIX));
     }
     Ok(())
 }

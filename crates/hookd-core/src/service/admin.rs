@@ -40,24 +40,11 @@ impl AdminService {
     /// Returns `None` when the database already has a workspace.
     pub async fn bootstrap(&self) -> Result<Option<Bootstrapped>, ServiceError> {
         let now = time_fmt::now();
-        let workspace = Workspace {
-            id: WorkspaceId::generate(),
-            name: "default".into(),
-            created_at: now,
-        };
-        let generated = GeneratedKey::new(
-            workspace.id.clone(),
-            &self.key_prefix,
-            "default".into(),
-            vec![Scope::All],
-            false,
-            now,
-        );
+        let workspace = Workspace { id: WorkspaceId::generate(), name: "default".into(), created_at: now };
+        let generated =
+            GeneratedKey::new(workspace.id.clone(), &self.key_prefix, "default".into(), vec![Scope::All], false, now);
         if self.store.bootstrap(&workspace, &generated.key).await? {
-            Ok(Some(Bootstrapped {
-                workspace,
-                token: generated.token,
-            }))
+            Ok(Some(Bootstrapped { workspace, token: generated.token }))
         } else {
             Ok(None)
         }
@@ -65,18 +52,12 @@ impl AdminService {
 
     pub async fn create_workspace(&self, name: &str) -> Result<Workspace, ServiceError> {
         validate_workspace_name(name).map_err(|m| FieldErrors::single("name", m))?;
-        let ws = Workspace {
-            id: WorkspaceId::generate(),
-            name: name.to_owned(),
-            created_at: time_fmt::now(),
-        };
+        let ws = Workspace { id: WorkspaceId::generate(), name: name.to_owned(), created_at: time_fmt::now() };
         match self.store.create_workspace(&ws).await {
             Ok(()) => Ok(ws),
-            Err(StoreError::Conflict { .. }) => Err(FieldErrors::single(
-                "name",
-                format!("a workspace named `{name}` already exists"),
-            )
-            .into()),
+            Err(StoreError::Conflict { .. }) => {
+                Err(FieldErrors::single("name", format!("a workspace named `{name}` already exists")).into())
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -121,22 +102,14 @@ impl AdminService {
             );
             match self.store.create_api_key(&g.key).await {
                 Ok(()) => return Ok(g),
-                Err(StoreError::Conflict {
-                    constraint: "api_key_id",
-                }) => continue,
+                Err(StoreError::Conflict { constraint: "api_key_id" }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Conflict {
-            constraint: "api_key_id",
-        }
-        .into())
+        Err(StoreError::Conflict { constraint: "api_key_id" }.into())
     }
 
-    pub async fn list_keys(
-        &self,
-        workspace: Option<&WorkspaceId>,
-    ) -> Result<Vec<ApiKey>, ServiceError> {
+    pub async fn list_keys(&self, workspace: Option<&WorkspaceId>) -> Result<Vec<ApiKey>, ServiceError> {
         Ok(self.store.list_api_keys(workspace).await?)
     }
 
@@ -144,9 +117,7 @@ impl AdminService {
         if self.store.revoke_api_key(id, time_fmt::now()).await? {
             Ok(())
         } else {
-            Err(ServiceError::NotFound {
-                what: "active API key",
-            })
+            Err(ServiceError::NotFound { what: "active API key" })
         }
     }
 }

@@ -60,21 +60,14 @@ pub struct AuthService {
 
 impl AuthService {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self {
-            store,
-            last_touch: Arc::default(),
-        }
+        Self { store, last_touch: Arc::default() }
     }
 
     /// Checks a presented key. The key is read from the store on every request, so a
     /// revocation (by the CLI, or by another node) takes effect at once.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let parsed = ApiKeyToken::parse(token)?;
-        let key = self
-            .store
-            .get_api_key(&parsed.id)
-            .await?
-            .ok_or(AuthError::Invalid)?;
+        let key = self.store.get_api_key(&parsed.id).await?.ok_or(AuthError::Invalid)?;
         // Compare the secret before looking at anything else, so the response does not
         // tell a guesser whether the id exists.
         if !key.verify_secret(parsed.secret) || key.prefix != parsed.prefix {

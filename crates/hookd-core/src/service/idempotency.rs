@@ -49,12 +49,7 @@ impl IdempotencyService {
         Ok(())
     }
 
-    pub async fn begin(
-        &self,
-        api_key: &ApiKeyId,
-        key: &str,
-        request_hash: &[u8],
-    ) -> Result<Idempotency, StoreError> {
+    pub async fn begin(&self, api_key: &ApiKeyId, key: &str, request_hash: &[u8]) -> Result<Idempotency, StoreError> {
         let now = time_fmt::now();
         let claim = self
             .store
@@ -70,20 +65,14 @@ impl IdempotencyService {
         Ok(match claim {
             IdempotencyClaim::Acquired => Idempotency::Proceed,
             IdempotencyClaim::InFlight => Idempotency::InFlight,
-            IdempotencyClaim::Completed {
-                request_hash: h,
-                response,
-            } if h == request_hash => Idempotency::Replay(response),
+            IdempotencyClaim::Completed { request_hash: h, response } if h == request_hash => {
+                Idempotency::Replay(response)
+            }
             IdempotencyClaim::Completed { .. } => Idempotency::Mismatch,
         })
     }
 
-    pub async fn complete(
-        &self,
-        api_key: &ApiKeyId,
-        key: &str,
-        response: &StoredResponse,
-    ) -> Result<(), StoreError> {
+    pub async fn complete(&self, api_key: &ApiKeyId, key: &str, response: &StoredResponse) -> Result<(), StoreError> {
         self.store.complete_idempotent(api_key, key, response).await
     }
 
@@ -93,8 +82,6 @@ impl IdempotencyService {
 
     /// Deletes expired records; returns how many.
     pub async fn prune(&self) -> Result<u64, StoreError> {
-        self.store
-            .prune_idempotency(time_fmt::now() - IDEMPOTENCY_TTL)
-            .await
+        self.store.prune_idempotency(time_fmt::now() - IDEMPOTENCY_TTL).await
     }
 }

@@ -3,11 +3,17 @@
 
 mod admin;
 mod auth;
+mod deliveries;
+mod directory;
+mod events;
 mod idempotency;
 mod webhooks;
 
 pub use admin::{AdminService, Bootstrapped};
 pub use auth::{AuthError, AuthService, Principal};
+pub use deliveries::{DeliveryDetail, DeliveryService};
+pub use directory::{SigningSecret, WebhookDirectory, WebhookRoute};
+pub use events::{Engine, EventService, NodeOptions, Published, MAX_BATCH};
 pub use idempotency::{Idempotency, IdempotencyService, IDEMPOTENCY_TTL};
 pub use webhooks::{CreatedWebhook, Page, WebhookOptions, WebhookService};
 
@@ -24,6 +30,9 @@ pub enum ServiceError {
     /// The request broke one or more rules; nothing was written.
     #[error("invalid request: {0}")]
     Validation(FieldErrors),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// The deployment has this feature switched off.
     #[error("{0}")]
     FeatureDisabled(&'static str),

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use crate::crypto::SecretCipher;
 use crate::domain::{
-    generate_signing_secret, validate_signing_secret, EventCatalog, FieldErrors, NewWebhook,
-    Webhook, WebhookChanges, WebhookRules, WebhookSecrets,
+    generate_signing_secret, validate_signing_secret, EventCatalog, FieldErrors, NewWebhook, Webhook, WebhookChanges,
+    WebhookRules, WebhookSecrets,
 };
 use crate::id::WebhookId;
+use crate::service::directory::WebhookDirectory;
 use crate::service::{Principal, ServiceError};
 use crate::store::{PageRequest, Store, WebhookFilter, WebhookSettings};
 use crate::time_fmt;
@@ -54,6 +55,7 @@ pub struct Page<T> {
 pub struct WebhookService {
     store: Arc<dyn Store>,
     cipher: SecretCipher,
+    directory: Arc<WebhookDirectory>,
     catalog: Arc<EventCatalog>,
     options: WebhookOptions,
 }
@@ -61,37 +63,24 @@ pub struct WebhookService {
 impl WebhookService {
     pub fn new(
         store: Arc<dyn Store>,
-        cipher: SecretCipher,
+        directory: Arc<WebhookDirectory>,
         catalog: Arc<EventCatalog>,
         options: WebhookOptions,
     ) -> Self {
-        Self {
-            store,
-            cipher,
-            catalog,
-            options,
-        }
+        Self { store, cipher: directory.cipher().clone(), directory, catalog, options }
     }
 
     pub fn catalog(&self) -> &EventCatalog {
         &self.catalog
     }
 
-    pub async fn create(
-        &self,
-        who: &Principal,
-        mut req: NewWebhook,
-    ) -> Result<CreatedWebhook, ServiceError> {
+    pub async fn create(&self, who: &Principal, mut req: NewWebhook) -> Result<CreatedWebhook, ServiceError> {
         self.options.rules.check_new(&mut req, &self.catalog)?;
         let (Some(url), Some(events)) = (req.url, req.events) else {
             unreachable!("check_new requires url and events");
         };
-        let filter = WebhookFilter {
-            created_by: who.owner_filter().cloned(),
-        };
-        let warnings = self
-            .duplicate_warnings(who, &filter, &url, &events, None)
-            .await?;
+        let filter = WebhookFilter { created_by: who.owner_filter().cloned() };
+        let warnings = self.duplicate_warnings(who, &filter, &url, &events, None).await?;
 
         let id = WebhookId::generate();
         let secret = req.secret.unwrap_or_else(generate_signing_secret);
@@ -115,43 +104,26 @@ impl WebhookService {
             delivery_attempts: 0,
             last_delivered_at: None,
             metadata: req.metadata.unwrap_or_default(),
+            rate_limit: req.rate_limit,
             created_at: now,
             updated_at: now,
         };
         self.store.insert_webhook(&webhook).await?;
+        self.directory.invalidate(&webhook.workspace_id, &webhook.id);
         tracing::info!(webhook_id = %webhook.id, workspace_id = %webhook.workspace_id, "webhook created");
-        Ok(CreatedWebhook {
-            webhook,
-            signing_secret: secret,
-            warnings,
-        })
+        Ok(CreatedWebhook { webhook, signing_secret: secret, warnings })
     }
 
-    pub async fn list(
-        &self,
-        who: &Principal,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<Page<Webhook>, ServiceError> {
+    pub async fn list(&self, who: &Principal, limit: u32, cursor: Option<&str>) -> Result<Page<Webhook>, ServiceError> {
         let before = cursor
             .map(|c| {
-                WebhookId::parse(c).map_err(|_| {
-                    FieldErrors::single("cursor", "is not a cursor returned by this list")
-                })
+                WebhookId::parse(c).map_err(|_| FieldErrors::single("cursor", "is not a cursor returned by this list"))
             })
             .transpose()?;
-        let filter = WebhookFilter {
-            created_by: who.owner_filter().cloned(),
-        };
+        let filter = WebhookFilter { created_by: who.owner_filter().cloned() };
         // One row more than asked tells whether another page exists.
-        let page = PageRequest {
-            limit: limit + 1,
-            before,
-        };
-        let mut items = self
-            .store
-            .list_webhooks(who.workspace_id(), &filter, &page)
-            .await?;
+        let page = PageRequest { limit: limit + 1, before };
+        let mut items = self.store.list_webhooks(who.workspace_id(), &filter, &page).await?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items.last().map(|w| w.id.to_string())
@@ -168,15 +140,9 @@ impl WebhookService {
         let Ok(id) = WebhookId::parse(id) else {
             return Err(not_found);
         };
-        let wh = self
-            .store
-            .get_webhook(who.workspace_id(), &id)
-            .await?
-            .ok_or(not_found)?;
+        let wh = self.store.get_webhook(who.workspace_id(), &id).await?.ok_or(not_found)?;
         match who.owner_filter() {
-            Some(owner) if wh.created_by.as_ref() != Some(owner) => {
-                Err(ServiceError::NotFound { what: "webhook" })
-            }
+            Some(owner) if wh.created_by.as_ref() != Some(owner) => Err(ServiceError::NotFound { what: "webhook" }),
             _ => Ok(wh),
         }
     }
@@ -189,23 +155,19 @@ impl WebhookService {
         mut changes: WebhookChanges,
     ) -> Result<(Webhook, Vec<String>), ServiceError> {
         let current = self.get(who, id).await?;
-        self.options
-            .rules
-            .check_changes(&mut changes, &self.catalog)?;
+        self.options.rules.check_changes(&mut changes, &self.catalog)?;
         if changes.is_empty() {
             return Ok((current, Vec::new()));
         }
         let url = changes.url.unwrap_or_else(|| current.url.clone());
         let events = changes.events.unwrap_or_else(|| current.events.clone());
         let warnings = if url != current.url || events != current.events {
-            let filter = WebhookFilter {
-                created_by: who.owner_filter().cloned(),
-            };
-            self.duplicate_warnings(who, &filter, &url, &events, Some(&current.id))
-                .await?
+            let filter = WebhookFilter { created_by: who.owner_filter().cloned() };
+            self.duplicate_warnings(who, &filter, &url, &events, Some(&current.id)).await?
         } else {
             Vec::new()
         };
+        let reset_failures = changes.enabled == Some(true) && !current.enabled;
         let (enabled, disabled_reason) = match changes.enabled {
             Some(true) => (true, None),
             Some(false) if current.enabled => (false, Some(DISABLED_MANUALLY.to_owned())),
@@ -214,19 +176,17 @@ impl WebhookService {
         let settings = WebhookSettings {
             url,
             events,
-            description: changes
-                .description
-                .unwrap_or_else(|| current.description.clone()),
+            description: changes.description.unwrap_or_else(|| current.description.clone()),
             enabled,
             disabled_reason,
             metadata: changes.metadata.unwrap_or_else(|| current.metadata.clone()),
+            rate_limit: changes.rate_limit.unwrap_or(current.rate_limit),
+            reset_failures,
             updated_at: time_fmt::now(),
         };
-        if !self
-            .store
-            .update_webhook_settings(who.workspace_id(), &current.id, &settings)
-            .await?
-        {
+        let updated = self.store.update_webhook_settings(who.workspace_id(), &current.id, &settings).await?;
+        self.directory.invalidate(who.workspace_id(), &current.id);
+        if !updated {
             return Err(ServiceError::NotFound { what: "webhook" });
         }
         tracing::info!(webhook_id = %current.id, "webhook updated");
@@ -237,6 +197,8 @@ impl WebhookService {
             enabled: settings.enabled,
             disabled_reason: settings.disabled_reason,
             metadata: settings.metadata,
+            rate_limit: settings.rate_limit,
+            failure_count: if reset_failures { 0 } else { current.failure_count },
             updated_at: settings.updated_at,
             ..current
         };
@@ -245,11 +207,9 @@ impl WebhookService {
 
     pub async fn delete(&self, who: &Principal, id: &str) -> Result<(), ServiceError> {
         let wh = self.get(who, id).await?;
-        if !self
-            .store
-            .delete_webhook(who.workspace_id(), &wh.id)
-            .await?
-        {
+        let deleted = self.store.delete_webhook(who.workspace_id(), &wh.id).await?;
+        self.directory.invalidate(who.workspace_id(), &wh.id);
+        if !deleted {
             return Err(ServiceError::NotFound { what: "webhook" });
         }
         tracing::info!(webhook_id = %wh.id, "webhook deleted");
@@ -288,22 +248,13 @@ impl WebhookService {
             previous: Some(wh.secrets.current.clone()),
             previous_expires_at: Some(now + self.options.rotation_overlap),
         };
-        if !self
-            .store
-            .update_webhook_secrets(who.workspace_id(), &wh.id, &secrets, now)
-            .await?
-        {
+        let updated = self.store.update_webhook_secrets(who.workspace_id(), &wh.id, &secrets, now).await?;
+        self.directory.invalidate(who.workspace_id(), &wh.id);
+        if !updated {
             return Err(ServiceError::NotFound { what: "webhook" });
         }
         tracing::info!(webhook_id = %wh.id, "signing secret rotated");
-        Ok((
-            Webhook {
-                secrets,
-                updated_at: now,
-                ..wh
-            },
-            secret,
-        ))
+        Ok((Webhook { secrets, updated_at: now, ..wh }, secret))
     }
 
     /// A warning per visible webhook with the same URL whose events overlap: the second
@@ -316,10 +267,7 @@ impl WebhookService {
         events: &[String],
         except: Option<&WebhookId>,
     ) -> Result<Vec<String>, ServiceError> {
-        let same_url = self
-            .store
-            .find_webhooks_by_url(who.workspace_id(), url)
-            .await?;
+        let same_url = self.store.find_webhooks_by_url(who.workspace_id(), url).await?;
         Ok(same_url
             .iter()
             .filter(|w| Some(&w.id) != except)

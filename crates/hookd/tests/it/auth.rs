@@ -9,12 +9,7 @@ use crate::{assert_error, count, create, id_of, seed_webhook};
 
 async fn key(server: &TestServer, workspace: &str, scopes: &[Scope], owner_scoped: bool) -> String {
     let ws = server.admin.find_workspace(workspace).await.unwrap();
-    server
-        .admin
-        .create_key(&ws.id, "test", scopes.to_vec(), owner_scoped)
-        .await
-        .unwrap()
-        .token
+    server.admin.create_key(&ws.id, "test", scopes.to_vec(), owner_scoped).await.unwrap().token
 }
 
 #[tokio::test]
@@ -29,18 +24,12 @@ async fn missing_malformed_wrong_and_revoked_keys_are_401() {
 
     let wrong_secret = format!("{}.{}", good.split_once('.').unwrap().0, "x".repeat(64));
     let unknown_id = format!("hk_live_00000000.{}", good.split_once('.').unwrap().1);
-    for bad in [
-        "garbage",
-        "hk_live_zzzz.abc",
-        wrong_secret.as_str(),
-        unknown_id.as_str(),
-    ] {
+    for bad in ["garbage", "hk_live_zzzz.abc", wrong_secret.as_str(), unknown_id.as_str()] {
         let r = base.with_key(Some(bad)).get("/v1/webhooks").await;
         assert_error(&r, 401, "unauthorized");
     }
     let r = Client::send(
-        base.request(reqwest::Method::GET, "/v1/webhooks")
-            .header("authorization", format!("Basic {good}")),
+        base.request(reqwest::Method::GET, "/v1/webhooks").header("authorization", format!("Basic {good}")),
     )
     .await;
     assert_error(&r, 401, "unauthorized");
@@ -59,9 +48,7 @@ async fn missing_malformed_wrong_and_revoked_keys_are_401() {
 #[tokio::test]
 async fn a_missing_scope_is_403_and_writes_nothing() {
     let server = TestServer::start().await;
-    let read_only = server.anonymous().with_key(Some(
-        &key(&server, "default", &[Scope::WebhooksRead], false).await,
-    ));
+    let read_only = server.anonymous().with_key(Some(&key(&server, "default", &[Scope::WebhooksRead], false).await));
     let r = read_only.post("/v1/webhooks", &seed_webhook()).await;
     assert_error(&r, 403, "insufficient_scope");
     assert!(r.text.contains("webhooks:write"));
@@ -70,27 +57,17 @@ async fn a_missing_scope_is_403_and_writes_nothing() {
     assert_error(&r, 403, "insufficient_scope");
     assert_eq!(count(&read_only).await, 0);
 
-    let publisher = server.anonymous().with_key(Some(
-        &key(&server, "default", &[Scope::EventsWrite], false).await,
-    ));
-    assert_error(
-        &publisher.get("/v1/webhooks").await,
-        403,
-        "insufficient_scope",
-    );
+    let publisher = server.anonymous().with_key(Some(&key(&server, "default", &[Scope::EventsWrite], false).await));
+    assert_error(&publisher.get("/v1/webhooks").await, 403, "insufficient_scope");
     // Any valid key may read the catalog.
     publisher.get("/v1/event-types").await.assert_status(200);
 
     // Write includes read.
-    let writer = server.anonymous().with_key(Some(
-        &key(&server, "default", &[Scope::WebhooksWrite], false).await,
-    ));
+    let writer = server.anonymous().with_key(Some(&key(&server, "default", &[Scope::WebhooksWrite], false).await));
     create(&writer, &seed_webhook()).await;
     assert_eq!(count(&writer).await, 1);
     let d = create(&server.client(), &seed_webhook()).await;
-    let r = read_only
-        .get(&format!("/v1/webhooks/{}/secret", id_of(&d)))
-        .await;
+    let r = read_only.get(&format!("/v1/webhooks/{}/secret", id_of(&d))).await;
     assert_error(&r, 403, "insufficient_scope");
 }
 
@@ -101,22 +78,12 @@ async fn another_workspaces_webhooks_are_not_found() {
     let d = create(&mine, &seed_webhook()).await;
     let id = id_of(&d);
     server.admin.create_workspace("acme").await.unwrap();
-    let theirs = server
-        .anonymous()
-        .with_key(Some(&key(&server, "acme", &[Scope::All], false).await));
+    let theirs = server.anonymous().with_key(Some(&key(&server, "acme", &[Scope::All], false).await));
     assert_eq!(count(&theirs).await, 0);
     let path = format!("/v1/webhooks/{id}");
     assert_error(&theirs.get(&path).await, 404, "not_found");
-    assert_error(
-        &theirs.patch(&path, &json!({"enabled": false})).await,
-        404,
-        "not_found",
-    );
-    assert_error(
-        &theirs.post_raw(&format!("{path}/secret/rotate"), "").await,
-        404,
-        "not_found",
-    );
+    assert_error(&theirs.patch(&path, &json!({"enabled": false})).await, 404, "not_found");
+    assert_error(&theirs.post_raw(&format!("{path}/secret/rotate"), "").await, 404, "not_found");
     assert_error(&theirs.delete(&path).await, 404, "not_found");
     // Untouched.
     let got = mine.get(&path).await;
@@ -128,66 +95,31 @@ async fn owner_scoped_keys_see_and_change_only_their_own_webhooks() {
     let server = TestServer::start().await;
     let admin = server.client();
     let theirs = create(&admin, &seed_webhook()).await;
-    let owner_a = server.anonymous().with_key(Some(
-        &key(&server, "default", &[Scope::WebhooksWrite], true).await,
-    ));
-    let owner_b = server.anonymous().with_key(Some(
-        &key(&server, "default", &[Scope::WebhooksWrite], true).await,
-    ));
-    let a1 = create(
-        &owner_a,
-        &json!({"url": "https://a.example.com", "events": ["*"]}),
-    )
-    .await;
+    let owner_a = server.anonymous().with_key(Some(&key(&server, "default", &[Scope::WebhooksWrite], true).await));
+    let owner_b = server.anonymous().with_key(Some(&key(&server, "default", &[Scope::WebhooksWrite], true).await));
+    let a1 = create(&owner_a, &json!({"url": "https://a.example.com", "events": ["*"]})).await;
     // Same URL as a webhook it cannot see: no warning, which would leak it.
     let r = owner_b.post("/v1/webhooks", &seed_webhook()).await;
     r.assert_status(201);
     assert!(r.body["meta"].get("warnings").is_none(), "{}", r.text);
 
     let listed = owner_a.get("/v1/webhooks").await;
-    let ids: Vec<&str> = listed
-        .data()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = listed.data().as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [a1["id"].as_str().unwrap()]);
-    for path in [
-        format!("/v1/webhooks/{}", id_of(&theirs)),
-        format!("/v1/webhooks/{}", id_of(&r.data().clone())),
-    ] {
+    for path in [format!("/v1/webhooks/{}", id_of(&theirs)), format!("/v1/webhooks/{}", id_of(&r.data().clone()))] {
         assert_error(&owner_a.get(&path).await, 404, "not_found");
-        assert_error(
-            &owner_a
-                .patch(&path, &json!({"description": "mine now"}))
-                .await,
-            404,
-            "not_found",
-        );
+        assert_error(&owner_a.patch(&path, &json!({"description": "mine now"})).await, 404, "not_found");
         assert_error(&owner_a.delete(&path).await, 404, "not_found");
     }
-    owner_a
-        .patch(
-            &format!("/v1/webhooks/{}", id_of(&a1)),
-            &json!({"description": "ok"}),
-        )
-        .await
-        .assert_status(200);
+    owner_a.patch(&format!("/v1/webhooks/{}", id_of(&a1)), &json!({"description": "ok"})).await.assert_status(200);
     // An ordinary key of the workspace sees everything.
     assert_eq!(count(&admin).await, 3);
 }
 
 #[tokio::test]
 async fn keys_use_the_configured_prefix() {
-    let server = TestServer::builder()
-        .config(|c| c.key_prefix = "aw_live".into())
-        .start()
-        .await;
+    let server = TestServer::builder().config(|c| c.key_prefix = "aw_live".into()).start().await;
     let k = server.first_key.clone().unwrap();
-    assert!(
-        k.starts_with("aw_live_") && k.len() == "aw_live_".len() + 8 + 1 + 64,
-        "{k}"
-    );
+    assert!(k.starts_with("aw_live_") && k.len() == "aw_live_".len() + 8 + 1 + 64, "{k}");
     server.client().get("/v1/webhooks").await.assert_status(200);
 }

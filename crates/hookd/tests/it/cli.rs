@@ -21,32 +21,15 @@ async fn first_start_prints_a_key_once_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = HookdProcess::serve(bin(), dir.path(), &[], &[]).await;
     let key = p.first_key().expect("the first start prints `API key: …`");
-    assert!(
-        p.stdout()
-            .iter()
-            .any(|l| l.contains("curl") && l.contains(&key)),
-        "{:?}",
-        p.stdout()
-    );
-    p.client(Some(key.clone()))
-        .get("/v1/webhooks")
-        .await
-        .assert_status(200);
+    assert!(p.stdout().iter().any(|l| l.contains("curl") && l.contains(&key)), "{:?}", p.stdout());
+    p.client(Some(key.clone())).get("/v1/webhooks").await.assert_status(200);
     assert!(dir.path().join("hookd.db").exists());
     let status = p.terminate().await;
     assert!(status.success(), "SIGTERM exits 0, got {status:?}");
 
     let mut p = HookdProcess::serve(bin(), dir.path(), &[], &[]).await;
-    assert_eq!(
-        p.first_key(),
-        None,
-        "no key on a later start: {:?}",
-        p.stdout()
-    );
-    p.client(Some(key))
-        .get("/v1/webhooks")
-        .await
-        .assert_status(200);
+    assert_eq!(p.first_key(), None, "no key on a later start: {:?}", p.stdout());
+    p.client(Some(key)).get("/v1/webhooks").await.assert_status(200);
     assert!(p.terminate().await.success());
 }
 
@@ -55,13 +38,7 @@ async fn workspaces_and_keys_are_provisioned_while_the_server_runs() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = HookdProcess::serve(bin(), dir.path(), &[], &[]).await;
 
-    let (code, out, err) = run_cli(
-        bin(),
-        dir.path(),
-        &["workspace", "create", "--name", "acme"],
-        &[],
-    )
-    .await;
+    let (code, out, err) = run_cli(bin(), dir.path(), &["workspace", "create", "--name", "acme"], &[]).await;
     assert_eq!(code, 0, "{err}");
     let ws = last_line(&out).to_owned();
     assert!(ws.starts_with("ws_"), "{out}");
@@ -69,16 +46,7 @@ async fn workspaces_and_keys_are_provisioned_while_the_server_runs() {
     let (code, out, err) = run_cli(
         bin(),
         dir.path(),
-        &[
-            "key",
-            "create",
-            "--workspace",
-            "acme",
-            "--scopes",
-            "webhooks:read,webhooks:write",
-            "--name",
-            "portal",
-        ],
+        &["key", "create", "--workspace", "acme", "--scopes", "webhooks:read,webhooks:write", "--name", "portal"],
         &[],
     )
     .await;
@@ -86,79 +54,31 @@ async fn workspaces_and_keys_are_provisioned_while_the_server_runs() {
     let key = last_line(&out).to_owned();
     assert!(key.starts_with("hk_live_"), "{out}");
     let c = p.client(Some(key.clone()));
-    c.post("/v1/webhooks", &seed_webhook())
-        .await
-        .assert_status(201);
+    c.post("/v1/webhooks", &seed_webhook()).await.assert_status(201);
     // The new workspace sees only its own webhook; the default key sees none of it.
-    assert_eq!(
-        c.get("/v1/webhooks").await.data().as_array().unwrap().len(),
-        1
-    );
+    assert_eq!(c.get("/v1/webhooks").await.data().as_array().unwrap().len(), 1);
     let default = p.client(p.first_key());
-    assert_eq!(
-        default
-            .get("/v1/webhooks")
-            .await
-            .data()
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(default.get("/v1/webhooks").await.data().as_array().unwrap().len(), 0);
 
     // By id works too; a missing scope is reported.
-    let (code, out, _) = run_cli(
-        bin(),
-        dir.path(),
-        &[
-            "key",
-            "create",
-            "--workspace",
-            &ws,
-            "--scopes",
-            "events:write",
-        ],
-        &[],
-    )
-    .await;
+    let (code, out, _) =
+        run_cli(bin(), dir.path(), &["key", "create", "--workspace", &ws, "--scopes", "events:write"], &[]).await;
     assert_eq!(code, 0);
     assert!(last_line(&out).starts_with("hk_live_"));
-    let (code, _, err) = run_cli(
-        bin(),
-        dir.path(),
-        &["key", "create", "--workspace", "acme", "--scopes", "admin"],
-        &[],
-    )
-    .await;
+    let (code, _, err) =
+        run_cli(bin(), dir.path(), &["key", "create", "--workspace", "acme", "--scopes", "admin"], &[]).await;
     assert_ne!(code, 0);
     assert!(err.contains("unknown scope `admin`"), "{err}");
-    let (code, _, err) = run_cli(
-        bin(),
-        dir.path(),
-        &["key", "create", "--workspace", "nope", "--scopes", "*"],
-        &[],
-    )
-    .await;
+    let (code, _, err) =
+        run_cli(bin(), dir.path(), &["key", "create", "--workspace", "nope", "--scopes", "*"], &[]).await;
     assert_ne!(code, 0);
     assert!(err.contains("hookd workspace create"), "{err}");
 
-    let (code, out, _) = run_cli(
-        bin(),
-        dir.path(),
-        &["key", "list", "--workspace", "acme"],
-        &[],
-    )
-    .await;
+    let (code, out, _) = run_cli(bin(), dir.path(), &["key", "list", "--workspace", "acme"], &[]).await;
     assert_eq!(code, 0);
-    let key_id = format!(
-        "key_{}",
-        &key.split_once('.').unwrap().0["hk_live_".len()..]
-    );
+    let key_id = format!("key_{}", &key.split_once('.').unwrap().0["hk_live_".len()..]);
     assert!(out.contains(&key_id) && out.contains("portal"), "{out}");
-    assert!(
-        !out.contains(key.split_once('.').unwrap().1),
-        "key list must never show secrets"
-    );
+    assert!(!out.contains(key.split_once('.').unwrap().1), "key list must never show secrets");
 
     let (code, out, _) = run_cli(bin(), dir.path(), &["workspace", "list"], &[]).await;
     assert_eq!(code, 0);
@@ -167,10 +87,7 @@ async fn workspaces_and_keys_are_provisioned_while_the_server_runs() {
     let (code, _, err) = run_cli(bin(), dir.path(), &["key", "revoke", &key], &[]).await;
     assert_eq!(code, 0, "{err}");
     let r = c.get("/v1/webhooks").await;
-    assert_eq!(
-        r.status, 401,
-        "a revoked key stops working on the running server"
-    );
+    assert_eq!(r.status, 401, "a revoked key stops working on the running server");
     assert!(p.terminate().await.success());
 }
 
@@ -182,13 +99,8 @@ async fn environment_overrides_the_file_and_flags_override_both() {
         "key_prefix = \"from_file\"\n[rate_limit]\nrequests_per_minute = 10\n",
     )
     .unwrap();
-    let (code, out, err) = run_cli(
-        bin(),
-        dir.path(),
-        &["config", "print"],
-        &[("HOOKD_RATE_LIMIT__REQUESTS_PER_MINUTE", "99")],
-    )
-    .await;
+    let (code, out, err) =
+        run_cli(bin(), dir.path(), &["config", "print"], &[("HOOKD_RATE_LIMIT__REQUESTS_PER_MINUTE", "99")]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("key_prefix = \"from_file\""), "{out}");
     assert!(out.contains("requests_per_minute = 99"), "{out}");
@@ -200,19 +112,10 @@ async fn environment_overrides_the_file_and_flags_override_both() {
     )
     .await;
     assert_eq!(code, 0);
-    assert!(
-        out.contains("database_url = \"sqlite://other.db\""),
-        "{out}"
-    );
+    assert!(out.contains("database_url = \"sqlite://other.db\""), "{out}");
 
     // A server started there uses the file's prefix and the environment's limit.
-    let mut p = HookdProcess::serve(
-        bin(),
-        dir.path(),
-        &[],
-        &[("HOOKD_RATE_LIMIT__REQUESTS_PER_MINUTE", "99")],
-    )
-    .await;
+    let mut p = HookdProcess::serve(bin(), dir.path(), &[], &[("HOOKD_RATE_LIMIT__REQUESTS_PER_MINUTE", "99")]).await;
     let key = p.first_key().unwrap();
     assert!(key.starts_with("from_file_"), "{key}");
     let r = p.client(Some(key)).get("/v1/webhooks").await;
@@ -225,56 +128,27 @@ async fn bad_configuration_names_the_key_and_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[delivery]\nretry_schedule = [\"0s\", \"soon\"]\n").unwrap();
-    let (code, _, err) = run_cli(
-        bin(),
-        dir.path(),
-        &["config", "check", "--config", file.to_str().unwrap()],
-        &[],
-    )
-    .await;
+    let (code, _, err) =
+        run_cli(bin(), dir.path(), &["config", "check", "--config", file.to_str().unwrap()], &[]).await;
     assert_ne!(code, 0);
-    assert!(
-        err.contains("delivery.retry_schedule") && err.contains("bad.toml") && err.contains("soon"),
-        "{err}"
-    );
+    assert!(err.contains("delivery.retry_schedule") && err.contains("bad.toml") && err.contains("soon"), "{err}");
 
     std::fs::write(&file, "listen_address = \"127.0.0.1:1\"\n").unwrap();
-    let (code, _, err) = run_cli(
-        bin(),
-        dir.path(),
-        &["serve", "--config", file.to_str().unwrap()],
-        &[],
-    )
-    .await;
+    let (code, _, err) = run_cli(bin(), dir.path(), &["serve", "--config", file.to_str().unwrap()], &[]).await;
     assert_ne!(code, 0);
-    assert!(
-        err.contains("listen_address") && err.contains("bad.toml"),
-        "{err}"
-    );
+    assert!(err.contains("listen_address") && err.contains("bad.toml"), "{err}");
 
-    let (code, _, err) = run_cli(
-        bin(),
-        dir.path(),
-        &["config", "check"],
-        &[("HOOKD_ENCRYPTION_KEY", "dG9vIHNob3J0")],
-    )
-    .await;
+    let (code, _, err) =
+        run_cli(bin(), dir.path(), &["config", "check"], &[("HOOKD_ENCRYPTION_KEY", "dG9vIHNob3J0")]).await;
     assert_ne!(code, 0);
     assert!(
-        err.contains("encryption_key")
-            && err.contains("HOOKD_ENCRYPTION_KEY")
-            && err.contains("openssl rand"),
+        err.contains("encryption_key") && err.contains("HOOKD_ENCRYPTION_KEY") && err.contains("openssl rand"),
         "{err}"
     );
 
     std::fs::write(&file, "listen = \"127.0.0.1:8080\"\n").unwrap();
-    let (code, out, err) = run_cli(
-        bin(),
-        dir.path(),
-        &["config", "check", "--config", file.to_str().unwrap()],
-        &[],
-    )
-    .await;
+    let (code, out, err) =
+        run_cli(bin(), dir.path(), &["config", "check", "--config", file.to_str().unwrap()], &[]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("configuration OK"), "{out}");
 }
@@ -313,44 +187,29 @@ async fn no_log_line_or_other_response_carries_a_secret() {
         bin(),
         dir.path(),
         &[],
-        &[
-            ("HOOKD_LOG_LEVEL", "trace"),
-            ("HOOKD_SECRET_RETRIEVAL", "false"),
-        ],
+        &[("HOOKD_LOG_LEVEL", "trace"), ("HOOKD_SECRET_RETRIEVAL", "false")],
     )
     .await;
     let key = p.first_key().unwrap();
     let key_secret = key.split_once('.').unwrap().1.to_owned();
     let c = p.client(Some(key.clone()));
-    let created = c.post("/v1/webhooks", &json!({"url": "https://example.com/h", "events": ["*"], "secret": "supplied-secret-value-1"})).await;
+    let created = c
+        .post(
+            "/v1/webhooks",
+            &json!({"url": "https://example.com/h", "events": ["*"], "secret": "supplied-secret-value-1"}),
+        )
+        .await;
     created.assert_status(201);
     let id = created.data()["id"].as_str().unwrap().to_owned();
     let generated = c.post("/v1/webhooks", &seed_webhook()).await;
-    let generated_secret = generated.data()["signing_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let rotated = c
-        .post_raw(&format!("/v1/webhooks/{id}/secret/rotate"), "")
-        .await;
+    let generated_secret = generated.data()["signing_secret"].as_str().unwrap().to_owned();
+    let rotated = c.post_raw(&format!("/v1/webhooks/{id}/secret/rotate"), "").await;
     rotated.assert_status(200);
-    let rotated_secret = rotated.data()["signing_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let rotated_secret = rotated.data()["signing_secret"].as_str().unwrap().to_owned();
     let supplied_rotation = "supplied-rotation-value-2";
-    c.post(
-        &format!("/v1/webhooks/{id}/secret/rotate"),
-        &json!({"secret": supplied_rotation}),
-    )
-    .await
-    .assert_status(200);
+    c.post(&format!("/v1/webhooks/{id}/secret/rotate"), &json!({"secret": supplied_rotation})).await.assert_status(200);
     // A rejected request echoing a secret must not log it either.
-    c.post(
-        "/v1/webhooks",
-        &json!({"url": "ftp://x", "events": ["*"], "secret": "rejected-secret-value-3"}),
-    )
-    .await;
+    c.post("/v1/webhooks", &json!({"url": "ftp://x", "events": ["*"], "secret": "rejected-secret-value-3"})).await;
 
     let secrets = [
         key_secret.as_str(),
@@ -363,8 +222,7 @@ async fn no_log_line_or_other_response_carries_a_secret() {
     let views = [
         c.get("/v1/webhooks").await,
         c.get(&format!("/v1/webhooks/{id}")).await,
-        c.patch(&format!("/v1/webhooks/{id}"), &json!({"description": "x"}))
-            .await,
+        c.patch(&format!("/v1/webhooks/{id}"), &json!({"description": "x"})).await,
         c.get(&format!("/v1/webhooks/{id}/secret")).await,
     ];
     for v in &views {
@@ -375,15 +233,9 @@ async fn no_log_line_or_other_response_carries_a_secret() {
     let status = p.terminate().await;
     assert!(status.success());
     let logs = p.stderr();
-    assert!(
-        logs.iter().filter(|l| l.contains("\"request\"")).count() >= 8,
-        "trace logs were captured: {logs:?}"
-    );
-    let stdout: Vec<String> = p
-        .stdout()
-        .into_iter()
-        .filter(|l| !l.starts_with("API key:") && !l.starts_with("Try it:"))
-        .collect();
+    assert!(logs.iter().filter(|l| l.contains("\"request\"")).count() >= 8, "trace logs were captured: {logs:?}");
+    let stdout: Vec<String> =
+        p.stdout().into_iter().filter(|l| !l.starts_with("API key:") && !l.starts_with("Try it:")).collect();
     for line in logs.iter().chain(&stdout) {
         for s in secrets {
             assert!(!line.contains(s), "a log line leaks a secret: {line}");

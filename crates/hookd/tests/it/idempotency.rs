@@ -6,12 +6,7 @@ use serde_json::{json, Value};
 use crate::{assert_error, count, seed_webhook};
 
 async fn post(c: &Client, key: &str, body: &Value) -> Response {
-    Client::send(
-        c.request(reqwest::Method::POST, "/v1/webhooks")
-            .header("idempotency-key", key)
-            .json(body),
-    )
-    .await
+    Client::send(c.request(reqwest::Method::POST, "/v1/webhooks").header("idempotency-key", key).json(body)).await
 }
 
 #[tokio::test]
@@ -24,11 +19,7 @@ async fn a_retry_with_the_same_key_and_body_replays_the_first_response() {
     let again = post(&c, "create-1", &seed_webhook()).await;
     again.assert_status(201);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    assert_eq!(
-        again.data(),
-        first.data(),
-        "the stored response, secret included"
-    );
+    assert_eq!(again.data(), first.data(), "the stored response, secret included");
     assert_eq!(count(&c).await, 1);
 }
 
@@ -68,12 +59,7 @@ async fn concurrent_duplicates_create_one_webhook() {
 async fn a_failed_request_does_not_consume_the_key() {
     let server = TestServer::start().await;
     let c = server.client();
-    let r = post(
-        &c,
-        "fix-me",
-        &json!({"url": "http://insecure.example.com", "events": ["*"]}),
-    )
-    .await;
+    let r = post(&c, "fix-me", &json!({"url": "http://insecure.example.com", "events": ["*"]})).await;
     assert_error(&r, 422, "validation_error");
     let r = post(&c, "fix-me", &seed_webhook()).await;
     r.assert_status(201);
@@ -85,17 +71,8 @@ async fn keys_are_per_api_key_and_at_most_255_characters() {
     let server = TestServer::start().await;
     let c = server.client();
     let ws = server.admin.find_workspace("default").await.unwrap();
-    let other = server
-        .admin
-        .create_key(
-            &ws.id,
-            "second",
-            vec![hookd_core::domain::Scope::All],
-            false,
-        )
-        .await
-        .unwrap()
-        .token;
+    let other =
+        server.admin.create_key(&ws.id, "second", vec![hookd_core::domain::Scope::All], false).await.unwrap().token;
     let c2 = c.with_key(Some(&other));
     post(&c, "shared", &seed_webhook()).await.assert_status(201);
     let r = post(&c2, "shared", &seed_webhook()).await;
@@ -106,8 +83,6 @@ async fn keys_are_per_api_key_and_at_most_255_characters() {
     let r = post(&c, &"k".repeat(256), &seed_webhook()).await;
     assert_error(&r, 400, "invalid_request");
     assert_eq!(r.error_fields(), ["Idempotency-Key"]);
-    post(&c, &"k".repeat(255), &seed_webhook())
-        .await
-        .assert_status(201);
+    post(&c, &"k".repeat(255), &seed_webhook()).await.assert_status(201);
     assert_eq!(count(&c).await, 3);
 }

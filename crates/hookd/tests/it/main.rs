@@ -37,10 +37,7 @@ pub fn xqr_catalog(c: &mut hookd::config::Config) {
         "subscription.updated",
     ]
     .iter()
-    .map(|n| hookd::config::EventTypeConfig {
-        name: (*n).into(),
-        description: format!("{n} happened"),
-    })
+    .map(|n| hookd::config::EventTypeConfig { name: (*n).into(), description: format!("{n} happened") })
     .collect();
 }
 
@@ -65,11 +62,5 @@ pub fn id_of(v: &Value) -> String {
 pub fn assert_error(r: &Response, status: u16, code: &str) {
     r.assert_status(status);
     assert_eq!(r.error_code(), code, "body: {}", r.text);
-    assert!(
-        r.body["meta"]["request_id"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("req_")),
-        "{}",
-        r.text
-    );
+    assert!(r.body["meta"]["request_id"].as_str().is_some_and(|s| s.starts_with("req_")), "{}", r.text);
 }

@@ -21,9 +21,7 @@ async fn every_route_is_documented_with_its_schemas() {
         ("/readyz", &["get"]),
         ("/openapi.json", &["get"]),
     ] {
-        let item = paths
-            .get(path)
-            .unwrap_or_else(|| panic!("{path} is not documented"));
+        let item = paths.get(path).unwrap_or_else(|| panic!("{path} is not documented"));
         for m in methods {
             assert!(item.get(*m).is_some(), "{m} {path} is not documented");
         }
@@ -36,18 +34,12 @@ async fn every_route_is_documented_with_its_schemas() {
         "WebhookWithSecretResponse",
         "ErrorEnvelope",
     ] {
-        assert!(
-            schemas.contains_key(s),
-            "schema {s} missing; have {:?}",
-            schemas.keys().collect::<Vec<_>>()
-        );
+        assert!(schemas.contains_key(s), "schema {s} missing; have {:?}", schemas.keys().collect::<Vec<_>>());
     }
     let create = &doc["paths"]["/v1/webhooks"]["post"];
     assert!(create["requestBody"].is_object());
     assert!(create["responses"]["201"].is_object() && create["responses"]["422"].is_object());
-    let required = schemas["CreateWebhookRequest"]["required"]
-        .as_array()
-        .unwrap();
+    let required = schemas["CreateWebhookRequest"]["required"].as_array().unwrap();
     assert!(required.contains(&"url".into()) && required.contains(&"events".into()));
 }
 

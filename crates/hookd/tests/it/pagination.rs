@@ -13,11 +13,7 @@ async fn pages_are_newest_first_and_stable_while_rows_are_inserted() {
     let c = server.client();
     let mut created = Vec::new();
     for i in 0..25 {
-        let d = create(
-            &c,
-            &json!({"url": format!("https://example.com/{i}"), "events": ["*"]}),
-        )
-        .await;
+        let d = create(&c, &json!({"url": format!("https://example.com/{i}"), "events": ["*"]})).await;
         created.push(d["id"].as_str().unwrap().to_owned());
     }
     let r = c.get("/v1/webhooks").await;
@@ -33,20 +29,10 @@ async fn pages_are_newest_first_and_stable_while_rows_are_inserted() {
         };
         let r = c.get(&path).await;
         r.assert_status(200);
-        seen.extend(
-            r.data()
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|w| w["id"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(r.data().as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap().to_owned()));
         pages += 1;
         // Someone creates webhooks while we page.
-        create(
-            &c,
-            &json!({"url": format!("https://example.com/new{pages}"), "events": ["*"]}),
-        )
-        .await;
+        create(&c, &json!({"url": format!("https://example.com/new{pages}"), "events": ["*"]})).await;
         match r.body["meta"]["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
@@ -54,10 +40,7 @@ async fn pages_are_newest_first_and_stable_while_rows_are_inserted() {
     }
     assert_eq!(pages, 3);
     let expected: Vec<String> = created.iter().rev().cloned().collect();
-    assert_eq!(
-        seen, expected,
-        "every original row once, newest first, none of the new ones"
-    );
+    assert_eq!(seen, expected, "every original row once, newest first, none of the new ones");
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 25);
 }
 
@@ -66,11 +49,7 @@ async fn the_last_full_page_has_no_cursor() {
     let server = TestServer::start().await;
     let c = server.client();
     for i in 0..3 {
-        create(
-            &c,
-            &json!({"url": format!("https://example.com/{i}"), "events": ["*"]}),
-        )
-        .await;
+        create(&c, &json!({"url": format!("https://example.com/{i}"), "events": ["*"]})).await;
     }
     let r = c.get("/v1/webhooks?limit=3").await;
     assert_eq!(r.data().as_array().unwrap().len(), 3);

@@ -6,17 +6,11 @@ use crate::{create, id_of, seed_webhook};
 
 #[tokio::test]
 async fn data_and_keys_survive_a_restart_without_a_new_first_key() {
-    let server = TestServer::builder()
-        .config(|c| c.secret_retrieval = true)
-        .start()
-        .await;
+    let server = TestServer::builder().config(|c| c.secret_retrieval = true).start().await;
     let key = server.first_key.clone().expect("first start prints a key");
     let d = create(&server.client(), &seed_webhook()).await;
     let id = id_of(&d);
-    assert!(
-        server.dir().join("hookd.key").exists(),
-        "a generated key file beside the database"
-    );
+    assert!(server.dir().join("hookd.key").exists(), "a generated key file beside the database");
 
     let server = server.restart().await;
     assert_eq!(server.first_key, None, "no second first-start key");
@@ -35,10 +29,7 @@ async fn data_and_keys_survive_a_restart_without_a_new_first_key() {
 async fn the_generated_key_file_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let server = TestServer::start().await;
-    let mode = std::fs::metadata(server.dir().join("hookd.key"))
-        .unwrap()
-        .permissions()
-        .mode();
+    let mode = std::fs::metadata(server.dir().join("hookd.key")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
@@ -46,21 +37,11 @@ async fn the_generated_key_file_is_private() {
 async fn a_different_encryption_key_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("hookd.db").display());
-    let mut config = hookd::config::Config {
-        database_url: url,
-        ..Default::default()
-    };
+    let mut config = hookd::config::Config { database_url: url, ..Default::default() };
     let first = hookd::config::Settings::from_config(config.clone()).unwrap();
     hookd::app::App::build(&first).await.unwrap();
     config.encryption_key = Some(hookd_core::crypto::EncryptionKey::generate().to_base64());
     let second = hookd::config::Settings::from_config(config).unwrap();
-    let err = hookd::app::App::build(&second)
-        .await
-        .err()
-        .expect("a different key must be refused")
-        .to_string();
-    assert!(
-        err.contains("fingerprint") && err.contains("restore"),
-        "{err}"
-    );
+    let err = hookd::app::App::build(&second).await.err().expect("a different key must be refused").to_string();
+    assert!(err.contains("fingerprint") && err.contains("restore"), "{err}");
 }

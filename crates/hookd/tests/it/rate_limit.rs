@@ -6,10 +6,7 @@ use crate::assert_error;
 
 #[tokio::test]
 async fn the_limit_is_per_key_with_headers_and_a_429_with_retry_after() {
-    let server = TestServer::builder()
-        .config(|c| c.rate_limit.requests_per_minute = 3)
-        .start()
-        .await;
+    let server = TestServer::builder().config(|c| c.rate_limit.requests_per_minute = 3).start().await;
     let c = server.client();
     // The window is a calendar minute; if it turns during the sequence, run it again.
     for _attempt in 0..3 {
@@ -17,10 +14,8 @@ async fn the_limit_is_per_key_with_headers_and_a_429_with_retry_after() {
         for _ in 0..4 {
             seen.push(c.get("/v1/webhooks").await);
         }
-        let resets: std::collections::HashSet<_> = seen
-            .iter()
-            .map(|r| r.header("x-ratelimit-reset").map(str::to_owned))
-            .collect();
+        let resets: std::collections::HashSet<_> =
+            seen.iter().map(|r| r.header("x-ratelimit-reset").map(str::to_owned)).collect();
         if resets.len() != 1 {
             continue;
         }
@@ -28,33 +23,19 @@ async fn the_limit_is_per_key_with_headers_and_a_429_with_retry_after() {
             r.assert_status(200);
             assert_eq!(r.header("x-ratelimit-limit"), Some("3"));
             assert_eq!(r.header("x-ratelimit-remaining"), Some(remaining));
-            assert_eq!(
-                r.body["meta"]["rate_limit"]["remaining"].to_string(),
-                remaining
-            );
+            assert_eq!(r.body["meta"]["rate_limit"]["remaining"].to_string(), remaining);
         }
         let limited = &seen[3];
         assert_error(limited, 429, "rate_limited");
-        let retry: u64 = limited
-            .header("retry-after")
-            .expect("Retry-After")
-            .parse()
-            .unwrap();
+        let retry: u64 = limited.header("retry-after").expect("Retry-After").parse().unwrap();
         assert!((1..=60).contains(&retry), "{retry}");
         assert_eq!(limited.body["meta"]["rate_limit"]["remaining"], 0);
 
         // Another key has its own budget.
         let ws = server.admin.find_workspace("default").await.unwrap();
-        let other = server
-            .admin
-            .create_key(&ws.id, "k2", vec![hookd_core::domain::Scope::All], false)
-            .await
-            .unwrap()
-            .token;
-        c.with_key(Some(&other))
-            .get("/v1/webhooks")
-            .await
-            .assert_status(200);
+        let other =
+            server.admin.create_key(&ws.id, "k2", vec![hookd_core::domain::Scope::All], false).await.unwrap().token;
+        c.with_key(Some(&other)).get("/v1/webhooks").await.assert_status(200);
         return;
     }
     panic!("the rate-limit window turned during every attempt");

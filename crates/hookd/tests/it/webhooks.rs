@@ -24,25 +24,16 @@ async fn create_answers_the_seed_shape_with_the_secret_once() {
     assert_eq!(d["disabled_reason"], json!(null));
     assert_eq!(d["metadata"], json!({}));
     let secret = d["signing_secret"].as_str().unwrap();
-    assert!(
-        secret.starts_with("whsec_") && secret.len() > 40,
-        "{secret}"
-    );
+    assert!(secret.starts_with("whsec_") && secret.len() > 40, "{secret}");
     let created = d["created_at"].as_str().unwrap();
-    assert!(
-        time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339)
-            .is_ok()
-    );
+    assert!(time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339).is_ok());
     assert!(created.ends_with('Z') && created.len() == 20, "{created}");
     // The envelope's meta, mirrored in headers.
     let meta = &r.body["meta"];
     assert_eq!(meta["request_id"].as_str(), r.header("x-request-id"));
     assert_eq!(meta["rate_limit"]["limit"], 600);
     assert_eq!(
-        meta["rate_limit"]["remaining"]
-            .as_u64()
-            .unwrap()
-            .to_string(),
+        meta["rate_limit"]["remaining"].as_u64().unwrap().to_string(),
         r.header("x-ratelimit-remaining").unwrap()
     );
     assert!(r.body["meta"].get("warnings").is_none());
@@ -76,41 +67,18 @@ async fn get_patch_and_delete() {
     let id = id_of(&d);
     let path = format!("/v1/webhooks/{id}");
 
-    let r = c
-        .patch(
-            &path,
-            &json!({"url": "https://example.com/v2", "events": ["link.*"], "description": null}),
-        )
-        .await;
+    let r = c.patch(&path, &json!({"url": "https://example.com/v2", "events": ["link.*"], "description": null})).await;
     r.assert_status(200);
     assert_eq!(r.data()["url"], "https://example.com/v2");
     assert_eq!(r.data()["events"], json!(["link.*"]));
     assert_eq!(r.data()["description"], json!(null));
-    assert_eq!(
-        r.data()["metadata"],
-        json!({"team": "growth"}),
-        "absent fields are left alone"
-    );
+    assert_eq!(r.data()["metadata"], json!({"team": "growth"}), "absent fields are left alone");
     assert_eq!(r.data()["created_at"], d["created_at"]);
 
     let r = c.patch(&path, &json!({"enabled": false})).await;
-    assert_eq!(
-        (
-            r.data()["enabled"].clone(),
-            r.data()["disabled_reason"].clone()
-        ),
-        (json!(false), json!("manual"))
-    );
-    let r = c
-        .patch(&path, &json!({"enabled": true, "metadata": {}}))
-        .await;
-    assert_eq!(
-        (
-            r.data()["enabled"].clone(),
-            r.data()["disabled_reason"].clone()
-        ),
-        (json!(true), json!(null))
-    );
+    assert_eq!((r.data()["enabled"].clone(), r.data()["disabled_reason"].clone()), (json!(false), json!("manual")));
+    let r = c.patch(&path, &json!({"enabled": true, "metadata": {}})).await;
+    assert_eq!((r.data()["enabled"].clone(), r.data()["disabled_reason"].clone()), (json!(true), json!(null)));
     assert_eq!(r.data()["metadata"], json!({}));
 
     let got = c.get(&path).await;
@@ -139,26 +107,14 @@ async fn a_duplicate_url_with_overlapping_events_is_created_with_a_warning() {
     let server = TestServer::start().await;
     let c = server.client();
     let first = create(&c, &seed_webhook()).await;
-    let r = c
-        .post(
-            "/v1/webhooks",
-            &json!({"url": "https://example.com/webhooks/xqr", "events": ["link.*"]}),
-        )
-        .await;
+    let r = c.post("/v1/webhooks", &json!({"url": "https://example.com/webhooks/xqr", "events": ["link.*"]})).await;
     r.assert_status(201);
     let warnings = r.body["meta"]["warnings"].as_array().expect("warnings");
     assert_eq!(warnings.len(), 1);
-    assert!(warnings[0]
-        .as_str()
-        .unwrap()
-        .contains(first["id"].as_str().unwrap()));
+    assert!(warnings[0].as_str().unwrap().contains(first["id"].as_str().unwrap()));
     // Same URL, disjoint events: no warning.
-    let r = c
-        .post(
-            "/v1/webhooks",
-            &json!({"url": "https://example.com/webhooks/xqr", "events": ["bio.published"]}),
-        )
-        .await;
+    let r =
+        c.post("/v1/webhooks", &json!({"url": "https://example.com/webhooks/xqr", "events": ["bio.published"]})).await;
     r.assert_status(201);
     assert!(r.body["meta"].get("warnings").is_none(), "{}", r.text);
     assert_eq!(count(&c).await, 3);
@@ -169,13 +125,7 @@ async fn event_types_lists_the_catalog_and_test_ping() {
     let server = TestServer::builder().config(xqr_catalog).start().await;
     let r = server.client().get("/v1/event-types").await;
     r.assert_status(200);
-    let names: Vec<&str> = r
-        .data()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = r.data().as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names.len(), 10);
     assert!(names.contains(&"link.created") && names.contains(&"test.ping"));
     assert_eq!(r.data()[0]["description"], "link.created happened");
@@ -184,19 +134,10 @@ async fn event_types_lists_the_catalog_and_test_ping() {
 #[tokio::test]
 async fn an_open_catalog_accepts_any_dotted_name_and_a_closed_one_does_not() {
     let open = TestServer::start().await;
-    create(
-        &open.client(),
-        &json!({"url": "https://e.com", "events": ["whatever.happened", "order.*"]}),
-    )
-    .await;
+    create(&open.client(), &json!({"url": "https://e.com", "events": ["whatever.happened", "order.*"]})).await;
     let closed = TestServer::builder().config(xqr_catalog).start().await;
-    let r = closed
-        .client()
-        .post(
-            "/v1/webhooks",
-            &json!({"url": "https://e.com", "events": ["whatever.happened"]}),
-        )
-        .await;
+    let r =
+        closed.client().post("/v1/webhooks", &json!({"url": "https://e.com", "events": ["whatever.happened"]})).await;
     crate::assert_error(&r, 422, "validation_error");
     assert_eq!(r.error_fields(), ["events[0]"]);
 }
@@ -205,38 +146,24 @@ async fn an_open_catalog_accepts_any_dotted_name_and_a_closed_one_does_not() {
 async fn secret_retrieval_is_off_by_default_and_returns_the_secret_when_enabled() {
     let off = TestServer::start().await;
     let d = create(&off.client(), &seed_webhook()).await;
-    let r = off
-        .client()
-        .get(&format!("/v1/webhooks/{}/secret", id_of(&d)))
-        .await;
+    let r = off.client().get(&format!("/v1/webhooks/{}/secret", id_of(&d))).await;
     crate::assert_error(&r, 403, "feature_disabled");
     assert!(r.text.contains("secret_retrieval"));
 
-    let on = TestServer::builder()
-        .config(|c| c.secret_retrieval = true)
-        .start()
-        .await;
+    let on = TestServer::builder().config(|c| c.secret_retrieval = true).start().await;
     let d = create(&on.client(), &seed_webhook()).await;
-    let r = on
-        .client()
-        .get(&format!("/v1/webhooks/{}/secret", id_of(&d)))
-        .await;
+    let r = on.client().get(&format!("/v1/webhooks/{}/secret", id_of(&d))).await;
     r.assert_status(200);
     assert_eq!(r.data()["signing_secret"], d["signing_secret"]);
 }
 
 #[tokio::test]
 async fn rotation_returns_the_new_secret_and_keeps_the_old_one_for_the_overlap() {
-    let server = TestServer::builder()
-        .config(|c| c.secret_retrieval = true)
-        .start()
-        .await;
+    let server = TestServer::builder().config(|c| c.secret_retrieval = true).start().await;
     let c = server.client();
     let d = create(&c, &seed_webhook()).await;
     let id = id_of(&d);
-    let r = c
-        .post_raw(&format!("/v1/webhooks/{id}/secret/rotate"), "")
-        .await;
+    let r = c.post_raw(&format!("/v1/webhooks/{id}/secret/rotate"), "").await;
     r.assert_status(200);
     let new = r.data()["signing_secret"].as_str().unwrap().to_owned();
     assert!(new.starts_with("whsec_") && new != d["signing_secret"]);
@@ -250,22 +177,12 @@ async fn rotation_returns_the_new_secret_and_keeps_the_old_one_for_the_overlap()
     let got = c.get(&format!("/v1/webhooks/{id}/secret")).await;
     assert_eq!(got.data()["signing_secret"], new.as_str());
 
-    let r = c
-        .post(
-            &format!("/v1/webhooks/{id}/secret/rotate"),
-            &json!({"secret": "my-own-rotated-secret"}),
-        )
-        .await;
+    let r = c.post(&format!("/v1/webhooks/{id}/secret/rotate"), &json!({"secret": "my-own-rotated-secret"})).await;
     r.assert_status(200);
     assert_eq!(r.data()["signing_secret"], "my-own-rotated-secret");
 
     // A bad supplied secret changes nothing.
-    let r = c
-        .post(
-            &format!("/v1/webhooks/{id}/secret/rotate"),
-            &json!({"secret": "short"}),
-        )
-        .await;
+    let r = c.post(&format!("/v1/webhooks/{id}/secret/rotate"), &json!({"secret": "short"})).await;
     crate::assert_error(&r, 422, "validation_error");
     assert_eq!(r.error_fields(), ["secret"]);
     let got = c.get(&format!("/v1/webhooks/{id}/secret")).await;
@@ -275,24 +192,11 @@ async fn rotation_returns_the_new_secret_and_keeps_the_old_one_for_the_overlap()
 #[tokio::test]
 async fn plain_http_urls_only_where_allowed() {
     let strict = TestServer::start().await;
-    let r = strict
-        .client()
-        .post(
-            "/v1/webhooks",
-            &json!({"url": "http://example.com/h", "events": ["*"]}),
-        )
-        .await;
+    let r = strict.client().post("/v1/webhooks", &json!({"url": "http://example.com/h", "events": ["*"]})).await;
     crate::assert_error(&r, 422, "validation_error");
     assert_eq!(r.error_fields(), ["url"]);
-    let lax = TestServer::builder()
-        .config(|c| c.allow_http = true)
-        .start()
-        .await;
-    create(
-        &lax.client(),
-        &json!({"url": "http://example.com/h", "events": ["*"]}),
-    )
-    .await;
+    let lax = TestServer::builder().config(|c| c.allow_http = true).start().await;
+    create(&lax.client(), &json!({"url": "http://example.com/h", "events": ["*"]})).await;
 }
 
 #[tokio::test]

@@ -1,0 +1,239 @@
+//! Events, deliveries, attempts, and the retry schedule.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use time::OffsetDateTime;
+
+use super::FieldErrors;
+use crate::id::{DeliveryId, EventId, WebhookId, WorkspaceId};
+use crate::time_fmt;
+
+/// Largest `data` accepted: 256 KiB of JSON.
+pub const MAX_EVENT_DATA: usize = 256 * 1024;
+/// Longest producer-supplied event id.
+pub const MAX_PRODUCER_ID_LEN: usize = 255;
+
+/// A published event. Stored once, whatever its fan-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub id: EventId,
+    pub workspace_id: WorkspaceId,
+    pub event_type: String,
+    /// The producer's own id, which makes publishing idempotent.
+    pub producer_id: Option<String>,
+    /// The `data` JSON, exactly as the producer sent it.
+    pub data: String,
+    pub occurred_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    /// How many deliveries it fanned out to.
+    pub deliveries: i64,
+}
+
+impl Event {
+    /// The body every delivery of this event carries:
+    /// `{"id", "event", "created_at", "data"}`, `data` byte for byte as published.
+    pub fn body(&self) -> String {
+        let head = serde_json::json!({
+            "id": self.id,
+            "event": self.event_type,
+            "created_at": time_fmt::format(self.created_at),
+        })
+        .to_string();
+        // `head` is a JSON object; splice `data` in before its closing brace.
+        format!("{},\"data\":{}}}", &head[..head.len() - 1], self.data)
+    }
+}
+
+/// Where a delivery is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Claimed by a node, which is sending it (or about to).
+    InFlight,
+    Succeeded,
+    /// The retry schedule ran out.
+    Failed,
+    /// Its webhook was deleted or disabled.
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::InFlight => "in_flight",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::InFlight, Self::Succeeded, Self::Failed, Self::Cancelled]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// One event going to one webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub workspace_id: WorkspaceId,
+    pub webhook_id: WebhookId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// Attempts made before the current retry round (a retry or replay starts a new
+    /// round with the whole schedule).
+    pub schedule_base: i32,
+    pub next_attempt_at: Option<OffsetDateTime>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// One HTTP request of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub delivery_id: DeliveryId,
+    /// 1 for the first attempt.
+    pub attempt: i32,
+    pub started_at: OffsetDateTime,
+    pub duration_ms: i64,
+    pub status_code: Option<i32>,
+    /// The start of the response body (at most 4 KiB).
+    pub response: Option<String>,
+    /// `timeout`, `connect`, `blocked_address`, `redirect`, `http_status`, …
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// A delivery ready to be sent: everything the sender needs, with the body rendered once
+/// per event and shared across its fan-out.
+#[derive(Debug, Clone)]
+pub struct DeliveryJob {
+    pub delivery_id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub body: Arc<str>,
+    pub attempts: i32,
+    pub schedule_base: i32,
+}
+
+/// The delays before each attempt: `[0s, 5s, 5m, …]`, with ±20 % jitter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule(Vec<Duration>);
+
+impl RetrySchedule {
+    pub fn new(delays: Vec<Duration>) -> Self {
+        assert!(!delays.is_empty(), "a retry schedule needs at least one step");
+        Self(delays)
+    }
+
+    /// The largest step, which also bounds what `Retry-After` may ask for.
+    pub fn max_step(&self) -> Duration {
+        self.0.iter().copied().max().unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The delay before the next attempt, after `made` failed attempts of this round; `None`
+    /// when the schedule is spent. `retry_after` (from a 429/503) sets a floor, bounded by
+    /// the largest step.
+    pub fn next_delay(&self, made: usize, retry_after: Option<Duration>) -> Option<Duration> {
+        let base = *self.0.get(made)?;
+        let factor = rand::thread_rng().gen_range(0.8..=1.2);
+        let jittered = base.mul_f64(factor);
+        Some(match retry_after {
+            Some(ra) => jittered.max(ra.min(self.max_step())),
+            None => jittered,
+        })
+    }
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        let s = |secs| Duration::from_secs(secs);
+        Self(vec![s(0), s(5), s(300), s(1800), s(7200), s(18000), s(36000), s(36000)])
+    }
+}
+
+/// A publish request, as parsed from the client.
+#[derive(Debug, Clone, Default)]
+pub struct NewEvent {
+    pub event: Option<String>,
+    /// The `data` JSON text; `None` when absent.
+    pub data: Option<String>,
+    pub producer_id: Option<String>,
+    pub occurred_at: Option<String>,
+}
+
+/// Checks a producer-supplied event id.
+pub fn validate_producer_id(id: &str, errs: &mut FieldErrors, field: &str) {
+    if id.is_empty() || id.len() > MAX_PRODUCER_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        errs.push(field, format!("must be 1 to {MAX_PRODUCER_ID_LEN} visible ASCII characters"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_steps_jitter_within_twenty_percent_and_run_out() {
+        let s = RetrySchedule::new(vec![Duration::ZERO, Duration::from_secs(10), Duration::from_secs(100)]);
+        assert_eq!(s.next_delay(0, None), Some(Duration::ZERO));
+        for _ in 0..200 {
+            let d = s.next_delay(1, None).unwrap();
+            assert!(d >= Duration::from_secs(8) && d <= Duration::from_secs(12), "{d:?}");
+        }
+        assert_eq!(s.next_delay(3, None), None);
+    }
+
+    #[test]
+    fn retry_after_is_a_floor_bounded_by_the_largest_step() {
+        let s = RetrySchedule::new(vec![Duration::ZERO, Duration::from_secs(10), Duration::from_secs(100)]);
+        let d = s.next_delay(1, Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(d, Duration::from_secs(60));
+        let d = s.next_delay(1, Some(Duration::from_secs(10_000))).unwrap();
+        assert_eq!(d, Duration::from_secs(100));
+        let d = s.next_delay(1, Some(Duration::from_secs(1))).unwrap();
+        assert!(d >= Duration::from_secs(8));
+    }
+
+    #[test]
+    fn the_body_carries_data_verbatim() {
+        let e = Event {
+            id: EventId::generate(),
+            workspace_id: WorkspaceId::generate(),
+            event_type: "link.created".into(),
+            producer_id: None,
+            data: "{\"short_code\":\"abc\",  \"n\": 1.50}".into(),
+            occurred_at: None,
+            created_at: time::macros::datetime!(2026-03-21 14:30:00 UTC),
+            deliveries: 1,
+        };
+        let body = e.body();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["event"], "link.created");
+        assert_eq!(v["id"], e.id.as_str());
+        assert_eq!(v["created_at"], "2026-03-21T14:30:00Z");
+        assert_eq!(v["data"]["short_code"], "abc");
+        assert!(body.ends_with(",\"data\":{\"short_code\":\"abc\",  \"n\": 1.50}}"), "{body}");
+    }
+}

@@ -1,0 +1,134 @@
+//! The delivery log: listing, inspecting, retrying and replaying deliveries, and test pings.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::domain::{Attempt, Delivery, DeliveryJob, DeliveryStatus, FieldErrors};
+use crate::id::DeliveryId;
+use crate::service::webhooks::{Page, WebhookService};
+use crate::service::{EventService, Principal, ServiceError};
+use crate::store::{DeliveryFilter, PageRequest, Store};
+use crate::time_fmt;
+
+/// A delivery with its attempts.
+#[derive(Debug, Clone)]
+pub struct DeliveryDetail {
+    pub delivery: Delivery,
+    pub attempts: Vec<Attempt>,
+}
+
+#[derive(Clone)]
+pub struct DeliveryService {
+    store: Arc<dyn Store>,
+    webhooks: WebhookService,
+    events: EventService,
+}
+
+impl DeliveryService {
+    pub fn new(store: Arc<dyn Store>, webhooks: WebhookService, events: EventService) -> Self {
+        Self { store, webhooks, events }
+    }
+
+    /// A webhook's deliveries, newest first.
+    pub async fn list(
+        &self,
+        who: &Principal,
+        webhook_id: &str,
+        mut filter: DeliveryFilter,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Delivery>, ServiceError> {
+        let wh = self.webhooks.get(who, webhook_id).await?;
+        let before = cursor
+            .map(|c| {
+                DeliveryId::parse(c).map_err(|_| FieldErrors::single("cursor", "is not a cursor returned by this list"))
+            })
+            .transpose()?;
+        filter.webhook_id = Some(wh.id);
+        let mut items =
+            self.store.list_deliveries(who.workspace_id(), &filter, &PageRequest { limit: limit + 1, before }).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|d| d.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// One delivery with its attempts, if the caller may see its webhook.
+    pub async fn get(&self, who: &Principal, id: &str) -> Result<DeliveryDetail, ServiceError> {
+        let delivery = self.visible(who, id).await?;
+        let attempts = self.store.list_attempts(&delivery.id).await?;
+        Ok(DeliveryDetail { delivery, attempts })
+    }
+
+    async fn visible(&self, who: &Principal, id: &str) -> Result<Delivery, ServiceError> {
+        let not_found = || ServiceError::NotFound { what: "delivery" };
+        let Ok(id) = DeliveryId::parse(id) else { return Err(not_found()) };
+        let d = self.store.get_delivery(who.workspace_id(), &id).await?.ok_or_else(not_found)?;
+        if who.owner_filter().is_some() {
+            // Owner-scoped keys see the deliveries of their own webhooks only.
+            self.webhooks.get(who, d.webhook_id.as_str()).await.map_err(|_| not_found())?;
+        }
+        Ok(d)
+    }
+
+    /// Sends a delivery again now, with a fresh retry schedule.
+    pub async fn retry(&self, who: &Principal, id: &str) -> Result<Delivery, ServiceError> {
+        let d = self.visible(who, id).await?;
+        let node = self.events.node();
+        let lease_until = time_fmt::now() + node.lease;
+        let Some((delivery, event)) =
+            self.store.claim_for_retry(who.workspace_id(), &d.id, &node.node_id, lease_until).await?
+        else {
+            return Err(ServiceError::Conflict("the delivery is being sent right now; retry when it has finished"));
+        };
+        self.events.engine().hand_off(vec![DeliveryJob {
+            delivery_id: delivery.id.clone(),
+            webhook_id: delivery.webhook_id.clone(),
+            event_id: delivery.event_id.clone(),
+            event_type: delivery.event_type.clone(),
+            body: event.body().into(),
+            attempts: delivery.attempts,
+            schedule_base: delivery.schedule_base,
+        }]);
+        Ok(delivery)
+    }
+
+    /// Queues again the finished deliveries of a webhook created in `[since, until)`.
+    pub async fn replay(
+        &self,
+        who: &Principal,
+        webhook_id: &str,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        only_failed: bool,
+    ) -> Result<u64, ServiceError> {
+        let wh = self.webhooks.get(who, webhook_id).await?;
+        if since >= until {
+            return Err(FieldErrors::single("until", "must be later than since").into());
+        }
+        let n = self.store.replay_deliveries(&wh.id, since, until, only_failed, time_fmt::now()).await?;
+        if n > 0 {
+            self.events.engine().wake();
+        }
+        Ok(n)
+    }
+
+    /// Deletes succeeded deliveries (and their attempts) older than `retention`.
+    pub async fn prune(&self, retention: std::time::Duration) -> Result<u64, ServiceError> {
+        Ok(self.store.prune_deliveries(time_fmt::now() - retention).await?)
+    }
+
+    /// Sends a `test.ping` to the webhook now and returns the attempt.
+    pub async fn test(&self, who: &Principal, webhook_id: &str) -> Result<(Delivery, Attempt), ServiceError> {
+        let wh = self.webhooks.get(who, webhook_id).await?;
+        let (mut delivery, attempt) = self.events.send_test(&wh).await?;
+        delivery.attempts = attempt.attempt;
+        delivery.status = if attempt.error_kind.is_none() { DeliveryStatus::Succeeded } else { DeliveryStatus::Failed };
+        delivery.last_status_code = attempt.status_code;
+        Ok((delivery, attempt))
+    }
+}

@@ -1,0 +1,319 @@
+//! Publishing events: validation, fan-out to the matching webhooks, one durable commit
+//! shared by concurrent publishes (group commit), then the in-memory hand-off of the new
+//! deliveries to the delivery engine.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::{
+    pattern_matches, validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryStatus, Event, EventCatalog,
+    FieldErrors, NewEvent, MAX_EVENT_DATA,
+};
+use crate::id::{DeliveryId, EventId};
+use crate::service::directory::WebhookDirectory;
+use crate::service::{Principal, ServiceError};
+use crate::store::{InsertedEvent, NewEventRecord, Store, StoreError};
+use crate::time_fmt;
+
+/// Most events in one `POST /v1/events/batch`.
+pub const MAX_BATCH: usize = 1000;
+/// Most events written in one transaction by the group commit.
+const MAX_EVENTS_PER_COMMIT: usize = 2000;
+/// Publish requests queued for the committer before callers wait for room.
+const COMMIT_QUEUE: usize = 4096;
+
+/// What the delivery engine offers the services.
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// Takes new deliveries, already committed and leased to this node.
+    fn hand_off(&self, jobs: Vec<DeliveryJob>);
+    /// Deliveries were made due in the store (a replay): look for work now.
+    fn wake(&self);
+    /// Sends one attempt at once, records it, and returns it (test pings).
+    async fn send_now(&self, job: DeliveryJob) -> Result<Attempt, ServiceError>;
+}
+
+/// Identifies this process's leases.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub node_id: String,
+    /// How long a claim holds before another node may take it over.
+    pub lease: Duration,
+}
+
+/// A published event, or the earlier one with the same producer id.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub event: Event,
+    /// Whether this request created it (false: the producer id was already published).
+    pub created: bool,
+}
+
+#[derive(Clone)]
+pub struct EventService {
+    store: Arc<dyn Store>,
+    directory: Arc<WebhookDirectory>,
+    catalog: Arc<EventCatalog>,
+    engine: Arc<dyn Engine>,
+    node: NodeOptions,
+    commits: mpsc::Sender<CommitRequest>,
+    published: Arc<AtomicU64>,
+}
+
+struct CommitRequest {
+    records: Vec<NewEventRecord>,
+    reply: oneshot::Sender<Result<Vec<InsertedEvent>, StoreError>>,
+}
+
+impl EventService {
+    /// Builds the service and starts its group-commit task.
+    pub fn new(
+        store: Arc<dyn Store>,
+        directory: Arc<WebhookDirectory>,
+        catalog: Arc<EventCatalog>,
+        engine: Arc<dyn Engine>,
+        node: NodeOptions,
+    ) -> Self {
+        let (commits, rx) = mpsc::channel(COMMIT_QUEUE);
+        tokio::spawn(group_commit(store.clone(), rx));
+        Self { store, directory, catalog, engine, node, commits, published: Arc::default() }
+    }
+
+    pub fn node(&self) -> &NodeOptions {
+        &self.node
+    }
+
+    /// Events published by this process (for metrics).
+    pub fn published_total(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+
+    /// Publishes one event. Returns once it and its deliveries are durable.
+    pub async fn publish(&self, who: &Principal, req: NewEvent) -> Result<Published, ServiceError> {
+        let mut errs = FieldErrors::default();
+        self.check(&req, "", &mut errs);
+        errs.into_result()?;
+        Ok(self.publish_checked(who, vec![req]).await?.remove(0))
+    }
+
+    /// Publishes up to [`MAX_BATCH`] events in one commit; all are checked first, and
+    /// one bad event rejects the batch (fields named `events[i].…`).
+    pub async fn publish_batch(&self, who: &Principal, reqs: Vec<NewEvent>) -> Result<Vec<Published>, ServiceError> {
+        let mut errs = FieldErrors::default();
+        if reqs.is_empty() || reqs.len() > MAX_BATCH {
+            errs.push("events", format!("must contain 1 to {MAX_BATCH} events"));
+        }
+        for (i, r) in reqs.iter().enumerate() {
+            self.check(r, &format!("events[{i}]."), &mut errs);
+        }
+        errs.into_result()?;
+        self.publish_checked(who, reqs).await
+    }
+
+    /// The size rule on `data`, which the API reports as 413 rather than 422.
+    pub fn data_too_large(req: &NewEvent) -> bool {
+        req.data.as_ref().is_some_and(|d| d.len() > MAX_EVENT_DATA)
+    }
+
+    fn check(&self, req: &NewEvent, prefix: &str, errs: &mut FieldErrors) {
+        match &req.event {
+            None => errs.push(format!("{prefix}event"), "is required"),
+            Some(t) => {
+                if let Err(e) = self.catalog.check_event(t) {
+                    errs.push(format!("{prefix}event"), format!("`{t}` {e}"));
+                }
+            }
+        }
+        if req.data.is_none() {
+            errs.push(format!("{prefix}data"), "is required (any JSON value)");
+        }
+        if let Some(id) = &req.producer_id {
+            validate_producer_id(id, errs, &format!("{prefix}id"));
+        }
+        if let Some(t) = &req.occurred_at {
+            if time_fmt::parse(t).is_err() {
+                errs.push(format!("{prefix}occurred_at"), "must be an RFC 3339 timestamp such as 2026-03-21T14:30:00Z");
+            }
+        }
+    }
+
+    async fn publish_checked(&self, who: &Principal, reqs: Vec<NewEvent>) -> Result<Vec<Published>, ServiceError> {
+        let ws = who.workspace_id().clone();
+        let routes = self.directory.routes(&ws).await?;
+        let now = time_fmt::now();
+        let lease = Some((self.node.node_id.clone(), now + self.node.lease));
+        let mut records = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            let event_type = req.event.expect("checked");
+            let event = Event {
+                id: EventId::generate(),
+                workspace_id: ws.clone(),
+                deliveries: 0,
+                producer_id: req.producer_id,
+                data: req.data.expect("checked"),
+                occurred_at: req.occurred_at.as_deref().and_then(|t| time_fmt::parse(t).ok()),
+                created_at: now,
+                event_type,
+            };
+            let deliveries: Vec<Delivery> = routes
+                .iter()
+                .filter(|r| r.webhook.events.iter().any(|p| pattern_matches(p, &event.event_type)))
+                .map(|r| Delivery {
+                    id: DeliveryId::generate(),
+                    workspace_id: ws.clone(),
+                    webhook_id: r.webhook.id.clone(),
+                    event_id: event.id.clone(),
+                    event_type: event.event_type.clone(),
+                    status: DeliveryStatus::InFlight,
+                    attempts: 0,
+                    schedule_base: 0,
+                    next_attempt_at: Some(now),
+                    last_status_code: None,
+                    last_error: None,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .collect();
+            let event = Event { deliveries: deliveries.len() as i64, ..event };
+            records.push(NewEventRecord { event, deliveries, lease: lease.clone() });
+        }
+        let outcomes = self.commit(records.clone()).await?;
+        let mut jobs = Vec::new();
+        let mut out = Vec::with_capacity(records.len());
+        for (rec, outcome) in records.into_iter().zip(outcomes) {
+            match outcome {
+                InsertedEvent::Created => {
+                    let body: Arc<str> = rec.event.body().into();
+                    jobs.extend(rec.deliveries.iter().map(|d| DeliveryJob {
+                        delivery_id: d.id.clone(),
+                        webhook_id: d.webhook_id.clone(),
+                        event_id: d.event_id.clone(),
+                        event_type: d.event_type.clone(),
+                        body: body.clone(),
+                        attempts: 0,
+                        schedule_base: 0,
+                    }));
+                    out.push(Published { event: rec.event, created: true });
+                }
+                InsertedEvent::Existing(event) => out.push(Published { event, created: false }),
+            }
+        }
+        self.published.fetch_add(out.iter().filter(|p| p.created).count() as u64, Ordering::Relaxed);
+        if !jobs.is_empty() {
+            self.engine.hand_off(jobs);
+        }
+        Ok(out)
+    }
+
+    async fn commit(&self, records: Vec<NewEventRecord>) -> Result<Vec<InsertedEvent>, ServiceError> {
+        let (reply, rx) = oneshot::channel();
+        self.commits
+            .send(CommitRequest { records, reply })
+            .await
+            .map_err(|_| ServiceError::Store(StoreError::Unavailable("the commit task has stopped".into())))?;
+        rx.await
+            .map_err(|_| ServiceError::Store(StoreError::Unavailable("the commit task has stopped".into())))?
+            .map_err(ServiceError::Store)
+    }
+
+    pub async fn get(&self, who: &Principal, id: &str) -> Result<Event, ServiceError> {
+        let not_found = ServiceError::NotFound { what: "event" };
+        let Ok(id) = EventId::parse(id) else { return Err(not_found) };
+        self.store.get_event(who.workspace_id(), &id).await?.ok_or(not_found)
+    }
+
+    /// The engine, for the delivery routes.
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.engine
+    }
+
+    /// Builds and commits a `test.ping` for one webhook and sends it at once.
+    pub async fn send_test(&self, route_webhook: &crate::domain::Webhook) -> Result<(Delivery, Attempt), ServiceError> {
+        let now = time_fmt::now();
+        let data = serde_json::json!({
+            "webhook_id": route_webhook.id,
+            "message": "This is a test delivery from hookd.",
+        })
+        .to_string();
+        let event = Event {
+            id: EventId::generate(),
+            workspace_id: route_webhook.workspace_id.clone(),
+            event_type: crate::domain::TEST_PING.into(),
+            producer_id: None,
+            data,
+            occurred_at: None,
+            created_at: now,
+            deliveries: 1,
+        };
+        let delivery = Delivery {
+            id: DeliveryId::generate(),
+            workspace_id: route_webhook.workspace_id.clone(),
+            webhook_id: route_webhook.id.clone(),
+            event_id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            status: DeliveryStatus::InFlight,
+            attempts: 0,
+            schedule_base: 0,
+            next_attempt_at: Some(now),
+            last_status_code: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let job = DeliveryJob {
+            delivery_id: delivery.id.clone(),
+            webhook_id: delivery.webhook_id.clone(),
+            event_id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            body: event.body().into(),
+            attempts: 0,
+            schedule_base: 0,
+        };
+        let lease = Some((self.node.node_id.clone(), now + self.node.lease));
+        self.commit(vec![NewEventRecord { event, deliveries: vec![delivery.clone()], lease }]).await?;
+        let attempt = self.engine.send_now(job).await?;
+        Ok((delivery, attempt))
+    }
+}
+
+/// Writes queued publishes in shared transactions: whatever arrived while the previous
+/// commit ran goes into the next one, so under load many publishes share one fsync.
+async fn group_commit(store: Arc<dyn Store>, mut rx: mpsc::Receiver<CommitRequest>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let mut events = batch[0].records.len();
+        while events < MAX_EVENTS_PER_COMMIT {
+            match rx.try_recv() {
+                Ok(req) => {
+                    events += req.records.len();
+                    batch.push(req);
+                }
+                Err(_) => break,
+            }
+        }
+        let all: Vec<NewEventRecord> = batch.iter().flat_map(|r| r.records.iter().cloned()).collect();
+        match store.insert_events(&all).await {
+            Ok(mut outcomes) => {
+                for req in batch {
+                    let rest = outcomes.split_off(req.records.len());
+                    let _ = req.reply.send(Ok(outcomes));
+                    outcomes = rest;
+                }
+            }
+            Err(_) if batch.len() > 1 => {
+                // Commit each request on its own, so one bad request fails alone.
+                for req in batch {
+                    let r = store.insert_events(&req.records).await;
+                    let _ = req.reply.send(r);
+                }
+            }
+            Err(e) => {
+                let _ = batch.pop().expect("one request").reply.send(Err(e));
+            }
+        }
+    }
+}

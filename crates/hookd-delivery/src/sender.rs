@@ -1,0 +1,260 @@
+//! One HTTP attempt: sign, send with timeouts and no redirects, read at most 64 KiB of
+//! the answer, classify the outcome. Touches no store.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hookd_core::domain::DeliveryJob;
+use hookd_core::service::WebhookRoute;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use reqwest::StatusCode;
+use time::OffsetDateTime;
+
+use crate::signing;
+use crate::ssrf::{AddressPolicy, Blocked, GuardedResolver};
+
+/// Most of a response read.
+const MAX_READ: usize = 64 * 1024;
+/// Most of a response kept in the attempt log.
+const MAX_STORED: usize = 4 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct SenderOptions {
+    pub connect_timeout: Duration,
+    /// The whole attempt, from connecting to the last byte read.
+    pub attempt_timeout: Duration,
+    /// Header carrying the body HMAC.
+    pub signature_header: HeaderName,
+    pub policy: AddressPolicy,
+}
+
+impl Default for SenderOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(15),
+            signature_header: HeaderName::from_static("x-hookd-signature"),
+            policy: AddressPolicy::default(),
+        }
+    }
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub started_at: OffsetDateTime,
+    pub duration: Duration,
+    pub status_code: Option<u16>,
+    pub response: Option<String>,
+    /// `None` on success.
+    pub error_kind: Option<&'static str>,
+    pub error_message: Option<String>,
+    /// `Retry-After` of a 429 or 503.
+    pub retry_after: Option<Duration>,
+}
+
+impl Outcome {
+    pub fn succeeded(&self) -> bool {
+        self.error_kind.is_none()
+    }
+
+    pub fn gone(&self) -> bool {
+        self.status_code == Some(410)
+    }
+}
+
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    options: Arc<SenderOptions>,
+    user_agent: HeaderValue,
+}
+
+impl Sender {
+    pub fn new(options: SenderOptions) -> Result<Self, reqwest::Error> {
+        let policy = Arc::new(options.policy.clone());
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.attempt_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver::new(policy)))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()?;
+        let user_agent = HeaderValue::from_str(&format!("hookd/{}", env!("CARGO_PKG_VERSION"))).expect("ascii");
+        Ok(Self { client, options: Arc::new(options), user_agent })
+    }
+
+    /// Sends one attempt of `job` to `route`.
+    pub async fn send(&self, route: &WebhookRoute, job: &DeliveryJob) -> Outcome {
+        let started_at = OffsetDateTime::now_utc();
+        let clock = Instant::now();
+        let fail = |kind: &'static str, message: String, status: Option<u16>| Outcome {
+            started_at,
+            duration: clock.elapsed(),
+            status_code: status,
+            response: None,
+            error_kind: Some(kind),
+            error_message: Some(message),
+            retry_after: None,
+        };
+        let url = match reqwest::Url::parse(&route.webhook.url) {
+            Ok(u) => u,
+            Err(e) => return fail("invalid_url", e.to_string(), None),
+        };
+        if let Err(b) = self.options.policy.check_url(&url) {
+            return fail("blocked_address", b.to_string(), None);
+        }
+        let headers = self.headers(route, job, started_at);
+        let sent = self.client.post(url).headers(headers).body(job.body.as_bytes().to_vec()).send().await;
+        let mut res = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                let (kind, msg) = classify(&e);
+                return fail(kind, msg, None);
+            }
+        };
+        let status = res.status();
+        let retry_after = match status {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                res.headers().get(RETRY_AFTER).and_then(|v| parse_retry_after(v, started_at))
+            }
+            _ => None,
+        };
+        let mut body = Vec::new();
+        let mut read_error = None;
+        while body.len() < MAX_READ {
+            match res.chunk().await {
+                Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(MAX_READ - body.len())]),
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(classify(&e));
+                    break;
+                }
+            }
+        }
+        let response = Some(excerpt(&body));
+        let code = Some(status.as_u16());
+        let (error_kind, error_message) = if let Some((kind, msg)) = read_error.filter(|_| !status.is_success()) {
+            (Some(kind), Some(msg))
+        } else if status.is_success() {
+            (None, None)
+        } else if status.is_redirection() {
+            let to = res.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("?");
+            (Some("redirect"), Some(format!("answered {status} to {to}; redirects are not followed")))
+        } else {
+            (Some("http_status"), Some(format!("answered {status}")))
+        };
+        Outcome {
+            started_at,
+            duration: clock.elapsed(),
+            status_code: code,
+            response,
+            error_kind,
+            error_message,
+            retry_after,
+        }
+    }
+
+    fn headers(&self, route: &WebhookRoute, job: &DeliveryJob, now: OffsetDateTime) -> HeaderMap {
+        let body = job.body.as_bytes();
+        let ts = now.unix_timestamp();
+        let secrets = route.signing_secrets(now);
+        let mut h = HeaderMap::with_capacity(9);
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(USER_AGENT, self.user_agent.clone());
+        let value = |s: &str| HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+        h.insert(HeaderName::from_static("x-hookd-event"), value(&job.event_type));
+        h.insert(HeaderName::from_static("x-hookd-delivery"), value(job.delivery_id.as_str()));
+        h.insert(self.options.signature_header.clone(), value(&signing::body_hmac(&secrets[0].0, body)));
+        h.insert(HeaderName::from_static("webhook-id"), value(job.event_id.as_str()));
+        h.insert(HeaderName::from_static("webhook-timestamp"), HeaderValue::from(ts));
+        let sig = signing::standard_header(secrets.iter().map(|s| s.0.as_str()), job.event_id.as_str(), ts, body);
+        h.insert(HeaderName::from_static("webhook-signature"), value(&sig));
+        h
+    }
+}
+
+/// Names the failure of a request that got no response.
+fn classify(e: &reqwest::Error) -> (&'static str, String) {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(b) = s.downcast_ref::<Blocked>() {
+            return ("blocked_address", b.to_string());
+        }
+        source = s.source();
+    }
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "response"
+    } else {
+        "request"
+    };
+    (kind, chain(e))
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// The start of a response body, cut at a character boundary.
+fn excerpt(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(MAX_STORED)];
+    let text = String::from_utf8_lossy(cut);
+    let mut s = text.into_owned();
+    if body.len() > MAX_STORED && !s.is_empty() {
+        // A multi-byte character split by the cut shows as U+FFFD; drop it.
+        if s.ends_with('\u{FFFD}') {
+            s.pop();
+        }
+    }
+    s
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(v: &HeaderValue, now: OffsetDateTime) -> Option<Duration> {
+    let s = v.to_str().ok()?.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(s).ok()?;
+    let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(now.unix_timestamp().max(0) as u64);
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = time::macros::datetime!(2026-01-01 00:00:00 UTC);
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("120"), now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after(&HeaderValue::from_static("Thu, 01 Jan 2026 00:02:00 GMT"), now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("soon"), now), None);
+    }
+
+    #[test]
+    fn excerpts_stop_at_four_kibibytes_on_a_character_boundary() {
+        let body = "é".repeat(3000);
+        let e = excerpt(body.as_bytes());
+        assert!(e.len() <= MAX_STORED && e.chars().all(|c| c == 'é'), "{}", e.len());
+    }
+}
