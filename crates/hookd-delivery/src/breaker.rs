@@ -42,6 +42,11 @@ impl Breaker {
         !matches!(self.state, State::Closed)
     }
 
+    /// Closed with no failures counted: nothing worth remembering.
+    pub fn is_clean(&self) -> bool {
+        self.failures == 0 && !self.is_open()
+    }
+
     pub fn permit(&mut self, now: Instant) -> Permit {
         match self.state {
             State::Closed => Permit::Go,

@@ -330,7 +330,9 @@ impl Dispatcher {
                             tracing::info!(webhook_id = %webhook_id, open = q.breaker.is_open(), "circuit breaker changed");
                         }
                     }
-                    if q.queue.is_empty() && q.in_flight == 0 && !q.breaker.is_open() {
+                    // Forget idle webhooks, but not a breaker's count: failed deliveries
+                    // come back through the store, and must meet the same breaker.
+                    if q.queue.is_empty() && q.in_flight == 0 && q.breaker.is_clean() {
                         self.webhooks.remove(&webhook_id);
                     }
                 }

@@ -5,6 +5,10 @@
 //!
 //! Set `HOOKD_TEST_LOG=1` to see the servers' logs.
 
+mod receiver;
+
+pub use receiver::{Received, Reply, TestReceiver};
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -313,6 +317,15 @@ impl HookdProcess {
 
     pub fn client(&self, key: Option<String>) -> Client {
         Client::new(self.base.clone(), key)
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and waits for it to be gone.
+    pub async fn kill9(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        for r in self.readers.drain(..) {
+            let _ = r.await;
+        }
     }
 
     /// Sends SIGTERM and waits for the exit status.

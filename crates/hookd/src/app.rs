@@ -11,16 +11,16 @@ use anyhow::{bail, Context};
 use hookd_api::{ApiState, WindowRateLimiter};
 use hookd_core::crypto::{EncryptionKey, SecretCipher};
 use hookd_core::domain::{RetrySchedule, WebhookRules};
-use hookd_core::service::{DeliveryService, Engine, EventService, NodeOptions, WebhookDirectory};
-use hookd_core::time_fmt;
-use hookd_delivery::ssrf::AddressPolicy;
-use hookd_delivery::{DeliveryEngine, EngineOptions, Metrics, Sender, SenderOptions};
-use reqwest::header::HeaderName;
 use hookd_core::service::{
     AdminService, AuthService, Bootstrapped, IdempotencyService, WebhookOptions, WebhookService,
 };
+use hookd_core::service::{DeliveryService, Engine, EventService, NodeOptions, WebhookDirectory};
 use hookd_core::store::Store;
+use hookd_core::time_fmt;
+use hookd_delivery::ssrf::AddressPolicy;
+use hookd_delivery::{DeliveryEngine, EngineOptions, Metrics, Sender, SenderOptions};
 use hookd_store_sqlite::{SqliteOptions, SqliteStore};
+use reqwest::header::HeaderName;
 use tokio::net::TcpListener;
 
 use crate::config::{DatabaseUrl, Settings};
@@ -176,7 +176,11 @@ impl App {
     /// Serves the API on `listener` until `shutdown` completes; then drains in-flight
     /// requests, gives in-flight attempts the shutdown grace, releases the rest, and
     /// closes the database.
-    pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let maintenance = tokio::spawn(maintain(
             self.state.idempotency.clone(),

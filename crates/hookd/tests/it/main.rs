@@ -3,7 +3,9 @@
 
 mod auth;
 mod cli;
+mod delivery;
 mod idempotency;
+mod isolation;
 mod openapi;
 mod pagination;
 mod persistence;
@@ -63,4 +65,44 @@ pub fn assert_error(r: &Response, status: u16, code: &str) {
     r.assert_status(status);
     assert_eq!(r.error_code(), code, "body: {}", r.text);
     assert!(r.body["meta"]["request_id"].as_str().is_some_and(|s| s.starts_with("req_")), "{}", r.text);
+}
+
+/// A server that may deliver to loopback receivers over plain HTTP, with a fast retry
+/// schedule, plus `f`'s changes.
+pub async fn delivering_server(f: impl FnOnce(&mut hookd::config::Config)) -> hookd_test_support::TestServer {
+    hookd_test_support::TestServer::builder()
+        .config(|c| {
+            c.allow_http = true;
+            c.delivery.allow_private_cidrs = vec!["127.0.0.0/8".into()];
+            c.delivery.retry_schedule = vec!["0s".into(), "50ms".into(), "50ms".into()];
+            f(c)
+        })
+        .start()
+        .await
+}
+
+/// Publishes one event and returns the response's `data`.
+pub async fn publish(client: &Client, event: &str, data: Value) -> Value {
+    let r = client.post("/v1/events", &serde_json::json!({"event": event, "data": data})).await;
+    r.assert_status(202);
+    r.data().clone()
+}
+
+/// Waits until the delivery log of `webhook` satisfies `check`, and returns it.
+pub async fn deliveries_until(
+    client: &Client,
+    webhook: &str,
+    what: &str,
+    check: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    hookd_test_support::eventually(std::time::Duration::from_secs(10), || async {
+        let r = client.get(&format!("/v1/webhooks/{webhook}/deliveries?limit=100")).await;
+        let list = r.data().as_array().cloned().unwrap_or_default();
+        if check(&list) {
+            Ok(list)
+        } else {
+            Err(format!("waiting for {what}; deliveries: {}", r.text))
+        }
+    })
+    .await
 }

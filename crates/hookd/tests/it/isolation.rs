@@ -1,0 +1,173 @@
+//! Isolation and safety: a hanging neighbour, the SSRF guard, the circuit breaker,
+//! per-webhook rate limits, and a crash (`kill -9`) mid-stream.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hookd_test_support::{eventually, HookdProcess, Reply, TestReceiver};
+use serde_json::json;
+
+use crate::{create, deliveries_until, delivering_server, id_of, publish};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[tokio::test]
+async fn a_hanging_neighbour_does_not_delay_a_healthy_endpoint() {
+    let server = delivering_server(|c| c.delivery.attempt_timeout = "30s".into()).await;
+    let hanging = TestReceiver::start().await;
+    hanging.set_default(Reply::hang());
+    let healthy = TestReceiver::start().await;
+    let c = server.client();
+    create(&c, &json!({"url": hanging.url("/stuck"), "events": ["*"]})).await;
+    create(&c, &json!({"url": healthy.url("/fine"), "events": ["*"]})).await;
+    let started = Instant::now();
+    for n in 0..40 {
+        publish(&c, "order.paid", json!({"n": n})).await;
+    }
+    healthy.wait_for(40, None, Duration::from_secs(5)).await;
+    let took = started.elapsed();
+    // The hanging endpoint holds only its own slots.
+    assert!(hanging.received().len() <= 4, "{} attempts in flight to the hanging endpoint", hanging.received().len());
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test]
+async fn deliveries_never_reach_non_public_addresses_by_default() {
+    // Plain http allowed, but no private ranges.
+    let server = hookd_test_support::TestServer::builder()
+        .config(|c| {
+            c.allow_http = true;
+            c.delivery.retry_schedule = vec!["0s".into()];
+        })
+        .start()
+        .await;
+    let rx = TestReceiver::start().await;
+    let c = server.client();
+    let port = rx.addr.port();
+    let mut ids = Vec::new();
+    for url in [
+        format!("http://127.0.0.1:{port}/a"),
+        format!("http://localhost:{port}/b"),
+        format!("http://2130706433:{port}/c"),
+        format!("http://0x7f.1:{port}/d"),
+        format!("http://[::ffff:127.0.0.1]:{port}/e"),
+    ] {
+        ids.push(id_of(&create(&c, &json!({"url": url, "events": ["*"]})).await));
+    }
+    publish(&c, "order.paid", json!({})).await;
+    for id in &ids {
+        let list = deliveries_until(&c, id, "a blocked failure", |l| l.len() == 1 && l[0]["status"] == "failed").await;
+        let d = c.get(&format!("/v1/deliveries/{}", list[0]["id"].as_str().unwrap())).await;
+        let a = &d.data()["attempts"][0];
+        assert_eq!(a["error_kind"], "blocked_address", "{}", d.text);
+        assert_eq!(a["status_code"], json!(null));
+        assert!(a["error"].as_str().unwrap().contains("loopback"), "{}", d.text);
+    }
+    assert!(rx.received().is_empty(), "no connection reached the listener");
+}
+
+#[tokio::test]
+async fn an_open_circuit_holds_deliveries_and_a_probe_closes_it() {
+    let server = delivering_server(|c| {
+        c.delivery.breaker_threshold = 3;
+        c.delivery.breaker_cooldown = "400ms".into();
+        c.delivery.max_in_flight_per_webhook = 1;
+        c.delivery.retry_schedule =
+            vec!["0s".into(), "10ms".into(), "10ms".into(), "10ms".into(), "10ms".into(), "10ms".into()];
+    })
+    .await;
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(500));
+    let c = server.client();
+    let wh = create(&c, &json!({"url": rx.url("/fragile"), "events": ["*"]})).await;
+    for n in 0..5 {
+        publish(&c, "order.paid", json!({"n": n})).await;
+    }
+    // Three failures open the circuit.
+    rx.wait_for(3, None, WAIT).await;
+    let m = eventually(WAIT, || async {
+        let m = server.anonymous().get("/metrics").await;
+        if m.text.lines().any(|l| l == "hookd_open_circuits 1") {
+            Ok(m.text)
+        } else {
+            Err(m.text)
+        }
+    })
+    .await;
+    assert!(m.contains("hookd_open_circuits 1"));
+    let at_open = rx.received().len();
+    // While open, nothing is sent until the cooldown passes; then one probe at a time.
+    rx.set_default(Reply::ok());
+    deliveries_until(&c, &id_of(&wh), "all delivered after the circuit closed", |l| {
+        l.len() == 5 && l.iter().all(|d| d["status"] == "succeeded")
+    })
+    .await;
+    let got = rx.received();
+    assert!(at_open <= 4, "{at_open} attempts before the circuit opened");
+    let first_probe = got[at_open..].first().expect("a probe").at;
+    assert!(first_probe - got[2].at >= Duration::from_millis(350), "the probe waited for the cooldown");
+}
+
+#[tokio::test]
+async fn a_webhook_rate_limit_spaces_its_deliveries() {
+    let server = delivering_server(|_| {}).await;
+    let rx = TestReceiver::start().await;
+    let c = server.client();
+    let wh = create(&c, &json!({"url": rx.url("/slow"), "events": ["*"], "rate_limit": 5})).await;
+    assert_eq!(wh["rate_limit"], 5);
+    // Warm the route cache so the limit applies from the first delivery.
+    publish(&c, "order.paid", json!({"warm": true})).await;
+    rx.wait_for(1, None, WAIT).await;
+    let r = c
+        .post(
+            "/v1/events/batch",
+            &json!({"events": (0..10).map(|n| json!({"event": "order.paid", "data": {"n": n}})).collect::<Vec<_>>()}),
+        )
+        .await;
+    r.assert_status(202);
+    let got = rx.wait_for(11, None, WAIT).await;
+    let span = got[10].at - got[1].at;
+    assert!(span >= Duration::from_millis(1500), "10 deliveries at 5/s took only {span:?}");
+    let r = c.patch(&format!("/v1/webhooks/{}", id_of(&wh)), &json!({"rate_limit": null})).await;
+    assert_eq!(r.data()["rate_limit"], json!(null));
+    let r = c.patch(&format!("/v1/webhooks/{}", id_of(&wh)), &json!({"rate_limit": 0})).await;
+    assert_eq!(r.error_fields(), ["rate_limit"]);
+}
+
+#[tokio::test]
+async fn kill_9_loses_nothing_that_was_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_hookd"));
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::ok().delay(Duration::from_millis(20)));
+    let env = [("HOOKD_DELIVERY__RETRY_SCHEDULE", "[\"0s\", \"100ms\"]"), ("HOOKD_LOG_LEVEL", "warn")];
+    let mut p = HookdProcess::serve(bin, dir.path(), &["--dev"], &env).await;
+    let key = p.first_key().unwrap();
+    let c = p.client(Some(key.clone()));
+    create(&c, &json!({"url": rx.url("/k"), "events": ["*"]})).await;
+    let mut accepted = HashSet::new();
+    for n in 0..300 {
+        let r = c.post("/v1/events", &json!({"event": "order.paid", "data": {"n": n}})).await;
+        r.assert_status(202);
+        accepted.insert(r.data()["id"].as_str().unwrap().to_owned());
+    }
+    p.kill9().await;
+    let before = rx.received().len();
+    assert!(before < 300, "the crash should interrupt delivery ({before} already delivered)");
+
+    let p2 = HookdProcess::serve(bin, dir.path(), &["--dev"], &env).await;
+    eventually(Duration::from_secs(30), || async {
+        let ids: HashSet<String> =
+            rx.received().iter().filter_map(|r| r.header("webhook-id").map(str::to_owned)).collect();
+        if accepted.is_subset(&ids) {
+            Ok(())
+        } else {
+            Err(format!("{} of 300 delivered", accepted.intersection(&ids).count()))
+        }
+    })
+    .await;
+    let total = rx.received().len();
+    println!("kill -9: accepted 300, delivered 300, duplicates {}", total - 300);
+    drop(p2);
+}
