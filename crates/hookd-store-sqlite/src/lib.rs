@@ -14,6 +14,7 @@
 
 mod rows;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -177,6 +178,19 @@ const CLAIM_SELECT: &str =
 
 /// Rows per statement when a list of ids is bound (SQLite allows 32,766 variables).
 const IDS_PER_STATEMENT: usize = 500;
+
+/// Rows per multi-row statement (SQLite allows 32,766 bound values; deliveries have 15
+/// columns).
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// One webhook's results in a batch, for its counters.
+#[derive(Default)]
+struct Tally {
+    attempts: i64,
+    last_success: Option<OffsetDateTime>,
+    failures_since_success: i64,
+    first_failure_since_success: Option<OffsetDateTime>,
+}
 
 /// Reason recorded on a webhook disabled for failing continuously.
 const DISABLED_FAILING: &str = "failing";
@@ -540,66 +554,69 @@ impl Store for SqliteStore {
 
     async fn insert_events(&self, batch: &[NewEventRecord]) -> StoreResult<Vec<InsertedEvent>> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
+        // Events first, in multi-row statements; a producer id already published makes
+        // its row a no-op, recognised by its absence from RETURNING.
+        let mut created: HashSet<String> = HashSet::with_capacity(batch.len());
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
+            q.push_values(chunk, |mut b, rec| {
+                let e = &rec.event;
+                b.push_bind(e.id.as_str())
+                    .push_bind(e.workspace_id.as_str())
+                    .push_bind(&e.event_type)
+                    .push_bind(&e.producer_id)
+                    .push_bind(&e.data)
+                    .push_bind(e.occurred_at.map(micros))
+                    .push_bind(micros(e.created_at))
+                    .push_bind(rec.deliveries.len() as i64);
+            });
+            q.push(" ON CONFLICT DO NOTHING RETURNING id");
+            let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(db_err)?;
+            created.extend(rows.into_iter().map(|(id,)| id));
+        }
         let mut out = Vec::with_capacity(batch.len());
+        let mut deliveries = Vec::new();
         for rec in batch {
-            let e = &rec.event;
-            let inserted = sqlx::query(
-                "INSERT INTO events (id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(e.id.as_str())
-            .bind(e.workspace_id.as_str())
-            .bind(&e.event_type)
-            .bind(&e.producer_id)
-            .bind(&e.data)
-            .bind(e.occurred_at.map(micros))
-            .bind(micros(e.created_at))
-            .bind(rec.deliveries.len() as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected()
-                == 1;
-            if !inserted {
+            if created.contains(rec.event.id.as_str()) {
+                out.push(InsertedEvent::Created);
+                let (owner, lease) = match &rec.lease {
+                    Some((o, until)) => (Some(o.as_str()), Some(micros(*until))),
+                    None => (None, None),
+                };
+                deliveries.extend(rec.deliveries.iter().map(|d| (d, owner, lease)));
+            } else {
                 let existing = sqlx::query_as::<_, EventRow>(&format!(
                     "SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND producer_id = ?"
                 ))
-                .bind(e.workspace_id.as_str())
-                .bind(&e.producer_id)
+                .bind(rec.event.workspace_id.as_str())
+                .bind(&rec.event.producer_id)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err)?;
                 out.push(InsertedEvent::Existing(Event::try_from(existing)?));
-                continue;
             }
-            let (owner, lease) = match &rec.lease {
-                Some((o, until)) => (Some(o.as_str()), Some(micros(*until))),
-                None => (None, None),
-            };
-            for chunk in rec.deliveries.chunks(IDS_PER_STATEMENT / 16) {
-                let mut q = QueryBuilder::<Sqlite>::new(format!(
-                    "INSERT INTO deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_expires_at) "
-                ));
-                q.push_values(chunk, |mut b, d| {
-                    b.push_bind(d.id.as_str())
-                        .push_bind(d.workspace_id.as_str())
-                        .push_bind(d.webhook_id.as_str())
-                        .push_bind(d.event_id.as_str())
-                        .push_bind(&d.event_type)
-                        .push_bind(d.status.as_str())
-                        .push_bind(d.attempts)
-                        .push_bind(d.schedule_base)
-                        .push_bind(d.next_attempt_at.map(micros))
-                        .push_bind(d.last_status_code)
-                        .push_bind(&d.last_error)
-                        .push_bind(micros(d.created_at))
-                        .push_bind(micros(d.updated_at))
-                        .push_bind(owner)
-                        .push_bind(lease);
-                });
-                q.build().execute(&mut *tx).await.map_err(db_err)?;
-            }
-            out.push(InsertedEvent::Created);
+        }
+        for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new(format!("INSERT INTO deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_expires_at) "));
+            q.push_values(chunk, |mut b, (d, owner, lease)| {
+                b.push_bind(d.id.as_str())
+                    .push_bind(d.workspace_id.as_str())
+                    .push_bind(d.webhook_id.as_str())
+                    .push_bind(d.event_id.as_str())
+                    .push_bind(&d.event_type)
+                    .push_bind(d.status.as_str())
+                    .push_bind(d.attempts)
+                    .push_bind(d.schedule_base)
+                    .push_bind(d.next_attempt_at.map(micros))
+                    .push_bind(d.last_status_code)
+                    .push_bind(&d.last_error)
+                    .push_bind(micros(d.created_at))
+                    .push_bind(micros(d.updated_at))
+                    .push_bind(*owner)
+                    .push_bind(*lease);
+            });
+            q.build().execute(&mut *tx).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(out)
@@ -747,72 +764,98 @@ impl Store for SqliteStore {
         batch: &[DeliveryResult],
         disable_before: OffsetDateTime,
     ) -> StoreResult<Vec<WebhookId>> {
+        // A few statements for the whole batch, not a few per result: the writer is
+        // shared with publishing, and every statement costs a round trip to SQLite.
         let now = micros(hookd_core::time_fmt::now());
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let mut disabled = Vec::new();
-        let mut touched: Vec<&WebhookId> = Vec::new();
-        for r in batch {
-            if let Some(a) = &r.attempt {
-                sqlx::query(
-                    "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response, \
-                     error_kind, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(a.delivery_id.as_str())
-                .bind(a.attempt)
-                .bind(micros(a.started_at))
-                .bind(a.duration_ms)
-                .bind(a.status_code)
-                .bind(&a.response)
-                .bind(&a.error_kind)
-                .bind(&a.error_message)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                let success = r.next == NextStep::Succeeded;
-                let q = if success {
-                    "UPDATE webhooks SET failure_count = 0, failing_since = NULL, delivery_attempts = delivery_attempts + 1, \
-                     last_delivered_at = ?1 WHERE id = ?2"
-                } else {
-                    "UPDATE webhooks SET failure_count = failure_count + 1, failing_since = COALESCE(failing_since, ?1), \
-                     delivery_attempts = delivery_attempts + 1 WHERE id = ?2"
+        let attempts: Vec<&Attempt> = batch.iter().filter_map(|r| r.attempt.as_ref()).collect();
+        for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response, \
+                 error_kind, error_message) ",
+            );
+            q.push_values(chunk, |mut b, a| {
+                b.push_bind(a.delivery_id.as_str())
+                    .push_bind(a.attempt)
+                    .push_bind(micros(a.started_at))
+                    .push_bind(a.duration_ms)
+                    .push_bind(a.status_code)
+                    .push_bind(&a.response)
+                    .push_bind(&a.error_kind)
+                    .push_bind(&a.error_message);
+            });
+            q.build().execute(&mut *tx).await.map_err(db_err)?;
+        }
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new("WITH v(id, status, next, attempts, code, error) AS (");
+            q.push_values(chunk, |mut b, r| {
+                let (status, next) = match &r.next {
+                    NextStep::Succeeded => ("succeeded", None),
+                    NextStep::RetryAt(t) => ("pending", Some(micros(*t))),
+                    NextStep::Failed | NextStep::DisableWebhook { .. } => ("failed", None),
+                    NextStep::Cancelled => ("cancelled", None),
                 };
-                sqlx::query(q)
-                    .bind(micros(a.started_at))
-                    .bind(r.webhook_id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if !success && !touched.contains(&&r.webhook_id) {
-                    touched.push(&r.webhook_id);
-                }
-            }
-            let (status, next) = match &r.next {
-                NextStep::Succeeded => ("succeeded", None),
-                NextStep::RetryAt(t) => ("pending", Some(micros(*t))),
-                NextStep::Failed | NextStep::DisableWebhook { .. } => ("failed", None),
-                NextStep::Cancelled => ("cancelled", None),
-            };
-            let (attempts, code, error) = match &r.attempt {
-                Some(a) => (Some(a.attempt), a.status_code, a.error_message.clone().or_else(|| a.error_kind.clone())),
-                None => (None, None, None),
-            };
-            sqlx::query(
-                "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL, \
-                 attempts = COALESCE(?, attempts), last_status_code = COALESCE(?, last_status_code), \
-                 last_error = CASE WHEN ? IS NULL THEN last_error ELSE ? END, updated_at = ? \
-                 WHERE id = ? AND status IN ('in_flight', 'pending')",
+                let a = r.attempt.as_ref();
+                b.push_bind(r.delivery_id.as_str())
+                    .push_bind(status)
+                    .push_bind(next)
+                    .push_bind(a.map(|a| a.attempt))
+                    .push_bind(a.and_then(|a| a.status_code))
+                    .push_bind(a.and_then(|a| a.error_message.clone().or_else(|| a.error_kind.clone())));
+            });
+            q.push(
+                ") UPDATE deliveries SET status = v.status, next_attempt_at = v.next, lease_owner = NULL, \
+                 lease_expires_at = NULL, attempts = COALESCE(v.attempts, deliveries.attempts), \
+                 last_status_code = CASE WHEN v.attempts IS NULL THEN deliveries.last_status_code ELSE v.code END, \
+                 last_error = CASE WHEN v.attempts IS NULL THEN deliveries.last_error ELSE v.error END, updated_at = ",
             )
-            .bind(status)
-            .bind(next)
-            .bind(attempts)
-            .bind(code)
-            .bind(attempts)
-            .bind(&error)
-            .bind(now)
-            .bind(r.delivery_id.as_str())
+            .push_bind(now)
+            .push(" FROM v WHERE deliveries.id = v.id AND deliveries.status IN ('in_flight', 'pending')");
+            q.build().execute(&mut *tx).await.map_err(db_err)?;
+        }
+        // Each webhook's counters, from its results in order.
+        let mut tallies: Vec<(&WebhookId, Tally)> = Vec::new();
+        for r in batch {
+            let Some(a) = &r.attempt else { continue };
+            let t = match tallies.iter().position(|(w, _)| *w == &r.webhook_id) {
+                Some(i) => &mut tallies[i].1,
+                None => {
+                    tallies.push((&r.webhook_id, Tally::default()));
+                    &mut tallies.last_mut().expect("just pushed").1
+                }
+            };
+            t.attempts += 1;
+            if r.next == NextStep::Succeeded {
+                t.last_success = Some(t.last_success.map_or(a.started_at, |s: OffsetDateTime| s.max(a.started_at)));
+                t.failures_since_success = 0;
+                t.first_failure_since_success = None;
+            } else {
+                t.failures_since_success += 1;
+                t.first_failure_since_success.get_or_insert(a.started_at);
+            }
+        }
+        let mut failing = Vec::new();
+        for (w, t) in &tallies {
+            sqlx::query(
+                "UPDATE webhooks SET delivery_attempts = delivery_attempts + ?1, \
+                 failure_count = CASE WHEN ?2 IS NOT NULL THEN ?3 ELSE failure_count + ?3 END, \
+                 failing_since = CASE WHEN ?2 IS NOT NULL THEN ?4 ELSE COALESCE(failing_since, ?4) END, \
+                 last_delivered_at = COALESCE(?2, last_delivered_at) WHERE id = ?5",
+            )
+            .bind(t.attempts)
+            .bind(t.last_success.map(micros))
+            .bind(t.failures_since_success)
+            .bind(t.first_failure_since_success.map(micros))
+            .bind(w.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+            if t.failures_since_success > 0 {
+                failing.push(*w);
+            }
+        }
+        let mut disabled = Vec::new();
+        for r in batch {
             if let NextStep::DisableWebhook { reason } = &r.next {
                 if disable_webhook(&mut tx, &r.webhook_id, reason, now).await? {
                     disabled.push(r.webhook_id.clone());
@@ -820,18 +863,21 @@ impl Store for SqliteStore {
                 cancel_open_deliveries(&mut tx, &r.webhook_id, Some(&r.delivery_id), now).await?;
             }
         }
-        for w in touched {
-            let failing: Option<(i64,)> = sqlx::query_as(
-                "SELECT 1 FROM webhooks WHERE id = ? AND enabled = 1 AND failing_since IS NOT NULL AND failing_since < ?",
-            )
-            .bind(w.as_str())
-            .bind(micros(disable_before))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if failing.is_some() && disable_webhook(&mut tx, w, DISABLED_FAILING, now).await? {
-                cancel_open_deliveries(&mut tx, w, None, now).await?;
-                disabled.push(w.clone());
+        if !failing.is_empty() {
+            let mut q = QueryBuilder::<Sqlite>::new("UPDATE webhooks SET enabled = 0, disabled_reason = ");
+            q.push_bind(DISABLED_FAILING)
+                .push(", updated_at = ")
+                .push_bind(now)
+                .push(" WHERE enabled = 1 AND failing_since IS NOT NULL AND failing_since < ")
+                .push_bind(micros(disable_before))
+                .push(" AND id IN ");
+            push_id_list(&mut q, failing.iter().map(|w| w.as_str()));
+            q.push(" RETURNING id");
+            let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(db_err)?;
+            for (id,) in rows {
+                let w = WebhookId::parse(&id).map_err(StoreError::other)?;
+                cancel_open_deliveries(&mut tx, &w, None, now).await?;
+                disabled.push(w);
             }
         }
         tx.commit().await.map_err(db_err)?;

@@ -26,7 +26,8 @@ use crate::telemetry;
         (HOOKD_LISTEN, HOOKD_RATE_LIMIT__REQUESTS_PER_MINUTE, …), and flags.",
     after_help = "Examples:\n  hookd serve --dev                 run locally on 127.0.0.1:8080 with ./hookd.db\n  \
         hookd config print > hookd.toml   start a configuration file from the defaults\n  \
-        hookd key create --workspace default --scopes events:write --name backend"
+        hookd key create --workspace default --scopes events:write --name backend\n  \
+        hookd listen --secret whsec_…       print deliveries on 127.0.0.1:9000 and check their signatures"
 )]
 pub struct Cli {
     /// Configuration file (default: ./hookd.toml when present).
@@ -59,8 +60,25 @@ enum Command {
     /// Check or print the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run a local receiver that prints each delivery and checks its signatures.
+    #[command(after_help = "Example:\n  hookd listen --port 9000 --secret whsec_…\n\n\
+        Then create a webhook for http://127.0.0.1:9000/webhooks on a `hookd serve --dev`, and publish an event.")]
+    Listen(ListenArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Args)]
+struct ListenArgs {
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 9000)]
+    port: u16,
+    /// The webhook's signing secret, to check both signatures.
+    #[arg(long, env = "HOOKD_LISTEN_SECRET")]
+    secret: Option<String>,
+    /// Answer with this status (e.g. 500 to watch retries, 410 to disable the webhook).
+    #[arg(long, default_value_t = 200)]
+    status: u16,
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +216,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Print) => {
             print!("{}", config::to_toml(&loaded.config));
             Ok(())
+        }
+        Command::Listen(a) => {
+            let status = axum::http::StatusCode::from_u16(a.status)
+                .map_err(|_| anyhow::anyhow!("--status {} is not an HTTP status", a.status))?;
+            crate::listen::listen(crate::listen::ListenOptions {
+                addr: std::net::SocketAddr::from(([127, 0, 0, 1], a.port)),
+                secret: a.secret,
+                signature_header: settings.signature_header.to_ascii_lowercase(),
+                status,
+            })
+            .await
         }
         Command::Version => {
             println!("hookd {}", env!("CARGO_PKG_VERSION"));

@@ -6,8 +6,10 @@
 //! - [`telemetry`]: the tracing subscriber.
 //! - [`app`]: [`app::App`]: store, key, services and router, wired and run.
 //! - [`cli`]: the `hookd` command line.
+//! - [`listen`]: `hookd listen`, a local receiver that checks signatures.
 
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod listen;
 pub mod telemetry;

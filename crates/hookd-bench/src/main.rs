@@ -1,0 +1,333 @@
+//! `hookd-bench`: delivery throughput and latency on this machine.
+//!
+//! Starts, in one process: receivers (a lean HTTP server answering 200), a hookd on a
+//! temp SQLite database, and a publisher. Each scenario publishes through hookd's API and
+//! counts what the receivers get; the ceiling is the same publisher posting signed
+//! bodies straight to the receiver, with no hookd in between.
+//!
+//!   cargo run --release -p hookd-bench -- [--seconds 20] [--json] [--quick]
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use clap::Parser;
+use hookd::app::App;
+use hookd::config::{Config, Settings};
+use serde_json::json;
+
+#[derive(Debug, Parser)]
+#[command(about = "Measure hookd's delivery throughput and latency on this machine", after_help = "Example:\n  \
+    cargo run --release -p hookd-bench -- --seconds 20 --json")]
+struct Args {
+    /// Length of each throughput scenario.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Concurrent publishing connections.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// A few seconds in all, for CI: proves the bench runs, measures nothing.
+    #[arg(long)]
+    quick: bool,
+    /// Print the results as JSON too.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What the receivers saw.
+#[derive(Default)]
+struct Sink {
+    count: AtomicU64,
+    /// Publish-to-receive latencies in microseconds, when recording.
+    latencies: Mutex<Vec<u64>>,
+    record: AtomicBool,
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+async fn receive(State(sink): State<Arc<Sink>>, _h: HeaderMap, body: Bytes) -> StatusCode {
+    sink.count.fetch_add(1, Ordering::Relaxed);
+    if sink.record.load(Ordering::Relaxed) {
+        // The publisher put its clock in the data as "t":<µs>.
+        if let Some(i) = body.windows(4).position(|w| w == b"\"t\":") {
+            let digits: String = body[i + 4..].iter().take_while(|b| b.is_ascii_digit()).map(|b| *b as char).collect();
+            if let Ok(t) = digits.parse::<u64>() {
+                sink.latencies.lock().unwrap().push(now_us().saturating_sub(t));
+            }
+        }
+    }
+    StatusCode::OK
+}
+
+async fn start_receiver(sink: Arc<Sink>) -> anyhow::Result<String> {
+    let app = axum::Router::new().fallback(receive).with_state(sink);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("http://{addr}"))
+}
+
+struct Hookd {
+    base: String,
+    key: String,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start_hookd() -> anyhow::Result<Hookd> {
+    let dir = tempfile::tempdir()?;
+    let config = Config {
+        database_url: format!("sqlite://{}", dir.path().join("hookd.db").display()),
+        allow_http: true,
+        log_level: "warn".into(),
+        rate_limit: hookd::config::RateLimitConfig { requests_per_minute: u32::MAX },
+        delivery: hookd::config::DeliveryConfig {
+            allow_private_cidrs: vec!["127.0.0.0/8".into()],
+            max_in_flight_per_webhook: std::env::var("PER_WEBHOOK").ok().and_then(|v| v.parse().ok()).unwrap_or(4),
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let settings = Settings::from_config(config)?;
+    hookd::telemetry::init(settings.log_format, &settings.log_level);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let app = App::build(&settings).await?;
+    let key = app.bootstrap().await?.context("fresh database")?.token;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(listener, async move {
+        let _ = rx.await;
+    }));
+    Ok(Hookd { base, key, _dir: dir, stop: Some(tx), task })
+}
+
+impl Hookd {
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = self.task.await;
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct Figure {
+    scenario: &'static str,
+    per_second: f64,
+    ratio_to_ceiling: Option<f64>,
+    p50_ms: Option<f64>,
+    p95_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    publish_p99_ms: Option<f64>,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+/// Runs `concurrency` loops of `step` for `secs`, returning how many the sink counted
+/// per second over the window (after a warm-up of a fifth of it).
+async fn sustained<F, Fut>(sink: &Sink, concurrency: usize, secs: f64, step: F) -> f64
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let step = Arc::new(step);
+    let stop = Arc::new(AtomicBool::new(false));
+    let seq = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (step, stop, seq) = (step.clone(), stop.clone(), seq.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                step(seq.fetch_add(1, Ordering::Relaxed)).await;
+            }
+        }));
+    }
+    let warm = Duration::from_secs_f64(secs / 5.0);
+    tokio::time::sleep(warm).await;
+    let c0 = sink.count.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    let window = Duration::from_secs_f64(secs);
+    let progress_every = Duration::from_secs(5);
+    let mut next = t0 + progress_every;
+    while t0.elapsed() < window {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if Instant::now() >= next {
+            let rate = (sink.count.load(Ordering::Relaxed) - c0) as f64 / t0.elapsed().as_secs_f64();
+            eprint!("\r  {:>4.0}s  {rate:>8.0}/s", t0.elapsed().as_secs_f64());
+            next += progress_every;
+        }
+    }
+    let rate = (sink.count.load(Ordering::Relaxed) - c0) as f64 / t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    eprintln!("\r  done: {rate:.0}/s            ");
+    rate
+}
+
+fn publish_step(http: reqwest::Client, url: String, key: String) -> impl Fn(u64) -> futures_like::BoxFut + Send + Sync {
+    move |n| {
+        let (http, url, key) = (http.clone(), url.clone(), key.clone());
+        Box::pin(async move {
+            let body = json!({"event": "bench.ping", "data": {"n": n, "t": now_us()}});
+            let _ = http.post(&url).bearer_auth(&key).json(&body).send().await;
+        })
+    }
+}
+
+mod futures_like {
+    pub type BoxFut = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
+
+async fn create_webhooks(http: &reqwest::Client, h: &Hookd, urls: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for u in urls {
+        let r: serde_json::Value = http
+            .post(format!("{}/v1/webhooks", h.base))
+            .bearer_auth(&h.key)
+            .json(&json!({"url": u, "events": ["*"]}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        ids.push(r["data"]["id"].as_str().context("webhook id")?.to_owned());
+    }
+    Ok(ids)
+}
+
+async fn delete_webhooks(http: &reqwest::Client, h: &Hookd, ids: &[String]) -> anyhow::Result<()> {
+    for id in ids {
+        http.delete(format!("{}/v1/webhooks/{id}", h.base)).bearer_auth(&h.key).send().await?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let secs = if args.quick { 1.0 } else { args.seconds as f64 };
+    let conc = args.concurrency;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(conc * 2).build()?;
+    let sink = Arc::new(Sink::default());
+    let rx = start_receiver(sink.clone()).await?;
+    eprintln!("hookd-bench: {} cores, {secs} s per scenario, {conc} publishers", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    let mut figures = Vec::new();
+
+    // Ceiling: the publisher's own client posting signed bodies straight to the receiver.
+    eprintln!("ceiling: publisher -> receiver, no hookd");
+    let ceiling = {
+        let http = http.clone();
+        let url = format!("{rx}/direct");
+        sustained(&sink, conc, secs, move |n| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let body = json!({"id": "evt_x", "event": "bench.ping", "data": {"n": n, "t": now_us()}}).to_string();
+                let sig = hookd_delivery::signing::body_hmac("whsec_bench", body.as_bytes());
+                let _ = http.post(&url).header("x-hookd-signature", sig).body(body).send().await;
+            }
+        })
+        .await
+    };
+    figures.push(Figure { scenario: "ceiling", per_second: ceiling, ratio_to_ceiling: Some(1.0), p50_ms: None, p95_ms: None, p99_ms: None, publish_p99_ms: None });
+
+    let h = start_hookd().await?;
+    let events_url = format!("{}/v1/events", h.base);
+
+    eprintln!("S1: one endpoint, publish as fast as hookd accepts");
+    let ids = create_webhooks(&http, &h, &[format!("{rx}/s1")]).await?;
+    let s1 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
+    figures.push(Figure { scenario: "S1 one endpoint", per_second: s1, ratio_to_ceiling: Some(s1 / ceiling), p50_ms: None, p95_ms: None, p99_ms: None, publish_p99_ms: None });
+    drain(&sink).await;
+    delete_webhooks(&http, &h, &ids).await?;
+
+    eprintln!("S2: ten endpoints subscribed to the same event");
+    let urls: Vec<String> = (0..10).map(|i| format!("{rx}/s2/{i}")).collect();
+    let ids = create_webhooks(&http, &h, &urls).await?;
+    let s2 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
+    figures.push(Figure { scenario: "S2 fan-out to 10", per_second: s2, ratio_to_ceiling: Some(s2 / ceiling), p50_ms: None, p95_ms: None, p99_ms: None, publish_p99_ms: None });
+    drain(&sink).await;
+    delete_webhooks(&http, &h, &ids).await?;
+
+    eprintln!("S4: latency at half the S1 rate");
+    let ids = create_webhooks(&http, &h, &[format!("{rx}/s4")]).await?;
+    let rate = (s1 / 2.0).max(10.0);
+    let (p50, p95, p99, pub_p99) = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
+    figures.push(Figure { scenario: "S4 latency", per_second: rate, ratio_to_ceiling: None, p50_ms: Some(p50), p95_ms: Some(p95), p99_ms: Some(p99), publish_p99_ms: Some(pub_p99) });
+    delete_webhooks(&http, &h, &ids).await?;
+    h.stop().await;
+
+    println!("\n{:<20} {:>12} {:>10} {:>9} {:>9} {:>9} {:>12}", "scenario", "per second", "x ceiling", "p50 ms", "p95 ms", "p99 ms", "publish p99");
+    let f = |v: Option<f64>, p: usize| v.map_or("-".to_owned(), |x| format!("{x:.p$}"));
+    for x in &figures {
+        println!(
+            "{:<20} {:>12.0} {:>10} {:>9} {:>9} {:>9} {:>12}",
+            x.scenario, x.per_second, f(x.ratio_to_ceiling, 2), f(x.p50_ms, 1), f(x.p95_ms, 1), f(x.p99_ms, 1), f(x.publish_p99_ms, 1)
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    }
+    Ok(())
+}
+
+/// Waits until the receiver stops counting (the backlog is delivered).
+async fn drain(sink: &Sink) {
+    let mut last = sink.count.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = sink.count.load(Ordering::Relaxed);
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// Publishes at a fixed rate; returns publish-to-receive p50/p95/p99 and publish p99, in ms.
+async fn latency_at(http: &reqwest::Client, sink: &Arc<Sink>, url: &str, key: &str, rate: f64, secs: f64) -> (f64, f64, f64, f64) {
+    sink.latencies.lock().unwrap().clear();
+    sink.record.store(true, Ordering::Relaxed);
+    let publish_lat = Arc::new(Mutex::new(Vec::new()));
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    let mut n = 0u64;
+    while Instant::now() < end {
+        tick.tick().await;
+        n += 1;
+        let (http, url, key, publish_lat) = (http.clone(), url.to_owned(), key.to_owned(), publish_lat.clone());
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let body = json!({"event": "bench.ping", "data": {"n": n, "t": now_us()}});
+            let _ = http.post(&url).bearer_auth(&key).json(&body).send().await;
+            publish_lat.lock().unwrap().push(t.elapsed().as_micros() as u64);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    drain(sink).await;
+    sink.record.store(false, Ordering::Relaxed);
+    let mut l = std::mem::take(&mut *sink.latencies.lock().unwrap());
+    l.sort_unstable();
+    let mut p = std::mem::take(&mut *publish_lat.lock().unwrap());
+    p.sort_unstable();
+    eprintln!("  {} deliveries timed", l.len());
+    (percentile(&l, 0.5), percentile(&l, 0.95), percentile(&l, 0.99), percentile(&p, 0.99))
+}

@@ -1,0 +1,132 @@
+//! `hookd listen`: a local receiver for development. It prints every delivery it gets
+//! and whether its signatures verify, and answers 200 (or the status you choose).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use hookd_delivery::signing;
+
+/// How far a `webhook-timestamp` may be from now and still verify.
+const TOLERANCE_SECS: i64 = 300;
+
+pub struct ListenOptions {
+    pub addr: SocketAddr,
+    pub secret: Option<String>,
+    pub signature_header: String,
+    pub status: StatusCode,
+}
+
+struct Ctx {
+    secret: Option<String>,
+    signature_header: String,
+    status: StatusCode,
+}
+
+/// Serves until Ctrl-C.
+pub async fn listen(opts: ListenOptions) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (choose another with --port)", opts.addr))?;
+    let addr = listener.local_addr()?;
+    println!("Listening on http://{addr}/ (any path). Point a webhook at it with `hookd serve --dev`:");
+    println!("  {{\"url\": \"http://{addr}/webhooks\", \"events\": [\"*\"]}}");
+    if opts.secret.is_none() {
+        println!("Signatures are not checked: pass --secret <the webhook's signing_secret> to check them.");
+    }
+    let ctx = Arc::new(Ctx { secret: opts.secret, signature_header: opts.signature_header, status: opts.status });
+    let app = axum::Router::new().fallback(receive).with_state(ctx);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("the listener failed")
+}
+
+async fn receive(State(ctx): State<Arc<Ctx>>, uri: Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
+    println!("{}", describe(&ctx, uri.path(), &headers, &body));
+    ctx.status
+}
+
+fn describe(ctx: &Ctx, path: &str, headers: &HeaderMap, body: &[u8]) -> String {
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let mut out = format!(
+        "── {} {}  event {}  delivery {}  on {}\n",
+        h("x-hookd-event"),
+        time_now(),
+        h("webhook-id"),
+        h("x-hookd-delivery"),
+        path
+    );
+    let (hmac, standard) = verify(ctx, headers, body);
+    out.push_str(&format!("   {:<28} {hmac}\n", format!("{}:", ctx.signature_header)));
+    out.push_str(&format!("   {:<28} {standard}\n", "webhook-signature:"));
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => out.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default()),
+        Err(_) => out.push_str(&String::from_utf8_lossy(body)),
+    }
+    out
+}
+
+fn time_now() -> String {
+    hookd_core::time_fmt::format(time::OffsetDateTime::now_utc())
+}
+
+/// The verdicts on the body HMAC and on the Standard Webhooks signature.
+fn verify(ctx: &Ctx, headers: &HeaderMap, body: &[u8]) -> (String, String) {
+    let Some(secret) = &ctx.secret else {
+        return ("not checked (no --secret)".into(), "not checked (no --secret)".into());
+    };
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let hmac = match get(&ctx.signature_header) {
+        None => "missing".to_owned(),
+        Some(v) if v == signing::body_hmac(secret, body) => "valid".to_owned(),
+        Some(_) => "INVALID".to_owned(),
+    };
+    let standard = match (get("webhook-id"), get("webhook-timestamp"), get("webhook-signature")) {
+        (Some(id), Some(ts), Some(sigs)) => match ts.parse::<i64>() {
+            Ok(t) => {
+                let expected = signing::standard_signature(secret, id, t, body);
+                let age = (time::OffsetDateTime::now_utc().unix_timestamp() - t).abs();
+                if !sigs.split(' ').any(|s| s == expected) {
+                    "INVALID".to_owned()
+                } else if age > TOLERANCE_SECS {
+                    format!("valid signature, but the timestamp is {age} s away")
+                } else {
+                    "valid".to_owned()
+                }
+            }
+            Err(_) => "INVALID (webhook-timestamp is not a number)".to_owned(),
+        },
+        _ => "missing".to_owned(),
+    };
+    (hmac, standard)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn checks_both_signatures() {
+        let ctx = Ctx { secret: Some("whsec_AAECAwQFBgcICQoLDA0ODw==".into()), signature_header: "x-hookd-signature".into(), status: StatusCode::OK };
+        let body = br#"{"id":"evt_1","event":"link.created","data":{}}"#;
+        let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut h = HeaderMap::new();
+        h.insert("x-hookd-signature", HeaderValue::from_str(&signing::body_hmac("whsec_AAECAwQFBgcICQoLDA0ODw==", body)).unwrap());
+        h.insert("webhook-id", HeaderValue::from_static("evt_1"));
+        h.insert("webhook-timestamp", HeaderValue::from(ts));
+        let sig = signing::standard_signature("whsec_AAECAwQFBgcICQoLDA0ODw==", "evt_1", ts, body);
+        h.insert("webhook-signature", HeaderValue::from_str(&format!("v1,old {sig}")).unwrap());
+        assert_eq!(verify(&ctx, &h, body), ("valid".into(), "valid".into()));
+        let out = describe(&ctx, "/webhooks", &h, body);
+        assert!(out.contains("\"event\": \"link.created\""), "{out}");
+        assert_eq!(verify(&ctx, &h, b"tampered"), ("INVALID".into(), "INVALID".into()));
+    }
+}
