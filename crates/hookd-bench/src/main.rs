@@ -21,8 +21,11 @@ use hookd::config::{Config, Settings};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
-#[command(about = "Measure hookd's delivery throughput and latency on this machine", after_help = "Example:\n  \
-    cargo run --release -p hookd-bench -- --seconds 20 --json")]
+#[command(
+    about = "Measure hookd's delivery throughput and latency on this machine",
+    after_help = "Example:\n  \
+    cargo run --release -p hookd-bench -- --seconds 20 --json"
+)]
 struct Args {
     /// Length of each throughput scenario.
     #[arg(long, default_value_t = 20)]
@@ -36,6 +39,9 @@ struct Args {
     /// Print the results as JSON too.
     #[arg(long)]
     json: bool,
+    /// Run only these scenarios (comma-separated: ceiling,s1,s2,s4).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 /// What the receivers saw.
@@ -86,7 +92,7 @@ async fn start_hookd() -> anyhow::Result<Hookd> {
     let config = Config {
         database_url: format!("sqlite://{}", dir.path().join("hookd.db").display()),
         allow_http: true,
-        log_level: "warn".into(),
+        log_level: std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
         rate_limit: hookd::config::RateLimitConfig { requests_per_minute: u32::MAX },
         delivery: hookd::config::DeliveryConfig {
             allow_private_cidrs: vec!["127.0.0.0/8".into()],
@@ -224,12 +230,18 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(conc * 2).build()?;
     let sink = Arc::new(Sink::default());
     let rx = start_receiver(sink.clone()).await?;
-    eprintln!("hookd-bench: {} cores, {secs} s per scenario, {conc} publishers", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    eprintln!(
+        "hookd-bench: {} cores, {secs} s per scenario, {conc} publishers",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     let mut figures = Vec::new();
+    let run = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o.eq_ignore_ascii_case(name));
 
     // Ceiling: the publisher's own client posting signed bodies straight to the receiver.
     eprintln!("ceiling: publisher -> receiver, no hookd");
-    let ceiling = {
+    let ceiling = if !run("ceiling") {
+        f64::NAN
+    } else {
         let http = http.clone();
         let url = format!("{rx}/direct");
         sustained(&sink, conc, secs, move |n| {
@@ -242,40 +254,88 @@ async fn main() -> anyhow::Result<()> {
         })
         .await
     };
-    figures.push(Figure { scenario: "ceiling", per_second: ceiling, ratio_to_ceiling: Some(1.0), p50_ms: None, p95_ms: None, p99_ms: None, publish_p99_ms: None });
+    figures.push(Figure {
+        scenario: "ceiling",
+        per_second: ceiling,
+        ratio_to_ceiling: Some(1.0),
+        p50_ms: None,
+        p95_ms: None,
+        p99_ms: None,
+        publish_p99_ms: None,
+    });
 
     let h = start_hookd().await?;
     let events_url = format!("{}/v1/events", h.base);
 
-    eprintln!("S1: one endpoint, publish as fast as hookd accepts");
-    let ids = create_webhooks(&http, &h, &[format!("{rx}/s1")]).await?;
-    let s1 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
-    figures.push(Figure { scenario: "S1 one endpoint", per_second: s1, ratio_to_ceiling: Some(s1 / ceiling), p50_ms: None, p95_ms: None, p99_ms: None, publish_p99_ms: None });
-    drain(&sink).await;
-    delete_webhooks(&http, &h, &ids).await?;
+    let mut s1 = f64::NAN;
+    if run("s1") || run("s4") {
+        eprintln!("S1: one endpoint, publish as fast as hookd accepts");
+        let ids = create_webhooks(&http, &h, &[format!("{rx}/s1")]).await?;
+        s1 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
+        figures.push(Figure {
+            scenario: "S1 one endpoint",
+            per_second: s1,
+            ratio_to_ceiling: Some(s1 / ceiling),
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+            publish_p99_ms: None,
+        });
+        drain(&sink).await;
+        delete_webhooks(&http, &h, &ids).await?;
+    }
 
-    eprintln!("S2: ten endpoints subscribed to the same event");
-    let urls: Vec<String> = (0..10).map(|i| format!("{rx}/s2/{i}")).collect();
-    let ids = create_webhooks(&http, &h, &urls).await?;
-    let s2 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
-    figures.push(Figure { scenario: "S2 fan-out to 10", per_second: s2, ratio_to_ceiling: Some(s2 / ceiling), p50_ms: None, p95_ms: None, p99_ms: None, publish_p99_ms: None });
-    drain(&sink).await;
-    delete_webhooks(&http, &h, &ids).await?;
+    if run("s2") {
+        eprintln!("S2: ten endpoints subscribed to the same event");
+        let urls: Vec<String> = (0..10).map(|i| format!("{rx}/s2/{i}")).collect();
+        let ids = create_webhooks(&http, &h, &urls).await?;
+        let s2 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
+        figures.push(Figure {
+            scenario: "S2 fan-out to 10",
+            per_second: s2,
+            ratio_to_ceiling: Some(s2 / ceiling),
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+            publish_p99_ms: None,
+        });
+        drain(&sink).await;
+        delete_webhooks(&http, &h, &ids).await?;
+    }
 
-    eprintln!("S4: latency at half the S1 rate");
-    let ids = create_webhooks(&http, &h, &[format!("{rx}/s4")]).await?;
-    let rate = (s1 / 2.0).max(10.0);
-    let (p50, p95, p99, pub_p99) = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
-    figures.push(Figure { scenario: "S4 latency", per_second: rate, ratio_to_ceiling: None, p50_ms: Some(p50), p95_ms: Some(p95), p99_ms: Some(p99), publish_p99_ms: Some(pub_p99) });
-    delete_webhooks(&http, &h, &ids).await?;
+    if run("s4") {
+        eprintln!("S4: latency at half the S1 rate");
+        let ids = create_webhooks(&http, &h, &[format!("{rx}/s4")]).await?;
+        let rate = (s1 / 2.0).max(10.0);
+        let (p50, p95, p99, pub_p99) = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
+        figures.push(Figure {
+            scenario: "S4 latency",
+            per_second: rate,
+            ratio_to_ceiling: None,
+            p50_ms: Some(p50),
+            p95_ms: Some(p95),
+            p99_ms: Some(p99),
+            publish_p99_ms: Some(pub_p99),
+        });
+        delete_webhooks(&http, &h, &ids).await?;
+    }
     h.stop().await;
 
-    println!("\n{:<20} {:>12} {:>10} {:>9} {:>9} {:>9} {:>12}", "scenario", "per second", "x ceiling", "p50 ms", "p95 ms", "p99 ms", "publish p99");
+    println!(
+        "\n{:<20} {:>12} {:>10} {:>9} {:>9} {:>9} {:>12}",
+        "scenario", "per second", "x ceiling", "p50 ms", "p95 ms", "p99 ms", "publish p99"
+    );
     let f = |v: Option<f64>, p: usize| v.map_or("-".to_owned(), |x| format!("{x:.p$}"));
     for x in &figures {
         println!(
             "{:<20} {:>12.0} {:>10} {:>9} {:>9} {:>9} {:>12}",
-            x.scenario, x.per_second, f(x.ratio_to_ceiling, 2), f(x.p50_ms, 1), f(x.p95_ms, 1), f(x.p99_ms, 1), f(x.publish_p99_ms, 1)
+            x.scenario,
+            x.per_second,
+            f(x.ratio_to_ceiling, 2),
+            f(x.p50_ms, 1),
+            f(x.p95_ms, 1),
+            f(x.p99_ms, 1),
+            f(x.publish_p99_ms, 1)
         );
     }
     if args.json {
@@ -298,7 +358,14 @@ async fn drain(sink: &Sink) {
 }
 
 /// Publishes at a fixed rate; returns publish-to-receive p50/p95/p99 and publish p99, in ms.
-async fn latency_at(http: &reqwest::Client, sink: &Arc<Sink>, url: &str, key: &str, rate: f64, secs: f64) -> (f64, f64, f64, f64) {
+async fn latency_at(
+    http: &reqwest::Client,
+    sink: &Arc<Sink>,
+    url: &str,
+    key: &str,
+    rate: f64,
+    secs: f64,
+) -> (f64, f64, f64, f64) {
     sink.latencies.lock().unwrap().clear();
     sink.record.store(true, Ordering::Relaxed);
     let publish_lat = Arc::new(Mutex::new(Vec::new()));

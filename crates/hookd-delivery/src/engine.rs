@@ -36,6 +36,10 @@ use crate::sender::{Outcome, Sender};
 pub const DISABLED_GONE: &str = "endpoint_gone";
 /// Most results written in one transaction.
 const MAX_RESULTS_PER_WRITE: usize = 1000;
+/// How long the writer lets outcomes gather before writing them. Attempts are already
+/// sent; only the log waits, and fewer, larger transactions leave the single SQLite
+/// writer free for publishes.
+const RESULTS_LINGER: Duration = Duration::from_millis(20);
 /// Most deliveries claimed in one query.
 const MAX_CLAIM: usize = 1000;
 
@@ -658,6 +662,9 @@ async fn schedule(shared: Arc<Shared>) {
 async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<DeliveryResult>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
+        if !rx.is_closed() {
+            tokio::time::sleep(RESULTS_LINGER).await;
+        }
         while batch.len() < MAX_RESULTS_PER_WRITE {
             match rx.try_recv() {
                 Ok(r) => batch.push(r),

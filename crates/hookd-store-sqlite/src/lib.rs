@@ -179,9 +179,24 @@ const CLAIM_SELECT: &str =
 /// Rows per statement when a list of ids is bound (SQLite allows 32,766 variables).
 const IDS_PER_STATEMENT: usize = 500;
 
-/// Rows per multi-row statement (SQLite allows 32,766 bound values; deliveries have 15
-/// columns).
-const ROWS_PER_STATEMENT: usize = 1000;
+/// Rows per multi-row statement. Only these sizes are used, so that a batch of any size
+/// is written with statements whose SQL text repeats and stays prepared in the
+/// connection's statement cache: parsing a fresh 1,000-row INSERT costs about as much as
+/// running it. The largest keeps the bound values under SQLite's limit of 32,766.
+const ROWS_PER_STATEMENT: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// Splits `items` into runs of the sizes in [`ROWS_PER_STATEMENT`], largest first.
+fn sized_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    for size in ROWS_PER_STATEMENT {
+        while items.len() >= size {
+            let (head, rest) = items.split_at(size);
+            out.push(head);
+            items = rest;
+        }
+    }
+    out
+}
 
 /// One webhook's results in a batch, for its counters.
 #[derive(Default)]
@@ -557,7 +572,7 @@ impl Store for SqliteStore {
         // Events first, in multi-row statements; a producer id already published makes
         // its row a no-op, recognised by its absence from RETURNING.
         let mut created: HashSet<String> = HashSet::with_capacity(batch.len());
-        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+        for chunk in sized_chunks(batch) {
             let mut q = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
             q.push_values(chunk, |mut b, rec| {
                 let e = &rec.event;
@@ -596,9 +611,10 @@ impl Store for SqliteStore {
                 out.push(InsertedEvent::Existing(Event::try_from(existing)?));
             }
         }
-        for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new(format!("INSERT INTO deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_expires_at) "));
+        for chunk in sized_chunks(&deliveries) {
+            let mut q = QueryBuilder::<Sqlite>::new(format!(
+                "INSERT INTO deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_expires_at) "
+            ));
             q.push_values(chunk, |mut b, (d, owner, lease)| {
                 b.push_bind(d.id.as_str())
                     .push_bind(d.workspace_id.as_str())
@@ -769,7 +785,7 @@ impl Store for SqliteStore {
         let now = micros(hookd_core::time_fmt::now());
         let mut tx = self.writer.begin().await.map_err(db_err)?;
         let attempts: Vec<&Attempt> = batch.iter().filter_map(|r| r.attempt.as_ref()).collect();
-        for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
+        for chunk in sized_chunks(&attempts) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response, \
                  error_kind, error_message) ",
@@ -786,7 +802,7 @@ impl Store for SqliteStore {
             });
             q.build().execute(&mut *tx).await.map_err(db_err)?;
         }
-        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+        for chunk in sized_chunks(batch) {
             let mut q = QueryBuilder::<Sqlite>::new("WITH v(id, status, next, attempts, code, error) AS (");
             q.push_values(chunk, |mut b, r| {
                 let (status, next) = match &r.next {
@@ -1109,4 +1125,17 @@ async fn insert_api_key(conn: &mut sqlx::SqliteConnection, k: &ApiKey) -> StoreR
     .await
     .map_err(db_err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chunks_use_only_the_fixed_sizes_and_cover_everything() {
+        let items: Vec<u32> = (0..343).collect();
+        let chunks = super::sized_chunks(&items);
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [256, 64, 16, 4, 1, 1, 1]);
+        assert_eq!(chunks.concat(), items);
+        assert!(super::sized_chunks::<u8>(&[]).is_empty());
+    }
 }

@@ -115,11 +115,18 @@ mod tests {
 
     #[test]
     fn checks_both_signatures() {
-        let ctx = Ctx { secret: Some("whsec_AAECAwQFBgcICQoLDA0ODw==".into()), signature_header: "x-hookd-signature".into(), status: StatusCode::OK };
+        let ctx = Ctx {
+            secret: Some("whsec_AAECAwQFBgcICQoLDA0ODw==".into()),
+            signature_header: "x-hookd-signature".into(),
+            status: StatusCode::OK,
+        };
         let body = br#"{"id":"evt_1","event":"link.created","data":{}}"#;
         let ts = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut h = HeaderMap::new();
-        h.insert("x-hookd-signature", HeaderValue::from_str(&signing::body_hmac("whsec_AAECAwQFBgcICQoLDA0ODw==", body)).unwrap());
+        h.insert(
+            "x-hookd-signature",
+            HeaderValue::from_str(&signing::body_hmac("whsec_AAECAwQFBgcICQoLDA0ODw==", body)).unwrap(),
+        );
         h.insert("webhook-id", HeaderValue::from_static("evt_1"));
         h.insert("webhook-timestamp", HeaderValue::from(ts));
         let sig = signing::standard_signature("whsec_AAECAwQFBgcICQoLDA0ODw==", "evt_1", ts, body);

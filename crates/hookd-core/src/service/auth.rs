@@ -12,6 +12,10 @@ use crate::time_fmt;
 /// How often `last_used_at` is written for a busy key: once a minute is precise enough
 /// for "when was this key last used" and keeps a write off every request.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a key read from the store is trusted without reading it again. This bounds
+/// how late a revocation made elsewhere (the CLI, another node) takes effect, and keeps
+/// a database read off every request of a busy key.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -56,18 +60,23 @@ pub enum AuthError {
 pub struct AuthService {
     store: Arc<dyn Store>,
     last_touch: Arc<Mutex<HashMap<ApiKeyId, Instant>>>,
+    cache: Arc<Mutex<HashMap<ApiKeyId, (ApiKey, Instant)>>>,
 }
+
+/// Past this many cached keys, the cache starts afresh.
+const KEY_CACHE_MAX: usize = 10_000;
 
 impl AuthService {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, last_touch: Arc::default() }
+        Self { store, last_touch: Arc::default(), cache: Arc::default() }
     }
 
-    /// Checks a presented key. The key is read from the store on every request, so a
-    /// revocation (by the CLI, or by another node) takes effect at once.
+    /// Checks a presented key. Keys are re-read from the store at most
+    /// [`KEY_CACHE_TTL`] after they were last read, so a revocation made anywhere takes
+    /// effect within that time.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let parsed = ApiKeyToken::parse(token)?;
-        let key = self.store.get_api_key(&parsed.id).await?.ok_or(AuthError::Invalid)?;
+        let key = self.key(&parsed.id).await?.ok_or(AuthError::Invalid)?;
         // Compare the secret before looking at anything else, so the response does not
         // tell a guesser whether the id exists.
         if !key.verify_secret(parsed.secret) || key.prefix != parsed.prefix {
@@ -78,6 +87,31 @@ impl AuthService {
         }
         self.touch(&key.id).await;
         Ok(Principal { key })
+    }
+
+    async fn key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((k, at)) = cache.get(id) {
+                if at.elapsed() < KEY_CACHE_TTL {
+                    return Ok(Some(k.clone()));
+                }
+            }
+        }
+        let key = self.store.get_api_key(id).await?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= KEY_CACHE_MAX {
+            cache.clear();
+        }
+        match &key {
+            Some(k) => {
+                cache.insert(id.clone(), (k.clone(), Instant::now()));
+            }
+            None => {
+                cache.remove(id);
+            }
+        }
+        Ok(key)
     }
 
     async fn touch(&self, id: &ApiKeyId) {

@@ -40,7 +40,16 @@ async fn missing_malformed_wrong_and_revoked_keys_are_401() {
     c.get("/v1/webhooks").await.assert_status(200);
     let id = ApiKeyToken::parse(&other).unwrap().id;
     server.admin.revoke_key(&id).await.unwrap();
-    let r = c.get("/v1/webhooks").await;
+    // Keys are cached for up to a second.
+    let r = hookd_test_support::eventually(std::time::Duration::from_secs(5), || async {
+        let r = c.get("/v1/webhooks").await;
+        if r.status == 401 {
+            Ok(r)
+        } else {
+            Err(format!("still {}", r.status))
+        }
+    })
+    .await;
     assert_error(&r, 401, "unauthorized");
     assert!(r.text.contains("revoked"));
 }
