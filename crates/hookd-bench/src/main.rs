@@ -39,7 +39,7 @@ struct Args {
     /// Print the results as JSON too.
     #[arg(long)]
     json: bool,
-    /// Run only these scenarios (comma-separated: ceiling,s1,s2,s4).
+    /// Run only these scenarios (comma-separated: ceiling,s1,s2,s4,neighbour).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -79,6 +79,19 @@ async fn start_receiver(sink: Arc<Sink>) -> anyhow::Result<String> {
     Ok(format!("http://{addr}"))
 }
 
+/// An endpoint that accepts connections and never answers.
+async fn start_hanging_receiver() -> anyhow::Result<String> {
+    async fn hang() -> StatusCode {
+        std::future::pending::<()>().await;
+        StatusCode::OK
+    }
+    let app = axum::Router::new().fallback(hang);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("http://{addr}"))
+}
+
 struct Hookd {
     base: String,
     key: String,
@@ -92,11 +105,10 @@ async fn start_hookd() -> anyhow::Result<Hookd> {
     let config = Config {
         database_url: format!("sqlite://{}", dir.path().join("hookd.db").display()),
         allow_http: true,
-        log_level: std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        log_level: "warn".into(),
         rate_limit: hookd::config::RateLimitConfig { requests_per_minute: u32::MAX },
         delivery: hookd::config::DeliveryConfig {
             allow_private_cidrs: vec!["127.0.0.0/8".into()],
-            max_in_flight_per_webhook: std::env::var("PER_WEBHOOK").ok().and_then(|v| v.parse().ok()).unwrap_or(4),
             ..Default::default()
         },
         ..Config::default()
@@ -254,15 +266,17 @@ async fn main() -> anyhow::Result<()> {
         })
         .await
     };
-    figures.push(Figure {
-        scenario: "ceiling",
-        per_second: ceiling,
-        ratio_to_ceiling: Some(1.0),
-        p50_ms: None,
-        p95_ms: None,
-        p99_ms: None,
-        publish_p99_ms: None,
-    });
+    if ceiling.is_finite() {
+        figures.push(Figure {
+            scenario: "ceiling",
+            per_second: ceiling,
+            ratio_to_ceiling: Some(1.0),
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+            publish_p99_ms: None,
+        });
+    }
 
     let h = start_hookd().await?;
     let events_url = format!("{}/v1/events", h.base);
@@ -275,7 +289,7 @@ async fn main() -> anyhow::Result<()> {
         figures.push(Figure {
             scenario: "S1 one endpoint",
             per_second: s1,
-            ratio_to_ceiling: Some(s1 / ceiling),
+            ratio_to_ceiling: Some(s1 / ceiling).filter(|r| r.is_finite()),
             p50_ms: None,
             p95_ms: None,
             p99_ms: None,
@@ -293,7 +307,7 @@ async fn main() -> anyhow::Result<()> {
         figures.push(Figure {
             scenario: "S2 fan-out to 10",
             per_second: s2,
-            ratio_to_ceiling: Some(s2 / ceiling),
+            ratio_to_ceiling: Some(s2 / ceiling).filter(|r| r.is_finite()),
             p50_ms: None,
             p95_ms: None,
             p99_ms: None,
@@ -318,6 +332,39 @@ async fn main() -> anyhow::Result<()> {
             publish_p99_ms: Some(pub_p99),
         });
         delete_webhooks(&http, &h, &ids).await?;
+    }
+
+    if run("neighbour") {
+        // The healthy endpoint's latency at a modest fixed rate, alone and then beside a
+        // webhook whose endpoint never answers.
+        let rate = 200.0;
+        eprintln!("neighbour: healthy endpoint alone, {rate}/s");
+        let ids = create_webhooks(&http, &h, &[format!("{rx}/healthy")]).await?;
+        let (p50, p95, p99, pub_p99) = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
+        figures.push(Figure {
+            scenario: "healthy alone",
+            per_second: rate,
+            ratio_to_ceiling: None,
+            p50_ms: Some(p50),
+            p95_ms: Some(p95),
+            p99_ms: Some(p99),
+            publish_p99_ms: Some(pub_p99),
+        });
+        let hang = start_hanging_receiver().await?;
+        let hanging = create_webhooks(&http, &h, &[format!("{hang}/stuck")]).await?;
+        eprintln!("neighbour: healthy endpoint beside a hanging one, {rate}/s");
+        let (p50, p95, p99, pub_p99) = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
+        figures.push(Figure {
+            scenario: "healthy + hanging",
+            per_second: rate,
+            ratio_to_ceiling: None,
+            p50_ms: Some(p50),
+            p95_ms: Some(p95),
+            p99_ms: Some(p99),
+            publish_p99_ms: Some(pub_p99),
+        });
+        delete_webhooks(&http, &h, &ids).await?;
+        delete_webhooks(&http, &h, &hanging).await?;
     }
     h.stop().await;
 
