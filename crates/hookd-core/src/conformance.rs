@@ -8,8 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::crypto::Sealed;
-use crate::domain::{GeneratedKey, Scope, Webhook, WebhookSecrets, Workspace};
-use crate::id::{WebhookId, WorkspaceId};
+use crate::domain::{
+    Attempt, Delivery, DeliveryStatus, Event, GeneratedKey, Scope, Webhook, WebhookSecrets, Workspace,
+};
+use crate::id::{DeliveryId, EventId, WebhookId, WorkspaceId};
+use crate::store::{Claim, DeliveryFilter, DeliveryResult, InsertedEvent, NewEventRecord, NextStep};
 use crate::store::{
     IdempotencyClaim, IdempotencyRequest, PageRequest, Store, StoreError, StoredResponse, WebhookFilter,
     WebhookSettings,
@@ -30,6 +33,11 @@ where
     settings_and_secrets_are_written_separately(make().await).await;
     idempotency_claims(make().await).await;
     settings_are_claimed_once(make().await).await;
+    events_publish_once_per_producer_id(make().await).await;
+    deliveries_are_claimed_by_lease(make().await).await;
+    results_move_deliveries_and_counters(make().await).await;
+    gone_disables_and_cancels(make().await).await;
+    retry_replay_and_prune(make().await).await;
 }
 
 fn workspace(name: &str) -> Workspace {
@@ -225,4 +233,260 @@ pub async fn settings_are_claimed_once(store: Arc<dyn Store>) {
     assert_eq!(store.claim_setting("key_fingerprint", "aaa").await.unwrap(), "aaa");
     assert_eq!(store.claim_setting("key_fingerprint", "bbb").await.unwrap(), "aaa", "the first value stays");
     assert_eq!(store.claim_setting("other", "bbb").await.unwrap(), "bbb");
+}
+
+fn event(ws: &WorkspaceId, producer_id: Option<&str>) -> Event {
+    Event {
+        id: EventId::generate(),
+        workspace_id: ws.clone(),
+        event_type: "link.created".into(),
+        producer_id: producer_id.map(str::to_owned),
+        data: "{\"n\":1}".into(),
+        occurred_at: None,
+        created_at: time_fmt::now(),
+        deliveries: 0,
+    }
+}
+
+fn delivery(e: &Event, w: &WebhookId) -> Delivery {
+    Delivery {
+        id: DeliveryId::generate(),
+        workspace_id: e.workspace_id.clone(),
+        webhook_id: w.clone(),
+        event_id: e.id.clone(),
+        event_type: e.event_type.clone(),
+        status: DeliveryStatus::InFlight,
+        attempts: 0,
+        schedule_base: 0,
+        next_attempt_at: Some(e.created_at),
+        last_status_code: None,
+        last_error: None,
+        created_at: e.created_at,
+        updated_at: e.created_at,
+    }
+}
+
+fn record(e: Event, webhooks: &[&WebhookId], lease: Option<(&str, time::OffsetDateTime)>) -> NewEventRecord {
+    let deliveries: Vec<Delivery> = webhooks.iter().map(|w| delivery(&e, w)).collect();
+    NewEventRecord {
+        event: Event { deliveries: deliveries.len() as i64, ..e },
+        deliveries,
+        lease: lease.map(|(o, t)| (o.to_owned(), t)),
+    }
+}
+
+fn attempt(d: &DeliveryId, n: i32, code: i32) -> Attempt {
+    Attempt {
+        delivery_id: d.clone(),
+        attempt: n,
+        started_at: time_fmt::now(),
+        duration_ms: 3,
+        status_code: Some(code),
+        response: Some("ok".into()),
+        error_kind: (code >= 300).then(|| "http_status".to_owned()),
+        error_message: (code >= 300).then(|| format!("answered {code}")),
+    }
+}
+
+async fn with_webhook(store: &dyn Store) -> (Workspace, Webhook) {
+    let (ws, k) = setup(store).await;
+    let w = webhook(&ws.id, &k, "https://example.com/hook");
+    store.insert_webhook(&w).await.unwrap();
+    (ws, w)
+}
+
+pub async fn events_publish_once_per_producer_id(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let a = record(event(&ws.id, Some("p-1")), &[&w.id], None);
+    let dup_in_batch = record(event(&ws.id, Some("p-1")), &[&w.id], None);
+    let plain = record(event(&ws.id, None), &[&w.id, &w.id], None);
+    let out = store.insert_events(&[a.clone(), dup_in_batch, plain.clone()]).await.unwrap();
+    assert_eq!(out[0], InsertedEvent::Created);
+    assert_eq!(out[1], InsertedEvent::Existing(a.event.clone()));
+    assert_eq!(out[2], InsertedEvent::Created);
+    let again = store.insert_events(&[record(event(&ws.id, Some("p-1")), &[&w.id], None)]).await.unwrap();
+    assert_eq!(again, vec![InsertedEvent::Existing(a.event.clone())]);
+    assert_eq!(store.get_event(&ws.id, &plain.event.id).await.unwrap().unwrap(), plain.event);
+    let all = store
+        .list_deliveries(
+            &ws.id,
+            &DeliveryFilter { webhook_id: Some(w.id.clone()), ..Default::default() },
+            &PageRequest { limit: 10, before: None },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3, "the duplicate wrote no deliveries");
+}
+
+pub async fn deliveries_are_claimed_by_lease(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let now = time_fmt::now();
+    let live = now + Duration::from_secs(60);
+    let rec = record(event(&ws.id, None), &[&w.id, &w.id], Some(("node-a", live)));
+    store.insert_events(&[rec.clone()]).await.unwrap();
+    let claim = |owner: &'static str, at: time::OffsetDateTime, exclude: &'static [WebhookId]| Claim {
+        owner,
+        now: at,
+        lease_until: at + Duration::from_secs(60),
+        limit: 10,
+        exclude_webhooks: exclude,
+    };
+    assert!(
+        store.claim_due_deliveries(&claim("node-b", now, &[])).await.unwrap().is_empty(),
+        "live leases are not claimed"
+    );
+    // After the lease expires another node takes them, with their event.
+    let later = live + Duration::from_secs(1);
+    let got = store.claim_due_deliveries(&claim("node-b", later, &[])).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].1, rec.event);
+    assert_eq!(got[0].0.status, DeliveryStatus::InFlight);
+    // Released deliveries are due at once, except for excluded webhooks.
+    let ids: Vec<DeliveryId> = got.iter().map(|(d, _)| d.id.clone()).collect();
+    store.release_deliveries("node-b", &ids, later).await.unwrap();
+    assert!(store.next_due_at().await.unwrap().is_some_and(|t| t <= later));
+    let excluded = Box::leak(Box::new([w.id.clone()]));
+    assert!(store.claim_due_deliveries(&claim("node-c", later, excluded)).await.unwrap().is_empty());
+    let got = store.claim_due_deliveries(&claim("node-c", later, &[])).await.unwrap();
+    assert_eq!(got.len(), 2);
+    // Renewed leases hold; release_all_leases frees everything.
+    store.renew_leases("node-c", &ids, later + Duration::from_secs(3600)).await.unwrap();
+    assert!(store
+        .claim_due_deliveries(&claim("node-d", later + Duration::from_secs(120), &[]))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.release_all_leases(later).await.unwrap(), 2);
+    assert_eq!(store.claim_due_deliveries(&claim("node-d", later, &[])).await.unwrap().len(), 2);
+}
+
+pub async fn results_move_deliveries_and_counters(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let rec =
+        record(event(&ws.id, None), &[&w.id, &w.id, &w.id], Some(("n", time_fmt::now() + Duration::from_secs(60))));
+    store.insert_events(&[rec.clone()]).await.unwrap();
+    let [a, b, c] = [0, 1, 2].map(|i| rec.deliveries[i].id.clone());
+    let retry_at = time_fmt::now() + Duration::from_secs(30);
+    let results = vec![
+        DeliveryResult {
+            delivery_id: a.clone(),
+            webhook_id: w.id.clone(),
+            attempt: Some(attempt(&a, 1, 500)),
+            next: NextStep::RetryAt(retry_at),
+        },
+        DeliveryResult {
+            delivery_id: b.clone(),
+            webhook_id: w.id.clone(),
+            attempt: Some(attempt(&b, 1, 503)),
+            next: NextStep::Failed,
+        },
+        DeliveryResult { delivery_id: c.clone(), webhook_id: w.id.clone(), attempt: None, next: NextStep::Cancelled },
+    ];
+    let far = time_fmt::now() - Duration::from_secs(86_400);
+    assert!(store.record_results(&results, far).await.unwrap().is_empty());
+    let da = store.get_delivery(&ws.id, &a).await.unwrap().unwrap();
+    assert_eq!((da.status, da.attempts, da.last_status_code), (DeliveryStatus::Pending, 1, Some(500)));
+    assert_eq!(da.next_attempt_at, Some(retry_at));
+    assert_eq!(store.get_delivery(&ws.id, &b).await.unwrap().unwrap().status, DeliveryStatus::Failed);
+    assert_eq!(store.get_delivery(&ws.id, &c).await.unwrap().unwrap().status, DeliveryStatus::Cancelled);
+    assert_eq!(store.list_attempts(&a).await.unwrap(), vec![results[0].attempt.clone().unwrap()]);
+    let wh = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
+    assert_eq!((wh.failure_count, wh.delivery_attempts), (2, 2));
+    assert_eq!(store.next_due_at().await.unwrap(), Some(retry_at));
+    // A success resets the consecutive failures.
+    let ok = DeliveryResult {
+        delivery_id: a.clone(),
+        webhook_id: w.id.clone(),
+        attempt: Some(attempt(&a, 2, 200)),
+        next: NextStep::Succeeded,
+    };
+    store.record_results(&[ok], far).await.unwrap();
+    let wh = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
+    assert_eq!((wh.failure_count, wh.delivery_attempts), (0, 3));
+    assert!(wh.last_delivered_at.is_some());
+    let filter = DeliveryFilter {
+        webhook_id: Some(w.id.clone()),
+        status: Some(DeliveryStatus::Succeeded),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_deliveries(&ws.id, &filter, &PageRequest { limit: 10, before: None }).await.unwrap().len(),
+        1
+    );
+    // Failing since before the cutoff disables the webhook.
+    let fail = DeliveryResult {
+        delivery_id: b.clone(),
+        webhook_id: w.id.clone(),
+        attempt: Some(attempt(&b, 2, 500)),
+        next: NextStep::Failed,
+    };
+    let disabled = store.record_results(&[fail], time_fmt::now() + Duration::from_secs(1)).await.unwrap();
+    assert_eq!(disabled, vec![w.id.clone()]);
+    let wh = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
+    assert_eq!((wh.enabled, wh.disabled_reason.as_deref()), (false, Some("failing")));
+}
+
+pub async fn gone_disables_and_cancels(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let rec = record(event(&ws.id, None), &[&w.id, &w.id], Some(("n", time_fmt::now() + Duration::from_secs(60))));
+    store.insert_events(&[rec.clone()]).await.unwrap();
+    let (a, b) = (rec.deliveries[0].id.clone(), rec.deliveries[1].id.clone());
+    let gone = DeliveryResult {
+        delivery_id: a.clone(),
+        webhook_id: w.id.clone(),
+        attempt: Some(attempt(&a, 1, 410)),
+        next: NextStep::DisableWebhook { reason: "endpoint_gone" },
+    };
+    let disabled = store.record_results(&[gone], time_fmt::now() - Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(disabled, vec![w.id.clone()]);
+    assert_eq!(store.get_delivery(&ws.id, &a).await.unwrap().unwrap().status, DeliveryStatus::Failed);
+    assert_eq!(store.get_delivery(&ws.id, &b).await.unwrap().unwrap().status, DeliveryStatus::Cancelled);
+    assert!(store.list_enabled_webhooks(&ws.id).await.unwrap().is_empty());
+    assert_eq!(store.find_webhook(&w.id).await.unwrap().unwrap().disabled_reason.as_deref(), Some("endpoint_gone"));
+}
+
+pub async fn retry_replay_and_prune(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let start = time_fmt::now();
+    let rec = record(event(&ws.id, None), &[&w.id, &w.id], Some(("n", start + Duration::from_secs(60))));
+    store.insert_events(&[rec.clone()]).await.unwrap();
+    let (a, b) = (rec.deliveries[0].id.clone(), rec.deliveries[1].id.clone());
+    assert!(store.claim_for_retry(&ws.id, &a, "n", start).await.unwrap().is_none(), "in flight: no retry");
+    let far = start - Duration::from_secs(86_400);
+    let results = [(&a, 500, NextStep::Failed), (&b, 200, NextStep::Succeeded)].map(|(d, code, next)| DeliveryResult {
+        delivery_id: d.clone(),
+        webhook_id: w.id.clone(),
+        attempt: Some(attempt(d, 1, code)),
+        next,
+    });
+    store.record_results(&results, far).await.unwrap();
+    let (d, e) = store.claim_for_retry(&ws.id, &a, "n", start + Duration::from_secs(60)).await.unwrap().unwrap();
+    assert_eq!((d.status, d.attempts, d.schedule_base), (DeliveryStatus::InFlight, 1, 1));
+    assert_eq!(e.id, rec.event.id);
+    let until = time_fmt::now() + Duration::from_secs(1);
+    assert_eq!(
+        store.replay_deliveries(&w.id, start - Duration::from_secs(1), until, true, until).await.unwrap(),
+        0,
+        "a is in flight, b succeeded"
+    );
+    assert_eq!(store.replay_deliveries(&w.id, start - Duration::from_secs(1), until, false, until).await.unwrap(), 1);
+    let db = store.get_delivery(&ws.id, &b).await.unwrap().unwrap();
+    assert_eq!((db.status, db.schedule_base), (DeliveryStatus::Pending, 1));
+    // Only succeeded deliveries are pruned.
+    store
+        .record_results(
+            &[DeliveryResult {
+                delivery_id: b.clone(),
+                webhook_id: w.id.clone(),
+                attempt: Some(attempt(&b, 2, 200)),
+                next: NextStep::Succeeded,
+            }],
+            far,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.prune_deliveries(time_fmt::now() + Duration::from_secs(1)).await.unwrap(), 1);
+    assert!(store.get_delivery(&ws.id, &b).await.unwrap().is_none());
+    assert!(store.list_attempts(&b).await.unwrap().is_empty());
+    assert!(store.get_delivery(&ws.id, &a).await.unwrap().is_some());
 }

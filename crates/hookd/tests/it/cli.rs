@@ -175,6 +175,7 @@ async fn every_command_explains_itself_with_an_example() {
         vec!["key", "revoke", "--help"],
         vec!["config", "check", "--help"],
         vec!["config", "print", "--help"],
+        vec!["listen", "--help"],
     ] {
         let (code, out, _) = run_cli(bin(), dir.path(), &args, &[]).await;
         assert_eq!(code, 0, "{args:?}");
