@@ -323,7 +323,7 @@ pub async fn deliveries_are_claimed_by_lease(store: Arc<dyn Store>) {
     let now = time_fmt::now();
     let live = now + Duration::from_secs(60);
     let rec = record(event(&ws.id, None), &[&w.id, &w.id], Some(("node-a", live)));
-    store.insert_events(&[rec.clone()]).await.unwrap();
+    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
     let claim = |owner: &'static str, at: time::OffsetDateTime, exclude: &'static [WebhookId]| Claim {
         owner,
         now: at,
@@ -364,7 +364,7 @@ pub async fn results_move_deliveries_and_counters(store: Arc<dyn Store>) {
     let (ws, w) = with_webhook(&*store).await;
     let rec =
         record(event(&ws.id, None), &[&w.id, &w.id, &w.id], Some(("n", time_fmt::now() + Duration::from_secs(60))));
-    store.insert_events(&[rec.clone()]).await.unwrap();
+    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
     let [a, b, c] = [0, 1, 2].map(|i| rec.deliveries[i].id.clone());
     let retry_at = time_fmt::now() + Duration::from_secs(30);
     let results = vec![
@@ -429,7 +429,7 @@ pub async fn results_move_deliveries_and_counters(store: Arc<dyn Store>) {
 pub async fn gone_disables_and_cancels(store: Arc<dyn Store>) {
     let (ws, w) = with_webhook(&*store).await;
     let rec = record(event(&ws.id, None), &[&w.id, &w.id], Some(("n", time_fmt::now() + Duration::from_secs(60))));
-    store.insert_events(&[rec.clone()]).await.unwrap();
+    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
     let (a, b) = (rec.deliveries[0].id.clone(), rec.deliveries[1].id.clone());
     let gone = DeliveryResult {
         delivery_id: a.clone(),
@@ -449,7 +449,7 @@ pub async fn retry_replay_and_prune(store: Arc<dyn Store>) {
     let (ws, w) = with_webhook(&*store).await;
     let start = time_fmt::now();
     let rec = record(event(&ws.id, None), &[&w.id, &w.id], Some(("n", start + Duration::from_secs(60))));
-    store.insert_events(&[rec.clone()]).await.unwrap();
+    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
     let (a, b) = (rec.deliveries[0].id.clone(), rec.deliveries[1].id.clone());
     assert!(store.claim_for_retry(&ws.id, &a, "n", start).await.unwrap().is_none(), "in flight: no retry");
     let far = start - Duration::from_secs(86_400);
