@@ -419,7 +419,8 @@ impl Dispatcher {
 
     /// Starts every attempt the limits allow, round-robin across webhooks.
     fn pump(&mut self) {
-        let opts = self.shared.options.clone();
+        let shared = self.shared.clone();
+        let opts = &shared.options;
         let now = Instant::now();
         while self.in_flight < opts.max_in_flight {
             let Some(w) = self.ready.pop_front() else { break };

@@ -232,16 +232,16 @@ impl EventService {
     }
 
     /// Builds and commits a `test.ping` for one webhook and sends it at once.
-    pub async fn send_test(&self, route_webhook: &crate::domain::Webhook) -> Result<(Delivery, Attempt), ServiceError> {
+    pub async fn send_test(&self, webhook: &crate::domain::Webhook) -> Result<(Delivery, Attempt), ServiceError> {
         let now = time_fmt::now();
         let data = serde_json::json!({
-            "webhook_id": route_webhook.id,
+            "webhook_id": webhook.id,
             "message": "This is a test delivery from hookd.",
         })
         .to_string();
         let event = Event {
             id: EventId::generate(),
-            workspace_id: route_webhook.workspace_id.clone(),
+            workspace_id: webhook.workspace_id.clone(),
             event_type: crate::domain::TEST_PING.into(),
             producer_id: None,
             data,
@@ -251,8 +251,8 @@ impl EventService {
         };
         let delivery = Delivery {
             id: DeliveryId::generate(),
-            workspace_id: route_webhook.workspace_id.clone(),
-            webhook_id: route_webhook.id.clone(),
+            workspace_id: webhook.workspace_id.clone(),
+            webhook_id: webhook.id.clone(),
             event_id: event.id.clone(),
             event_type: event.event_type.clone(),
             status: DeliveryStatus::InFlight,
