@@ -109,6 +109,8 @@ async fn start_hookd() -> anyhow::Result<Hookd> {
         rate_limit: hookd::config::RateLimitConfig { requests_per_minute: u32::MAX },
         delivery: hookd::config::DeliveryConfig {
             allow_private_cidrs: vec!["127.0.0.0/8".into()],
+            // The neighbour scenario leaves attempts hanging; do not wait for them.
+            shutdown_grace: "1s".into(),
             ..Default::default()
         },
         ..Config::default()
