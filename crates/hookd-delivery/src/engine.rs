@@ -614,18 +614,7 @@ async fn schedule(shared: Arc<Shared>) {
                 Ok(rows) => {
                     claimed = rows.len();
                     if claimed > 0 {
-                        let jobs = rows
-                            .into_iter()
-                            .map(|(d, e)| DeliveryJob {
-                                body: e.body().into(),
-                                delivery_id: d.id,
-                                webhook_id: d.webhook_id,
-                                event_id: d.event_id,
-                                event_type: d.event_type,
-                                attempts: d.attempts,
-                                schedule_base: d.schedule_base,
-                            })
-                            .collect();
+                        let jobs = rows.into_iter().map(|(d, e)| DeliveryJob::new(&d, e.body().into())).collect();
                         // Reserve the room now; the dispatcher corrects it.
                         shared.free.fetch_sub(claimed.min(shared.free.load(Ordering::Relaxed)), Ordering::Relaxed);
                         let _ = shared.dispatch.send(Msg::Jobs(jobs));

@@ -116,6 +116,27 @@ pub struct Attempt {
     pub error_message: Option<String>,
 }
 
+impl Delivery {
+    /// A new delivery of `event` to `webhook`, claimed for an attempt at once.
+    pub fn new_in_flight(event: &Event, webhook: &WebhookId, now: OffsetDateTime) -> Self {
+        Self {
+            id: DeliveryId::generate(),
+            workspace_id: event.workspace_id.clone(),
+            webhook_id: webhook.clone(),
+            event_id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            status: DeliveryStatus::InFlight,
+            attempts: 0,
+            schedule_base: 0,
+            next_attempt_at: Some(now),
+            last_status_code: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// A delivery ready to be sent: everything the sender needs, with the body rendered once
 /// per event and shared across its fan-out.
 #[derive(Debug, Clone)]
@@ -132,6 +153,21 @@ pub struct DeliveryJob {
 /// The delays before each attempt: `[0s, 5s, 5m, …]`, with ±20 % jitter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetrySchedule(Vec<Duration>);
+
+impl DeliveryJob {
+    /// The job for `delivery`, with its event's rendered body.
+    pub fn new(delivery: &Delivery, body: Arc<str>) -> Self {
+        Self {
+            delivery_id: delivery.id.clone(),
+            webhook_id: delivery.webhook_id.clone(),
+            event_id: delivery.event_id.clone(),
+            event_type: delivery.event_type.clone(),
+            body,
+            attempts: delivery.attempts,
+            schedule_base: delivery.schedule_base,
+        }
+    }
+}
 
 impl RetrySchedule {
     pub fn new(delays: Vec<Duration>) -> Self {

@@ -85,15 +85,7 @@ impl DeliveryService {
         else {
             return Err(ServiceError::Conflict("the delivery is being sent right now; retry when it has finished"));
         };
-        self.events.engine().hand_off(vec![DeliveryJob {
-            delivery_id: delivery.id.clone(),
-            webhook_id: delivery.webhook_id.clone(),
-            event_id: delivery.event_id.clone(),
-            event_type: delivery.event_type.clone(),
-            body: event.body().into(),
-            attempts: delivery.attempts,
-            schedule_base: delivery.schedule_base,
-        }]);
+        self.events.engine().hand_off(vec![DeliveryJob::new(&delivery, event.body().into())]);
         Ok(delivery)
     }
 

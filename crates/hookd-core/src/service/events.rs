@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{
-    pattern_matches, validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryStatus, Event, EventCatalog,
-    FieldErrors, NewEvent, MAX_EVENT_DATA,
+    pattern_matches, validate_producer_id, Attempt, Delivery, DeliveryJob, Event, EventCatalog, FieldErrors, NewEvent,
+    MAX_EVENT_DATA,
 };
-use crate::id::{DeliveryId, EventId};
+use crate::id::EventId;
 use crate::service::directory::WebhookDirectory;
 use crate::service::{Principal, ServiceError};
 use crate::store::{InsertedEvent, NewEventRecord, Store, StoreError};
@@ -162,21 +162,7 @@ impl EventService {
             let deliveries: Vec<Delivery> = routes
                 .iter()
                 .filter(|r| r.webhook.events.iter().any(|p| pattern_matches(p, &event.event_type)))
-                .map(|r| Delivery {
-                    id: DeliveryId::generate(),
-                    workspace_id: ws.clone(),
-                    webhook_id: r.webhook.id.clone(),
-                    event_id: event.id.clone(),
-                    event_type: event.event_type.clone(),
-                    status: DeliveryStatus::InFlight,
-                    attempts: 0,
-                    schedule_base: 0,
-                    next_attempt_at: Some(now),
-                    last_status_code: None,
-                    last_error: None,
-                    created_at: now,
-                    updated_at: now,
-                })
+                .map(|r| Delivery::new_in_flight(&event, &r.webhook.id, now))
                 .collect();
             let event = Event { deliveries: deliveries.len() as i64, ..event };
             records.push(NewEventRecord { event, deliveries, lease: lease.clone() });
@@ -188,15 +174,7 @@ impl EventService {
             match outcome {
                 InsertedEvent::Created => {
                     let body: Arc<str> = rec.event.body().into();
-                    jobs.extend(rec.deliveries.iter().map(|d| DeliveryJob {
-                        delivery_id: d.id.clone(),
-                        webhook_id: d.webhook_id.clone(),
-                        event_id: d.event_id.clone(),
-                        event_type: d.event_type.clone(),
-                        body: body.clone(),
-                        attempts: 0,
-                        schedule_base: 0,
-                    }));
+                    jobs.extend(rec.deliveries.iter().map(|d| DeliveryJob::new(d, body.clone())));
                     out.push(Published { event: rec.event, created: true });
                 }
                 InsertedEvent::Existing(event) => out.push(Published { event, created: false }),
@@ -249,30 +227,8 @@ impl EventService {
             created_at: now,
             deliveries: 1,
         };
-        let delivery = Delivery {
-            id: DeliveryId::generate(),
-            workspace_id: webhook.workspace_id.clone(),
-            webhook_id: webhook.id.clone(),
-            event_id: event.id.clone(),
-            event_type: event.event_type.clone(),
-            status: DeliveryStatus::InFlight,
-            attempts: 0,
-            schedule_base: 0,
-            next_attempt_at: Some(now),
-            last_status_code: None,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-        };
-        let job = DeliveryJob {
-            delivery_id: delivery.id.clone(),
-            webhook_id: delivery.webhook_id.clone(),
-            event_id: event.id.clone(),
-            event_type: event.event_type.clone(),
-            body: event.body().into(),
-            attempts: 0,
-            schedule_base: 0,
-        };
+        let delivery = Delivery::new_in_flight(&event, &webhook.id, now);
+        let job = DeliveryJob::new(&delivery, event.body().into());
         let lease = Some((self.node.node_id.clone(), now + self.node.lease));
         self.commit(vec![NewEventRecord { event, deliveries: vec![delivery.clone()], lease }]).await?;
         let attempt = self.engine.send_now(job).await?;
