@@ -126,7 +126,11 @@ impl App {
             directory.clone(),
             catalog.clone(),
             WebhookOptions {
-                rules: WebhookRules { allow_http: settings.allow_http, ..WebhookRules::default() },
+                rules: WebhookRules {
+                    allow_http: settings.allow_http,
+                    max_events: settings.max_events_per_webhook,
+                    max_description_len: settings.max_description_length,
+                },
                 secret_retrieval: settings.secret_retrieval,
                 rotation_overlap: settings.secret_rotation_overlap,
             },

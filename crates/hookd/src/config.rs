@@ -34,6 +34,10 @@ pub struct Config {
     pub allow_http: bool,
     /// Enable `GET /v1/webhooks/{id}/secret`.
     pub secret_retrieval: bool,
+    /// Most event types one webhook may subscribe to.
+    pub max_events_per_webhook: u32,
+    /// Longest webhook description, in characters.
+    pub max_description_length: u32,
     /// 32 bytes in standard base64 that seal signing secrets at rest. When absent, a
     /// key is generated into `hookd.key` beside the SQLite database.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,6 +124,8 @@ impl Default for Config {
             key_prefix: "hk_live".into(),
             allow_http: false,
             secret_retrieval: false,
+            max_events_per_webhook: 100,
+            max_description_length: 500,
             encryption_key: None,
             log_format: LogFormat::Json,
             log_level: "info".into(),
@@ -294,6 +300,8 @@ pub struct Settings {
     pub key_prefix: String,
     pub allow_http: bool,
     pub secret_retrieval: bool,
+    pub max_events_per_webhook: usize,
+    pub max_description_length: usize,
     pub encryption_key: Option<EncryptionKey>,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -384,6 +392,9 @@ impl Settings {
             .transpose()?;
         tracing_subscriber::EnvFilter::try_new(&c.log_level)
             .map_err(|e| invalid("log_level", format!("`{}` is not a log filter ({e})", c.log_level)))?;
+        if c.max_events_per_webhook == 0 {
+            return Err(invalid("max_events_per_webhook", "must be at least 1".into()));
+        }
         if c.rate_limit.requests_per_minute == 0 {
             return Err(invalid("rate_limit.requests_per_minute", "must be at least 1".into()));
         }
@@ -461,6 +472,8 @@ impl Settings {
             key_prefix: c.key_prefix.clone(),
             allow_http: c.allow_http,
             secret_retrieval: c.secret_retrieval,
+            max_events_per_webhook: c.max_events_per_webhook as usize,
+            max_description_length: c.max_description_length as usize,
             encryption_key,
             log_format: c.log_format,
             log_level: c.log_level.clone(),

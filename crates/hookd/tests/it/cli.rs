@@ -251,3 +251,20 @@ async fn no_log_line_or_other_response_carries_a_secret() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_example_profiles_are_valid_and_carry_each_seeds_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for (file, prefix, events) in [
+        ("xqr.toml", "xqr_pk", "10 event types"),
+        ("linq.toml", "linq_live", "15 event types"),
+        ("aw.toml", "aw_live", "37 event types"),
+    ] {
+        let path = examples.join(file);
+        let (code, out, err) =
+            run_cli(bin(), dir.path(), &["config", "check", "--config", path.to_str().unwrap()], &[]).await;
+        assert_eq!(code, 0, "{file}: {err}");
+        assert!(out.contains(prefix) && out.contains(events), "{file}: {out}");
+    }
+}

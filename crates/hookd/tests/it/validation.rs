@@ -162,3 +162,26 @@ async fn malformed_ids_are_not_found() {
         assert_error(&c.get(&format!("/v1/webhooks/{id}")).await, 404, "not_found");
     }
 }
+
+#[tokio::test]
+async fn deployment_limits_on_events_and_descriptions_apply() {
+    // The third seed's rules: 1-36 events per webhook, descriptions of at most 500.
+    let server = TestServer::builder()
+        .config(|c| {
+            c.max_events_per_webhook = 36;
+            c.max_description_length = 120;
+        })
+        .start()
+        .await;
+    let c = server.client();
+    let events: Vec<String> = (0..37).map(|i| format!("thing{i}.created")).collect();
+    rejects(&c, json!({"url": "https://e.com", "events": events}), &["events"], "at most 36").await;
+    rejects(
+        &c,
+        json!({"url": "https://e.com", "events": ["*"], "description": "d".repeat(121)}),
+        &["description"],
+        "at most 120",
+    )
+    .await;
+    create(&c, &json!({"url": "https://e.com", "events": events[..36]})).await;
+}
