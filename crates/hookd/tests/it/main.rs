@@ -10,6 +10,7 @@ mod openapi;
 mod pagination;
 mod persistence;
 mod rate_limit;
+mod seeds;
 mod validation;
 mod webhooks;
 

@@ -1,0 +1,144 @@
+//! The seed documents' own code, run as written against hookd: the xqr integration
+//! guide's Express handler receives and verifies real deliveries from hookd configured
+//! as `examples/xqr.toml` does it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hookd_test_support::{eventually, free_port};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::{create, deliveries_until, id_of, publish};
+
+/// The handler from the xqr "Webhook Integration" page, unchanged, inside the few lines
+/// an app needs around it (the page elides `const app = express()` and `listen`).
+const EXPRESS_APP: &str = r#"
+import crypto from "node:crypto";
+import express from "express";
+const WEBHOOK_SECRET = process.env.XQR_WEBHOOK_SECRET;
+const app = express();
+
+app.post("/webhooks/xqr", express.raw({ type: "application/json" }), (req, res) => {
+// Verify signature
+const signature = req.headers["x-xqr-signature"];
+const expected = "sha256=" + crypto
+.createHmac("sha256", WEBHOOK_SECRET)
+.update(req.body)
+.digest("hex");
+if (signature !== expected) {
+return res.status(401).send("Invalid signature");
+}
+// Process event
+const event = JSON.parse(req.body);
+switch (event.event) {
+case "link.created":
+console.log("New link:", event.data.short_code);
+break;
+case "link.scanned":
+console.log("Scan from:", event.data.country);
+break;
+}
+res.status(200).send("OK");
+});
+
+app.listen(Number(process.env.PORT), "127.0.0.1", () => console.log("listening"));
+"#;
+
+/// A directory with express installed, shared by test runs.
+async fn express_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seed-express");
+    if dir.join("node_modules/express/package.json").exists() {
+        return dir;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("package.json"), r#"{"name": "seed-express", "private": true, "type": "module"}"#).unwrap();
+    let out = tokio::process::Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "express@4"])
+        .current_dir(&dir)
+        .output()
+        .await
+        .expect("npm runs (install Node.js and npm: apt-get install -y nodejs npm)");
+    assert!(out.status.success(), "npm install express failed: {}", String::from_utf8_lossy(&out.stderr));
+    dir
+}
+
+struct NodeApp {
+    _child: tokio::process::Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+async fn start_express(secret: &str, port: u16) -> NodeApp {
+    let dir = express_dir().await;
+    let script = dir.join(format!("app-{port}.mjs"));
+    std::fs::write(&script, EXPRESS_APP).unwrap();
+    let mut child = tokio::process::Command::new("node")
+        .arg(&script)
+        .env("XQR_WEBHOOK_SECRET", secret)
+        .env("PORT", port.to_string())
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let stdout = child.stdout.take().unwrap();
+    tokio::spawn(async move {
+        let mut r = BufReader::new(stdout).lines();
+        while let Ok(Some(l)) = r.next_line().await {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    let app = NodeApp { _child: child, lines };
+    eventually(Duration::from_secs(20), || async {
+        if app.lines.lock().unwrap().iter().any(|l| l == "listening") {
+            Ok(())
+        } else {
+            Err("express not up".to_owned())
+        }
+    })
+    .await;
+    app
+}
+
+#[tokio::test]
+async fn the_xqr_express_handler_verifies_hookd_deliveries_unchanged() {
+    let server = crate::delivering_server(|c| {
+        crate::xqr_catalog(c);
+        c.key_prefix = "xqr_pk".into();
+        c.delivery.signature_header = "X-XQR-Signature".into();
+        c.delivery.retry_schedule = vec!["0s".into()];
+    })
+    .await;
+    let c = server.client();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/webhooks/xqr");
+    let wh = create(
+        &c,
+        &json!({"url": url, "events": ["link.created", "link.scanned"], "description": "Production webhook"}),
+    )
+    .await;
+    let app = start_express(wh["signing_secret"].as_str().unwrap(), port).await;
+
+    publish(&c, "link.created", json!({"short_code": "abc123"})).await;
+    publish(&c, "link.scanned", json!({"country": "NL"})).await;
+    deliveries_until(&c, &id_of(&wh), "both accepted by the handler", |l| {
+        l.len() == 2 && l.iter().all(|d| d["status"] == "succeeded")
+    })
+    .await;
+    let lines = app.lines.lock().unwrap().clone();
+    assert!(lines.contains(&"New link: abc123".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"Scan from: NL".to_owned()), "{lines:?}");
+
+    // The handler really checks: a webhook whose secret the app does not have is refused.
+    let other = create(&c, &json!({"url": url, "events": ["link.created"]})).await;
+    publish(&c, "link.created", json!({"short_code": "zzz"})).await;
+    let list =
+        deliveries_until(&c, &id_of(&other), "refused by the handler", |l| l.len() == 1 && l[0]["status"] == "failed")
+            .await;
+    assert_eq!(list[0]["last_status_code"], 401);
+}
