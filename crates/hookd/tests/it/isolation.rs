@@ -172,3 +172,35 @@ async fn kill_9_loses_nothing_that_was_accepted() {
     println!("kill -9: accepted 300, delivered 300, duplicates {}", total - 300);
     drop(p2);
 }
+
+#[tokio::test]
+async fn sigterm_lets_attempts_in_flight_finish_and_releases_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_hookd"));
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::ok().delay(Duration::from_millis(800)));
+    let env = [("HOOKD_DELIVERY__MAX_IN_FLIGHT_PER_WEBHOOK", "1"), ("HOOKD_LOG_LEVEL", "warn")];
+    let mut p = HookdProcess::serve(bin, dir.path(), &["--dev"], &env).await;
+    let key = p.first_key().unwrap();
+    let c = p.client(Some(key.clone()));
+    let wh = create(&c, &json!({"url": rx.url("/slow"), "events": ["*"]})).await;
+    for n in 0..3 {
+        publish(&c, "order.paid", json!({"n": n})).await;
+    }
+    // One attempt is in flight (one at a time), two are queued.
+    rx.wait_for(1, None, WAIT).await;
+    let status = p.terminate().await;
+    assert!(status.success(), "{status:?}");
+    assert_eq!(rx.received().len(), 1, "no new attempt starts after SIGTERM");
+
+    // The attempt in flight finished and was recorded; the queued two were released
+    // and go out after a restart, and the finished one is not sent again.
+    let p2 = HookdProcess::serve(bin, dir.path(), &["--dev"], &env).await;
+    let c = p2.client(Some(key));
+    let list = deliveries_until(&c, &id_of(&wh), "all three delivered", |l| {
+        l.len() == 3 && l.iter().all(|d| d["status"] == "succeeded")
+    })
+    .await;
+    assert_eq!(list.len(), 3);
+    assert_eq!(rx.received().len(), 3, "exactly one attempt per delivery");
+}
