@@ -216,10 +216,20 @@ pub const MAX_LIMIT: u32 = 100;
 
 impl ListParams {
     pub fn limit(&self) -> Result<u32, FieldErrors> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
-            Some(_) => Err(FieldErrors::single("limit", format!("must be between 1 and {MAX_LIMIT}"))),
+        let mut errs = FieldErrors::default();
+        let limit = page_limit(self.limit, &mut errs);
+        errs.into_result().map(|()| limit)
+    }
+}
+
+/// A list's `limit`: 1–100, default 20; a bad one is reported in `errs`.
+pub fn page_limit(limit: Option<u32>, errs: &mut FieldErrors) -> u32 {
+    match limit {
+        None => DEFAULT_LIMIT,
+        Some(l) if (1..=MAX_LIMIT).contains(&l) => l,
+        Some(_) => {
+            errs.push("limit", format!("must be between 1 and {MAX_LIMIT}"));
+            DEFAULT_LIMIT
         }
     }
 }

@@ -148,6 +148,33 @@ struct Figure {
     publish_p99_ms: Option<f64>,
 }
 
+impl Figure {
+    fn throughput(scenario: &'static str, per_second: f64, ceiling: f64) -> Self {
+        let ratio = Some(per_second / ceiling).filter(|r| r.is_finite());
+        Self {
+            scenario,
+            per_second,
+            ratio_to_ceiling: ratio,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+            publish_p99_ms: None,
+        }
+    }
+
+    fn latency(scenario: &'static str, rate: f64, (p50, p95, p99, publish_p99): (f64, f64, f64, f64)) -> Self {
+        Self {
+            scenario,
+            per_second: rate,
+            ratio_to_ceiling: None,
+            p50_ms: Some(p50),
+            p95_ms: Some(p95),
+            p99_ms: Some(p99),
+            publish_p99_ms: Some(publish_p99),
+        }
+    }
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -269,15 +296,7 @@ async fn main() -> anyhow::Result<()> {
         .await
     };
     if ceiling.is_finite() {
-        figures.push(Figure {
-            scenario: "ceiling",
-            per_second: ceiling,
-            ratio_to_ceiling: Some(1.0),
-            p50_ms: None,
-            p95_ms: None,
-            p99_ms: None,
-            publish_p99_ms: None,
-        });
+        figures.push(Figure::throughput("ceiling", ceiling, ceiling));
     }
 
     let h = start_hookd().await?;
@@ -288,15 +307,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("S1: one endpoint, publish as fast as hookd accepts");
         let ids = create_webhooks(&http, &h, &[format!("{rx}/s1")]).await?;
         s1 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
-        figures.push(Figure {
-            scenario: "S1 one endpoint",
-            per_second: s1,
-            ratio_to_ceiling: Some(s1 / ceiling).filter(|r| r.is_finite()),
-            p50_ms: None,
-            p95_ms: None,
-            p99_ms: None,
-            publish_p99_ms: None,
-        });
+        figures.push(Figure::throughput("S1 one endpoint", s1, ceiling));
         drain(&sink).await;
         delete_webhooks(&http, &h, &ids).await?;
     }
@@ -306,15 +317,7 @@ async fn main() -> anyhow::Result<()> {
         let urls: Vec<String> = (0..10).map(|i| format!("{rx}/s2/{i}")).collect();
         let ids = create_webhooks(&http, &h, &urls).await?;
         let s2 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
-        figures.push(Figure {
-            scenario: "S2 fan-out to 10",
-            per_second: s2,
-            ratio_to_ceiling: Some(s2 / ceiling).filter(|r| r.is_finite()),
-            p50_ms: None,
-            p95_ms: None,
-            p99_ms: None,
-            publish_p99_ms: None,
-        });
+        figures.push(Figure::throughput("S2 fan-out to 10", s2, ceiling));
         drain(&sink).await;
         delete_webhooks(&http, &h, &ids).await?;
     }
@@ -323,16 +326,8 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("S4: latency at half the S1 rate");
         let ids = create_webhooks(&http, &h, &[format!("{rx}/s4")]).await?;
         let rate = (s1 / 2.0).max(10.0);
-        let (p50, p95, p99, pub_p99) = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
-        figures.push(Figure {
-            scenario: "S4 latency",
-            per_second: rate,
-            ratio_to_ceiling: None,
-            p50_ms: Some(p50),
-            p95_ms: Some(p95),
-            p99_ms: Some(p99),
-            publish_p99_ms: Some(pub_p99),
-        });
+        let measured = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
+        figures.push(Figure::latency("S4 latency", rate, measured));
         delete_webhooks(&http, &h, &ids).await?;
     }
 
@@ -342,29 +337,13 @@ async fn main() -> anyhow::Result<()> {
         let rate = 200.0;
         eprintln!("neighbour: healthy endpoint alone, {rate}/s");
         let ids = create_webhooks(&http, &h, &[format!("{rx}/healthy")]).await?;
-        let (p50, p95, p99, pub_p99) = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
-        figures.push(Figure {
-            scenario: "healthy alone",
-            per_second: rate,
-            ratio_to_ceiling: None,
-            p50_ms: Some(p50),
-            p95_ms: Some(p95),
-            p99_ms: Some(p99),
-            publish_p99_ms: Some(pub_p99),
-        });
+        let measured = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
+        figures.push(Figure::latency("healthy alone", rate, measured));
         let hang = start_hanging_receiver().await?;
         let hanging = create_webhooks(&http, &h, &[format!("{hang}/stuck")]).await?;
         eprintln!("neighbour: healthy endpoint beside a hanging one, {rate}/s");
-        let (p50, p95, p99, pub_p99) = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
-        figures.push(Figure {
-            scenario: "healthy + hanging",
-            per_second: rate,
-            ratio_to_ceiling: None,
-            p50_ms: Some(p50),
-            p95_ms: Some(p95),
-            p99_ms: Some(p99),
-            publish_p99_ms: Some(pub_p99),
-        });
+        let measured = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
+        figures.push(Figure::latency("healthy + hanging", rate, measured));
         delete_webhooks(&http, &h, &ids).await?;
         delete_webhooks(&http, &h, &hanging).await?;
     }

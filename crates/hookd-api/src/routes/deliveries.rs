@@ -7,8 +7,7 @@ use hookd_core::store::DeliveryFilter;
 use hookd_core::time_fmt;
 
 use crate::dto::{
-    parse_time, DeliveryListParams, DeliveryResponse, ReplayRequest, ReplayResponse, TestResponse, DEFAULT_LIMIT,
-    MAX_LIMIT,
+    page_limit, parse_time, DeliveryListParams, DeliveryResponse, ReplayRequest, ReplayResponse, TestResponse,
 };
 use crate::envelope::{ApiResponse, Envelope, ErrorEnvelope};
 use crate::error::ApiError;
@@ -32,10 +31,7 @@ pub async fn list(
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksRead)?;
     let mut errs = FieldErrors::default();
-    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        errs.push("limit", format!("must be between 1 and {MAX_LIMIT}"));
-    }
+    let limit = page_limit(p.limit, &mut errs);
     let status = p.status.as_deref().and_then(|s| {
         let parsed = DeliveryStatus::parse(s);
         if parsed.is_none() {
