@@ -134,21 +134,31 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The whole HTTP application.
-pub fn router(state: ApiState) -> Router {
-    let doc_json = Arc::new(openapi().to_json().expect("the OpenAPI document serialises"));
-    let v1 = v1_routes()
+///
+/// `path_prefix` (`/api`) mounts the `/v1` routes and `/openapi.json` below a prefix, so
+/// a product whose documented URLs are `https://host/api/v1/…` keeps them; the probes
+/// and `/metrics` stay at the root, where infrastructure looks for them.
+pub fn router(state: ApiState, path_prefix: &str) -> Router {
+    let mut doc = openapi();
+    if !path_prefix.is_empty() {
+        doc.servers = Some(vec![utoipa::openapi::Server::new(path_prefix)]);
+    }
+    let doc_json = Arc::new(doc.to_json().expect("the OpenAPI document serialises"));
+    let (v1, _) = v1_routes()
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
-    let (router, _) = OpenApiRouter::new().merge(v1).merge(open_routes()).split_for_parts();
-    router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate))
+        .split_for_parts();
+    let v1 = v1.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let body = doc_json.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body.as_ref().clone()) }
+        }),
+    );
+    let (probes, _) = open_routes().split_for_parts();
+    let api = if path_prefix.is_empty() { v1 } else { Router::new().nest(path_prefix, v1) };
+    api.merge(probes)
         .with_state(state)
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let body = doc_json.clone();
-                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body.as_ref().clone()) }
-            }),
-        )
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(envelope::finalize))

@@ -62,6 +62,7 @@ pub struct App {
     db: Database,
     state: ApiState,
     engine: Arc<DeliveryEngine>,
+    path_prefix: String,
     shutdown_grace: Duration,
     retention: Duration,
 }
@@ -165,7 +166,14 @@ impl App {
             rate_limiter: Arc::new(WindowRateLimiter::new(settings.requests_per_minute)),
             metrics,
         };
-        Ok(Self { db, state, engine, shutdown_grace: d.shutdown_grace, retention: settings.retention })
+        Ok(Self {
+            db,
+            state,
+            engine,
+            path_prefix: settings.path_prefix.clone(),
+            shutdown_grace: d.shutdown_grace,
+            retention: settings.retention,
+        })
     }
 
     /// On an empty database, creates the workspace `default` and its first key.
@@ -192,7 +200,7 @@ impl App {
             self.retention,
             stop_rx,
         ));
-        let router = hookd_api::router(self.state);
+        let router = hookd_api::router(self.state, &self.path_prefix);
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         let _ = stop_tx.send(true);
         let _ = maintenance.await;

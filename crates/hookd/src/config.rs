@@ -34,6 +34,8 @@ pub struct Config {
     pub allow_http: bool,
     /// Enable `GET /v1/webhooks/{id}/secret`.
     pub secret_retrieval: bool,
+    /// Serve the API below this path (`/api` serves `/api/v1/webhooks`); empty for none.
+    pub path_prefix: String,
     /// Most event types one webhook may subscribe to.
     pub max_events_per_webhook: u32,
     /// Longest webhook description, in characters.
@@ -124,6 +126,7 @@ impl Default for Config {
             key_prefix: "hk_live".into(),
             allow_http: false,
             secret_retrieval: false,
+            path_prefix: String::new(),
             max_events_per_webhook: 100,
             max_description_length: 500,
             encryption_key: None,
@@ -300,6 +303,7 @@ pub struct Settings {
     pub key_prefix: String,
     pub allow_http: bool,
     pub secret_retrieval: bool,
+    pub path_prefix: String,
     pub max_events_per_webhook: usize,
     pub max_description_length: usize,
     pub encryption_key: Option<EncryptionKey>,
@@ -392,6 +396,18 @@ impl Settings {
             .transpose()?;
         tracing_subscriber::EnvFilter::try_new(&c.log_level)
             .map_err(|e| invalid("log_level", format!("`{}` is not a log filter ({e})", c.log_level)))?;
+        let p = &c.path_prefix;
+        let prefix_ok = p.is_empty()
+            || (p.starts_with('/')
+                && !p.ends_with('/')
+                && p.len() <= 100
+                && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.')));
+        if !prefix_ok {
+            return Err(invalid(
+                "path_prefix",
+                format!("`{p}` must be empty or a path like /api (leading /, no trailing /)"),
+            ));
+        }
         if c.max_events_per_webhook == 0 {
             return Err(invalid("max_events_per_webhook", "must be at least 1".into()));
         }
@@ -472,6 +488,7 @@ impl Settings {
             key_prefix: c.key_prefix.clone(),
             allow_http: c.allow_http,
             secret_retrieval: c.secret_retrieval,
+            path_prefix: c.path_prefix.clone(),
             max_events_per_webhook: c.max_events_per_webhook as usize,
             max_description_length: c.max_description_length as usize,
             encryption_key,
@@ -576,6 +593,8 @@ allow_private_cidrs = ["10.0.0.0/8"]
             ("[delivery]\nretry_schedule = [\"5x\"]", "delivery.retry_schedule"),
             ("[delivery]\nallow_private_cidrs = [\"10.0.0.0/99\"]", "delivery.allow_private_cidrs"),
             ("[rate_limit]\nrequests_per_minute = 0", "rate_limit.requests_per_minute"),
+            ("path_prefix = \"api/\"", "path_prefix"),
+            ("max_events_per_webhook = 0", "max_events_per_webhook"),
             ("[[event_types]]\nname = \"Bad Name\"", "event_types"),
         ] {
             let p = write(dir.path(), body);

@@ -142,3 +142,113 @@ async fn the_xqr_express_handler_verifies_hookd_deliveries_unchanged() {
             .await;
     assert_eq!(list[0]["last_status_code"], 401);
 }
+
+/// A server configured as `examples/xqr.toml`: xqr's catalog, `xqr_pk` keys, `/api`.
+async fn xqr_server() -> hookd_test_support::TestServer {
+    hookd_test_support::TestServer::builder()
+        .config(|c| {
+            crate::xqr_catalog(c);
+            c.key_prefix = "xqr_pk".into();
+            c.path_prefix = "/api".into();
+            c.delivery.signature_header = "X-XQR-Signature".into();
+        })
+        .start()
+        .await
+}
+
+/// The first seed's request body, as its three examples send it.
+fn assert_created_like_the_seed(server_body: &serde_json::Value) {
+    let d = &server_body["data"];
+    assert!(d["id"].as_str().unwrap().starts_with("wh_"), "{server_body}");
+    assert_eq!(d["url"], "https://example.com/webhooks/xqr");
+    assert_eq!(d["events"], json!(["link.created", "link.scanned"]));
+    assert_eq!(d["description"], "Production link events");
+    assert_eq!(d["enabled"], true);
+    assert_eq!(d["failure_count"], 0);
+    assert_eq!(server_body["meta"]["rate_limit"]["limit"], 600);
+}
+
+#[tokio::test]
+async fn the_xqr_curl_example_works_with_only_host_and_key_changed() {
+    let server = xqr_server().await;
+    let key = server.first_key.clone().unwrap();
+    assert!(key.starts_with("xqr_pk_"));
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "POST",
+            &format!("{}/api/v1/webhooks", server.base),
+            "-H",
+            &format!("Authorization: Bearer {key}"),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{ "url": "https://example.com/webhooks/xqr", "events": ["link.created", "link.scanned"], "description": "Production link events" }"#,
+        ])
+        .output()
+        .await
+        .expect("curl runs");
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from curl");
+    assert_created_like_the_seed(&body);
+}
+
+#[tokio::test]
+async fn the_xqr_fetch_example_works_with_only_host_and_key_changed() {
+    let server = xqr_server().await;
+    let key = server.first_key.clone().unwrap();
+    let script = format!(
+        r#"const response = await fetch("{base}/api/v1/webhooks", {{ method: "POST", headers: {{ Authorization: "Bearer {key}", "Content-Type": "application/json", }}, body: JSON.stringify({{ url: "https://example.com/webhooks/xqr", events: ["link.created", "link.scanned"], description: "Production link events", }}),}});
+const {{ data }} = await response.json();console.log(data.id); // "wh_a1b2c3d4..."
+"#,
+        base = server.base
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("create.mjs");
+    std::fs::write(&path, script).unwrap();
+    let out = tokio::process::Command::new("node").arg(&path).output().await.expect("node runs");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(id.starts_with("wh_"), "stdout {id:?}, stderr {}", String::from_utf8_lossy(&out.stderr));
+    let got = server.client().get(&format!("/api/v1/webhooks/{id}")).await;
+    got.assert_status(200);
+    assert_created_like_the_seed(&got.body);
+}
+
+#[tokio::test]
+async fn the_xqr_httpx_example_works_with_only_host_and_key_changed() {
+    let server = xqr_server().await;
+    let key = server.first_key.clone().unwrap();
+    let site = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seed-httpx");
+    if !site.join("httpx").exists() {
+        let out = tokio::process::Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .arg(&site)
+            .arg("httpx")
+            .output()
+            .await
+            .expect("python3 runs");
+        assert!(out.status.success(), "pip install httpx failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // The page runs two statements together on one line; only that newline is restored.
+    let script = format!(
+        r#"import httpx
+response = httpx.post( "{base}/api/v1/webhooks", headers={{ "Authorization": "Bearer {key}", "Content-Type": "application/json", }}, json={{ "url": "https://example.com/webhooks/xqr", "events": ["link.created", "link.scanned"], "description": "Production link events", }},)
+data = response.json()["data"]
+print(data["id"]) # "wh_a1b2c3d4..."
+"#,
+        base = server.base
+    );
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", &script])
+        .env("PYTHONPATH", &site)
+        .output()
+        .await
+        .expect("python3 runs");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(id.starts_with("wh_"), "stdout {id:?}, stderr {}", String::from_utf8_lossy(&out.stderr));
+    let got = server.client().get(&format!("/api/v1/webhooks/{id}")).await;
+    assert_created_like_the_seed(&got.body);
+    // The probes stay at the root.
+    server.anonymous().get("/healthz").await.assert_status(200);
+    assert_eq!(server.client().get("/v1/webhooks").await.status, 404, "the API lives below /api only");
+}
