@@ -280,7 +280,6 @@ pub struct EventResponse {
     /// Webhooks it was sent to.
     pub deliveries: i64,
     /// The producer's id, if it gave one.
-    #[serde(rename = "producer_id")]
     pub producer_id: Option<String>,
     #[schema(format = DateTime)]
     pub occurred_at: Option<String>,

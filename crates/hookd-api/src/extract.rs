@@ -124,16 +124,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(q));
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
             let path = e.path().to_string();
             ApiError::Validation(data_error(&path, &e.into_inner().to_string()))
         })
     }
-}
-
-fn form_urlencoded_parse(q: &str) -> form_urlencoded::Parse<'_> {
-    form_urlencoded::parse(q.as_bytes())
 }
 
 /// The authenticated caller, put in place by the auth middleware.

@@ -324,13 +324,9 @@ pub async fn deliveries_are_claimed_by_lease(store: Arc<dyn Store>) {
     let live = now + Duration::from_secs(60);
     let rec = record(event(&ws.id, None), &[&w.id, &w.id], Some(("node-a", live)));
     store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
-    let claim = |owner: &'static str, at: time::OffsetDateTime, exclude: &'static [WebhookId]| Claim {
-        owner,
-        now: at,
-        lease_until: at + Duration::from_secs(60),
-        limit: 10,
-        exclude_webhooks: exclude,
-    };
+    fn claim<'a>(owner: &'a str, at: time::OffsetDateTime, exclude: &'a [WebhookId]) -> Claim<'a> {
+        Claim { owner, now: at, lease_until: at + Duration::from_secs(60), limit: 10, exclude_webhooks: exclude }
+    }
     assert!(
         store.claim_due_deliveries(&claim("node-b", now, &[])).await.unwrap().is_empty(),
         "live leases are not claimed"
@@ -345,8 +341,8 @@ pub async fn deliveries_are_claimed_by_lease(store: Arc<dyn Store>) {
     let ids: Vec<DeliveryId> = got.iter().map(|(d, _)| d.id.clone()).collect();
     store.release_deliveries("node-b", &ids, later).await.unwrap();
     assert!(store.next_due_at().await.unwrap().is_some_and(|t| t <= later));
-    let excluded = Box::leak(Box::new([w.id.clone()]));
-    assert!(store.claim_due_deliveries(&claim("node-c", later, excluded)).await.unwrap().is_empty());
+    let excluded = [w.id.clone()];
+    assert!(store.claim_due_deliveries(&claim("node-c", later, &excluded)).await.unwrap().is_empty());
     let got = store.claim_due_deliveries(&claim("node-c", later, &[])).await.unwrap();
     assert_eq!(got.len(), 2);
     // Renewed leases hold; release_all_leases frees everything.

@@ -23,39 +23,6 @@ pub fn parse(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
     OffsetDateTime::parse(s, &Rfc3339)
 }
 
-/// Serde helpers for `OffsetDateTime` fields in the API's format.
-pub mod serde_rfc3339 {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use time::OffsetDateTime;
-
-    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::format(*t))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
-        let s = String::deserialize(d)?;
-        super::parse(&s).map_err(serde::de::Error::custom)
-    }
-
-    pub mod option {
-        use serde::{Deserialize, Deserializer, Serializer};
-        use time::OffsetDateTime;
-
-        pub fn serialize<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
-            match t {
-                Some(t) => s.serialize_str(&super::super::format(*t)),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
-            Option::<String>::deserialize(d)?
-                .map(|s| super::super::parse(&s).map_err(serde::de::Error::custom))
-                .transpose()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;

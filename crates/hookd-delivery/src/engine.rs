@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use hookd_core::domain::{Attempt, DeliveryJob, RetrySchedule};
-use hookd_core::id::{DeliveryId, WebhookId};
+use hookd_core::id::{DeliveryId, EventId, WebhookId};
 use hookd_core::service::{Engine, ServiceError, WebhookDirectory};
 use hookd_core::store::{Claim, DeliveryResult, NextStep, Store};
 use hookd_core::time_fmt;
@@ -614,7 +614,15 @@ async fn schedule(shared: Arc<Shared>) {
                 Ok(rows) => {
                     claimed = rows.len();
                     if claimed > 0 {
-                        let jobs = rows.into_iter().map(|(d, e)| DeliveryJob::new(&d, e.body().into())).collect();
+                        // Render each event's body once, however many of its deliveries came.
+                        let mut bodies: HashMap<EventId, Arc<str>> = HashMap::new();
+                        let jobs = rows
+                            .into_iter()
+                            .map(|(d, e)| {
+                                let body = bodies.entry(e.id.clone()).or_insert_with(|| e.body().into()).clone();
+                                DeliveryJob::new(&d, body)
+                            })
+                            .collect();
                         // Reserve the room now; the dispatcher corrects it.
                         shared.free.fetch_sub(claimed.min(shared.free.load(Ordering::Relaxed)), Ordering::Relaxed);
                         let _ = shared.dispatch.send(Msg::Jobs(jobs));

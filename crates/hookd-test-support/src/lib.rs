@@ -11,7 +11,7 @@ pub use receiver::{Received, Reply, TestReceiver};
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -218,10 +218,6 @@ impl TestServer {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
-    }
-
-    pub fn database_path(&self) -> PathBuf {
-        self.dir.path().join("hookd.db")
     }
 
     /// Stops the server (as SIGTERM would) and waits for it to finish.

@@ -180,14 +180,6 @@ impl RetrySchedule {
         self.0.iter().copied().max().unwrap_or_default()
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The delay before the next attempt, after `made` failed attempts of this round; `None`
     /// when the schedule is spent. `retry_after` (from a 429/503) sets a floor, bounded by
     /// the largest step.

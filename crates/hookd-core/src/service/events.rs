@@ -64,10 +64,14 @@ pub struct EventService {
     published: Arc<AtomicU64>,
 }
 
+/// Records to commit. They travel to the commit task and back, so that a publish
+/// never copies an event's data to keep it across the commit.
 struct CommitRequest {
     records: Vec<NewEventRecord>,
-    reply: oneshot::Sender<Result<Vec<InsertedEvent>, StoreError>>,
+    reply: oneshot::Sender<Result<Committed, StoreError>>,
 }
+
+type Committed = (Vec<NewEventRecord>, Vec<InsertedEvent>);
 
 impl EventService {
     /// Builds the service and starts its group-commit task.
@@ -167,7 +171,7 @@ impl EventService {
             let event = Event { deliveries: deliveries.len() as i64, ..event };
             records.push(NewEventRecord { event, deliveries, lease: lease.clone() });
         }
-        let outcomes = self.commit(records.clone()).await?;
+        let (records, outcomes) = self.commit(records).await?;
         let mut jobs = Vec::new();
         let mut out = Vec::with_capacity(records.len());
         for (rec, outcome) in records.into_iter().zip(outcomes) {
@@ -187,7 +191,7 @@ impl EventService {
         Ok(out)
     }
 
-    async fn commit(&self, records: Vec<NewEventRecord>) -> Result<Vec<InsertedEvent>, ServiceError> {
+    async fn commit(&self, records: Vec<NewEventRecord>) -> Result<Committed, ServiceError> {
         let (reply, rx) = oneshot::channel();
         self.commits
             .send(CommitRequest { records, reply })
@@ -251,19 +255,28 @@ async fn group_commit(store: Arc<dyn Store>, mut rx: mpsc::Receiver<CommitReques
                 Err(_) => break,
             }
         }
-        let all: Vec<NewEventRecord> = batch.iter().flat_map(|r| r.records.iter().cloned()).collect();
-        match store.insert_events(&all).await {
+        // Move every request's records into one slice, and hand each its own back after.
+        let mut sizes = Vec::with_capacity(batch.len());
+        let mut all = Vec::with_capacity(events);
+        for req in &mut batch {
+            sizes.push(req.records.len());
+            all.append(&mut req.records);
+        }
+        let result = store.insert_events(&all).await;
+        let mut all = all.into_iter();
+        let returned: Vec<Vec<NewEventRecord>> = sizes.iter().map(|n| all.by_ref().take(*n).collect()).collect();
+        match result {
             Ok(mut outcomes) => {
-                for req in batch {
-                    let rest = outcomes.split_off(req.records.len());
-                    let _ = req.reply.send(Ok(outcomes));
+                for (req, records) in batch.into_iter().zip(returned) {
+                    let rest = outcomes.split_off(records.len());
+                    let _ = req.reply.send(Ok((records, outcomes)));
                     outcomes = rest;
                 }
             }
             Err(_) if batch.len() > 1 => {
                 // Commit each request on its own, so one bad request fails alone.
-                for req in batch {
-                    let r = store.insert_events(&req.records).await;
+                for (req, records) in batch.into_iter().zip(returned) {
+                    let r = store.insert_events(&records).await.map(|o| (records, o));
                     let _ = req.reply.send(r);
                 }
             }
