@@ -10,6 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 /// A webhook endpoint subscription. The signing secret itself never appears here.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookResponse {
+    /// Always `webhook_endpoint`: what kind of object this is.
+    #[schema(example = "webhook_endpoint")]
+    pub object: &'static str,
     #[schema(example = "wh_01968a3e-7f2b-7c4d-9a8b-1c2d3e4f5a6b")]
     pub id: String,
     #[schema(example = "https://example.com/webhooks/xqr")]
@@ -39,6 +42,7 @@ pub struct WebhookResponse {
 impl From<&Webhook> for WebhookResponse {
     fn from(w: &Webhook) -> Self {
         Self {
+            object: "webhook_endpoint",
             id: w.id.to_string(),
             url: w.url.clone(),
             events: w.events.clone(),

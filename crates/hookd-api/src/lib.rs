@@ -10,6 +10,7 @@
 //! - [`rate_limit`]: the per-key limiter.
 //! - [`dto`]: request and response bodies.
 //! - [`routes`]: the handlers.
+//! - [`partner_v2`]: the optional partner-v2 `webhook_subscriptions` surface.
 //!
 //! Request flow: `finalize` → (on `/v1`) `authenticate` → `idempotency` → handler →
 //! one service call.
@@ -19,6 +20,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod partner_v2;
 pub mod rate_limit;
 pub mod routes;
 
@@ -34,6 +36,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::ApiError;
+pub use partner_v2::PartnerV2Options;
 pub use rate_limit::{RateLimiter, WindowRateLimiter};
 
 /// Largest request body accepted: 1 MiB.
@@ -133,12 +136,26 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// How the application is mounted.
+#[derive(Debug, Clone, Default)]
+pub struct RouterOptions {
+    /// `/api` mounts the `/v1` routes and `/openapi.json` below `/api`; empty for none.
+    pub path_prefix: String,
+    /// The partner-v2 surface, when enabled.
+    pub partner_v2: Option<PartnerV2Options>,
+    /// Also serve `{path_prefix}/developer/webhooks/{id}/secret` (GET) and
+    /// `{path_prefix}/developer/webhooks/{id}/test` (POST), the paths of the first seed's
+    /// integration guide, as aliases of the `/v1` routes with the same authentication.
+    pub developer_aliases: bool,
+}
+
 /// The whole HTTP application.
 ///
 /// `path_prefix` (`/api`) mounts the `/v1` routes and `/openapi.json` below a prefix, so
 /// a product whose documented URLs are `https://host/api/v1/…` keeps them; the probes
 /// and `/metrics` stay at the root, where infrastructure looks for them.
-pub fn router(state: ApiState, path_prefix: &str) -> Router {
+pub fn router(state: ApiState, options: &RouterOptions) -> Router {
+    let path_prefix = options.path_prefix.as_str();
     let mut doc = openapi();
     if !path_prefix.is_empty() {
         doc.servers = Some(vec![utoipa::openapi::Server::new(path_prefix)]);
@@ -155,8 +172,21 @@ pub fn router(state: ApiState, path_prefix: &str) -> Router {
             async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body.as_ref().clone()) }
         }),
     );
+    let v1 = if options.developer_aliases {
+        let aliases = Router::new()
+            .route("/developer/webhooks/{id}/secret", axum::routing::get(routes::webhooks::secret))
+            .route("/developer/webhooks/{id}/test", axum::routing::post(routes::deliveries::test))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
+        v1.merge(aliases)
+    } else {
+        v1
+    };
     let (probes, _) = open_routes().split_for_parts();
-    let api = if path_prefix.is_empty() { v1 } else { Router::new().nest(path_prefix, v1) };
+    let mut api = if path_prefix.is_empty() { v1 } else { Router::new().nest(path_prefix, v1) };
+    if let Some(partner) = &options.partner_v2 {
+        api = api.nest(&partner.path_prefix, partner_v2::router(state.clone(), partner));
+    }
     api.merge(probes)
         .with_state(state)
         .fallback(|| async { ApiError::RouteNotFound })

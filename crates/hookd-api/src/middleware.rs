@@ -20,12 +20,17 @@ const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-repl
 
 /// Authenticates the Bearer key, counts the request against the key's rate limit, and
 /// makes the [`Principal`] available to handlers.
-pub async fn authenticate(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
-    let token = match bearer_token(&req) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    let principal = match state.auth.authenticate(&token).await {
+pub async fn authenticate(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    match bearer_token(&req) {
+        Ok(token) => authenticated(&state, &token, req, next).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Authenticates `token`, counts the request against the key's rate limit, and runs
+/// the rest of the stack with the [`Principal`] in the request's extensions.
+pub(crate) async fn authenticated(state: &ApiState, token: &str, mut req: Request, next: Next) -> Response {
+    let principal = match state.auth.authenticate(token).await {
         Ok(p) => p,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -43,7 +48,7 @@ pub async fn authenticate(State(state): State<ApiState>, mut req: Request, next:
     res
 }
 
-fn bearer_token(req: &Request) -> Result<String, ApiError> {
+pub(crate) fn bearer_token(req: &Request) -> Result<String, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -29,6 +29,7 @@ where
     workspace_names_are_unique(make().await).await;
     api_keys_round_trip_and_revoke(make().await).await;
     webhooks_round_trip(make().await).await;
+    webhook_numbers_are_never_reused(make().await).await;
     webhook_pages_are_newest_first_and_filtered(make().await).await;
     settings_and_secrets_are_written_separately(make().await).await;
     idempotency_claims(make().await).await;
@@ -59,6 +60,7 @@ fn webhook(ws: &WorkspaceId, created_by: &GeneratedKey, url: &str) -> Webhook {
     let now = time_fmt::now();
     Webhook {
         id: WebhookId::generate(),
+        number: 0,
         workspace_id: ws.clone(),
         created_by: Some(created_by.key.id.clone()),
         url: url.into(),
@@ -126,8 +128,8 @@ pub async fn api_keys_round_trip_and_revoke(store: Arc<dyn Store>) {
 
 pub async fn webhooks_round_trip(store: Arc<dyn Store>) {
     let (ws, k) = setup(&*store).await;
-    let w = webhook(&ws.id, &k, "https://example.com/a");
-    store.insert_webhook(&w).await.unwrap();
+    let mut w = webhook(&ws.id, &k, "https://example.com/a");
+    w.number = store.insert_webhook(&w).await.unwrap();
     assert_eq!(store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap(), w);
     // Another workspace cannot see it.
     let other = workspace("other");
@@ -141,6 +143,29 @@ pub async fn webhooks_round_trip(store: Arc<dyn Store>) {
     assert!(!store.delete_webhook(&ws.id, &w.id).await.unwrap());
 }
 
+pub async fn webhook_numbers_are_never_reused(store: Arc<dyn Store>) {
+    let (ws, k) = setup(&*store).await;
+    let other = workspace("other");
+    store.create_workspace(&other).await.unwrap();
+    let mut numbers = Vec::new();
+    for i in 0..3 {
+        let mut w = webhook(&ws.id, &k, &format!("https://example.com/{i}"));
+        w.number = store.insert_webhook(&w).await.unwrap();
+        assert!(w.number > 0, "numbers are positive");
+        assert_eq!(store.get_webhook_by_number(&ws.id, w.number).await.unwrap().as_ref(), Some(&w));
+        assert!(store.get_webhook_by_number(&other.id, w.number).await.unwrap().is_none(), "numbers are per workspace");
+        numbers.push((w.number, w.id));
+    }
+    assert!(numbers.windows(2).all(|p| p[0].0 < p[1].0), "numbers grow: {numbers:?}");
+    // Deleting the newest must not let its number be handed out again.
+    let (last, last_id) = numbers.last().unwrap().clone();
+    assert!(store.delete_webhook(&ws.id, &last_id).await.unwrap());
+    assert!(store.get_webhook_by_number(&ws.id, last).await.unwrap().is_none());
+    let w = webhook(&other.id, &k, "https://example.com/next");
+    let next = store.insert_webhook(&w).await.unwrap();
+    assert!(next > last, "number {next} reused after {last} was deleted");
+}
+
 pub async fn webhook_pages_are_newest_first_and_filtered(store: Arc<dyn Store>) {
     let (ws, k) = setup(&*store).await;
     let owner = key(&ws.id, true);
@@ -148,8 +173,8 @@ pub async fn webhook_pages_are_newest_first_and_filtered(store: Arc<dyn Store>) 
     let mut ids = Vec::new();
     for i in 0..5 {
         let by = if i % 2 == 0 { &k } else { &owner };
-        let w = webhook(&ws.id, by, &format!("https://example.com/{i}"));
-        store.insert_webhook(&w).await.unwrap();
+        let mut w = webhook(&ws.id, by, &format!("https://example.com/{i}"));
+        w.number = store.insert_webhook(&w).await.unwrap();
         ids.push(w.id);
     }
     let all = WebhookFilter::default();
@@ -167,7 +192,7 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
     let mut w = webhook(&ws.id, &k, "https://example.com/a");
     w.failure_count = 3;
     w.delivery_attempts = 9;
-    store.insert_webhook(&w).await.unwrap();
+    w.number = store.insert_webhook(&w).await.unwrap();
     let later = time_fmt::now() + Duration::from_secs(1);
     let settings = WebhookSettings {
         url: "https://example.com/b".into(),
@@ -290,8 +315,8 @@ fn attempt(d: &DeliveryId, n: i32, code: i32) -> Attempt {
 
 async fn with_webhook(store: &dyn Store) -> (Workspace, Webhook) {
     let (ws, k) = setup(store).await;
-    let w = webhook(&ws.id, &k, "https://example.com/hook");
-    store.insert_webhook(&w).await.unwrap();
+    let mut w = webhook(&ws.id, &k, "https://example.com/hook");
+    w.number = store.insert_webhook(&w).await.unwrap();
     (ws, w)
 }
 

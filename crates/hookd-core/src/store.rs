@@ -197,7 +197,12 @@ pub trait Store: Send + Sync + 'static {
 
     // Webhooks.
 
-    async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    /// Stores a new webhook and returns the `number` it was given: the next of a
+    /// deployment-wide sequence that never hands out a number twice (`webhook.number` is
+    /// ignored).
+    async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<i64>;
+    /// The webhook with this `number`, when it belongs to the workspace.
+    async fn get_webhook_by_number(&self, workspace: &WorkspaceId, number: i64) -> StoreResult<Option<Webhook>>;
     async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> StoreResult<Option<Webhook>>;
     async fn list_webhooks(
         &self,

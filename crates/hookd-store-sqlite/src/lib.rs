@@ -161,7 +161,7 @@ fn db_err(e: sqlx::Error) -> StoreError {
 
 const WEBHOOK_COLUMNS: &str = "id, workspace_id, created_by, url, events, description, enabled, disabled_reason, \
      failure_count, delivery_attempts, last_delivered_at, metadata, rate_limit, secret, previous_secret, \
-     previous_secret_expires_at, created_at, updated_at";
+     previous_secret_expires_at, created_at, updated_at, number";
 
 const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, event_id, event_type, status, attempts, schedule_base, \
      next_attempt_at, last_status_code, last_error, created_at, updated_at";
@@ -332,9 +332,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_webhook(&self, w: &Webhook) -> StoreResult<()> {
+    async fn insert_webhook(&self, w: &Webhook) -> StoreResult<i64> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        // The counter only grows, so a deleted webhook's number is never handed out again.
+        let number: i64 = sqlx::query_scalar(
+            "INSERT INTO counters (name, value) VALUES ('webhook_number', 1) \
+             ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
         sqlx::query(&format!(
-            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(w.id.as_str())
         .bind(w.workspace_id.as_str())
@@ -354,10 +363,25 @@ impl Store for SqliteStore {
         .bind(w.secrets.previous_expires_at.map(micros))
         .bind(micros(w.created_at))
         .bind(micros(w.updated_at))
-        .execute(&self.writer)
+        .bind(number)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(())
+        tx.commit().await.map_err(db_err)?;
+        Ok(number)
+    }
+
+    async fn get_webhook_by_number(&self, workspace: &WorkspaceId, number: i64) -> StoreResult<Option<Webhook>> {
+        sqlx::query_as::<_, WebhookRow>(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE workspace_id = ? AND number = ?"
+        ))
+        .bind(workspace.as_str())
+        .bind(number)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?
+        .map(Webhook::try_from)
+        .transpose()
     }
 
     async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> StoreResult<Option<Webhook>> {

@@ -106,6 +106,7 @@ pub struct WebhookRow {
     previous_secret_expires_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    number: i64,
 }
 
 impl TryFrom<WebhookRow> for Webhook {
@@ -113,6 +114,7 @@ impl TryFrom<WebhookRow> for Webhook {
     fn try_from(r: WebhookRow) -> Result<Self, StoreError> {
         Ok(Webhook {
             id: WebhookId::parse(&r.id).map_err(|e| corrupt("webhooks.id", e))?,
+            number: r.number,
             workspace_id: WorkspaceId::parse(&r.workspace_id).map_err(|e| corrupt("webhooks.workspace_id", e))?,
             created_by: r
                 .created_by

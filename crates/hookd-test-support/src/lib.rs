@@ -156,6 +156,15 @@ pub struct TestServerBuilder {
 }
 
 impl TestServerBuilder {
+    /// Starts from a configuration file, as `hookd serve --config <file>` reads it
+    /// (`listen` and `database_url` are replaced with the test's own).
+    pub fn profile(mut self, file: &Path) -> Self {
+        let loaded = hookd::config::load(Some(file), &Default::default())
+            .unwrap_or_else(|e| panic!("{} does not load: {e}", file.display()));
+        self.config = loaded.config;
+        self
+    }
+
     /// Adjusts the configuration (built in code; no file, no environment).
     pub fn config(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use hookd_api::{ApiState, WindowRateLimiter};
 use hookd_core::crypto::{EncryptionKey, SecretCipher};
-use hookd_core::domain::{RetrySchedule, WebhookRules};
+use hookd_core::domain::{AddressCheck, RetrySchedule, WebhookRules};
 use hookd_core::service::{
     AdminService, AuthService, Bootstrapped, IdempotencyService, WebhookOptions, WebhookService,
 };
@@ -62,7 +62,7 @@ pub struct App {
     db: Database,
     state: ApiState,
     engine: Arc<DeliveryEngine>,
-    path_prefix: String,
+    routes: hookd_api::RouterOptions,
     shutdown_grace: Duration,
     retention: Duration,
 }
@@ -131,6 +131,10 @@ impl App {
                     allow_http: settings.allow_http,
                     max_events: settings.max_events_per_webhook,
                     max_description_len: settings.max_description_length,
+                    address_check: {
+                        let policy = AddressPolicy::new(settings.allow_private_cidrs.clone());
+                        AddressCheck::new(move |url| policy.check_url(url).map_err(|b| format!("points to {b}")))
+                    },
                 },
                 secret_retrieval: settings.secret_retrieval,
                 rotation_overlap: settings.secret_rotation_overlap,
@@ -170,7 +174,11 @@ impl App {
             db,
             state,
             engine,
-            path_prefix: settings.path_prefix.clone(),
+            routes: hookd_api::RouterOptions {
+                path_prefix: settings.path_prefix.clone(),
+                partner_v2: settings.partner_v2.clone(),
+                developer_aliases: settings.developer_aliases,
+            },
             shutdown_grace: d.shutdown_grace,
             retention: settings.retention,
         })
@@ -200,7 +208,7 @@ impl App {
             self.retention,
             stop_rx,
         ));
-        let router = hookd_api::router(self.state, &self.path_prefix);
+        let router = hookd_api::router(self.state, &self.routes);
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         let _ = stop_tx.send(true);
         let _ = maintenance.await;

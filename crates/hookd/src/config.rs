@@ -52,6 +52,35 @@ pub struct Config {
     pub event_types: Vec<EventTypeConfig>,
     pub delivery: DeliveryConfig,
     pub retention: RetentionConfig,
+    /// Extra API surfaces that mirror an existing product's documented API.
+    pub compat: CompatConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompatConfig {
+    pub partner_v2: PartnerV2Config,
+    /// Serve `GET …/developer/webhooks/{id}/secret` and `POST …/developer/webhooks/{id}/test`
+    /// beside `/v1` (below `path_prefix`), as aliases of the `/v1` routes.
+    pub developer_aliases: bool,
+}
+
+/// `webhook_subscriptions` with integer ids and a token header (see docs/api.md).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartnerV2Config {
+    pub enabled: bool,
+    /// Serves `{path_prefix}/webhook_subscriptions`.
+    pub path_prefix: String,
+    /// The header carrying the API key; `Authorization: Bearer` works as well.
+    pub token_header: String,
+}
+
+impl Default for PartnerV2Config {
+    fn default() -> Self {
+        let d = hookd_api::PartnerV2Options::default();
+        Self { enabled: false, path_prefix: d.path_prefix, token_header: "X-LINQ-INTEGRATION-TOKEN".into() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -136,6 +165,7 @@ impl Default for Config {
             event_types: Vec::new(),
             delivery: DeliveryConfig::default(),
             retention: RetentionConfig::default(),
+            compat: CompatConfig::default(),
         }
     }
 }
@@ -164,6 +194,17 @@ impl Default for DeliveryConfig {
             lease: "60s".into(),
         }
     }
+}
+
+/// A mount point: a path like `/api` (or empty, where `empty_ok`).
+fn path_prefix_ok(p: &str, empty_ok: bool) -> bool {
+    (empty_ok && p.is_empty())
+        || (p.starts_with('/')
+            && p.len() > 1
+            && !p.ends_with('/')
+            && p.len() <= 100
+            && !p.contains("//")
+            && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.')))
 }
 
 /// Values given as command-line flags, which override everything else.
@@ -317,6 +358,8 @@ pub struct Settings {
     pub secret_rotation_overlap: Duration,
     pub delivery: DeliverySettings,
     pub retention: Duration,
+    pub partner_v2: Option<hookd_api::PartnerV2Options>,
+    pub developer_aliases: bool,
     pub dev: bool,
 }
 
@@ -396,18 +439,39 @@ impl Settings {
             .transpose()?;
         tracing_subscriber::EnvFilter::try_new(&c.log_level)
             .map_err(|e| invalid("log_level", format!("`{}` is not a log filter ({e})", c.log_level)))?;
-        let p = &c.path_prefix;
-        let prefix_ok = p.is_empty()
-            || (p.starts_with('/')
-                && !p.ends_with('/')
-                && p.len() <= 100
-                && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.')));
-        if !prefix_ok {
+        if !path_prefix_ok(&c.path_prefix, true) {
             return Err(invalid(
                 "path_prefix",
-                format!("`{p}` must be empty or a path like /api (leading /, no trailing /)"),
+                format!("`{}` must be empty or a path like /api (leading /, no trailing /)", c.path_prefix),
             ));
         }
+        let pv2 = &c.compat.partner_v2;
+        if !path_prefix_ok(&pv2.path_prefix, false) {
+            return Err(invalid(
+                "compat.partner_v2.path_prefix",
+                format!("`{}` must be a path like /api/partner/v2 (leading /, no trailing /)", pv2.path_prefix),
+            ));
+        }
+        let token_header = axum::http::HeaderName::try_from(pv2.token_header.as_str()).map_err(|_| {
+            invalid(
+                "compat.partner_v2.token_header",
+                format!("`{}` is not a header name (letters, digits and '-')", pv2.token_header),
+            )
+        })?;
+        if token_header == axum::http::header::AUTHORIZATION {
+            return Err(invalid(
+                "compat.partner_v2.token_header",
+                "must not be Authorization, which is always accepted as `Bearer <key>`".into(),
+            ));
+        }
+        if pv2.enabled && !c.path_prefix.is_empty() && pv2.path_prefix.starts_with(&format!("{}/v1", c.path_prefix)) {
+            return Err(invalid(
+                "compat.partner_v2.path_prefix",
+                format!("`{}` lies inside the /v1 API at `{}/v1`", pv2.path_prefix, c.path_prefix),
+            ));
+        }
+        let partner_v2 =
+            pv2.enabled.then(|| hookd_api::PartnerV2Options { path_prefix: pv2.path_prefix.clone(), token_header });
         if c.max_events_per_webhook == 0 {
             return Err(invalid("max_events_per_webhook", "must be at least 1".into()));
         }
@@ -502,6 +566,8 @@ impl Settings {
             secret_rotation_overlap,
             delivery,
             retention,
+            partner_v2,
+            developer_aliases: c.compat.developer_aliases,
             dev,
         })
     }
@@ -594,6 +660,13 @@ allow_private_cidrs = ["10.0.0.0/8"]
             ("[delivery]\nallow_private_cidrs = [\"10.0.0.0/99\"]", "delivery.allow_private_cidrs"),
             ("[rate_limit]\nrequests_per_minute = 0", "rate_limit.requests_per_minute"),
             ("path_prefix = \"api/\"", "path_prefix"),
+            ("[compat.partner_v2]\npath_prefix = \"/\"", "compat.partner_v2.path_prefix"),
+            ("[compat.partner_v2]\ntoken_header = \"X Token\"", "compat.partner_v2.token_header"),
+            ("[compat.partner_v2]\ntoken_header = \"Authorization\"", "compat.partner_v2.token_header"),
+            (
+                "path_prefix = \"/api\"\n[compat.partner_v2]\nenabled = true\npath_prefix = \"/api/v1/partner\"",
+                "compat.partner_v2.path_prefix",
+            ),
             ("max_events_per_webhook = 0", "max_events_per_webhook"),
             ("[[event_types]]\nname = \"Bad Name\"", "event_types"),
         ] {

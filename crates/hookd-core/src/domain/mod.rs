@@ -15,8 +15,8 @@ pub use event::{
 };
 pub use event_type::{pattern_matches, EventCatalog, EventType, EventTypeError, TEST_PING};
 pub use webhook::{
-    generate_signing_secret, validate_signing_secret, validate_url, NewWebhook, Webhook, WebhookChanges, WebhookRules,
-    WebhookSecrets,
+    generate_signing_secret, validate_signing_secret, validate_url, AddressCheck, NewWebhook, Webhook, WebhookChanges,
+    WebhookRules, WebhookSecrets,
 };
 pub use workspace::{validate_workspace_name, Workspace};
 

@@ -25,6 +25,9 @@ const WHSEC: &str = "whsec_";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
     pub id: WebhookId,
+    /// A positive integer unique in the deployment and never reused, given by the store
+    /// on insert: the id of APIs whose ids are integers (partner v2).
+    pub number: i64,
     pub workspace_id: WorkspaceId,
     /// The key that created it; owner-scoped keys see only their own webhooks.
     pub created_by: Option<ApiKeyId>,
@@ -62,11 +65,33 @@ pub struct WebhookRules {
     pub allow_http: bool,
     pub max_events: usize,
     pub max_description_len: usize,
+    /// The delivery engine's verdict on a URL whose host is a literal address, so that
+    /// `https://10.0.0.1/` is refused when it is registered rather than on every
+    /// delivery. Host names are still checked at connect time, on what they resolve to.
+    pub address_check: AddressCheck,
 }
 
 impl Default for WebhookRules {
     fn default() -> Self {
-        Self { allow_http: false, max_events: 100, max_description_len: 500 }
+        Self { allow_http: false, max_events: 100, max_description_len: 500, address_check: AddressCheck::default() }
+    }
+}
+
+/// A check of a webhook URL's host: `Err` carries the rule it breaks.
+#[derive(Clone, Default)]
+pub struct AddressCheck(Option<std::sync::Arc<UrlVerdict>>);
+
+type UrlVerdict = dyn Fn(&Url) -> Result<(), String> + Send + Sync;
+
+impl AddressCheck {
+    pub fn new(f: impl Fn(&Url) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        Self(Some(std::sync::Arc::new(f)))
+    }
+}
+
+impl std::fmt::Debug for AddressCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "AddressCheck(set)" } else { "AddressCheck(none)" })
     }
 }
 
@@ -113,7 +138,7 @@ impl WebhookRules {
         let mut errs = FieldErrors::default();
         match &req.url {
             None => errs.push("url", "is required"),
-            Some(u) => match validate_url(u, self.allow_http) {
+            Some(u) => match self.check_url(u) {
                 Ok(n) => req.url = Some(n),
                 Err(m) => errs.push("url", m),
             },
@@ -143,7 +168,7 @@ impl WebhookRules {
     pub fn check_changes(&self, ch: &mut WebhookChanges, catalog: &EventCatalog) -> Result<(), FieldErrors> {
         let mut errs = FieldErrors::default();
         if let Some(u) = &ch.url {
-            match validate_url(u, self.allow_http) {
+            match self.check_url(u) {
                 Ok(n) => ch.url = Some(n),
                 Err(m) => errs.push("url", m),
             }
@@ -161,6 +186,15 @@ impl WebhookRules {
             check_rate_limit(r, &mut errs);
         }
         errs.into_result()
+    }
+
+    /// [`validate_url`], then the address check.
+    fn check_url(&self, raw: &str) -> Result<String, String> {
+        let normalised = validate_url(raw, self.allow_http)?;
+        if let Some(check) = &self.address_check.0 {
+            check(&Url::parse(&normalised).expect("a validated URL parses"))?;
+        }
+        Ok(normalised)
     }
 
     fn check_events(&self, events: &[String], catalog: &EventCatalog, errs: &mut FieldErrors) {

@@ -86,7 +86,8 @@ impl WebhookService {
         let secret = req.secret.unwrap_or_else(generate_signing_secret);
         let now = time_fmt::now();
         let enabled = req.enabled.unwrap_or(true);
-        let webhook = Webhook {
+        let mut webhook = Webhook {
+            number: 0,
             secrets: WebhookSecrets {
                 current: self.cipher.seal(secret.as_bytes(), id.as_str()),
                 previous: None,
@@ -108,7 +109,7 @@ impl WebhookService {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_webhook(&webhook).await?;
+        webhook.number = self.store.insert_webhook(&webhook).await?;
         self.directory.invalidate(&webhook.workspace_id, &webhook.id);
         tracing::info!(webhook_id = %webhook.id, workspace_id = %webhook.workspace_id, "webhook created");
         Ok(CreatedWebhook { webhook, signing_secret: secret, warnings })
@@ -141,6 +142,19 @@ impl WebhookService {
             return Err(not_found);
         };
         let wh = self.store.get_webhook(who.workspace_id(), &id).await?.ok_or(not_found)?;
+        match who.owner_filter() {
+            Some(owner) if wh.created_by.as_ref() != Some(owner) => Err(ServiceError::NotFound { what: "webhook" }),
+            _ => Ok(wh),
+        }
+    }
+
+    /// A webhook the caller may see, by its `number`.
+    pub async fn get_by_number(&self, who: &Principal, number: i64) -> Result<Webhook, ServiceError> {
+        let wh = self
+            .store
+            .get_webhook_by_number(who.workspace_id(), number)
+            .await?
+            .ok_or(ServiceError::NotFound { what: "webhook" })?;
         match who.owner_filter() {
             Some(owner) if wh.created_by.as_ref() != Some(owner) => Err(ServiceError::NotFound { what: "webhook" }),
             _ => Ok(wh),
@@ -241,6 +255,13 @@ impl WebhookService {
             validate_signing_secret(s).map_err(|m| FieldErrors::single("secret", m))?;
         }
         let wh = self.get(who, id).await?;
+        if let Some(s) = &supplied {
+            // Setting the secret it already has changes nothing, and must not start an
+            // overlap that would sign with the same secret twice.
+            if self.cipher.open(&wh.secrets.current, wh.id.as_str())? == s.as_bytes() {
+                return Ok((wh, s.clone()));
+            }
+        }
         let secret = supplied.unwrap_or_else(generate_signing_secret);
         let now = time_fmt::now();
         let secrets = WebhookSecrets {

@@ -45,16 +45,25 @@ async fn deliveries_never_reach_non_public_addresses_by_default() {
     let rx = TestReceiver::start().await;
     let c = server.client();
     let port = rx.addr.port();
-    let mut ids = Vec::new();
+    // A literal non-public address is refused when it is registered, in any spelling.
     for url in [
         format!("http://127.0.0.1:{port}/a"),
-        format!("http://localhost:{port}/b"),
         format!("http://2130706433:{port}/c"),
         format!("http://0x7f.1:{port}/d"),
         format!("http://[::ffff:127.0.0.1]:{port}/e"),
+        "https://169.254.169.254/latest/meta-data".to_owned(),
+        "https://[::1]/".to_owned(),
     ] {
-        ids.push(id_of(&create(&c, &json!({"url": url, "events": ["*"]})).await));
+        let r = c.post("/v1/webhooks", &json!({"url": url, "events": ["*"]})).await;
+        crate::assert_error(&r, 422, "validation_error");
+        assert_eq!(r.error_fields(), vec!["url"], "{url}: {}", r.text);
+        assert!(r.text.contains("allow_private_cidrs"), "says what to do: {}", r.text);
     }
+    assert_eq!(crate::count(&c).await, 0);
+    // A name is checked where it matters: on the addresses it resolves to, at connect time.
+    let ids = vec![id_of(&create(&c, &json!({"url": format!("http://localhost:{port}/b"), "events": ["*"]})).await)];
+    let r = c.patch(&format!("/v1/webhooks/{}", ids[0]), &json!({"url": format!("http://127.0.0.1:{port}/b")})).await;
+    crate::assert_error(&r, 422, "validation_error");
     publish(&c, "order.paid", json!({})).await;
     for id in &ids {
         let list = deliveries_until(&c, id, "a blocked failure", |l| l.len() == 1 && l[0]["status"] == "failed").await;

@@ -2,12 +2,14 @@
 //! over HTTP; and the real binary for the command line.
 
 mod auth;
+mod aw_profile;
 mod cli;
 mod delivery;
 mod idempotency;
 mod isolation;
 mod openapi;
 mod pagination;
+mod partner_v2;
 mod persistence;
 mod rate_limit;
 mod seeds;

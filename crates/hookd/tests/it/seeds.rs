@@ -252,3 +252,83 @@ print(data["id"]) # "wh_a1b2c3d4..."
     server.anonymous().get("/healthz").await.assert_status(200);
     assert_eq!(server.client().get("/v1/webhooks").await.status, 404, "the API lives below /api only");
 }
+
+/// The xqr integration guide, step by step, against a server started from
+/// `examples/xqr.toml`: its shell commands run as written (`https://xqr.co` replaced by
+/// the test server, the receiver on plain http on loopback), with `$XQR_API_KEY` and
+/// `$JWT_TOKEN` both set to a hookd API key, and the guide's Express handler receiving.
+#[tokio::test]
+async fn the_xqr_integration_guide_runs_step_by_step() {
+    let server = hookd_test_support::TestServer::builder()
+        .profile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/xqr.toml"))
+        .config(|c| {
+            c.allow_http = true;
+            c.delivery.allow_private_cidrs = vec!["127.0.0.0/8".into()];
+        })
+        .start()
+        .await;
+    let key = server.first_key.clone().unwrap();
+    let port = free_port();
+    let sh = |script: String, webhook_id: &str| {
+        let script = script.replace("https://xqr.co", &server.base);
+        let mut cmd = tokio::process::Command::new("bash");
+        cmd.args(["-c", &script]).env("XQR_API_KEY", &key).env("JWT_TOKEN", &key).env("WEBHOOK_ID", webhook_id);
+        async move {
+            let out = cmd.output().await.expect("bash runs");
+            assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .unwrap_or_else(|_| panic!("{script}: not JSON: {}", String::from_utf8_lossy(&out.stdout)))
+        }
+    };
+    // 1. Create a webhook endpoint.
+    let step1 = format!(
+        r#"curl -X POST https://xqr.co/api/v1/webhooks \
+-H "Authorization: Bearer $XQR_API_KEY" \
+-H "Content-Type: application/json" \
+-d '{{
+"url": "http://127.0.0.1:{port}/webhooks/xqr",
+"events": ["link.created", "link.scanned"],
+"description": "Production webhook"
+}}'"#
+    );
+    let created = sh(step1, "").await;
+    let id = created["data"]["id"].as_str().expect("Save the webhook id from the response").to_owned();
+    // 2. Get the signing secret.
+    let step2 = r#"curl "https://xqr.co/api/developer/webhooks/${WEBHOOK_ID}/secret" \
+-H "Authorization: Bearer $JWT_TOKEN""#;
+    let secret = sh(step2.to_owned(), &id).await["data"]["signing_secret"].as_str().expect("the secret").to_owned();
+    assert_eq!(secret, created["data"]["signing_secret"].as_str().unwrap());
+    // 3. The handler.
+    let app = start_express(&secret, port).await;
+    // 4. Test the endpoint.
+    let step4 = r#"curl -X POST "https://xqr.co/api/developer/webhooks/${WEBHOOK_ID}/test" \
+-H "Authorization: Bearer $JWT_TOKEN""#;
+    let ping = sh(step4.to_owned(), &id).await;
+    assert_eq!(
+        (ping["data"]["success"].as_bool(), ping["data"]["status_code"].as_i64()),
+        (Some(true), Some(200)),
+        "{ping}"
+    );
+    // Real events, then 5. Monitor deliveries.
+    let c = server.client().with_key(Some(&key));
+    let list_path = format!("/api/v1/webhooks/{id}/deliveries");
+    let events = c.post("/api/v1/events", &json!({"event": "link.created", "data": {"short_code": "q1"}})).await;
+    events.assert_status(202);
+    eventually(Duration::from_secs(10), || async {
+        let l = c.get(&list_path).await;
+        let all = l.data().as_array().cloned().unwrap_or_default();
+        if all.len() == 2 && all.iter().all(|d| d["status"] == "succeeded") {
+            Ok(())
+        } else {
+            Err(l.text)
+        }
+    })
+    .await;
+    let step5 = r#"curl "https://xqr.co/api/v1/webhooks/${WEBHOOK_ID}/deliveries" \
+-H "Authorization: Bearer $XQR_API_KEY""#;
+    let log = sh(step5.to_owned(), &id).await;
+    let kinds: Vec<_> =
+        log["data"].as_array().unwrap().iter().map(|d| d["event"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["link.created", "test.ping"], "{log}");
+    assert!(app.lines.lock().unwrap().contains(&"New link: q1".to_owned()));
+}

@@ -1,0 +1,50 @@
+//! A database made by an earlier version is upgraded in place: webhooks that existed
+//! before `number` was added get numbers in creation order, and new ones follow.
+
+use hookd_core::id::{WebhookId, WorkspaceId};
+use hookd_core::store::Store;
+use hookd_store_sqlite::{SqliteOptions, SqliteStore};
+use sqlx::migrate::Migrator;
+use sqlx::Connection;
+
+#[tokio::test]
+async fn existing_webhooks_are_numbered_in_creation_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let ws = WorkspaceId::generate();
+    let ids = [WebhookId::generate(), WebhookId::generate()];
+    {
+        // The schema as the first migration left it, with two webhooks in it.
+        let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc")).await.unwrap();
+        let all = sqlx::migrate!("./migrations");
+        let first = Migrator { migrations: all.migrations[..1].to_vec().into(), ..Migrator::DEFAULT };
+        first.run(&mut conn).await.unwrap();
+        sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES (?, 'old', 0)")
+            .bind(ws.as_str())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        // Inserted newest first, so row order differs from creation order.
+        for id in ids.iter().rev() {
+            sqlx::query(
+                "INSERT INTO webhooks (id, workspace_id, url, events, enabled, metadata, secret, created_at, updated_at) \
+                 VALUES (?, ?, 'https://example.com', '[\"*\"]', 1, '{}', x'00', 0, 0)",
+            )
+            .bind(id.as_str())
+            .bind(ws.as_str())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+    let store = SqliteStore::open(&url, &SqliteOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    for (n, id) in ids.iter().enumerate() {
+        let w = store.get_webhook(&ws, id).await.unwrap().unwrap();
+        assert_eq!(w.number, n as i64 + 1, "{id}");
+    }
+    let mut next = store.get_webhook(&ws, &ids[0]).await.unwrap().unwrap();
+    next.id = WebhookId::generate();
+    assert_eq!(store.insert_webhook(&next).await.unwrap(), 3);
+}
