@@ -5,7 +5,7 @@
 //! counts what the receivers get; the ceiling is the same publisher posting signed
 //! bodies straight to the receiver, with no hookd in between.
 //!
-//!   cargo run --release -p hookd-bench -- [--seconds 20] [--json] [--quick]
+//!   cargo run --release -p hookd-bench -- [--seconds 20] [--only s1,s5] [--json] [--quick]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,15 +39,20 @@ struct Args {
     /// Print the results as JSON too.
     #[arg(long)]
     json: bool,
-    /// Run only these scenarios (comma-separated: ceiling,s1,s2,s4,neighbour).
+    /// Run only these scenarios (comma-separated: ceiling,s1,s2,s3,s4,s5,neighbour).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// S5: deliveries queued while the receivers are down (10 webhooks x backlog/10 events).
+    #[arg(long, default_value_t = 1_000_000)]
+    backlog: u64,
 }
 
 /// What the receivers saw.
 #[derive(Default)]
 struct Sink {
     count: AtomicU64,
+    /// Answer 503 and count nothing (S5's receivers are down).
+    down: AtomicBool,
     /// Publish-to-receive latencies in microseconds, when recording.
     latencies: Mutex<Vec<u64>>,
     record: AtomicBool,
@@ -58,6 +63,9 @@ fn now_us() -> u64 {
 }
 
 async fn receive(State(sink): State<Arc<Sink>>, _h: HeaderMap, body: Bytes) -> StatusCode {
+    if sink.down.load(Ordering::Relaxed) {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
     sink.count.fetch_add(1, Ordering::Relaxed);
     if sink.record.load(Ordering::Relaxed) {
         // The publisher put its clock in the data as "t":<µs>.
@@ -73,6 +81,15 @@ async fn receive(State(sink): State<Arc<Sink>>, _h: HeaderMap, body: Bytes) -> S
 
 async fn start_receiver(sink: Arc<Sink>) -> anyhow::Result<String> {
     let app = axum::Router::new().fallback(receive).with_state(sink);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("http://{addr}"))
+}
+
+/// An endpoint that answers every request with 500.
+async fn start_failing_receiver() -> anyhow::Result<String> {
+    let app = axum::Router::new().fallback(|| async { StatusCode::INTERNAL_SERVER_ERROR });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -100,12 +117,14 @@ struct Hookd {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-async fn start_hookd() -> anyhow::Result<Hookd> {
+async fn start_hookd(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Hookd> {
     let dir = tempfile::tempdir()?;
-    let config = Config {
+    let mut config = Config {
         database_url: format!("sqlite://{}", dir.path().join("hookd.db").display()),
         allow_http: true,
         log_level: "warn".into(),
+        // A fixed throwaway key, so no key file is generated (and warned about).
+        encryption_key: Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
         rate_limit: hookd::config::RateLimitConfig { requests_per_minute: u32::MAX },
         delivery: hookd::config::DeliveryConfig {
             allow_private_cidrs: vec!["127.0.0.0/8".into()],
@@ -115,8 +134,10 @@ async fn start_hookd() -> anyhow::Result<Hookd> {
         },
         ..Config::default()
     };
+    adjust(&mut config);
     let settings = Settings::from_config(config)?;
-    hookd::telemetry::init(settings.log_format, &settings.log_level);
+    static LOG: std::sync::Once = std::sync::Once::new();
+    LOG.call_once(|| hookd::telemetry::init(settings.log_format, &settings.log_level));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let app = App::build(&settings).await?;
@@ -142,6 +163,11 @@ struct Figure {
     scenario: &'static str,
     per_second: f64,
     ratio_to_ceiling: Option<f64>,
+    /// What else the scenario measured, for people: "0.85 x S2", "peak RSS 97 MB".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_rss_mb: Option<f64>,
     p50_ms: Option<f64>,
     p95_ms: Option<f64>,
     p99_ms: Option<f64>,
@@ -155,6 +181,8 @@ impl Figure {
             scenario,
             per_second,
             ratio_to_ceiling: ratio,
+            note: None,
+            peak_rss_mb: None,
             p50_ms: None,
             p95_ms: None,
             p99_ms: None,
@@ -167,6 +195,8 @@ impl Figure {
             scenario,
             per_second: rate,
             ratio_to_ceiling: None,
+            note: None,
+            peak_rss_mb: None,
             p50_ms: Some(p50),
             p95_ms: Some(p95),
             p99_ms: Some(p99),
@@ -299,7 +329,7 @@ async fn main() -> anyhow::Result<()> {
         figures.push(Figure::throughput("ceiling", ceiling, ceiling));
     }
 
-    let h = start_hookd().await?;
+    let h = start_hookd(|_| {}).await?;
     let events_url = format!("{}/v1/events", h.base);
 
     let mut s1 = f64::NAN;
@@ -312,14 +342,36 @@ async fn main() -> anyhow::Result<()> {
         delete_webhooks(&http, &h, &ids).await?;
     }
 
-    if run("s2") {
+    let mut s2 = f64::NAN;
+    if run("s2") || run("s3") {
         eprintln!("S2: ten endpoints subscribed to the same event");
         let urls: Vec<String> = (0..10).map(|i| format!("{rx}/s2/{i}")).collect();
         let ids = create_webhooks(&http, &h, &urls).await?;
-        let s2 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
+        s2 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
         figures.push(Figure::throughput("S2 fan-out to 10", s2, ceiling));
         drain(&sink).await;
         delete_webhooks(&http, &h, &ids).await?;
+    }
+
+    if run("s3") {
+        // 100 webhooks on the same event: 50 healthy, 25 answering 500, 25 never answering.
+        eprintln!("S3: 100 endpoints, half failing (500) or hanging; counting the healthy half");
+        let (failing, hanging) = (start_failing_receiver().await?, start_hanging_receiver().await?);
+        let urls: Vec<String> = (0..100)
+            .map(|i| match i % 4 {
+                0 => format!("{failing}/s3/{i}"),
+                1 => format!("{hanging}/s3/{i}"),
+                _ => format!("{rx}/s3/{i}"),
+            })
+            .collect();
+        let ids = create_webhooks(&http, &h, &urls).await?;
+        let s3 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
+        let mut f = Figure::throughput("S3 healthy of 100", s3, ceiling);
+        f.note = Some(format!("{:.2} x S2", s3 / s2));
+        figures.push(f);
+        // Deleting the webhooks cancels what is left of the unhealthy half's deliveries.
+        delete_webhooks(&http, &h, &ids).await?;
+        drain(&sink).await;
     }
 
     if run("s4") {
@@ -349,21 +401,27 @@ async fn main() -> anyhow::Result<()> {
     }
     h.stop().await;
 
+    if run("s5") {
+        let backlog = if args.quick { 2_000 } else { args.backlog.max(10) };
+        figures.push(backlog_drain(&http, backlog).await?);
+    }
+
     println!(
-        "\n{:<20} {:>12} {:>10} {:>9} {:>9} {:>9} {:>12}",
+        "\n{:<20} {:>12} {:>10} {:>9} {:>9} {:>9} {:>12}  note",
         "scenario", "per second", "x ceiling", "p50 ms", "p95 ms", "p99 ms", "publish p99"
     );
     let f = |v: Option<f64>, p: usize| v.map_or("-".to_owned(), |x| format!("{x:.p$}"));
     for x in &figures {
         println!(
-            "{:<20} {:>12.0} {:>10} {:>9} {:>9} {:>9} {:>12}",
+            "{:<20} {:>12.0} {:>10} {:>9} {:>9} {:>9} {:>12}  {}",
             x.scenario,
             x.per_second,
             f(x.ratio_to_ceiling, 2),
             f(x.p50_ms, 1),
             f(x.p95_ms, 1),
             f(x.p99_ms, 1),
-            f(x.publish_p99_ms, 1)
+            f(x.publish_p99_ms, 1),
+            x.note.as_deref().unwrap_or("")
         );
     }
     if args.json {
@@ -425,4 +483,115 @@ async fn latency_at(
     p.sort_unstable();
     eprintln!("  {} deliveries timed", l.len());
     (percentile(&l, 0.5), percentile(&l, 0.95), percentile(&l, 0.99), percentile(&p, 0.99))
+}
+
+/// This process's resident set, in MB (Linux; `None` elsewhere).
+fn rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// S5: `backlog` deliveries (10 webhooks x backlog/10 events) published while the
+/// receivers answer 503, so they pile up behind open circuits; then the receivers come
+/// back and the backlog drains. Measures the drain rate, and the peak resident memory of
+/// this process (hookd with the bench's receiver and publisher) from the first publish
+/// to the last delivery.
+async fn backlog_drain(http: &reqwest::Client, backlog: u64) -> anyhow::Result<Figure> {
+    const WEBHOOKS: u64 = 10;
+    const BATCH: u64 = 1000;
+    let events = backlog / WEBHOOKS;
+    let sink = Arc::new(Sink::default());
+    sink.down.store(true, Ordering::Relaxed);
+    let rx = start_receiver(sink.clone()).await?;
+    // Circuits probe at most every second, so the drain starts within a second of the
+    // receivers' return; the retry schedule is long enough that no delivery runs out of
+    // attempts while the receivers are down.
+    let h = start_hookd(|c| {
+        c.delivery.breaker_cooldown = "200ms".into();
+        c.delivery.breaker_max_cooldown = "1s".into();
+        c.delivery.retry_schedule =
+            ["0s", "1s", "5s", "30s", "1m", "5m", "10m", "30m", "1h", "2h"].map(String::from).to_vec();
+    })
+    .await?;
+    let urls: Vec<String> = (0..WEBHOOKS).map(|i| format!("{rx}/s5/{i}")).collect();
+    create_webhooks(http, &h, &urls).await?;
+
+    let peak = Arc::new(Mutex::new(rss_mb().unwrap_or(0.0)));
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                if let Some(now) = rss_mb() {
+                    let mut p = peak.lock().unwrap();
+                    *p = p.max(now);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+
+    eprintln!("S5: publishing {events} events to {WEBHOOKS} webhooks while their receivers are down");
+    let t = Instant::now();
+    let url = format!("{}/v1/events/batch", h.base);
+    let batches = events.div_ceil(BATCH);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (http, url, key, next) = (http.clone(), url.clone(), h.key.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= batches {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let n = BATCH.min(events - b * BATCH);
+                let body = json!({"events": (0..n).map(|i| json!({"event": "bench.ping", "data": {"n": b * BATCH + i}})).collect::<Vec<_>>()});
+                let r = http.post(&url).bearer_auth(&key).json(&body).send().await?;
+                anyhow::ensure!(r.status().is_success(), "batch publish answered {}", r.status());
+                if b % 100 == 99 {
+                    eprint!("\r  {} of {events} events published", (b + 1) * BATCH);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    eprintln!("\r  {backlog} deliveries queued in {:.1} s; receivers back up", t.elapsed().as_secs_f64());
+
+    sink.down.store(false, Ordering::Relaxed);
+    let t0 = Instant::now();
+    let mut last_report = Instant::now();
+    let deadline = Duration::from_secs(3600);
+    while sink.count.load(Ordering::Relaxed) < backlog && t0.elapsed() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            let got = sink.count.load(Ordering::Relaxed);
+            eprint!(
+                "\r  {:>4.0}s  {got} delivered  {:>8.0}/s",
+                t0.elapsed().as_secs_f64(),
+                got as f64 / t0.elapsed().as_secs_f64()
+            );
+            last_report = Instant::now();
+        }
+    }
+    let took = t0.elapsed().as_secs_f64();
+    let delivered = sink.count.load(Ordering::Relaxed);
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    let peak = *peak.lock().unwrap();
+    eprintln!("\r  done: {delivered} of {backlog} delivered in {took:.1} s            ");
+    h.stop().await;
+    let rate = delivered as f64 / took;
+    let mut f = Figure::throughput("S5 backlog drain", rate, f64::NAN);
+    f.peak_rss_mb = Some(peak);
+    let missing = backlog.saturating_sub(delivered);
+    f.note = Some(format!(
+        "{backlog} queued; peak RSS {peak:.0} MB{}",
+        if missing > 0 { format!("; {missing} NOT delivered within {}s", deadline.as_secs()) } else { String::new() }
+    ));
+    Ok(f)
 }

@@ -2,12 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-/// Longest an open circuit waits before its next probe.
-const MAX_COOLDOWN: Duration = Duration::from_secs(600);
-
 /// A circuit breaker: after `threshold` consecutive failures the circuit opens and the
 /// webhook's deliveries are held; after the cooldown one probe is sent; its success
-/// closes the circuit, its failure reopens it for twice as long.
+/// closes the circuit, its failure reopens it for twice as long, up to a maximum.
 #[derive(Debug, Clone)]
 pub struct Breaker {
     failures: u32,
@@ -59,7 +56,13 @@ impl Breaker {
         }
     }
 
-    pub fn record(&mut self, success: bool, threshold: u32, base_cooldown: Duration, now: Instant) {
+    pub fn record(
+        &mut self,
+        success: bool,
+        threshold: u32,
+        (base_cooldown, max_cooldown): (Duration, Duration),
+        now: Instant,
+    ) {
         if success {
             self.failures = 0;
             self.state = State::Closed;
@@ -69,7 +72,7 @@ impl Breaker {
         self.failures += 1;
         match self.state {
             State::HalfOpen => {
-                self.cooldown = (self.cooldown * 2).min(MAX_COOLDOWN);
+                self.cooldown = (self.cooldown * 2).min(max_cooldown.max(base_cooldown));
                 self.state = State::Open { until: now + self.cooldown };
             }
             State::Closed if self.failures >= threshold => {
@@ -121,17 +124,17 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Breaker::new(base);
         for _ in 0..2 {
-            b.record(false, 3, base, t0);
+            b.record(false, 3, (base, Duration::from_secs(600)), t0);
             assert_eq!(b.permit(t0), Permit::Go);
         }
-        b.record(false, 3, base, t0);
+        b.record(false, 3, (base, Duration::from_secs(600)), t0);
         assert_eq!(b.permit(t0), Permit::WaitUntil(t0 + base));
         assert_eq!(b.permit(t0 + base), Permit::Probe);
         // The probe fails: open again, twice as long.
-        b.record(false, 3, base, t0 + base);
+        b.record(false, 3, (base, Duration::from_secs(600)), t0 + base);
         assert_eq!(b.permit(t0 + base), Permit::WaitUntil(t0 + base + base * 2));
         assert_eq!(b.permit(t0 + base * 3), Permit::Probe);
-        b.record(true, 3, base, t0 + base * 3);
+        b.record(true, 3, (base, Duration::from_secs(600)), t0 + base * 3);
         assert_eq!(b.permit(t0 + base * 3), Permit::Go);
         assert!(!b.is_open());
     }

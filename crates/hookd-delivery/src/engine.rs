@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use hookd_core::domain::{Attempt, DeliveryJob, RetrySchedule};
 use hookd_core::id::{DeliveryId, EventId, WebhookId};
-use hookd_core::service::{Engine, ServiceError, WebhookDirectory};
+use hookd_core::service::{Engine, Refusals, ServiceError, WebhookDirectory};
 use hookd_core::store::{Claim, DeliveryResult, NextStep, Store};
 use hookd_core::time_fmt;
 use time::OffsetDateTime;
@@ -42,6 +42,9 @@ const MAX_RESULTS_PER_WRITE: usize = 1000;
 const RESULTS_LINGER: Duration = Duration::from_millis(20);
 /// Most deliveries claimed in one query.
 const MAX_CLAIM: usize = 1000;
+/// Deliveries held in memory for a webhook whose circuit is open: enough for the probes;
+/// the rest wait in the store, so a failing endpoint cannot fill the shared queue.
+const OPEN_CIRCUIT_HOLD: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -61,6 +64,8 @@ pub struct EngineOptions {
     pub breaker_threshold: u32,
     /// How long an open circuit waits before its first probe.
     pub breaker_cooldown: Duration,
+    /// Longest wait between probes of a circuit that keeps failing (the wait doubles).
+    pub breaker_max_cooldown: Duration,
     /// How often the scheduler looks at the store when nothing woke it.
     pub poll_interval: Duration,
 }
@@ -73,11 +78,12 @@ impl Default for EngineOptions {
             max_in_flight: 256,
             max_in_flight_per_webhook: 4,
             max_queued: 100_000,
-            max_queued_per_webhook: 10_000,
+            max_queued_per_webhook: 1_000,
             retry_schedule: RetrySchedule::default(),
             disable_after: Duration::from_secs(5 * 24 * 3600),
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(30),
+            breaker_max_cooldown: Duration::from_secs(600),
             poll_interval: Duration::from_secs(30),
         }
     }
@@ -100,8 +106,9 @@ struct Shared {
     results: Mutex<Option<mpsc::UnboundedSender<DeliveryResult>>>,
     /// Room left in memory, for the scheduler's claims.
     free: AtomicUsize,
-    /// Webhooks whose queues are full: the scheduler leaves their rows in the store.
-    saturated: Mutex<Vec<WebhookId>>,
+    /// Webhooks whose queues are full: the scheduler leaves their rows in the store, and
+    /// publishes store their new deliveries pending instead of handing them off.
+    saturated: Mutex<Arc<HashSet<WebhookId>>>,
     wake: Notify,
     stopping: AtomicBool,
 }
@@ -174,6 +181,13 @@ impl Engine for DeliveryEngine {
 
     fn wake(&self) {
         self.shared.wake.notify_one();
+    }
+
+    fn refusals(&self) -> Refusals {
+        Refusals {
+            all: self.shared.free.load(Ordering::Relaxed) == 0,
+            webhooks: self.shared.saturated.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        }
     }
 
     async fn send_now(&self, job: DeliveryJob) -> Result<Attempt, ServiceError> {
@@ -329,7 +343,12 @@ impl Dispatcher {
                     q.in_flight -= 1;
                     if let Some(ok) = success {
                         let was_open = q.breaker.is_open();
-                        q.breaker.record(ok, opts.breaker_threshold, opts.breaker_cooldown, Instant::now());
+                        q.breaker.record(
+                            ok,
+                            opts.breaker_threshold,
+                            (opts.breaker_cooldown, opts.breaker_max_cooldown),
+                            Instant::now(),
+                        );
                         if q.breaker.is_open() != was_open {
                             tracing::info!(webhook_id = %webhook_id, open = q.breaker.is_open(), "circuit breaker changed");
                         }
@@ -340,6 +359,7 @@ impl Dispatcher {
                         self.webhooks.remove(&webhook_id);
                     }
                 }
+                self.update_saturation(&webhook_id);
                 self.mark_ready(webhook_id);
             }
             Msg::Disabled(ids) => {
@@ -351,6 +371,7 @@ impl Dispatcher {
                             self.queued -= 1;
                         }
                     }
+                    self.update_saturation(&w);
                 }
             }
             Msg::Shutdown { .. } => unreachable!("handled in run"),
@@ -361,7 +382,7 @@ impl Dispatcher {
         let shared = self.shared.clone();
         let opts = &shared.options;
         let mut overflow = Vec::new();
-        let mut saturated = Vec::new();
+        let mut touched = HashSet::new();
         for job in jobs {
             if self.stopping {
                 overflow.push(job.delivery_id);
@@ -376,26 +397,20 @@ impl Dispatcher {
                 breaker: Breaker::new(opts.breaker_cooldown),
                 bucket: None,
             });
-            if self.queued >= opts.max_queued || q.queue.len() >= opts.max_queued_per_webhook {
+            if self.queued >= opts.max_queued || q.queue.len() >= hold_limit(opts, q) {
                 self.known.remove(&job.delivery_id);
-                if q.queue.len() >= opts.max_queued_per_webhook {
-                    saturated.push(job.webhook_id.clone());
-                }
+                touched.insert(job.webhook_id.clone());
                 overflow.push(job.delivery_id);
                 continue;
             }
             let w = job.webhook_id.clone();
             q.queue.push_back(job);
             self.queued += 1;
+            touched.insert(w.clone());
             self.mark_ready(w);
         }
-        if !saturated.is_empty() {
-            let mut s = self.shared.saturated.lock().unwrap_or_else(|p| p.into_inner());
-            for w in saturated {
-                if !s.contains(&w) {
-                    s.push(w);
-                }
-            }
+        for w in &touched {
+            self.update_saturation(w);
         }
         if !overflow.is_empty() {
             // Left to the store: pending and due now, for the scheduler to claim when
@@ -408,6 +423,27 @@ impl Dispatcher {
                     tracing::warn!(error = %e, count = overflow.len(), "could not release deliveries; their leases will expire");
                 }
             });
+        }
+    }
+
+    /// Marks a webhook saturated once its queue reaches its hold limit, and clears the
+    /// mark (waking the scheduler to claim its stored backlog) once the queue is down to
+    /// half of it.
+    fn update_saturation(&mut self, w: &WebhookId) {
+        let opts = &self.shared.options;
+        let (len, limit) = match self.webhooks.get(w) {
+            Some(q) => (q.queue.len(), hold_limit(opts, q)),
+            None => (0, usize::MAX),
+        };
+        let mut set = self.shared.saturated.lock().unwrap_or_else(|p| p.into_inner());
+        if len >= limit {
+            if !set.contains(w) {
+                Arc::make_mut(&mut set).insert(w.clone());
+            }
+        } else if len <= limit / 2 && set.contains(w) {
+            Arc::make_mut(&mut set).remove(w);
+            drop(set);
+            self.shared.wake.notify_one();
         }
     }
 
@@ -456,10 +492,7 @@ impl Dispatcher {
             self.queued -= 1;
             self.in_flight += 1;
             let more = !probing && !q.queue.is_empty() && q.in_flight < opts.max_in_flight_per_webhook;
-            if q.queue.len() < opts.max_queued_per_webhook / 2 {
-                let mut s = self.shared.saturated.lock().unwrap_or_else(|p| p.into_inner());
-                s.retain(|x| x != &w);
-            }
+            self.update_saturation(&w);
             self.start(job);
             if more {
                 self.mark_ready(w);
@@ -538,7 +571,20 @@ impl Dispatcher {
     fn publish_gauges(&self) {
         let m = &self.shared.metrics;
         m.set_gauges(self.queued, self.in_flight, self.webhooks.values().filter(|q| q.breaker.is_open()).count());
-        self.shared.free.store(self.shared.options.max_queued.saturating_sub(self.known.len()), Ordering::Relaxed);
+        let free = self.shared.options.max_queued.saturating_sub(self.known.len());
+        if self.shared.free.swap(free, Ordering::Relaxed) == 0 && free > 0 {
+            // Room again after a full queue: deliveries stored meanwhile can be claimed.
+            self.shared.wake.notify_one();
+        }
+    }
+}
+
+/// How many deliveries a webhook may hold in memory: fewer while its circuit is open.
+fn hold_limit(opts: &EngineOptions, q: &WebhookQueue) -> usize {
+    if q.breaker.is_open() {
+        OPEN_CIRCUIT_HOLD.min(opts.max_queued_per_webhook)
+    } else {
+        opts.max_queued_per_webhook
     }
 }
 
@@ -601,7 +647,8 @@ async fn schedule(shared: Arc<Shared>) {
         let free = shared.free.load(Ordering::Relaxed).min(MAX_CLAIM);
         let mut claimed = 0;
         if free > 0 {
-            let exclude = shared.saturated.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let exclude: Vec<WebhookId> =
+                shared.saturated.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
             let now = time_fmt::now();
             let claim = Claim {
                 owner: &opts.node_id,

@@ -20,7 +20,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hookd_core::domain::{ApiKey, Attempt, Delivery, Event, Webhook, WebhookSecrets, Workspace};
+use hookd_core::domain::{ApiKey, Attempt, Delivery, DeliveryStatus, Event, Webhook, WebhookSecrets, Workspace};
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::{
     Claim, DeliveryFilter, DeliveryResult, IdempotencyClaim, IdempotencyRequest, InsertedEvent, NewEventRecord,
@@ -622,7 +622,11 @@ impl Store for SqliteStore {
                     Some((o, until)) => (Some(o.as_str()), Some(micros(*until))),
                     None => (None, None),
                 };
-                deliveries.extend(rec.deliveries.iter().map(|d| (d, owner, lease)));
+                // Only deliveries claimed at once carry the lease; pending ones wait for a claim.
+                deliveries.extend(rec.deliveries.iter().map(|d| match d.status {
+                    DeliveryStatus::InFlight => (d, owner, lease),
+                    _ => (d, None, None),
+                }));
             } else {
                 let existing = sqlx::query_as::<_, EventRow>(&format!(
                     "SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND producer_id = ?"

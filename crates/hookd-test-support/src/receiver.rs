@@ -60,6 +60,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
+    /// The status it was answered with (0 for a hang).
+    pub reply_status: u16,
 }
 
 impl Received {
@@ -142,8 +144,10 @@ impl TestReceiver {
 async fn handle(State(state): State<Arc<Mutex<ReceiverState>>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let reply = {
         let mut s = state.lock().unwrap();
-        s.received.push(Received { path: uri.path().to_owned(), headers, body, at: Instant::now() });
-        s.script.pop_front().or_else(|| s.default.clone()).unwrap_or_else(Reply::ok)
+        let reply = s.script.pop_front().or_else(|| s.default.clone()).unwrap_or_else(Reply::ok);
+        let reply_status = if reply.hang { 0 } else { reply.status };
+        s.received.push(Received { path: uri.path().to_owned(), headers, body, at: Instant::now(), reply_status });
+        reply
     };
     if reply.hang {
         std::future::pending::<()>().await;

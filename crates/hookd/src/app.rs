@@ -118,6 +118,7 @@ impl App {
                 disable_after: d.disable_after,
                 breaker_threshold: d.breaker_threshold,
                 breaker_cooldown: d.breaker_cooldown,
+                breaker_max_cooldown: d.breaker_max_cooldown,
                 ..EngineOptions::default()
             },
             Arc::new(Metrics::default()),

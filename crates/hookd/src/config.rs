@@ -139,6 +139,8 @@ pub struct DeliveryConfig {
     pub breaker_threshold: u32,
     /// How long an open circuit holds deliveries before probing.
     pub breaker_cooldown: String,
+    /// The cooldown doubles after each failed probe, up to this.
+    pub breaker_max_cooldown: String,
     /// A webhook failing without a success for this long is disabled.
     pub disable_after: String,
     /// On SIGTERM, how long in-flight attempts may take to finish.
@@ -189,6 +191,7 @@ impl Default for DeliveryConfig {
             max_in_flight: 256,
             breaker_threshold: 5,
             breaker_cooldown: "30s".into(),
+            breaker_max_cooldown: "10m".into(),
             disable_after: "5days".into(),
             shutdown_grace: "10s".into(),
             lease: "60s".into(),
@@ -372,6 +375,7 @@ pub struct DeliverySettings {
     pub max_in_flight: usize,
     pub breaker_threshold: u32,
     pub breaker_cooldown: Duration,
+    pub breaker_max_cooldown: Duration,
     pub disable_after: Duration,
     pub shutdown_grace: Duration,
     pub lease: Duration,
@@ -538,6 +542,7 @@ impl Settings {
             max_in_flight: count("max_in_flight", d.max_in_flight)? as usize,
             breaker_threshold: count("breaker_threshold", d.breaker_threshold)?,
             breaker_cooldown: duration("breaker_cooldown", &d.breaker_cooldown, ms(1))?,
+            breaker_max_cooldown: duration("breaker_max_cooldown", &d.breaker_max_cooldown, ms(1))?,
             disable_after: duration("disable_after", &d.disable_after, Duration::from_secs(60))?,
             shutdown_grace: duration("shutdown_grace", &d.shutdown_grace, Duration::ZERO)?,
             lease: duration("lease", &d.lease, Duration::from_secs(1))?,

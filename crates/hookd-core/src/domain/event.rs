@@ -119,13 +119,22 @@ pub struct Attempt {
 impl Delivery {
     /// A new delivery of `event` to `webhook`, claimed for an attempt at once.
     pub fn new_in_flight(event: &Event, webhook: &WebhookId, now: OffsetDateTime) -> Self {
+        Self::new(event, webhook, now, DeliveryStatus::InFlight)
+    }
+
+    /// A new delivery of `event` to `webhook`, due now but left for a later claim.
+    pub fn new_pending(event: &Event, webhook: &WebhookId, now: OffsetDateTime) -> Self {
+        Self::new(event, webhook, now, DeliveryStatus::Pending)
+    }
+
+    fn new(event: &Event, webhook: &WebhookId, now: OffsetDateTime, status: DeliveryStatus) -> Self {
         Self {
             id: DeliveryId::generate(),
             workspace_id: event.workspace_id.clone(),
             webhook_id: webhook.clone(),
             event_id: event.id.clone(),
             event_type: event.event_type.clone(),
-            status: DeliveryStatus::InFlight,
+            status,
             attempts: 0,
             schedule_base: 0,
             next_attempt_at: Some(now),

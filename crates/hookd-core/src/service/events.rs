@@ -2,6 +2,7 @@
 //! shared by concurrent publishes (group commit), then the in-memory hand-off of the new
 //! deliveries to the delivery engine.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +11,10 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{
-    pattern_matches, validate_producer_id, Attempt, Delivery, DeliveryJob, Event, EventCatalog, FieldErrors, NewEvent,
-    MAX_EVENT_DATA,
+    pattern_matches, validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryStatus, Event, EventCatalog,
+    FieldErrors, NewEvent, MAX_EVENT_DATA,
 };
-use crate::id::EventId;
+use crate::id::{EventId, WebhookId};
 use crate::service::directory::WebhookDirectory;
 use crate::service::{Principal, ServiceError};
 use crate::store::{InsertedEvent, NewEventRecord, Store, StoreError};
@@ -35,6 +36,27 @@ pub trait Engine: Send + Sync + 'static {
     fn wake(&self);
     /// Sends one attempt at once, records it, and returns it (test pings).
     async fn send_now(&self, job: DeliveryJob) -> Result<Attempt, ServiceError>;
+    /// The webhooks whose new deliveries the engine would not take in memory now (a
+    /// full queue, an open circuit). Their deliveries are stored pending, with no lease,
+    /// for the scheduler to claim when there is room, instead of being handed off and
+    /// released again.
+    fn refusals(&self) -> Refusals {
+        Refusals::default()
+    }
+}
+
+/// See [`Engine::refusals`].
+#[derive(Debug, Clone, Default)]
+pub struct Refusals {
+    /// Every queue is full.
+    pub all: bool,
+    pub webhooks: Arc<HashSet<WebhookId>>,
+}
+
+impl Refusals {
+    pub fn refuses(&self, webhook: &WebhookId) -> bool {
+        self.all || self.webhooks.contains(webhook)
+    }
 }
 
 /// Identifies this process's leases.
@@ -148,6 +170,7 @@ impl EventService {
     async fn publish_checked(&self, who: &Principal, reqs: Vec<NewEvent>) -> Result<Vec<Published>, ServiceError> {
         let ws = who.workspace_id().clone();
         let routes = self.directory.routes(&ws).await?;
+        let refusals = self.engine.refusals();
         let now = time_fmt::now();
         let lease = Some((self.node.node_id.clone(), now + self.node.lease));
         let mut records = Vec::with_capacity(reqs.len());
@@ -166,7 +189,13 @@ impl EventService {
             let deliveries: Vec<Delivery> = routes
                 .iter()
                 .filter(|r| r.webhook.events.iter().any(|p| pattern_matches(p, &event.event_type)))
-                .map(|r| Delivery::new_in_flight(&event, &r.webhook.id, now))
+                .map(|r| {
+                    if refusals.refuses(&r.webhook.id) {
+                        Delivery::new_pending(&event, &r.webhook.id, now)
+                    } else {
+                        Delivery::new_in_flight(&event, &r.webhook.id, now)
+                    }
+                })
                 .collect();
             let event = Event { deliveries: deliveries.len() as i64, ..event };
             records.push(NewEventRecord { event, deliveries, lease: lease.clone() });
@@ -178,7 +207,12 @@ impl EventService {
             match outcome {
                 InsertedEvent::Created => {
                     let body: Arc<str> = rec.event.body().into();
-                    jobs.extend(rec.deliveries.iter().map(|d| DeliveryJob::new(d, body.clone())));
+                    jobs.extend(
+                        rec.deliveries
+                            .iter()
+                            .filter(|d| d.status == DeliveryStatus::InFlight)
+                            .map(|d| DeliveryJob::new(d, body.clone())),
+                    );
                     out.push(Published { event: rec.event, created: true });
                 }
                 InsertedEvent::Existing(event) => out.push(Published { event, created: false }),

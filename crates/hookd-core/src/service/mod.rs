@@ -13,7 +13,7 @@ pub use admin::{AdminService, Bootstrapped};
 pub use auth::{AuthError, AuthService, Principal};
 pub use deliveries::{DeliveryDetail, DeliveryService};
 pub use directory::{SigningSecret, WebhookDirectory, WebhookRoute};
-pub use events::{Engine, EventService, NodeOptions, Published, MAX_BATCH};
+pub use events::{Engine, EventService, NodeOptions, Published, Refusals, MAX_BATCH};
 pub use idempotency::{Idempotency, IdempotencyService, IDEMPOTENCY_TTL};
 pub use webhooks::{CreatedWebhook, Page, WebhookOptions, WebhookService};
 

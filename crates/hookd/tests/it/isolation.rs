@@ -106,12 +106,39 @@ async fn an_open_circuit_holds_deliveries_and_a_probe_closes_it() {
     .await;
     assert!(m.contains("hookd_open_circuits 1"));
     let at_open = rx.received().len();
+    // Events published while the circuit is open are stored, not held in memory: the
+    // queue keeps only a few for the probes.
+    let r = c
+        .post(
+            "/v1/events/batch",
+            &json!({"events": (0..40).map(|n| json!({"event": "order.paid", "data": {"late": n}})).collect::<Vec<_>>()}),
+        )
+        .await;
+    r.assert_status(202);
+    let depth = server.anonymous().get("/metrics").await;
+    let queued: f64 = depth
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("hookd_queue_depth "))
+        .and_then(|v| v.parse().ok())
+        .expect("hookd_queue_depth");
+    assert!(queued <= 16.0, "{queued} deliveries held in memory behind an open circuit");
     // While open, nothing is sent until the cooldown passes; then one probe at a time.
     rx.set_default(Reply::ok());
-    deliveries_until(&c, &id_of(&wh), "all delivered after the circuit closed", |l| {
-        l.len() == 5 && l.iter().all(|d| d["status"] == "succeeded")
+    let all = deliveries_until(&c, &id_of(&wh), "all delivered after the circuit closed", |l| {
+        l.len() == 45 && l.iter().all(|d| d["status"] == "succeeded")
     })
     .await;
+    assert_eq!(all.len(), 45);
+    // Each event reached the receiver once, however it waited.
+    let ok: Vec<String> = rx
+        .received()
+        .iter()
+        .filter(|m| m.reply_status == 200)
+        .map(|m| m.header("webhook-id").unwrap().to_owned())
+        .collect();
+    let unique: std::collections::HashSet<_> = ok.iter().collect();
+    assert_eq!((ok.len(), unique.len()), (45, 45));
     let got = rx.received();
     // Without the breaker, 5 deliveries x 6 attempts would have gone out by now.
     assert!(at_open <= 6, "{at_open} attempts before the circuit opened");
