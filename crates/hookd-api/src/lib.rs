@@ -42,9 +42,26 @@ pub use rate_limit::{RateLimiter, WindowRateLimiter};
 /// Largest request body accepted: 1 MiB.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-/// What the handlers need: the services, and the rate limiter.
+/// What the handlers need, shared: axum clones the state for every middleware and
+/// handler of every request, so it is one `Arc`.
 #[derive(Clone)]
-pub struct ApiState {
+pub struct ApiState(Arc<Services>);
+
+impl ApiState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services, and the rate limiter.
+pub struct Services {
     pub admin: AdminService,
     pub auth: AuthService,
     pub webhooks: WebhookService,

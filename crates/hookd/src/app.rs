@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use hookd_api::{ApiState, WindowRateLimiter};
+use hookd_api::{ApiState, Services, WindowRateLimiter};
 use hookd_core::crypto::{EncryptionKey, SecretCipher};
 use hookd_core::domain::{AddressCheck, RetrySchedule, WebhookRules};
 use hookd_core::service::{
@@ -161,7 +161,7 @@ impl App {
                 out
             })
         };
-        let state = ApiState {
+        let state = ApiState::new(Services {
             admin: AdminService::new(store.clone(), settings.key_prefix.clone()),
             auth: AuthService::new(store.clone()),
             webhooks,
@@ -170,7 +170,7 @@ impl App {
             idempotency: IdempotencyService::new(store.clone()),
             rate_limiter: Arc::new(WindowRateLimiter::new(settings.requests_per_minute)),
             metrics,
-        };
+        });
         Ok(Self {
             db,
             state,

@@ -20,7 +20,7 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub key: ApiKey,
+    pub key: Arc<ApiKey>,
 }
 
 impl Principal {
@@ -60,11 +60,14 @@ pub enum AuthError {
 pub struct AuthService {
     store: Arc<dyn Store>,
     last_touch: Arc<Mutex<HashMap<ApiKeyId, Instant>>>,
-    cache: Arc<Mutex<HashMap<ApiKeyId, (ApiKey, Instant)>>>,
+    cache: Arc<Mutex<HashMap<ApiKeyId, CachedKey>>>,
 }
 
 /// Past this many cached keys, the cache starts afresh.
 const KEY_CACHE_MAX: usize = 10_000;
+
+/// A key as read from the store, and when.
+type CachedKey = (Arc<ApiKey>, Instant);
 
 impl AuthService {
     pub fn new(store: Arc<dyn Store>) -> Self {
@@ -89,7 +92,7 @@ impl AuthService {
         Ok(Principal { key })
     }
 
-    async fn key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+    async fn key(&self, id: &ApiKeyId) -> Result<Option<Arc<ApiKey>>, StoreError> {
         {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((k, at)) = cache.get(id) {
@@ -98,7 +101,7 @@ impl AuthService {
                 }
             }
         }
-        let key = self.store.get_api_key(id).await?;
+        let key = self.store.get_api_key(id).await?.map(Arc::new);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= KEY_CACHE_MAX {
             cache.clear();
