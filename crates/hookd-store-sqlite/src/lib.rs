@@ -702,20 +702,22 @@ impl Store for SqliteStore {
 
     async fn claim_due_deliveries(&self, claim: &Claim<'_>) -> StoreResult<Vec<(Delivery, Event)>> {
         let now = micros(claim.now);
-        // Candidates are found on a reader, so that skipping over rows of excluded
-        // webhooks never holds the write lock; the claim itself re-checks each row.
-        let mut candidates: Vec<(&str, &str, Vec<String>)> = Vec::new();
-        let mut found = 0;
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut ids: Vec<String> = Vec::new();
         // Expired leases first (their node died), then due retries, oldest first.
         for (status, column) in [("in_flight", "lease_expires_at"), ("pending", "next_attempt_at")] {
-            let remaining = claim.limit as usize - found;
+            let remaining = claim.limit as usize - ids.len();
             if remaining == 0 {
                 break;
             }
-            let mut q = QueryBuilder::<Sqlite>::new(format!(
-                "SELECT id FROM deliveries WHERE status = '{status}' AND {column} <= "
-            ));
-            q.push_bind(now);
+            let mut q = QueryBuilder::<Sqlite>::new("UPDATE deliveries SET status = 'in_flight', lease_owner = ");
+            q.push_bind(claim.owner)
+                .push(", lease_expires_at = ")
+                .push_bind(micros(claim.lease_until))
+                .push(", updated_at = ")
+                .push_bind(now)
+                .push(format!(" WHERE id IN (SELECT id FROM deliveries WHERE status = '{status}' AND {column} <= "))
+                .push_bind(now);
             if !claim.exclude_webhooks.is_empty() {
                 q.push(" AND webhook_id NOT IN (");
                 let mut sep = q.separated(", ");
@@ -724,35 +726,9 @@ impl Store for SqliteStore {
                 }
                 q.push(")");
             }
-            q.push(format!(" ORDER BY {column} LIMIT ")).push_bind(remaining as i64);
-            let rows: Vec<(String,)> = q.build_query_as().fetch_all(&self.reader).await.map_err(db_err)?;
-            found += rows.len();
-            if !rows.is_empty() {
-                candidates.push((status, column, rows.into_iter().map(|(id,)| id).collect()));
-            }
-        }
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let mut ids: Vec<String> = Vec::with_capacity(found);
-        for (status, column, chunk_ids) in &candidates {
-            // Fixed statement sizes, so each shape is prepared once.
-            for chunk in sized_chunks(chunk_ids) {
-                let mut q = QueryBuilder::<Sqlite>::new("UPDATE deliveries SET status = 'in_flight', lease_owner = ");
-                q.push_bind(claim.owner)
-                    .push(", lease_expires_at = ")
-                    .push_bind(micros(claim.lease_until))
-                    .push(", updated_at = ")
-                    .push_bind(now)
-                    .push(format!(" WHERE status = '{status}' AND {column} <= "))
-                    .push_bind(now)
-                    .push(" AND id IN ");
-                push_id_list(&mut q, chunk.iter().map(String::as_str));
-                q.push(" RETURNING id");
-                let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(db_err)?;
-                ids.extend(rows.into_iter().map(|(id,)| id));
-            }
+            q.push(format!(" ORDER BY {column} LIMIT ")).push_bind(remaining as i64).push(") RETURNING id");
+            let rows: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await.map_err(db_err)?;
+            ids.extend(rows.into_iter().map(|(id,)| id));
         }
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
