@@ -3,7 +3,8 @@
 //! # Layout
 //!
 //! - `lib.rs`: [`SqliteStore`]: connection setup and the trait implementation.
-//! - `rows.rs`: row structs and their conversion into domain types.
+//! - row structs and their conversion into domain types are in `hookd-store-rows`, shared
+//!   with the PostgreSQL store.
 //! - `migrations/`: the schema, embedded in the binary and applied by [`SqliteStore::migrate`].
 //!
 //! SQLite allows one writer at a time. Rather than let connections queue on the file
@@ -12,7 +13,7 @@
 //! the writer. Other processes (the CLI while a server runs) are covered by the busy
 //! timeout.
 
-mod rows;
+use hookd_store_rows as rows;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -30,8 +31,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
-use crate::rows::{
-    json, micros, scopes_json, ApiKeyRow, AttemptRow, ClaimRow, DeliveryRow, EventRow, WebhookRow, WorkspaceRow,
+use hookd_store_rows::{
+    json, micros, scopes_json, sized_chunks, ApiKeyRow, AttemptRow, ClaimRow, DeliveryRow, EventRow, WebhookRow,
+    WorkspaceRow,
 };
 
 /// How long a statement waits for another process's write lock before failing.
@@ -178,25 +180,6 @@ const CLAIM_SELECT: &str =
 
 /// Rows per statement when a list of ids is bound (SQLite allows 32,766 variables).
 const IDS_PER_STATEMENT: usize = 500;
-
-/// Rows per multi-row statement. Only these sizes are used, so that a batch of any size
-/// is written with statements whose SQL text repeats and stays prepared in the
-/// connection's statement cache: parsing a fresh 1,000-row INSERT costs about as much as
-/// running it. The largest keeps the bound values under SQLite's limit of 32,766.
-const ROWS_PER_STATEMENT: [usize; 5] = [256, 64, 16, 4, 1];
-
-/// Splits `items` into runs of the sizes in [`ROWS_PER_STATEMENT`], largest first.
-fn sized_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
-    let mut out = Vec::new();
-    for size in ROWS_PER_STATEMENT {
-        while items.len() >= size {
-            let (head, rest) = items.split_at(size);
-            out.push(head);
-            items = rest;
-        }
-    }
-    out
-}
 
 /// One webhook's results in a batch, for its counters.
 #[derive(Default)]

@@ -153,6 +153,35 @@ impl Client {
 pub struct TestServerBuilder {
     config: Config,
     dir: Option<Arc<tempfile::TempDir>>,
+    database: Option<String>,
+}
+
+/// The key tests use on PostgreSQL, where hookd requires a configured one.
+const TEST_ENCRYPTION_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE=";
+
+/// A database for one test server: a temp SQLite file, or, when
+/// `HOOKD_TEST_DATABASE_URL` names a PostgreSQL server, a fresh database on it.
+async fn test_database(dir: &Path) -> String {
+    match std::env::var("HOOKD_TEST_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            use sqlx::Connection;
+            let name = format!("hookd_test_{:016x}", rand_u64());
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to HOOKD_TEST_DATABASE_URL");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create a test database");
+            let _ = conn.close().await;
+            let mut url = url::Url::parse(&admin).expect("HOOKD_TEST_DATABASE_URL is a URL");
+            url.set_path(&name);
+            url.to_string()
+        }
+        _ => format!("sqlite://{}", dir.join("hookd.db").display()),
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
 }
 
 impl TestServerBuilder {
@@ -162,6 +191,14 @@ impl TestServerBuilder {
         let loaded = hookd::config::load(Some(file), &Default::default())
             .unwrap_or_else(|e| panic!("{} does not load: {e}", file.display()));
         self.config = loaded.config;
+        self
+    }
+
+    /// A temp SQLite file even when `HOOKD_TEST_DATABASE_URL` is set: for tests of what
+    /// only SQLite has, such as the generated key file.
+    pub fn sqlite(mut self) -> Self {
+        let dir = self.dir.get_or_insert_with(|| Arc::new(tempfile::tempdir().expect("temp dir"))).clone();
+        self.database = Some(format!("sqlite://{}", dir.path().join("hookd.db").display()));
         self
     }
 
@@ -176,7 +213,13 @@ impl TestServerBuilder {
         let dir = self.dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
         let mut config = self.config;
         config.listen = "127.0.0.1:0".into();
-        config.database_url = format!("sqlite://{}", dir.path().join("hookd.db").display());
+        config.database_url = match self.database {
+            Some(d) => d,
+            None => test_database(dir.path()).await,
+        };
+        if config.database_url.starts_with("postgres") && config.encryption_key.is_none() {
+            config.encryption_key = Some(TEST_ENCRYPTION_KEY.into());
+        }
         let settings = Settings::from_config(config.clone()).expect("valid test configuration");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
@@ -208,7 +251,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn builder() -> TestServerBuilder {
-        TestServerBuilder { config: Config::default(), dir: None }
+        TestServerBuilder { config: Config::default(), dir: None, database: None }
     }
 
     pub async fn start() -> TestServer {
@@ -246,7 +289,13 @@ impl TestServer {
     /// Stops the server and starts a new one on the same database and configuration.
     pub async fn restart(mut self) -> TestServer {
         self.stop_inner().await;
-        TestServerBuilder { config: self.config.clone(), dir: Some(self.dir.clone()) }.start().await
+        TestServerBuilder {
+            database: Some(self.config.database_url.clone()),
+            config: self.config.clone(),
+            dir: Some(self.dir.clone()),
+        }
+        .start()
+        .await
     }
 }
 

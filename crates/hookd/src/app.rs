@@ -19,6 +19,7 @@ use hookd_core::store::Store;
 use hookd_core::time_fmt;
 use hookd_delivery::ssrf::AddressPolicy;
 use hookd_delivery::{DeliveryEngine, EngineOptions, Metrics, Sender, SenderOptions};
+use hookd_store_postgres::{PgOptions, PgStore};
 use hookd_store_sqlite::{SqliteOptions, SqliteStore};
 use reqwest::header::HeaderName;
 use tokio::net::TcpListener;
@@ -33,7 +34,12 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 /// An opened database.
 pub struct Database {
     pub store: Arc<dyn Store>,
-    sqlite: SqliteStore,
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 impl Database {
@@ -47,13 +53,26 @@ impl Database {
                 }
                 let sqlite = SqliteStore::open(url, &SqliteOptions::default()).await?;
                 sqlite.migrate().await?;
-                Ok(Self { store: Arc::new(sqlite.clone()), sqlite })
+                Ok(Self { store: Arc::new(sqlite.clone()), backend: Backend::Sqlite(sqlite) })
+            }
+            DatabaseUrl::Postgres { url } => {
+                let pg = PgStore::open(url, &PgOptions::default()).await?;
+                pg.migrate().await?;
+                Ok(Self { store: Arc::new(pg.clone()), backend: Backend::Postgres(pg) })
             }
         }
     }
 
+    /// Whether other nodes may share this database.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
     pub async fn close(&self) {
-        self.sqlite.close().await;
+        match &self.backend {
+            Backend::Sqlite(s) => s.close().await,
+            Backend::Postgres(p) => p.close().await,
+        }
     }
 }
 
@@ -74,7 +93,10 @@ impl App {
         let db = Database::open(&settings.database).await.context("cannot open the database")?;
         let key = match &settings.encryption_key {
             Some(k) => k.clone(),
-            None => load_or_create_key(&settings.database.key_file())?,
+            None => match settings.database.key_file() {
+                Some(file) => load_or_create_key(&file)?,
+                None => bail!("encryption_key is required with a postgres:// database_url"),
+            },
         };
         let recorded = db.store.claim_setting(KEY_FINGERPRINT, &key.fingerprint()).await?;
         if recorded != key.fingerprint() {
@@ -87,10 +109,13 @@ impl App {
         }
         let store = db.store.clone();
         // One node serves a SQLite file, so every lease left in it belongs to a process
-        // that is gone: its deliveries are due now.
-        let released = store.release_all_leases(time_fmt::now()).await?;
-        if released > 0 {
-            tracing::info!(count = released, "resuming deliveries left in flight by the previous run");
+        // that is gone: its deliveries are due now. On a shared database the leases may
+        // be other nodes' live work; a dead node's expire and are claimed then.
+        if !db.is_shared() {
+            let released = store.release_all_leases(time_fmt::now()).await?;
+            if released > 0 {
+                tracing::info!(count = released, "resuming deliveries left in flight by the previous run");
+            }
         }
         let directory = Arc::new(WebhookDirectory::new(store.clone(), SecretCipher::new(&key)));
         let catalog = Arc::new(settings.catalog.clone());

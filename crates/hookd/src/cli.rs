@@ -208,7 +208,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "  encryption key:  {}",
                 match &settings.encryption_key {
                     Some(k) => format!("configured (fingerprint {})", k.fingerprint()),
-                    None => format!("from {}", settings.database.key_file().display()),
+                    None => match settings.database.key_file() {
+                        Some(f) => format!("from {}", f.display()),
+                        None => "missing".to_owned(),
+                    },
                 }
             );
             Ok(())

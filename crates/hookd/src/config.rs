@@ -289,7 +289,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
         Env::prefixed("HOOKD_")
             .split("__")
             // HOOKD_CONFIG names the file itself; HOOKD_TEST_* belong to the test suite.
-            .filter(|k| k != "config" && !k.as_str().starts_with("test_")),
+            .filter(|k| k != "config" && !k.as_str().to_ascii_lowercase().starts_with("test_")),
     );
     let mut flag_keys = Vec::new();
     if let Some(l) = &overrides.listen {
@@ -384,13 +384,21 @@ pub struct DeliverySettings {
 /// The database to use.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
-    Sqlite { url: String, path: PathBuf },
+    Sqlite {
+        url: String,
+        path: PathBuf,
+    },
+    /// Shared by several nodes.
+    Postgres {
+        url: String,
+    },
 }
 
 impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DatabaseUrl::Sqlite { url, .. } => write!(f, "{url}"),
+            DatabaseUrl::Postgres { url } => write!(f, "{}", hookd_store_postgres::redact(url)),
         }
     }
 }
@@ -405,19 +413,31 @@ impl DatabaseUrl {
             return Ok(DatabaseUrl::Sqlite { url: url.to_owned(), path: PathBuf::from(path) });
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err("PostgreSQL is not supported by this build yet; use sqlite://hookd.db".into());
+            return match url::Url::parse(url) {
+                Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => {
+                    Ok(DatabaseUrl::Postgres { url: url.to_owned() })
+                }
+                _ => Err("is not a PostgreSQL URL like postgres://user:password@host:5432/hookd".into()),
+            };
         }
-        Err("must start with sqlite:// (e.g. sqlite://hookd.db)".into())
+        Err("must start with sqlite:// (sqlite://hookd.db) or postgres:// (postgres://user:password@host/hookd)".into())
     }
 
-    /// Where a generated encryption key is kept: `hookd.key` beside the database.
-    pub fn key_file(&self) -> PathBuf {
+    /// Where a generated encryption key is kept: `hookd.key` beside a SQLite database.
+    /// PostgreSQL has none: its nodes must share a configured key.
+    pub fn key_file(&self) -> Option<PathBuf> {
         match self {
-            DatabaseUrl::Sqlite { path, .. } => match path.parent() {
+            DatabaseUrl::Sqlite { path, .. } => Some(match path.parent() {
                 Some(dir) if !dir.as_os_str().is_empty() => dir.join("hookd.key"),
                 _ => PathBuf::from("hookd.key"),
-            },
+            }),
+            DatabaseUrl::Postgres { .. } => None,
         }
+    }
+
+    /// Whether several nodes may share this database.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, DatabaseUrl::Postgres { .. })
     }
 }
 
@@ -441,6 +461,15 @@ impl Settings {
             .as_deref()
             .map(|k| EncryptionKey::from_base64(k).map_err(|e| invalid("encryption_key", e.to_string())))
             .transpose()?;
+        if database.is_shared() && encryption_key.is_none() {
+            return Err(invalid(
+                "encryption_key",
+                "is required with a postgres:// database_url: every node must seal and open signing secrets with \
+                 the same key. Make one with `openssl rand -base64 32` and set it as encryption_key (or \
+                 HOOKD_ENCRYPTION_KEY) on every node"
+                    .into(),
+            ));
+        }
         tracing_subscriber::EnvFilter::try_new(&c.log_level)
             .map_err(|e| invalid("log_level", format!("`{}` is not a log filter ({e})", c.log_level)))?;
         if !path_prefix_ok(&c.path_prefix, true) {
@@ -632,7 +661,7 @@ allow_private_cidrs = ["10.0.0.0/8"]
         let loaded = load(Some(&p), &Overrides::default()).unwrap();
         let s = Settings::from_loaded(&loaded, false).unwrap();
         assert_eq!(s.listen, "127.0.0.1:9090".parse().unwrap());
-        assert_eq!(s.database.key_file(), PathBuf::from("/var/lib/hookd/hookd.key"));
+        assert_eq!(s.database.key_file(), Some(PathBuf::from("/var/lib/hookd/hookd.key")));
         assert_eq!(s.key_prefix, "xqr_pk");
         assert!(s.secret_retrieval);
         assert!(s.encryption_key.is_some());
@@ -693,7 +722,7 @@ allow_private_cidrs = ["10.0.0.0/8"]
         let loaded = load(Some(&p), &o).unwrap();
         let s = Settings::from_loaded(&loaded, true).unwrap();
         assert_eq!(s.listen.port(), 2222);
-        assert_eq!(s.database.key_file(), PathBuf::from("x/hookd.key"));
+        assert_eq!(s.database.key_file(), Some(PathBuf::from("x/hookd.key")));
         assert!(s.allow_http);
         assert_eq!(s.log_format, LogFormat::Text);
         assert!(s.allow_private_cidrs.iter().any(|c| c.contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap())));

@@ -6,7 +6,7 @@ use crate::{create, id_of, seed_webhook};
 
 #[tokio::test]
 async fn data_and_keys_survive_a_restart_without_a_new_first_key() {
-    let server = TestServer::builder().config(|c| c.secret_retrieval = true).start().await;
+    let server = TestServer::builder().sqlite().config(|c| c.secret_retrieval = true).start().await;
     let key = server.first_key.clone().expect("first start prints a key");
     let d = create(&server.client(), &seed_webhook()).await;
     let id = id_of(&d);
@@ -28,7 +28,7 @@ async fn data_and_keys_survive_a_restart_without_a_new_first_key() {
 #[tokio::test]
 async fn the_generated_key_file_is_private() {
     use std::os::unix::fs::PermissionsExt;
-    let server = TestServer::start().await;
+    let server = TestServer::builder().sqlite().start().await;
     let mode = std::fs::metadata(server.dir().join("hookd.key")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
