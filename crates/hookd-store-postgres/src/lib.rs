@@ -83,6 +83,57 @@ impl PgStore {
         sqlx::migrate!("./migrations").run(&self.pool).await.map_err(OpenError::Migrate)
     }
 
+    /// Calls `changed` with each webhook changed through any node (announced by a
+    /// trigger when the change commits), until the returned task is aborted. After the
+    /// connection drops and comes back, announcements may have been missed, so
+    /// `changed(None)` asks for everything to be forgotten.
+    pub fn watch_webhook_changes(
+        &self,
+        changed: impl Fn(Option<(WorkspaceId, WebhookId)>) + Send + Sync + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for webhook changes; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = listener.listen(WEBHOOK_CHANNEL).await {
+                    tracing::warn!(error = %e, "cannot listen for webhook changes; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                // Whatever changed while nobody listened is unknown.
+                changed(None);
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(n)) => {
+                            let parsed = n
+                                .payload()
+                                .split_once(' ')
+                                .and_then(|(ws, id)| Some((WorkspaceId::parse(ws).ok()?, WebhookId::parse(id).ok()?)));
+                            match parsed {
+                                Some(p) => changed(Some(p)),
+                                None => changed(None),
+                            }
+                        }
+                        // The connection dropped and was re-established.
+                        Ok(None) => changed(None),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "lost the webhook change listener; reconnecting");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+    }
+
     /// The pool, for tests and tools.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -92,6 +143,9 @@ impl PgStore {
         self.pool.close().await;
     }
 }
+
+/// The channel the `webhooks_changed` trigger announces changes on.
+const WEBHOOK_CHANNEL: &str = "hookd_webhooks";
 
 /// `url` with any password replaced, for messages.
 pub fn redact(url: &str) -> String {

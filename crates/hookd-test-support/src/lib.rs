@@ -177,6 +177,21 @@ async fn test_database(dir: &Path) -> String {
     }
 }
 
+/// Whether the suite runs on PostgreSQL (`HOOKD_TEST_DATABASE_URL` is set). Tests of
+/// several nodes need it; without it they say so and pass, unless
+/// `HOOKD_TEST_REQUIRE_POSTGRES=1`, which CI sets.
+pub fn on_postgres() -> bool {
+    if std::env::var("HOOKD_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        return true;
+    }
+    assert!(
+        std::env::var("HOOKD_TEST_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+        "HOOKD_TEST_REQUIRE_POSTGRES=1 but HOOKD_TEST_DATABASE_URL is not set"
+    );
+    eprintln!("skipped: needs PostgreSQL (set HOOKD_TEST_DATABASE_URL)");
+    false
+}
+
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -191,6 +206,12 @@ impl TestServerBuilder {
         let loaded = hookd::config::load(Some(file), &Default::default())
             .unwrap_or_else(|e| panic!("{} does not load: {e}", file.display()));
         self.config = loaded.config;
+        self
+    }
+
+    /// Another node on the database of a running server (a PostgreSQL URL).
+    pub fn database(mut self, url: &str) -> Self {
+        self.database = Some(url.to_owned());
         self
     }
 
@@ -270,6 +291,11 @@ impl TestServer {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The database this server runs on.
+    pub fn database_url(&self) -> &str {
+        &self.config.database_url
     }
 
     /// Stops the server (as SIGTERM would) and waits for it to finish.

@@ -63,6 +63,17 @@ impl Database {
         }
     }
 
+    /// On PostgreSQL, keeps `directory` in step with changes made through other nodes.
+    fn watch_webhook_changes(&self, directory: Arc<WebhookDirectory>) -> Option<tokio::task::JoinHandle<()>> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pg) => Some(pg.watch_webhook_changes(move |changed| match changed {
+                Some((ws, id)) => directory.invalidate(&ws, &id),
+                None => directory.invalidate_all(),
+            })),
+        }
+    }
+
     /// Whether other nodes may share this database.
     pub fn is_shared(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
@@ -84,6 +95,7 @@ pub struct App {
     routes: hookd_api::RouterOptions,
     shutdown_grace: Duration,
     retention: Duration,
+    watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -118,6 +130,8 @@ impl App {
             }
         }
         let directory = Arc::new(WebhookDirectory::new(store.clone(), SecretCipher::new(&key)));
+        // On a shared database, other nodes' webhook changes reach this node's cache.
+        let watcher = db.watch_webhook_changes(directory.clone());
         let catalog = Arc::new(settings.catalog.clone());
         let d = &settings.delivery;
         let signature_header = HeaderName::from_bytes(settings.signature_header.to_ascii_lowercase().as_bytes())
@@ -207,6 +221,7 @@ impl App {
             },
             shutdown_grace: d.shutdown_grace,
             retention: settings.retention,
+            watcher,
         })
     }
 
@@ -239,6 +254,9 @@ impl App {
         let _ = stop_tx.send(true);
         let _ = maintenance.await;
         self.engine.shutdown(self.shutdown_grace).await;
+        if let Some(w) = &self.watcher {
+            w.abort();
+        }
         self.db.close().await;
         served.context("the HTTP server failed")?;
         tracing::info!("stopped");

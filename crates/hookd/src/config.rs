@@ -715,6 +715,27 @@ allow_private_cidrs = ["10.0.0.0/8"]
     }
 
     #[test]
+    fn postgres_needs_a_shared_encryption_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "database_url = \"postgres://hookd:pw@db.internal:5432/hookd\"");
+        let loaded = load(Some(&p), &Overrides::default()).unwrap();
+        let err = Settings::from_loaded(&loaded, false).unwrap_err().to_string();
+        assert!(err.contains("`encryption_key`") && err.contains("openssl rand -base64 32"), "{err}");
+        let p = write(
+            dir.path(),
+            "database_url = \"postgres://hookd:pw@db.internal:5432/hookd\"\nencryption_key = \"dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE=\"",
+        );
+        let s = Settings::from_loaded(&load(Some(&p), &Overrides::default()).unwrap(), false).unwrap();
+        assert!(s.database.is_shared() && s.database.key_file().is_none());
+        assert_eq!(
+            format!("{:?}", s.database),
+            "postgres://hookd:***@db.internal:5432/hookd",
+            "no password in messages"
+        );
+        assert!(DatabaseUrl::parse("postgres://").is_err());
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "listen = \"127.0.0.1:1111\"\nallow_http = false\n");

@@ -125,6 +125,13 @@ impl WebhookDirectory {
         self.webhooks.write().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
+    /// Forgets everything (another node's changes may have been missed).
+    pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.workspaces.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.webhooks.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Forgets a webhook known only by id (the engine disabled it).
     pub fn invalidate_webhook(&self, id: &WebhookId) {
         let ws =

@@ -7,6 +7,7 @@ mod cli;
 mod delivery;
 mod idempotency;
 mod isolation;
+mod nodes;
 mod openapi;
 mod pagination;
 mod partner_v2;
