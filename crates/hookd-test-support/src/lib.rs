@@ -159,6 +159,18 @@ pub struct TestServerBuilder {
 /// The key tests use on PostgreSQL, where hookd requires a configured one.
 const TEST_ENCRYPTION_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE=";
 
+/// A fresh database on the PostgreSQL server of `HOOKD_TEST_DATABASE_URL`, for nodes
+/// started as processes ([`HookdProcess`]); `None` without one.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let dir = tempfile::tempdir().ok()?;
+    Some(test_database(dir.path()).await).filter(|u| u.starts_with("postgres"))
+}
+
+/// The encryption key of test servers on PostgreSQL, for nodes started as processes.
+pub fn test_encryption_key() -> &'static str {
+    TEST_ENCRYPTION_KEY
+}
+
 /// A database for one test server: a temp SQLite file, or, when
 /// `HOOKD_TEST_DATABASE_URL` names a PostgreSQL server, a fresh database on it.
 async fn test_database(dir: &Path) -> String {
