@@ -42,6 +42,10 @@ struct Args {
     /// Run only these scenarios (comma-separated: ceiling,s1,s2,s3,s4,s5,neighbour).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Run hookd on PostgreSQL: a URL whose user may create databases
+    /// (postgres://postgres@127.0.0.1:5432/postgres); each hookd gets a fresh one.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
     /// S5: deliveries queued while the receivers are down (10 webhooks x backlog/10 events).
     #[arg(long, default_value_t = 1_000_000)]
     backlog: u64,
@@ -117,10 +121,28 @@ struct Hookd {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+/// Where each hookd of the run keeps its data: SQLite in a temp dir, or a fresh database
+/// on the PostgreSQL server of `--database`.
+static POSTGRES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+async fn database_url(dir: &std::path::Path) -> anyhow::Result<String> {
+    let Some(admin) = POSTGRES.get() else {
+        return Ok(format!("sqlite://{}", dir.join("hookd.db").display()));
+    };
+    use sqlx::Connection;
+    let name = format!("hookd_bench_{:08x}", rand::random::<u32>());
+    let mut conn = sqlx::PgConnection::connect(admin).await.context("cannot connect to --database")?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+    let mut url = url::Url::parse(admin)?;
+    url.set_path(&name);
+    Ok(url.to_string())
+}
+
 async fn start_hookd(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Hookd> {
     let dir = tempfile::tempdir()?;
+    let database_url = database_url(dir.path()).await?;
     let mut config = Config {
-        database_url: format!("sqlite://{}", dir.path().join("hookd.db").display()),
+        database_url,
         allow_http: true,
         log_level: "warn".into(),
         // A fixed throwaway key, so no key file is generated (and warned about).
@@ -296,14 +318,19 @@ async fn delete_webhooks(http: &reqwest::Client, h: &Hookd, ids: &[String]) -> a
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(url) = &args.database {
+        anyhow::ensure!(url.starts_with("postgres"), "--database takes a postgres:// URL (SQLite is the default)");
+        let _ = POSTGRES.set(url.clone());
+    }
     let secs = if args.quick { 1.0 } else { args.seconds as f64 };
     let conc = args.concurrency;
     let http = reqwest::Client::builder().pool_max_idle_per_host(conc * 2).build()?;
     let sink = Arc::new(Sink::default());
     let rx = start_receiver(sink.clone()).await?;
     eprintln!(
-        "hookd-bench: {} cores, {secs} s per scenario, {conc} publishers",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "hookd-bench: {} cores, {secs} s per scenario, {conc} publishers, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if args.database.is_some() { "PostgreSQL" } else { "SQLite" }
     );
     let mut figures = Vec::new();
     let run = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o.eq_ignore_ascii_case(name));

@@ -247,6 +247,8 @@ impl Store for PgStore {
 
     async fn bootstrap(&self, workspace: &Workspace, key: &ApiKey) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // Nodes starting together: one bootstraps, the others wait here and then see it.
+        sqlx::query("LOCK TABLE workspaces IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await.map_err(db_err)?;
         let (count,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM workspaces").fetch_one(&mut *tx).await.map_err(db_err)?;
         if count > 0 {
