@@ -129,13 +129,7 @@ async fn database_url(dir: &std::path::Path) -> anyhow::Result<String> {
     let Some(admin) = POSTGRES.get() else {
         return Ok(format!("sqlite://{}", dir.join("hookd.db").display()));
     };
-    use sqlx::Connection;
-    let name = format!("hookd_bench_{:08x}", rand::random::<u32>());
-    let mut conn = sqlx::PgConnection::connect(admin).await.context("cannot connect to --database")?;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
-    let mut url = url::Url::parse(admin)?;
-    url.set_path(&name);
-    Ok(url.to_string())
+    hookd_store_postgres::create_database(admin, "hookd_bench").await.context("cannot create a database on --database")
 }
 
 async fn start_hookd(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Hookd> {

@@ -265,6 +265,8 @@ struct Dispatcher {
     in_flight: usize,
     ready: VecDeque<WebhookId>,
     is_ready: HashSet<WebhookId>,
+    /// This dispatcher's copy of `Shared::saturated`, which it alone writes.
+    saturated: HashSet<WebhookId>,
     timers: BinaryHeap<Reverse<(Instant, WebhookId)>>,
     attempts: HashMap<DeliveryId, tokio::task::AbortHandle>,
     stopping: bool,
@@ -280,6 +282,7 @@ impl Dispatcher {
             in_flight: 0,
             ready: VecDeque::new(),
             is_ready: HashSet::new(),
+            saturated: HashSet::new(),
             timers: BinaryHeap::new(),
             attempts: HashMap::new(),
             stopping: false,
@@ -429,18 +432,21 @@ impl Dispatcher {
     /// Marks a webhook saturated once its queue reaches its hold limit, and clears the
     /// mark (waking the scheduler to claim its stored backlog) once the queue is down to
     /// half of it.
+    ///
+    /// Called for every attempt started, so the shared set (a lock) is touched only when
+    /// the mark changes.
     fn update_saturation(&mut self, w: &WebhookId) {
         let opts = &self.shared.options;
         let (len, limit) = match self.webhooks.get(w) {
             Some(q) => (q.queue.len(), hold_limit(opts, q)),
             None => (0, usize::MAX),
         };
-        let mut set = self.shared.saturated.lock().unwrap_or_else(|p| p.into_inner());
-        if len >= limit {
-            if !set.contains(w) {
-                Arc::make_mut(&mut set).insert(w.clone());
-            }
-        } else if len <= limit / 2 && set.contains(w) {
+        if len >= limit && !self.saturated.contains(w) {
+            self.saturated.insert(w.clone());
+            let mut set = self.shared.saturated.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::make_mut(&mut set).insert(w.clone());
+        } else if len <= limit / 2 && self.saturated.remove(w) {
+            let mut set = self.shared.saturated.lock().unwrap_or_else(|p| p.into_inner());
             Arc::make_mut(&mut set).remove(w);
             drop(set);
             self.shared.wake.notify_one();

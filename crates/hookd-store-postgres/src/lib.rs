@@ -144,6 +144,23 @@ impl PgStore {
     }
 }
 
+/// Creates an empty database named `<prefix>_<unique suffix>` on the server of
+/// `admin_url` (whose user may create databases) and returns its URL. For test suites
+/// and the benchmark, which give every hookd a database of its own.
+pub async fn create_database(admin_url: &str, prefix: &str) -> Result<String, sqlx::Error> {
+    use sqlx::Connection;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let name = format!("{prefix}_{:x}_{}_{}", nanos, std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let mut url = url::Url::parse(admin_url).map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+    let _ = conn.close().await;
+    url.set_path(&name);
+    Ok(url.to_string())
+}
+
 /// The channel the `webhooks_changed` trigger announces changes on.
 const WEBHOOK_CHANNEL: &str = "hookd_webhooks";
 

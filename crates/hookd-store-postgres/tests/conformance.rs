@@ -24,24 +24,6 @@ fn admin_url() -> Option<String> {
     }
 }
 
-/// Creates an empty database and returns its URL.
-async fn fresh_database(admin: &str) -> String {
-    let name = format!("hookd_test_{:016x}", rand_u64());
-    let mut conn = sqlx::PgConnection::connect(admin).await.expect("connect to HOOKD_TEST_DATABASE_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
-    conn.close().await.ok();
-    let mut url = url::Url::parse(admin).expect("a URL");
-    url.set_path(&name);
-    url.to_string()
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-    h.finish()
-}
-
 #[tokio::test]
 async fn postgres_store_conforms() {
     let Some(admin) = admin_url() else { return };
@@ -50,7 +32,7 @@ async fn postgres_store_conforms() {
         let admin = admin.clone();
         let made = &made;
         async move {
-            let url = fresh_database(&admin).await;
+            let url = hookd_store_postgres::create_database(&admin, "hookd_conformance").await.unwrap();
             made.lock().unwrap().push(url.clone());
             let s = PgStore::open(&url, &PgOptions::default()).await.unwrap();
             s.migrate().await.unwrap();

@@ -162,8 +162,8 @@ const TEST_ENCRYPTION_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE="
 /// A fresh database on the PostgreSQL server of `HOOKD_TEST_DATABASE_URL`, for nodes
 /// started as processes ([`HookdProcess`]); `None` without one.
 pub async fn fresh_postgres_database() -> Option<String> {
-    let dir = tempfile::tempdir().ok()?;
-    Some(test_database(dir.path()).await).filter(|u| u.starts_with("postgres"))
+    let admin = std::env::var("HOOKD_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+    Some(hookd_store_postgres::create_database(&admin, "hookd_test").await.expect("create a test database"))
 }
 
 /// The encryption key of test servers on PostgreSQL, for nodes started as processes.
@@ -174,18 +174,9 @@ pub fn test_encryption_key() -> &'static str {
 /// A database for one test server: a temp SQLite file, or, when
 /// `HOOKD_TEST_DATABASE_URL` names a PostgreSQL server, a fresh database on it.
 async fn test_database(dir: &Path) -> String {
-    match std::env::var("HOOKD_TEST_DATABASE_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
-            let name = format!("hookd_test_{:016x}", rand_u64());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to HOOKD_TEST_DATABASE_URL");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create a test database");
-            let _ = conn.close().await;
-            let mut url = url::Url::parse(&admin).expect("HOOKD_TEST_DATABASE_URL is a URL");
-            url.set_path(&name);
-            url.to_string()
-        }
-        _ => format!("sqlite://{}", dir.join("hookd.db").display()),
+    match fresh_postgres_database().await {
+        Some(url) => url,
+        None => format!("sqlite://{}", dir.join("hookd.db").display()),
     }
 }
 
@@ -202,13 +193,6 @@ pub fn on_postgres() -> bool {
     );
     eprintln!("skipped: needs PostgreSQL (set HOOKD_TEST_DATABASE_URL)");
     false
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-    h.finish()
 }
 
 impl TestServerBuilder {
