@@ -193,7 +193,12 @@ fn render(res: &mut Response, request_id: &RequestId) {
             "meta": Meta { request_id: request_id.0.clone(), rate_limit, next_cursor: None, warnings: None },
         }),
     };
-    let bytes = serde_json::to_vec(&body).expect("JSON values serialise");
+    set_json_body(res, &body);
+}
+
+/// Replaces a response's body with `body` as JSON.
+pub(crate) fn set_json_body(res: &mut Response, body: &serde_json::Value) {
+    let bytes = serde_json::to_vec(body).expect("JSON values serialise");
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res.headers_mut().remove(header::CONTENT_LENGTH);
     *res.body_mut() = Body::from(bytes);

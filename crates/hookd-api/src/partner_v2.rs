@@ -17,7 +17,7 @@
 //! [`WebhookService`]: hookd_core::service::WebhookService
 
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -98,10 +98,7 @@ async fn render(req: Request, next: Next) -> Response {
         Some(Payload::Error(error)) => serde_json::json!({ "error": error }),
         None => return res,
     };
-    let bytes = serde_json::to_vec(&body).expect("JSON values serialise");
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res.headers_mut().remove(header::CONTENT_LENGTH);
-    *res.body_mut() = axum::body::Body::from(bytes);
+    crate::envelope::set_json_body(&mut res, &body);
     res
 }
 

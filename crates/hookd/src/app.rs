@@ -74,11 +74,6 @@ impl Database {
         }
     }
 
-    /// Whether other nodes may share this database.
-    pub fn is_shared(&self) -> bool {
-        matches!(self.backend, Backend::Postgres(_))
-    }
-
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(s) => s.close().await,
@@ -123,7 +118,7 @@ impl App {
         // One node serves a SQLite file, so every lease left in it belongs to a process
         // that is gone: its deliveries are due now. On a shared database the leases may
         // be other nodes' live work; a dead node's expire and are claimed then.
-        if !db.is_shared() {
+        if !settings.database.is_shared() {
             let released = store.release_all_leases(time_fmt::now()).await?;
             if released > 0 {
                 tracing::info!(count = released, "resuming deliveries left in flight by the previous run");
