@@ -304,7 +304,13 @@ async fn create_webhooks(http: &reqwest::Client, h: &Hookd, urls: &[String]) -> 
 
 async fn delete_webhooks(http: &reqwest::Client, h: &Hookd, ids: &[String]) -> anyhow::Result<()> {
     for id in ids {
-        http.delete(format!("{}/v1/webhooks/{id}", h.base)).bearer_auth(&h.key).send().await?;
+        // A webhook left behind would take its share of the next scenario's events.
+        http.delete(format!("{}/v1/webhooks/{id}", h.base))
+            .bearer_auth(&h.key)
+            .send()
+            .await?
+            .error_for_status()
+            .with_context(|| format!("deleting webhook {id}"))?;
     }
     Ok(())
 }

@@ -320,6 +320,17 @@ async fn with_webhook(store: &dyn Store) -> (Workspace, Webhook) {
     (ws, w)
 }
 
+/// A fixture for a backend's own tests: a workspace, a webhook, and one event with
+/// `n` deliveries to it, in flight under a lease held by `node`.
+pub async fn webhook_with_deliveries(store: &dyn Store, n: usize, node: &str) -> (Workspace, Webhook, Vec<DeliveryId>) {
+    let (ws, w) = with_webhook(store).await;
+    let targets = vec![&w.id; n];
+    let rec = record(event(&ws.id, None), &targets, Some((node, time_fmt::now() + Duration::from_secs(60))));
+    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
+    let ids = rec.deliveries.iter().map(|d| d.id.clone()).collect();
+    (ws, w, ids)
+}
+
 pub async fn events_publish_once_per_producer_id(store: Arc<dyn Store>) {
     let (ws, w) = with_webhook(&*store).await;
     let a = record(event(&ws.id, Some("p-1")), &[&w.id], None);

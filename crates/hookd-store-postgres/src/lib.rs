@@ -921,6 +921,9 @@ impl Store for PgStore {
                 t.first_failure_since_success.get_or_insert(a.started_at);
             }
         }
+        // Webhook rows are locked in id order, so two nodes recording results for the
+        // same webhooks never wait on each other in a cycle.
+        tallies.sort_by(|a, b| a.0.cmp(b.0));
         let mut failing = Vec::new();
         for (w, t) in &tallies {
             sqlx::query(
@@ -1142,6 +1145,12 @@ async fn disable_webhook(conn: &mut sqlx::PgConnection, id: &WebhookId, reason: 
 }
 
 /// Cancels a webhook's pending and in-flight deliveries (but `except`).
+///
+/// Rows another transaction holds are skipped, not waited for: that is a node recording
+/// those deliveries' results, which holds their rows and then wants this webhook's row
+/// (its counters), while the caller already holds the webhook (deleting or disabling it).
+/// Waiting would deadlock. A skipped delivery is cancelled when it next comes up, because
+/// no attempt is made for a webhook that is gone or disabled.
 async fn cancel_open_deliveries(
     conn: &mut sqlx::PgConnection,
     webhook: &WebhookId,
@@ -1150,7 +1159,8 @@ async fn cancel_open_deliveries(
 ) -> StoreResult<()> {
     sqlx::query(
         "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL, \
-         updated_at = $1 WHERE webhook_id = $2 AND status IN ('pending', 'in_flight') AND id != $3",
+         updated_at = $1 WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $2 \
+         AND status IN ('pending', 'in_flight') AND id != $3 FOR UPDATE SKIP LOCKED)",
     )
     .bind(now)
     .bind(webhook.as_str())

@@ -47,3 +47,41 @@ async fn postgres_store_conforms() {
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
     }
 }
+
+/// Deleting a webhook while another node records one of its deliveries' results (and so
+/// holds that row, and next wants the webhook's row for its counters) must not wait for
+/// that node: waiting is a deadlock, which failed the delete with a 500.
+#[tokio::test]
+async fn deleting_a_webhook_does_not_wait_for_rows_another_node_holds() {
+    let Some(admin) = admin_url() else { return };
+    let url = hookd_store_postgres::create_database(&admin, "hookd_locks").await.unwrap();
+    let store = PgStore::open(&url, &PgOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let (ws, w, ids) = hookd_core::conformance::webhook_with_deliveries(&store, 2, "node-a").await;
+
+    let mut other = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT id FROM deliveries WHERE id = $1 FOR UPDATE")
+        .bind(ids[0].as_str())
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let deleted = tokio::time::timeout(std::time::Duration::from_secs(10), store.delete_webhook(&ws.id, &w.id))
+        .await
+        .expect("the delete waited for a row another transaction holds")
+        .unwrap();
+    assert!(deleted);
+    // The free delivery is cancelled; the held one is left to its holder, and is cancelled
+    // when next attempted, since its webhook is gone.
+    let status = |id: &hookd_core::id::DeliveryId| {
+        let (store, ws, id) = (&store, &ws, id.clone());
+        async move { store.get_delivery(&ws.id, &id).await.unwrap().unwrap().status }
+    };
+    assert_eq!(status(&ids[1]).await, hookd_core::domain::DeliveryStatus::Cancelled);
+    assert_eq!(status(&ids[0]).await, hookd_core::domain::DeliveryStatus::InFlight);
+    other.rollback().await.unwrap();
+
+    store.close().await;
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
+}
