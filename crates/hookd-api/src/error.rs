@@ -156,6 +156,9 @@ impl IntoResponse for ApiError {
         if let ApiError::RateLimited { retry_after } = &self {
             res.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
+        if let ApiError::Unavailable(_) = &self {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let ApiError::Unauthorized(_) = &self {
             res.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

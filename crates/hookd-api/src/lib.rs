@@ -37,7 +37,7 @@ use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use partner_v2::PartnerV2Options;
-pub use rate_limit::{RateLimiter, WindowRateLimiter};
+pub use rate_limit::{RateLimiter, SharedRateLimiter, WindowRateLimiter};
 
 /// Largest request body accepted: 1 MiB.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -205,6 +205,17 @@ pub fn router(state: ApiState, options: &RouterOptions) -> Router {
         api = api.nest(&partner.path_prefix, partner_v2::router(state.clone(), partner));
     }
     api.merge(probes)
+        .with_state(state)
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(envelope::finalize))
+}
+
+/// The HTTP application of a node that only delivers (`--role worker`): the probes and
+/// `/metrics`, for the load balancer and monitoring; every other path is 404.
+pub fn ops_router(state: ApiState) -> Router {
+    let (probes, _) = open_routes().split_for_parts();
+    probes
         .with_state(state)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

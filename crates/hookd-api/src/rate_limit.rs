@@ -2,16 +2,16 @@
 //!
 //! A fixed one-minute window per key: simple to explain in headers (`limit`,
 //! `remaining`, `reset` = the window's end), and what the first seed documents
-//! (600 requests a minute). The limiter is a trait so a shared implementation can
-//! replace this in-memory one when several nodes serve the same keys.
+//! (600 requests a minute). One node counts in memory ([`WindowRateLimiter`]); several
+//! nodes share each key's allowance through the database ([`SharedRateLimiter`]).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use hookd_core::id::ApiKeyId;
-use hookd_core::store::StoreError;
+use hookd_core::store::{Store, StoreError};
 
 use crate::envelope::RateLimitInfo;
 
@@ -73,6 +73,84 @@ impl RateLimiter for WindowRateLimiter {
     async fn hit(&self, key: &ApiKeyId) -> Result<RateDecision, StoreError> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         Ok(self.hit_at(key, now))
+    }
+}
+
+/// A key's allowance shared by several nodes through the database.
+///
+/// Each node takes a share of a key's allowance for the current window from the store
+/// (a few requests' worth: a fiftieth of the limit, at least 1, at most 1,000) and
+/// spends it from memory, going back for more when it runs out. The store never grants
+/// past the limit, so the nodes together never admit more than `limit` requests in a
+/// window. They may admit a little less: a share a node took but did not spend before
+/// the window turned, at most a fiftieth of the limit per node.
+pub struct SharedRateLimiter {
+    per_minute: u32,
+    store: Arc<dyn Store>,
+    keys: Mutex<HashMap<ApiKeyId, Arc<tokio::sync::Mutex<Share>>>>,
+}
+
+/// What this node holds of one key's allowance.
+#[derive(Debug, Default)]
+struct Share {
+    window: u64,
+    /// Taken from the store and not yet spent.
+    held: u32,
+    /// The window's total taken by every node, as of this node's last reservation.
+    taken: u32,
+}
+
+impl SharedRateLimiter {
+    pub fn new(per_minute: u32, store: Arc<dyn Store>) -> Self {
+        Self { per_minute, store, keys: Mutex::default() }
+    }
+
+    fn chunk(&self) -> u32 {
+        (self.per_minute / 50).clamp(1, 1000)
+    }
+
+    async fn hit_at(&self, key: &ApiKeyId, now_secs: u64) -> Result<RateDecision, StoreError> {
+        let window = now_secs / WINDOW_SECS;
+        let reset = (window + 1) * WINDOW_SECS;
+        let share = {
+            let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+            if keys.len() > PRUNE_AT {
+                keys.retain(|_, s| s.try_lock().map_or(true, |s| s.window == window));
+            }
+            keys.entry(key.clone()).or_default().clone()
+        };
+        let mut s = share.lock().await;
+        if s.window != window {
+            *s = Share { window, held: 0, taken: 0 };
+        }
+        // Nothing held, and the window not known to be used up: ask for more.
+        if s.held == 0 && s.taken < self.per_minute {
+            let (granted, taken) =
+                self.store.reserve_requests(key, window as i64, self.chunk(), self.per_minute).await?;
+            s.held = granted;
+            s.taken = taken;
+        }
+        let allowed = s.held > 0;
+        if allowed {
+            s.held -= 1;
+        }
+        Ok(RateDecision {
+            allowed,
+            info: RateLimitInfo {
+                limit: self.per_minute,
+                remaining: self.per_minute.saturating_sub(s.taken) + s.held,
+                reset,
+            },
+            retry_after: (reset - now_secs).max(1),
+        })
+    }
+}
+
+#[async_trait]
+impl RateLimiter for SharedRateLimiter {
+    async fn hit(&self, key: &ApiKeyId) -> Result<RateDecision, StoreError> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        self.hit_at(key, now).await
     }
 }
 

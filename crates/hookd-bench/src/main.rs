@@ -49,6 +49,14 @@ struct Args {
     /// S5: deliveries queued while the receivers are down (10 webhooks x backlog/10 events).
     #[arg(long, default_value_t = 1_000_000)]
     backlog: u64,
+    /// The `nodes` scenario (with --database): S2 through this many `hookd` node
+    /// processes on one database, for each count given.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    nodes: Vec<usize>,
+    /// Internal: run one hookd node on this database URL and address (the `nodes`
+    /// scenario starts its nodes as processes of this binary).
+    #[arg(long, hide = true, num_args = 2, value_names = ["DATABASE_URL", "ADDR"])]
+    serve_node: Vec<String>,
 }
 
 /// What the receivers saw.
@@ -132,10 +140,9 @@ async fn database_url(dir: &std::path::Path) -> anyhow::Result<String> {
     hookd_store_postgres::create_database(admin, "hookd_bench").await.context("cannot create a database on --database")
 }
 
-async fn start_hookd(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Hookd> {
-    let dir = tempfile::tempdir()?;
-    let database_url = database_url(dir.path()).await?;
-    let mut config = Config {
+/// The configuration of every hookd the bench runs.
+fn bench_config(database_url: String) -> Config {
+    Config {
         database_url,
         allow_http: true,
         log_level: "warn".into(),
@@ -149,7 +156,12 @@ async fn start_hookd(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Hookd> 
             ..Default::default()
         },
         ..Config::default()
-    };
+    }
+}
+
+async fn start_hookd(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Hookd> {
+    let dir = tempfile::tempdir()?;
+    let mut config = bench_config(database_url(dir.path()).await?);
     adjust(&mut config);
     let settings = Settings::from_config(config)?;
     static LOG: std::sync::Once = std::sync::Once::new();
@@ -286,12 +298,17 @@ mod futures_like {
     pub type BoxFut = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 }
 
-async fn create_webhooks(http: &reqwest::Client, h: &Hookd, urls: &[String]) -> anyhow::Result<Vec<String>> {
+async fn create_webhooks(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    urls: &[String],
+) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
     for u in urls {
         let r: serde_json::Value = http
-            .post(format!("{}/v1/webhooks", h.base))
-            .bearer_auth(&h.key)
+            .post(format!("{base}/v1/webhooks"))
+            .bearer_auth(key)
             .json(&json!({"url": u, "events": ["*"]}))
             .send()
             .await?
@@ -318,6 +335,9 @@ async fn delete_webhooks(http: &reqwest::Client, h: &Hookd, ids: &[String]) -> a
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let [database_url, addr] = args.serve_node.as_slice() {
+        return serve_node(database_url, addr).await;
+    }
     if let Some(url) = &args.database {
         anyhow::ensure!(url.starts_with("postgres"), "--database takes a postgres:// URL (SQLite is the default)");
         let _ = POSTGRES.set(url.clone());
@@ -362,7 +382,7 @@ async fn main() -> anyhow::Result<()> {
     let mut s1 = f64::NAN;
     if run("s1") || run("s4") {
         eprintln!("S1: one endpoint, publish as fast as hookd accepts");
-        let ids = create_webhooks(&http, &h, &[format!("{rx}/s1")]).await?;
+        let ids = create_webhooks(&http, &h.base, &h.key, &[format!("{rx}/s1")]).await?;
         s1 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
         figures.push(Figure::throughput("S1 one endpoint", s1, ceiling));
         drain(&sink).await;
@@ -373,7 +393,7 @@ async fn main() -> anyhow::Result<()> {
     if run("s2") || run("s3") {
         eprintln!("S2: ten endpoints subscribed to the same event");
         let urls: Vec<String> = (0..10).map(|i| format!("{rx}/s2/{i}")).collect();
-        let ids = create_webhooks(&http, &h, &urls).await?;
+        let ids = create_webhooks(&http, &h.base, &h.key, &urls).await?;
         s2 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
         figures.push(Figure::throughput("S2 fan-out to 10", s2, ceiling));
         drain(&sink).await;
@@ -382,7 +402,7 @@ async fn main() -> anyhow::Result<()> {
 
     if run("s4") {
         eprintln!("S4: latency at half the S1 rate");
-        let ids = create_webhooks(&http, &h, &[format!("{rx}/s4")]).await?;
+        let ids = create_webhooks(&http, &h.base, &h.key, &[format!("{rx}/s4")]).await?;
         let rate = (s1 / 2.0).max(10.0);
         let measured = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
         figures.push(Figure::latency("S4 latency", rate, measured));
@@ -394,11 +414,11 @@ async fn main() -> anyhow::Result<()> {
         // webhook whose endpoint never answers.
         let rate = 200.0;
         eprintln!("neighbour: healthy endpoint alone, {rate}/s");
-        let ids = create_webhooks(&http, &h, &[format!("{rx}/healthy")]).await?;
+        let ids = create_webhooks(&http, &h.base, &h.key, &[format!("{rx}/healthy")]).await?;
         let measured = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
         figures.push(Figure::latency("healthy alone", rate, measured));
         let hang = start_hanging_receiver().await?;
-        let hanging = create_webhooks(&http, &h, &[format!("{hang}/stuck")]).await?;
+        let hanging = create_webhooks(&http, &h.base, &h.key, &[format!("{hang}/stuck")]).await?;
         eprintln!("neighbour: healthy endpoint beside a hanging one, {rate}/s");
         let measured = latency_at(&http, &sink, &events_url, &h.key, rate, secs).await;
         figures.push(Figure::latency("healthy + hanging", rate, measured));
@@ -422,7 +442,7 @@ async fn main() -> anyhow::Result<()> {
                 _ => format!("{rx}/s3/{i}"),
             })
             .collect();
-        let ids = create_webhooks(&http, &h, &urls).await?;
+        let ids = create_webhooks(&http, &h.base, &h.key, &urls).await?;
         let s3 = sustained(&sink, conc, secs, publish_step(http.clone(), events_url.clone(), h.key.clone())).await;
         let mut f = Figure::throughput("S3 healthy of 100", s3, ceiling);
         f.note = Some(format!("{:.2} x S2", s3 / s2));
@@ -430,6 +450,12 @@ async fn main() -> anyhow::Result<()> {
         delete_webhooks(&http, &h, &ids).await?;
         drain(&sink).await;
         h.stop().await;
+    }
+
+    if run("nodes") && args.database.is_some() && !args.quick {
+        for &n in &args.nodes {
+            figures.push(nodes_fan_out(&http, &sink, &rx, n, conc, secs, ceiling).await?);
+        }
     }
 
     if run("s5") {
@@ -547,7 +573,7 @@ async fn backlog_drain(http: &reqwest::Client, backlog: u64) -> anyhow::Result<F
     })
     .await?;
     let urls: Vec<String> = (0..WEBHOOKS).map(|i| format!("{rx}/s5/{i}")).collect();
-    create_webhooks(http, &h, &urls).await?;
+    create_webhooks(http, &h.base, &h.key, &urls).await?;
 
     let peak = Arc::new(Mutex::new(rss_mb().unwrap_or(0.0)));
     let sampling = Arc::new(AtomicBool::new(true));
@@ -625,4 +651,70 @@ async fn backlog_drain(http: &reqwest::Client, backlog: u64) -> anyhow::Result<F
         if missing > 0 { format!("; {missing} NOT delivered within {}s", deadline.as_secs()) } else { String::new() }
     ));
     Ok(f)
+}
+
+/// One hookd node in a process of its own (see `--serve-node`): prints `key <token>` if
+/// it provisioned the deployment, then `ready`, and runs until killed.
+async fn serve_node(database_url: &str, addr: &str) -> anyhow::Result<()> {
+    let mut config = bench_config(database_url.to_owned());
+    config.listen = addr.to_owned();
+    let settings = Settings::from_config(config)?;
+    hookd::telemetry::init(settings.log_format, &settings.log_level);
+    let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+    let app = App::build(&settings).await?;
+    if let Some(b) = app.bootstrap().await? {
+        println!("key {}", b.token);
+    }
+    println!("ready");
+    app.run(listener, std::future::pending()).await
+}
+
+/// S2 (ten webhooks on one event) published round-robin through `n` node processes on
+/// one fresh PostgreSQL database.
+async fn nodes_fan_out(
+    http: &reqwest::Client,
+    sink: &Sink,
+    rx: &str,
+    n: usize,
+    conc: usize,
+    secs: f64,
+    ceiling: f64,
+) -> anyhow::Result<Figure> {
+    use tokio::io::AsyncBufReadExt;
+
+    eprintln!("nodes: S2 through {n} hookd processes on one PostgreSQL database");
+    let dir = tempfile::tempdir()?;
+    let url = database_url(dir.path()).await?;
+    let mut nodes = Vec::new();
+    let mut key = None;
+    for _ in 0..n {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["--serve-node", &url, &addr.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().context("node stdout")?).lines();
+        while let Some(line) = lines.next_line().await? {
+            if let Some(k) = line.strip_prefix("key ") {
+                key = Some(k.to_owned());
+            }
+            if line == "ready" {
+                break;
+            }
+        }
+        nodes.push((child, format!("http://{addr}")));
+    }
+    let key = key.context("the first node prints the deployment's key")?;
+    let urls: Vec<String> = (0..10).map(|i| format!("{rx}/nodes/{n}/{i}")).collect();
+    create_webhooks(http, &nodes[0].1, &key, &urls).await?;
+    let events: Vec<String> = nodes.iter().map(|(_, base)| format!("{base}/v1/events")).collect();
+    let steps: Vec<_> = events.into_iter().map(|u| publish_step(http.clone(), u, key.clone())).collect();
+    let rate = sustained(sink, conc, secs, move |i| steps[i as usize % steps.len()](i)).await;
+    for (mut child, _) in nodes {
+        let _ = child.kill().await;
+    }
+    drain(sink).await;
+    let name: &'static str = Box::leak(format!("S2 on {n} node{}", if n == 1 { "" } else { "s" }).into_boxed_str());
+    Ok(Figure::throughput(name, rate, ceiling))
 }

@@ -11,7 +11,7 @@ use crate::crypto::Sealed;
 use crate::domain::{
     Attempt, Delivery, DeliveryStatus, Event, GeneratedKey, Scope, Webhook, WebhookSecrets, Workspace,
 };
-use crate::id::{DeliveryId, EventId, WebhookId, WorkspaceId};
+use crate::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use crate::store::{Claim, DeliveryFilter, DeliveryResult, InsertedEvent, NewEventRecord, NextStep};
 use crate::store::{
     IdempotencyClaim, IdempotencyRequest, PageRequest, Store, StoreError, StoredResponse, WebhookFilter,
@@ -39,6 +39,7 @@ where
     results_move_deliveries_and_counters(make().await).await;
     gone_disables_and_cancels(make().await).await;
     retry_replay_and_prune(make().await).await;
+    request_reservations_never_pass_the_limit(make().await).await;
 }
 
 fn workspace(name: &str) -> Workspace {
@@ -521,4 +522,29 @@ pub async fn retry_replay_and_prune(store: Arc<dyn Store>) {
     assert!(store.get_delivery(&ws.id, &b).await.unwrap().is_none());
     assert!(store.list_attempts(&b).await.unwrap().is_empty());
     assert!(store.get_delivery(&ws.id, &a).await.unwrap().is_some());
+}
+
+pub async fn request_reservations_never_pass_the_limit(store: Arc<dyn Store>) {
+    let (a, b) = (ApiKeyId::from_hex("0000000a").unwrap(), ApiKeyId::from_hex("0000000b").unwrap());
+    assert_eq!(store.reserve_requests(&a, 100, 4, 10).await.unwrap(), (4, 4));
+    assert_eq!(store.reserve_requests(&a, 100, 4, 10).await.unwrap(), (4, 8));
+    assert_eq!(store.reserve_requests(&a, 100, 4, 10).await.unwrap(), (2, 10));
+    assert_eq!(store.reserve_requests(&a, 100, 4, 10).await.unwrap(), (0, 10));
+    // A lower limit than the total so far grants nothing.
+    assert_eq!(store.reserve_requests(&a, 100, 4, 5).await.unwrap(), (0, 10));
+    // Each key and each window has its own allowance.
+    assert_eq!(store.reserve_requests(&b, 100, 4, 10).await.unwrap(), (4, 4));
+    assert_eq!(store.reserve_requests(&a, 101, 1, 10).await.unwrap(), (1, 1));
+    // Many concurrent reservations together take the limit exactly.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, a) = (store.clone(), a.clone());
+            tokio::spawn(async move { store.reserve_requests(&a, 200, 3, 50).await.unwrap().0 })
+        })
+        .collect();
+    let mut granted = 0;
+    for t in tasks {
+        granted += t.await.unwrap();
+    }
+    assert_eq!(granted, 50);
 }

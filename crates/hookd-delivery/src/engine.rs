@@ -191,29 +191,95 @@ impl Engine for DeliveryEngine {
     }
 
     async fn send_now(&self, job: DeliveryJob) -> Result<Attempt, ServiceError> {
-        let route =
-            self.shared.directory.route(&job.webhook_id).await?.ok_or(ServiceError::NotFound { what: "webhook" })?;
-        let outcome = self.shared.sender.send(&route, &job).await;
-        self.shared.metrics.observe(&outcome);
-        let attempt = attempt_of(&job, &outcome);
-        let next = if outcome.succeeded() {
-            NextStep::Succeeded
-        } else if outcome.gone() {
-            NextStep::DisableWebhook { reason: DISABLED_GONE }
-        } else {
-            NextStep::Failed
-        };
-        let result = DeliveryResult {
-            delivery_id: job.delivery_id.clone(),
-            webhook_id: job.webhook_id.clone(),
-            attempt: Some(attempt.clone()),
-            next,
-        };
-        let disabled = self.shared.store.record_results(&[result], disable_before(&self.shared.options)).await?;
-        for w in &disabled {
-            self.shared.directory.invalidate_webhook(w);
-        }
-        Ok(attempt)
+        let s = &self.shared;
+        send_once(&s.store, &s.directory, &s.sender, &s.metrics, &s.options, job).await
+    }
+}
+
+/// One attempt sent at once and recorded (test pings); no retry follows.
+async fn send_once(
+    store: &Arc<dyn Store>,
+    directory: &WebhookDirectory,
+    sender: &Sender,
+    metrics: &Metrics,
+    options: &EngineOptions,
+    job: DeliveryJob,
+) -> Result<Attempt, ServiceError> {
+    let route = directory.route(&job.webhook_id).await?.ok_or(ServiceError::NotFound { what: "webhook" })?;
+    let outcome = sender.send(&route, &job).await;
+    metrics.observe(&outcome);
+    let attempt = attempt_of(&job, &outcome);
+    let next = if outcome.succeeded() {
+        NextStep::Succeeded
+    } else if outcome.gone() {
+        NextStep::DisableWebhook { reason: DISABLED_GONE }
+    } else {
+        NextStep::Failed
+    };
+    let result = DeliveryResult {
+        delivery_id: job.delivery_id.clone(),
+        webhook_id: job.webhook_id.clone(),
+        attempt: Some(attempt.clone()),
+        next,
+    };
+    let disabled = store.record_results(&[result], disable_before(options)).await?;
+    for w in &disabled {
+        directory.invalidate_webhook(w);
+    }
+    Ok(attempt)
+}
+
+/// The engine of a node that serves the API but does not deliver (`--role api`): every
+/// new delivery is stored due and unleased, for worker nodes to claim (the store tells
+/// them); only test pings are sent from here, at once.
+pub struct StoreOnlyEngine {
+    store: Arc<dyn Store>,
+    directory: Arc<WebhookDirectory>,
+    sender: Sender,
+    options: EngineOptions,
+    metrics: Arc<Metrics>,
+}
+
+impl StoreOnlyEngine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        directory: Arc<WebhookDirectory>,
+        sender: Sender,
+        options: EngineOptions,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        Arc::new(Self { store, directory, sender, options, metrics })
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+}
+
+#[async_trait]
+impl Engine for StoreOnlyEngine {
+    /// A manual retry claimed a delivery for this node: give it back to the workers.
+    fn hand_off(&self, jobs: Vec<DeliveryJob>) {
+        let store = self.store.clone();
+        let owner = self.options.node_id.clone();
+        let ids: Vec<DeliveryId> = jobs.into_iter().map(|j| j.delivery_id).collect();
+        tokio::spawn(async move {
+            // If this fails the lease expires and a worker claims the delivery then.
+            if let Err(e) = store.release_deliveries(&owner, &ids, time_fmt::now()).await {
+                tracing::warn!(error = %e, "could not hand deliveries to the workers; they resume when the lease expires");
+            }
+        });
+    }
+
+    /// Replayed deliveries: the store announces them to the workers.
+    fn wake(&self) {}
+
+    fn refusals(&self) -> Refusals {
+        Refusals { all: true, webhooks: Arc::default() }
+    }
+
+    async fn send_now(&self, job: DeliveryJob) -> Result<Attempt, ServiceError> {
+        send_once(&self.store, &self.directory, &self.sender, &self.metrics, &self.options, job).await
     }
 }
 

@@ -16,6 +16,6 @@ pub mod sender;
 pub mod signing;
 pub mod ssrf;
 
-pub use engine::{DeliveryEngine, EngineOptions};
+pub use engine::{DeliveryEngine, EngineOptions, StoreOnlyEngine};
 pub use metrics::Metrics;
 pub use sender::{Sender, SenderOptions};

@@ -83,48 +83,46 @@ impl PgStore {
         sqlx::migrate!("./migrations").run(&self.pool).await.map_err(OpenError::Migrate)
     }
 
-    /// Calls `changed` with each webhook changed through any node (announced by a
-    /// trigger when the change commits), until the returned task is aborted. After the
-    /// connection drops and comes back, announcements may have been missed, so
-    /// `changed(None)` asks for everything to be forgotten.
-    pub fn watch_webhook_changes(
-        &self,
-        changed: impl Fn(Option<(WorkspaceId, WebhookId)>) + Send + Sync + 'static,
-    ) -> tokio::task::JoinHandle<()> {
+    /// Calls `notice` with what other nodes announce, until the returned task is aborted:
+    /// each webhook changed through any node (announced by a trigger when the change
+    /// commits), and deliveries stored for any node to send. After the connection drops
+    /// and comes back, announcements may have been missed: [`Notice::Missed`].
+    pub fn watch(&self, notice: impl Fn(Notice) + Send + Sync + 'static) -> tokio::task::JoinHandle<()> {
         let pool = self.pool.clone();
         tokio::spawn(async move {
             loop {
                 let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
                     Ok(l) => l,
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot listen for webhook changes; retrying");
+                        tracing::warn!(error = %e, "cannot listen for other nodes' changes; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
                     }
                 };
-                if let Err(e) = listener.listen(WEBHOOK_CHANNEL).await {
-                    tracing::warn!(error = %e, "cannot listen for webhook changes; retrying");
+                if let Err(e) = listener.listen_all([WEBHOOK_CHANNEL, DUE_CHANNEL]).await {
+                    tracing::warn!(error = %e, "cannot listen for other nodes' changes; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
                 // Whatever changed while nobody listened is unknown.
-                changed(None);
+                notice(Notice::Missed);
                 loop {
                     match listener.try_recv().await {
+                        Ok(Some(n)) if n.channel() == DUE_CHANNEL => notice(Notice::DeliveriesDue),
                         Ok(Some(n)) => {
                             let parsed = n
                                 .payload()
                                 .split_once(' ')
                                 .and_then(|(ws, id)| Some((WorkspaceId::parse(ws).ok()?, WebhookId::parse(id).ok()?)));
-                            match parsed {
-                                Some(p) => changed(Some(p)),
-                                None => changed(None),
-                            }
+                            notice(match parsed {
+                                Some((ws, id)) => Notice::WebhookChanged(ws, id),
+                                None => Notice::Missed,
+                            });
                         }
                         // The connection dropped and was re-established.
-                        Ok(None) => changed(None),
+                        Ok(None) => notice(Notice::Missed),
                         Err(e) => {
-                            tracing::warn!(error = %e, "lost the webhook change listener; reconnecting");
+                            tracing::warn!(error = %e, "lost the listener for other nodes' changes; reconnecting");
                             tokio::time::sleep(Duration::from_secs(1)).await;
                             break;
                         }
@@ -163,6 +161,26 @@ pub async fn create_database(admin_url: &str, prefix: &str) -> Result<String, sq
 
 /// The channel the `webhooks_changed` trigger announces changes on.
 const WEBHOOK_CHANNEL: &str = "hookd_webhooks";
+/// The channel on which a transaction that leaves deliveries due for any node (stored
+/// without a lease, released, replayed) says so when it commits.
+const DUE_CHANNEL: &str = "hookd_deliveries";
+
+/// What other nodes announce; see [`PgStore::watch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A webhook was created, changed or deleted.
+    WebhookChanged(WorkspaceId, WebhookId),
+    /// Deliveries are due for any node to claim.
+    DeliveriesDue,
+    /// Announcements may have been lost: forget cached webhooks and look for work.
+    Missed,
+}
+
+/// Announces, when `conn`'s transaction commits, that deliveries are due.
+async fn announce_due(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, '')").bind(DUE_CHANNEL).execute(conn).await.map_err(db_err)?;
+    Ok(())
+}
 
 /// `url` with any password replaced, for messages.
 pub fn redact(url: &str) -> String {
@@ -623,6 +641,27 @@ impl Store for PgStore {
         Ok(r.rows_affected())
     }
 
+    async fn reserve_requests(&self, key: &ApiKeyId, window: i64, want: u32, limit: u32) -> StoreResult<(u32, u32)> {
+        // One statement: the upsert locks the key's row, so concurrent reservations from
+        // several nodes queue on it and each sees the total the previous one left.
+        let (granted, used): (i64, i64) = sqlx::query_as(
+            "WITH old AS (DELETE FROM rate_limit_windows WHERE window_start < $2 - 1) \
+             INSERT INTO rate_limit_windows AS r (api_key_id, window_start, used, granted) \
+             VALUES ($1, $2, LEAST($3, $4), LEAST($3, $4)) \
+             ON CONFLICT (api_key_id, window_start) DO UPDATE SET \
+             granted = GREATEST(0, LEAST($3, $4 - r.used)), used = r.used + GREATEST(0, LEAST($3, $4 - r.used)) \
+             RETURNING granted, used",
+        )
+        .bind(key.as_str())
+        .bind(window)
+        .bind(i64::from(want))
+        .bind(i64::from(limit))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok((granted as u32, used as u32))
+    }
+
     async fn insert_events(&self, batch: &[NewEventRecord]) -> StoreResult<Vec<InsertedEvent>> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // Events first, in multi-row statements; a producer id already published makes
@@ -693,6 +732,10 @@ impl Store for PgStore {
                     .push_bind(*lease);
             });
             q.build().execute(&mut *tx).await.map_err(db_err)?;
+        }
+        // Deliveries this node did not take (an API-only node, full queues) are for any node.
+        if deliveries.iter().any(|(_, owner, _)| owner.is_none()) {
+            announce_due(&mut tx).await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(out)
@@ -810,6 +853,8 @@ impl Store for PgStore {
             push_id_list(&mut q, chunk.iter().map(DeliveryId::as_str));
             q.build().execute(&mut *tx).await.map_err(db_err)?;
         }
+        // Another node may send them before this one would.
+        announce_due(&mut tx).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -1079,6 +1124,7 @@ impl Store for PgStore {
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
         let statuses = if only_failed { "('failed')" } else { "('failed', 'succeeded', 'cancelled')" };
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
         let r = sqlx::query(&format!(
             "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, schedule_base = attempts, updated_at = $2 \
              WHERE webhook_id = $3 AND created_at >= $4 AND created_at < $5 AND status IN {statuses}"
@@ -1088,9 +1134,13 @@ impl Store for PgStore {
         .bind(webhook.as_str())
         .bind(micros(since))
         .bind(micros(until))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        if r.rows_affected() > 0 {
+            announce_due(&mut tx).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
         Ok(r.rows_affected())
     }
 

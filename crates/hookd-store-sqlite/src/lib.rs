@@ -44,11 +44,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteOptions {
     /// Read-only connections beside the single writer.
     pub readers: u32,
+    /// How long an operation waits for a connection before failing as unavailable.
+    pub acquire_timeout: Duration,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { readers: 4 }
+        Self { readers: 4, acquire_timeout: Duration::from_secs(30) }
     }
 }
 
@@ -102,13 +104,13 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(options.acquire_timeout)
             .connect_with(base.clone())
             .await
             .map_err(open_err)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(options.acquire_timeout)
             .connect_with(base.read_only(true))
             .await
             .map_err(open_err)?;
@@ -572,6 +574,31 @@ impl Store for SqliteStore {
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected())
+    }
+
+    async fn reserve_requests(&self, key: &ApiKeyId, window: i64, want: u32, limit: u32) -> StoreResult<(u32, u32)> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        sqlx::query("DELETE FROM rate_limit_windows WHERE window_start < ?")
+            .bind(window - 1)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        // Every right-hand side reads the row as it was before this statement.
+        let (granted, used): (i64, i64) = sqlx::query_as(
+            "INSERT INTO rate_limit_windows (api_key_id, window_start, used, granted) VALUES (?1, ?2, MIN(?3, ?4), MIN(?3, ?4)) \
+             ON CONFLICT (api_key_id, window_start) DO UPDATE SET \
+             granted = MAX(0, MIN(?3, ?4 - used)), used = used + MAX(0, MIN(?3, ?4 - used)) \
+             RETURNING granted, used",
+        )
+        .bind(key.as_str())
+        .bind(window)
+        .bind(i64::from(want))
+        .bind(i64::from(limit))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok((granted as u32, used as u32))
     }
 
     async fn insert_events(&self, batch: &[NewEventRecord]) -> StoreResult<Vec<InsertedEvent>> {

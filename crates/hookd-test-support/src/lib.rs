@@ -5,8 +5,10 @@
 //!
 //! Set `HOOKD_TEST_LOG=1` to see the servers' logs.
 
+mod postgres;
 mod receiver;
 
+pub use postgres::PrivatePostgres;
 pub use receiver::{Received, Reply, TestReceiver};
 
 use std::future::Future;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use hookd_api::{ApiState, Services, WindowRateLimiter};
+use hookd_api::{ApiState, Services, SharedRateLimiter, WindowRateLimiter};
 use hookd_core::crypto::{EncryptionKey, SecretCipher};
 use hookd_core::domain::{AddressCheck, RetrySchedule, WebhookRules};
 use hookd_core::service::{
@@ -18,13 +18,13 @@ use hookd_core::service::{DeliveryService, Engine, EventService, NodeOptions, We
 use hookd_core::store::Store;
 use hookd_core::time_fmt;
 use hookd_delivery::ssrf::AddressPolicy;
-use hookd_delivery::{DeliveryEngine, EngineOptions, Metrics, Sender, SenderOptions};
-use hookd_store_postgres::{PgOptions, PgStore};
+use hookd_delivery::{DeliveryEngine, EngineOptions, Metrics, Sender, SenderOptions, StoreOnlyEngine};
+use hookd_store_postgres::{Notice, PgOptions, PgStore};
 use hookd_store_sqlite::{SqliteOptions, SqliteStore};
 use reqwest::header::HeaderName;
 use tokio::net::TcpListener;
 
-use crate::config::{DatabaseUrl, Settings};
+use crate::config::{DatabaseUrl, PoolSettings, Role, Settings};
 
 /// The setting under which the encryption key's fingerprint is recorded.
 const KEY_FINGERPRINT: &str = "encryption_key_fingerprint";
@@ -44,32 +44,51 @@ enum Backend {
 
 impl Database {
     /// Opens the database and applies pending migrations.
-    pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Self> {
+    pub async fn open(url: &DatabaseUrl, pool: &PoolSettings) -> anyhow::Result<Self> {
         match url {
             DatabaseUrl::Sqlite { url, path } => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir)
                         .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
                 }
-                let sqlite = SqliteStore::open(url, &SqliteOptions::default()).await?;
+                let mut options = SqliteOptions::default();
+                if let Some(t) = pool.acquire_timeout {
+                    options.acquire_timeout = t;
+                }
+                if let Some(n) = pool.max_connections {
+                    options.readers = n - 1;
+                }
+                let sqlite = SqliteStore::open(url, &options).await?;
                 sqlite.migrate().await?;
                 Ok(Self { store: Arc::new(sqlite.clone()), backend: Backend::Sqlite(sqlite) })
             }
             DatabaseUrl::Postgres { url } => {
-                let pg = PgStore::open(url, &PgOptions::default()).await?;
+                let mut options = PgOptions::default();
+                if let Some(t) = pool.acquire_timeout {
+                    options.acquire_timeout = t;
+                }
+                if let Some(n) = pool.max_connections {
+                    options.max_connections = n;
+                }
+                let pg = PgStore::open(url, &options).await?;
                 pg.migrate().await?;
                 Ok(Self { store: Arc::new(pg.clone()), backend: Backend::Postgres(pg) })
             }
         }
     }
 
-    /// On PostgreSQL, keeps `directory` in step with changes made through other nodes.
-    fn watch_webhook_changes(&self, directory: Arc<WebhookDirectory>) -> Option<tokio::task::JoinHandle<()>> {
+    /// On PostgreSQL, keeps `directory` in step with changes made through other nodes,
+    /// and wakes `engine` when other nodes leave deliveries due.
+    fn watch(&self, directory: Arc<WebhookDirectory>, engine: Arc<dyn Engine>) -> Option<tokio::task::JoinHandle<()>> {
         match &self.backend {
             Backend::Sqlite(_) => None,
-            Backend::Postgres(pg) => Some(pg.watch_webhook_changes(move |changed| match changed {
-                Some((ws, id)) => directory.invalidate(&ws, &id),
-                None => directory.invalidate_all(),
+            Backend::Postgres(pg) => Some(pg.watch(move |notice| match notice {
+                Notice::WebhookChanged(ws, id) => directory.invalidate(&ws, &id),
+                Notice::DeliveriesDue => engine.wake(),
+                Notice::Missed => {
+                    directory.invalidate_all();
+                    engine.wake();
+                }
             })),
         }
     }
@@ -82,11 +101,41 @@ impl Database {
     }
 }
 
+/// A node's delivery engine, by role.
+enum NodeEngine {
+    Delivering(Arc<DeliveryEngine>),
+    /// `--role api`: deliveries are left to the workers.
+    StoreOnly(Arc<StoreOnlyEngine>),
+}
+
+impl NodeEngine {
+    fn engine(&self) -> Arc<dyn Engine> {
+        match self {
+            NodeEngine::Delivering(e) => e.clone(),
+            NodeEngine::StoreOnly(e) => e.clone(),
+        }
+    }
+
+    fn metrics(&self) -> Arc<Metrics> {
+        match self {
+            NodeEngine::Delivering(e) => e.metrics().clone(),
+            NodeEngine::StoreOnly(e) => e.metrics().clone(),
+        }
+    }
+
+    async fn shutdown(&self, grace: Duration) {
+        if let NodeEngine::Delivering(e) = self {
+            e.shutdown(grace).await;
+        }
+    }
+}
+
 /// The running parts of a `hookd serve`.
 pub struct App {
     db: Database,
     state: ApiState,
-    engine: Arc<DeliveryEngine>,
+    role: Role,
+    engine: NodeEngine,
     routes: hookd_api::RouterOptions,
     shutdown_grace: Duration,
     retention: Duration,
@@ -97,7 +146,7 @@ impl App {
     /// Opens the store, loads (or creates) the encryption key, builds the services and
     /// starts the delivery engine.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let db = Database::open(&settings.database).await.context("cannot open the database")?;
+        let db = Database::open(&settings.database, &settings.pool).await.context("cannot open the database")?;
         let key = match &settings.encryption_key {
             Some(k) => k.clone(),
             None => match settings.database.key_file() {
@@ -125,8 +174,6 @@ impl App {
             }
         }
         let directory = Arc::new(WebhookDirectory::new(store.clone(), SecretCipher::new(&key)));
-        // On a shared database, other nodes' webhook changes reach this node's cache.
-        let watcher = db.watch_webhook_changes(directory.clone());
         let catalog = Arc::new(settings.catalog.clone());
         let d = &settings.delivery;
         let signature_header = HeaderName::from_bytes(settings.signature_header.to_ascii_lowercase().as_bytes())
@@ -139,24 +186,39 @@ impl App {
         })
         .context("cannot build the HTTP client")?;
         let node_id = format!("node-{:08x}", rand::random::<u32>());
-        let engine = DeliveryEngine::start(
-            store.clone(),
-            directory.clone(),
-            sender,
-            EngineOptions {
-                node_id: node_id.clone(),
-                lease: d.lease,
-                max_in_flight: d.max_in_flight,
-                max_in_flight_per_webhook: d.max_in_flight_per_webhook,
-                retry_schedule: RetrySchedule::new(settings.retry_schedule.clone()),
-                disable_after: d.disable_after,
-                breaker_threshold: d.breaker_threshold,
-                breaker_cooldown: d.breaker_cooldown,
-                breaker_max_cooldown: d.breaker_max_cooldown,
-                ..EngineOptions::default()
-            },
-            Arc::new(Metrics::default()),
-        );
+        let engine_options = EngineOptions {
+            node_id: node_id.clone(),
+            lease: d.lease,
+            max_in_flight: d.max_in_flight,
+            max_in_flight_per_webhook: d.max_in_flight_per_webhook,
+            retry_schedule: RetrySchedule::new(settings.retry_schedule.clone()),
+            disable_after: d.disable_after,
+            breaker_threshold: d.breaker_threshold,
+            breaker_cooldown: d.breaker_cooldown,
+            breaker_max_cooldown: d.breaker_max_cooldown,
+            ..EngineOptions::default()
+        };
+        let metrics = Arc::new(Metrics::default());
+        let engine = if settings.role.delivers() {
+            NodeEngine::Delivering(DeliveryEngine::start(
+                store.clone(),
+                directory.clone(),
+                sender,
+                engine_options,
+                metrics,
+            ))
+        } else {
+            NodeEngine::StoreOnly(StoreOnlyEngine::new(
+                store.clone(),
+                directory.clone(),
+                sender,
+                engine_options,
+                metrics,
+            ))
+        };
+        // On a shared database, other nodes' webhook changes reach this node's cache, and
+        // deliveries they leave due wake this node's engine.
+        let watcher = db.watch(directory.clone(), engine.engine());
         let webhooks = WebhookService::new(
             store.clone(),
             directory.clone(),
@@ -179,19 +241,19 @@ impl App {
             store.clone(),
             directory,
             catalog,
-            engine.clone() as Arc<dyn Engine>,
+            engine.engine(),
             NodeOptions { node_id, lease: d.lease },
         );
         let deliveries = DeliveryService::new(store.clone(), webhooks.clone(), events.clone());
         let metrics = {
-            let engine = engine.clone();
+            let engine_metrics = engine.metrics();
             let events = events.clone();
             Arc::new(move || {
                 let mut out = String::with_capacity(4096);
                 out.push_str("# HELP hookd_events_published_total Events published through this node.\n");
                 out.push_str("# TYPE hookd_events_published_total counter\n");
                 out.push_str(&format!("hookd_events_published_total {}\n", events.published_total()));
-                engine.metrics().render(&mut out);
+                engine_metrics.render(&mut out);
                 out
             })
         };
@@ -202,12 +264,18 @@ impl App {
             events,
             deliveries,
             idempotency: IdempotencyService::new(store.clone()),
-            rate_limiter: Arc::new(WindowRateLimiter::new(settings.requests_per_minute)),
+            // Nodes sharing a database share each key's allowance through it.
+            rate_limiter: if settings.database.is_shared() {
+                Arc::new(SharedRateLimiter::new(settings.requests_per_minute, store.clone()))
+            } else {
+                Arc::new(WindowRateLimiter::new(settings.requests_per_minute))
+            },
             metrics,
         });
         Ok(Self {
             db,
             state,
+            role: settings.role,
             engine,
             routes: hookd_api::RouterOptions {
                 path_prefix: settings.path_prefix.clone(),
@@ -244,7 +312,11 @@ impl App {
             self.retention,
             stop_rx,
         ));
-        let router = hookd_api::router(self.state, &self.routes);
+        let router = if self.role.serves_api() {
+            hookd_api::router(self.state, &self.routes)
+        } else {
+            hookd_api::ops_router(self.state)
+        };
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         let _ = stop_tx.send(true);
         let _ = maintenance.await;

@@ -44,7 +44,8 @@ pub struct Cli {
 enum Command {
     /// Run the API server.
     #[command(after_help = "Examples:\n  hookd serve\n  hookd serve --dev --listen 127.0.0.1:9000\n  \
-        HOOKD_DATABASE_URL=sqlite:///var/lib/hookd/hookd.db hookd serve\n\n\
+        HOOKD_DATABASE_URL=sqlite:///var/lib/hookd/hookd.db hookd serve\n  \
+        HOOKD_DATABASE_URL=postgres://hookd@db/hookd HOOKD_ENCRYPTION_KEY=… hookd serve --role worker\n\n\
         On the very first start, hookd creates the workspace `default` and prints an API key for it, once.")]
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
@@ -90,6 +91,10 @@ struct ServeArgs {
     /// delivery target, readable text logs.
     #[arg(long)]
     dev: bool,
+    /// What this node does; overrides `role`. `api` and `worker` need a postgres://
+    /// database: scale the API and delivery separately.
+    #[arg(long, value_enum, value_name = "ROLE")]
+    role: Option<config::Role>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,18 +176,18 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let (listen, dev) = match &cli.command {
-        Command::Serve(a) => (a.listen.clone(), a.dev),
-        _ => (None, false),
+    let (listen, dev, role) = match &cli.command {
+        Command::Serve(a) => (a.listen.clone(), a.dev, a.role),
+        _ => (None, false, None),
     };
-    let overrides = Overrides { listen, database: cli.database.clone(), dev };
+    let overrides = Overrides { listen, database: cli.database.clone(), role, dev };
     let loaded = config::load(cli.config.as_deref(), &overrides)?;
     let settings = Settings::from_loaded(&loaded, dev)?;
     match cli.command {
         Command::Serve(_) => serve(settings).await,
         Command::Migrate => {
             telemetry::init(settings.log_format, &settings.log_level);
-            let db = Database::open(&settings.database).await?;
+            let db = Database::open(&settings.database, &settings.pool).await?;
             db.close().await;
             println!("database {:?} is migrated to the latest schema", settings.database);
             Ok(())
@@ -281,7 +286,7 @@ async fn shutdown_signal() {
 
 async fn admin(settings: &Settings) -> anyhow::Result<(Database, AdminService)> {
     telemetry::init(settings.log_format, "warn");
-    let db = Database::open(&settings.database).await.context("cannot open the database")?;
+    let db = Database::open(&settings.database, &settings.pool).await.context("cannot open the database")?;
     let admin = AdminService::new(db.store.clone(), settings.key_prefix.clone());
     Ok((db, admin))
 }

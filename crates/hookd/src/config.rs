@@ -26,8 +26,13 @@ pub const DEFAULT_CONFIG_FILE: &str = "hookd.toml";
 pub struct Config {
     /// Address the HTTP API listens on.
     pub listen: String,
-    /// `sqlite://relative/path`, `sqlite:///absolute/path`.
+    /// `sqlite://relative/path`, `sqlite:///absolute/path`, or
+    /// `postgres://user:password@host:5432/dbname` for several nodes.
     pub database_url: String,
+    /// What a `hookd serve` node does: `all` (API and delivery), `api` or `worker`.
+    /// `api` and `worker` need a postgres:// database shared with other nodes.
+    pub role: Role,
+    pub database: DatabaseConfig,
     /// Keys are `<key_prefix>_<8 hex>.<64 alphanumerics>`.
     pub key_prefix: String,
     /// Accept plain `http://` webhook URLs.
@@ -54,6 +59,53 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Extra API surfaces that mirror an existing product's documented API.
     pub compat: CompatConfig,
+}
+
+/// What a node does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Serve the API and deliver.
+    #[default]
+    All,
+    /// Serve the API only; deliveries are stored for workers to send.
+    Api,
+    /// Deliver only; the HTTP listener serves /healthz, /readyz and /metrics.
+    Worker,
+}
+
+impl Role {
+    pub fn serves_api(self) -> bool {
+        matches!(self, Role::All | Role::Api)
+    }
+
+    pub fn delivers(self) -> bool {
+        matches!(self, Role::All | Role::Worker)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::All => "all",
+            Role::Api => "api",
+            Role::Worker => "worker",
+        })
+    }
+}
+
+/// The database connection pool.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Most connections this node opens: 16 on PostgreSQL; on SQLite, the writer plus
+    /// readers (default 5). Unset means the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// How long a request waits for a connection before it fails with 503: 5s on
+    /// PostgreSQL, 30s on SQLite (whose one writer is shared). Unset means the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acquire_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -154,6 +206,8 @@ impl Default for Config {
         Self {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://hookd.db".into(),
+            role: Role::All,
+            database: DatabaseConfig::default(),
             key_prefix: "hk_live".into(),
             allow_http: false,
             secret_retrieval: false,
@@ -215,6 +269,7 @@ fn path_prefix_ok(p: &str, empty_ok: bool) -> bool {
 pub struct Overrides {
     pub listen: Option<String>,
     pub database: Option<String>,
+    pub role: Option<Role>,
     pub dev: bool,
 }
 
@@ -296,6 +351,10 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
         figment = figment.merge(Serialized::default("listen", l));
         flag_keys.push("listen");
     }
+    if let Some(r) = overrides.role {
+        figment = figment.merge(Serialized::default("role", r));
+        flag_keys.push("role");
+    }
     if let Some(d) = &overrides.database {
         figment = figment.merge(Serialized::default("database_url", database_url_from_flag(d)));
         flag_keys.push("database_url");
@@ -344,6 +403,8 @@ fn describe_figment_error(e: figment::Error) -> String {
 pub struct Settings {
     pub listen: SocketAddr,
     pub database: DatabaseUrl,
+    pub role: Role,
+    pub pool: PoolSettings,
     pub key_prefix: String,
     pub allow_http: bool,
     pub secret_retrieval: bool,
@@ -379,6 +440,14 @@ pub struct DeliverySettings {
     pub disable_after: Duration,
     pub shutdown_grace: Duration,
     pub lease: Duration,
+}
+
+/// The database connection pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// `None`: the backend's default.
+    pub max_connections: Option<u32>,
+    pub acquire_timeout: Option<Duration>,
 }
 
 /// The database to use.
@@ -455,6 +524,31 @@ impl Settings {
             .parse()
             .map_err(|_| invalid("listen", format!("`{}` is not an address like 127.0.0.1:8080", c.listen)))?;
         let database = DatabaseUrl::parse(&c.database_url).map_err(|m| invalid("database_url", m))?;
+        if c.role != Role::All && !database.is_shared() {
+            return Err(invalid(
+                "role",
+                format!(
+                    "`{}` needs a postgres:// database_url shared with other nodes; a SQLite database is served \
+                     by one `role = \"all\"` node",
+                    c.role
+                ),
+            ));
+        }
+        // One connection for the writer (or the change listener) and at least one more.
+        if c.database.max_connections.is_some_and(|n| n < 2) {
+            return Err(invalid("database.max_connections", "must be at least 2".into()));
+        }
+        let acquire_timeout = c
+            .database
+            .acquire_timeout
+            .as_deref()
+            .map(|t| match parse_duration(t) {
+                Ok(d) if d < Duration::from_millis(100) => Err("must be at least 100ms".to_owned()),
+                r => r,
+            })
+            .transpose()
+            .map_err(|m| invalid("database.acquire_timeout", m))?;
+        let pool = PoolSettings { max_connections: c.database.max_connections, acquire_timeout };
         validate_key_prefix(&c.key_prefix).map_err(|m| invalid("key_prefix", m))?;
         let encryption_key = c
             .encryption_key
@@ -583,6 +677,8 @@ impl Settings {
         Ok(Settings {
             listen,
             database,
+            role: c.role,
+            pool,
             key_prefix: c.key_prefix.clone(),
             allow_http: c.allow_http,
             secret_retrieval: c.secret_retrieval,
@@ -703,6 +799,9 @@ allow_private_cidrs = ["10.0.0.0/8"]
             ),
             ("max_events_per_webhook = 0", "max_events_per_webhook"),
             ("[[event_types]]\nname = \"Bad Name\"", "event_types"),
+            ("role = \"worker\"", "role"),
+            ("[database]\nmax_connections = 1", "database.max_connections"),
+            ("[database]\nacquire_timeout = \"10ms\"", "database.acquire_timeout"),
         ] {
             let p = write(dir.path(), body);
             let loaded = load(Some(&p), &Overrides::default()).unwrap();
@@ -736,10 +835,37 @@ allow_private_cidrs = ["10.0.0.0/8"]
     }
 
     #[test]
+    fn roles_and_pool_sizes_apply_on_postgres() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "database_url = \"postgres://hookd@db/hookd\"\nencryption_key = \"dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE=\"\n\
+             role = \"api\"\n[database]\nmax_connections = 40\nacquire_timeout = \"2s\"",
+        );
+        let s = Settings::from_loaded(&load(Some(&p), &Overrides::default()).unwrap(), false).unwrap();
+        assert_eq!(s.role, Role::Api);
+        assert!(s.role.serves_api() && !s.role.delivers());
+        assert_eq!(s.pool, PoolSettings { max_connections: Some(40), acquire_timeout: Some(Duration::from_secs(2)) });
+        // The flag wins over the file.
+        let o = Overrides { role: Some(Role::Worker), ..Default::default() };
+        let s = Settings::from_loaded(&load(Some(&p), &o).unwrap(), false).unwrap();
+        assert_eq!(s.role, Role::Worker);
+        // On SQLite the role names why it cannot be used.
+        let p = write(dir.path(), "role = \"api\"");
+        let err = Settings::from_loaded(&load(Some(&p), &Overrides::default()).unwrap(), false).unwrap_err();
+        assert!(err.to_string().contains("postgres://"), "{err}");
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "listen = \"127.0.0.1:1111\"\nallow_http = false\n");
-        let o = Overrides { listen: Some("127.0.0.1:2222".into()), database: Some("x/y.db".into()), dev: true };
+        let o = Overrides {
+            listen: Some("127.0.0.1:2222".into()),
+            database: Some("x/y.db".into()),
+            dev: true,
+            ..Default::default()
+        };
         let loaded = load(Some(&p), &o).unwrap();
         let s = Settings::from_loaded(&loaded, true).unwrap();
         assert_eq!(s.listen.port(), 2222);

@@ -1,6 +1,7 @@
 //! Liveness and readiness probes; no authentication.
 
 use axum::extract::State;
+use hookd_core::store::StoreError;
 
 use crate::dto::HealthResponse;
 use crate::envelope::{ApiResponse, Envelope, ErrorEnvelope};
@@ -21,9 +22,20 @@ pub async fn healthz() -> ApiResponse {
         (status = 503, description = "Database unreachable", body = ErrorEnvelope),
     ))]
 pub async fn readyz(State(state): State<ApiState>) -> Result<ApiResponse, ApiError> {
-    state.admin.ping().await?;
+    // A load balancer's probe wants an answer soon, not after the pool's acquire timeout.
+    match tokio::time::timeout(READY_TIMEOUT, state.admin.ping()).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(ApiError::Unavailable(StoreError::Unavailable(
+                format!("the database did not answer within {} s", READY_TIMEOUT.as_secs()).into(),
+            )))
+        }
+    }
     Ok(ApiResponse::ok(HealthResponse { status: "ready" }))
 }
+
+/// How long `/readyz` waits for the database.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Prometheus metrics: publishes, deliveries by outcome, attempt latency, queue depth,
 /// in-flight attempts and open circuits.

@@ -9,6 +9,7 @@ mod idempotency;
 mod isolation;
 mod nodes;
 mod openapi;
+mod outage;
 mod pagination;
 mod partner_v2;
 mod persistence;

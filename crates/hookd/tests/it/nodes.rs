@@ -134,3 +134,64 @@ async fn three_nodes_share_the_work_and_survive_a_kill_9() {
     let total = rx.received().len();
     println!("three nodes, kill -9 of one: accepted 5000, delivered 5000, duplicates {}", total - 5000);
 }
+
+/// `role = "api"` stores deliveries for the workers; `role = "worker"` sends them and
+/// serves only the probes and metrics. A worker hears of new work at once (the store
+/// announces it), not at its next poll, which here is far away.
+#[tokio::test]
+async fn api_and_worker_nodes_split_the_work() {
+    use hookd::config::Role;
+
+    if !on_postgres() {
+        return;
+    }
+    let api = TestServer::builder()
+        .config(|c| {
+            delivering(c);
+            c.role = Role::Api;
+        })
+        .start()
+        .await;
+    let worker = TestServer::builder()
+        .database(api.database_url())
+        .config(|c| {
+            delivering(c);
+            c.role = Role::Worker;
+        })
+        .start()
+        .await;
+    let key = api.first_key.clone().unwrap();
+    let c = api.client();
+    let w = worker.client().with_key(Some(&key));
+    assert_eq!(w.get("/v1/webhooks").await.assert_status(404).error_code(), "route_not_found");
+    worker.anonymous().get("/readyz").await.assert_status(200);
+    worker.anonymous().get("/metrics").await.assert_status(200);
+
+    let rx = TestReceiver::start().await;
+    let wh = create(&c, &json!({"url": rx.url("/split"), "events": ["*"]})).await;
+    let r = c.post("/v1/events", &json!({"event": "order.paid", "data": {"n": 1}})).await;
+    r.assert_status(202);
+    let got = rx.wait_for(1, Some("/split"), Duration::from_secs(5)).await;
+    assert_eq!(got[0].json()["data"]["n"], 1);
+
+    // The worker recorded it; the API node reads it back.
+    let id = id_of(&wh);
+    let delivery = eventually(Duration::from_secs(5), || async {
+        let r = c.get(&format!("/v1/webhooks/{id}/deliveries")).await;
+        let d = r.data()[0].clone();
+        if d["status"] == "succeeded" {
+            Ok(d)
+        } else {
+            Err(format!("the delivery is {}", d["status"]))
+        }
+    })
+    .await;
+    // A manual retry through the API node is sent by the worker.
+    let d_id = delivery["id"].as_str().unwrap();
+    c.post(&format!("/v1/deliveries/{d_id}/retry"), &json!({})).await.assert_status(202);
+    rx.wait_for(2, Some("/split"), Duration::from_secs(5)).await;
+    // A test ping is sent by the API node itself, at once.
+    let r = c.post(&format!("/v1/webhooks/{id}/test"), &json!({})).await;
+    r.assert_status(200);
+    assert_eq!(rx.received_on("/split").len(), 3);
+}
