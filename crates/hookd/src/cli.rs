@@ -33,7 +33,8 @@ pub struct Cli {
     /// Configuration file (default: ./hookd.toml when present).
     #[arg(long, global = true, env = "HOOKD_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Database URL (sqlite://hookd.db) or SQLite file path; overrides database_url.
+    /// Database URL (sqlite://hookd.db, postgres://user:password@host/db) or SQLite file
+    /// path; overrides database_url.
     #[arg(long, global = true, value_name = "URL")]
     database: Option<String>,
     #[command(subcommand)]
@@ -201,6 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  file:            {file}");
             println!("  listen:          {}", settings.listen);
             println!("  database:        {:?}", settings.database);
+            println!("  role:            {}", settings.role);
             println!("  key prefix:      {}", settings.key_prefix);
             let n = settings.catalog.types().len();
             let catalog = if settings.catalog.is_open() {
@@ -257,7 +259,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             first.token
         );
     }
-    tracing::info!(%addr, database = ?settings.database, "hookd listening");
+    tracing::info!(%addr, database = ?settings.database, role = %settings.role, "hookd listening");
     app.run(listener, shutdown_signal()).await
 }
 
