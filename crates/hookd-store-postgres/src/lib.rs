@@ -245,16 +245,6 @@ const CLAIM_SELECT: &str =
 const IDS_PER_STATEMENT: usize = 500;
 
 /// One webhook's results in a batch, for its counters.
-#[derive(Default)]
-struct Tally {
-    attempts: i64,
-    last_success: Option<OffsetDateTime>,
-    failures_since_success: i64,
-    first_failure_since_success: Option<OffsetDateTime>,
-}
-
-/// Reason recorded on a webhook disabled for failing continuously.
-const DISABLED_FAILING: &str = "failing";
 
 #[async_trait]
 impl Store for PgStore {
@@ -945,30 +935,9 @@ impl Store for PgStore {
             .push(" FROM v WHERE deliveries.id = v.id AND deliveries.status IN ('in_flight', 'pending')");
             q.build().execute(&mut *tx).await.map_err(db_err)?;
         }
-        // Each webhook's counters, from its results in order.
-        let mut tallies: Vec<(&WebhookId, Tally)> = Vec::new();
-        for r in batch {
-            let Some(a) = &r.attempt else { continue };
-            let t = match tallies.iter().position(|(w, _)| *w == &r.webhook_id) {
-                Some(i) => &mut tallies[i].1,
-                None => {
-                    tallies.push((&r.webhook_id, Tally::default()));
-                    &mut tallies.last_mut().expect("just pushed").1
-                }
-            };
-            t.attempts += 1;
-            if r.next == NextStep::Succeeded {
-                t.last_success = Some(t.last_success.map_or(a.started_at, |s: OffsetDateTime| s.max(a.started_at)));
-                t.failures_since_success = 0;
-                t.first_failure_since_success = None;
-            } else {
-                t.failures_since_success += 1;
-                t.first_failure_since_success.get_or_insert(a.started_at);
-            }
-        }
-        // Webhook rows are locked in id order, so two nodes recording results for the
-        // same webhooks never wait on each other in a cycle.
-        tallies.sort_by(|a, b| a.0.cmp(b.0));
+        // Each webhook's counters, in webhook id order: two nodes recording results for
+        // the same webhooks then lock their rows in the same order, never in a cycle.
+        let tallies = rows::tally(batch);
         let mut failing = Vec::new();
         for (w, t) in &tallies {
             sqlx::query(
@@ -1000,7 +969,7 @@ impl Store for PgStore {
         }
         if !failing.is_empty() {
             let mut q = QueryBuilder::<Postgres>::new("UPDATE webhooks SET enabled = false, disabled_reason = ");
-            q.push_bind(DISABLED_FAILING)
+            q.push_bind(rows::DISABLED_FAILING)
                 .push(", updated_at = ")
                 .push_bind(now)
                 .push(" WHERE enabled AND failing_since IS NOT NULL AND failing_since < ")

@@ -192,16 +192,6 @@ const CLAIM_SELECT: &str =
 const IDS_PER_STATEMENT: usize = 500;
 
 /// One webhook's results in a batch, for its counters.
-#[derive(Default)]
-struct Tally {
-    attempts: i64,
-    last_success: Option<OffsetDateTime>,
-    failures_since_success: i64,
-    first_failure_since_success: Option<OffsetDateTime>,
-}
-
-/// Reason recorded on a webhook disabled for failing continuously.
-const DISABLED_FAILING: &str = "failing";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -876,26 +866,7 @@ impl Store for SqliteStore {
             q.build().execute(&mut *tx).await.map_err(db_err)?;
         }
         // Each webhook's counters, from its results in order.
-        let mut tallies: Vec<(&WebhookId, Tally)> = Vec::new();
-        for r in batch {
-            let Some(a) = &r.attempt else { continue };
-            let t = match tallies.iter().position(|(w, _)| *w == &r.webhook_id) {
-                Some(i) => &mut tallies[i].1,
-                None => {
-                    tallies.push((&r.webhook_id, Tally::default()));
-                    &mut tallies.last_mut().expect("just pushed").1
-                }
-            };
-            t.attempts += 1;
-            if r.next == NextStep::Succeeded {
-                t.last_success = Some(t.last_success.map_or(a.started_at, |s: OffsetDateTime| s.max(a.started_at)));
-                t.failures_since_success = 0;
-                t.first_failure_since_success = None;
-            } else {
-                t.failures_since_success += 1;
-                t.first_failure_since_success.get_or_insert(a.started_at);
-            }
-        }
+        let tallies = rows::tally(batch);
         let mut failing = Vec::new();
         for (w, t) in &tallies {
             sqlx::query(
@@ -927,7 +898,7 @@ impl Store for SqliteStore {
         }
         if !failing.is_empty() {
             let mut q = QueryBuilder::<Sqlite>::new("UPDATE webhooks SET enabled = 0, disabled_reason = ");
-            q.push_bind(DISABLED_FAILING)
+            q.push_bind(rows::DISABLED_FAILING)
                 .push(", updated_at = ")
                 .push_bind(now)
                 .push(" WHERE enabled = 1 AND failing_since IS NOT NULL AND failing_since < ")
