@@ -26,6 +26,10 @@ pub struct SenderOptions {
     /// Header carrying the body HMAC.
     pub signature_header: HeaderName,
     pub policy: AddressPolicy,
+    /// Idle connections kept per host: the engine's `max_in_flight`, so that many
+    /// webhooks on one host (a platform hosting many customers' endpoints) keep every
+    /// connection they use, instead of closing some after each burst and reconnecting.
+    pub max_idle_per_host: usize,
 }
 
 impl Default for SenderOptions {
@@ -34,6 +38,7 @@ impl Default for SenderOptions {
             connect_timeout: Duration::from_secs(5),
             attempt_timeout: Duration::from_secs(15),
             signature_header: HeaderName::from_static("x-hookd-signature"),
+            max_idle_per_host: 256,
             policy: AddressPolicy::default(),
         }
     }
@@ -79,7 +84,7 @@ impl Sender {
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver::new(policy)))
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(options.max_idle_per_host)
             .tcp_nodelay(true)
             .build()?;
         let user_agent = HeaderValue::from_str(&format!("hookd/{}", env!("CARGO_PKG_VERSION"))).expect("ascii");

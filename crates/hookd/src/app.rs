@@ -183,6 +183,7 @@ impl App {
             attempt_timeout: d.attempt_timeout,
             signature_header,
             policy: AddressPolicy::new(settings.allow_private_cidrs.clone()),
+            max_idle_per_host: d.max_in_flight,
         })
         .context("cannot build the HTTP client")?;
         let node_id = format!("node-{:08x}", rand::random::<u32>());
