@@ -31,11 +31,16 @@ pub struct PgOptions {
     pub max_connections: u32,
     /// How long a request waits for a free connection before failing as unavailable.
     pub acquire_timeout: Duration,
+    /// Announce deliveries stored without a lease to the other nodes (an API-only node,
+    /// whose deliveries are all for the workers). A delivering node leaves the ones it
+    /// holds back to itself: announcing them woke every node, this one included, for
+    /// each publish while one webhook was saturated.
+    pub announce_unleased: bool,
 }
 
 impl Default for PgOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5), announce_unleased: false }
     }
 }
 
@@ -56,6 +61,7 @@ pub enum OpenError {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    announce_unleased: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -74,7 +80,7 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(|source| OpenError::Connect { url: redact(url), source })?;
-        Ok(Self { pool })
+        Ok(Self { pool, announce_unleased: options.announce_unleased })
     }
 
     /// Applies the embedded migrations that have not run yet. Several nodes may start
@@ -723,8 +729,8 @@ impl Store for PgStore {
             });
             q.build().execute(&mut *tx).await.map_err(db_err)?;
         }
-        // Deliveries this node did not take (an API-only node, full queues) are for any node.
-        if deliveries.iter().any(|(_, owner, _)| owner.is_none()) {
+        // Deliveries an API-only node stores are for the workers.
+        if self.announce_unleased && deliveries.iter().any(|(_, owner, _)| owner.is_none()) {
             announce_due(&mut tx).await?;
         }
         tx.commit().await.map_err(db_err)?;

@@ -44,7 +44,7 @@ enum Backend {
 
 impl Database {
     /// Opens the database and applies pending migrations.
-    pub async fn open(url: &DatabaseUrl, pool: &PoolSettings) -> anyhow::Result<Self> {
+    pub async fn open(url: &DatabaseUrl, pool: &PoolSettings, role: Role) -> anyhow::Result<Self> {
         match url {
             DatabaseUrl::Sqlite { url, path } => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -63,7 +63,7 @@ impl Database {
                 Ok(Self { store: Arc::new(sqlite.clone()), backend: Backend::Sqlite(sqlite) })
             }
             DatabaseUrl::Postgres { url } => {
-                let mut options = PgOptions::default();
+                let mut options = PgOptions { announce_unleased: !role.delivers(), ..PgOptions::default() };
                 if let Some(t) = pool.acquire_timeout {
                     options.acquire_timeout = t;
                 }
@@ -146,7 +146,9 @@ impl App {
     /// Opens the store, loads (or creates) the encryption key, builds the services and
     /// starts the delivery engine.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let db = Database::open(&settings.database, &settings.pool).await.context("cannot open the database")?;
+        let db = Database::open(&settings.database, &settings.pool, settings.role)
+            .await
+            .context("cannot open the database")?;
         let key = match &settings.encryption_key {
             Some(k) => k.clone(),
             None => match settings.database.key_file() {

@@ -188,7 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(_) => serve(settings).await,
         Command::Migrate => {
             telemetry::init(settings.log_format, &settings.log_level);
-            let db = Database::open(&settings.database, &settings.pool).await?;
+            let db = Database::open(&settings.database, &settings.pool, settings.role).await?;
             db.close().await;
             println!("database {:?} is migrated to the latest schema", settings.database);
             Ok(())
@@ -288,7 +288,8 @@ async fn shutdown_signal() {
 
 async fn admin(settings: &Settings) -> anyhow::Result<(Database, AdminService)> {
     telemetry::init(settings.log_format, "warn");
-    let db = Database::open(&settings.database, &settings.pool).await.context("cannot open the database")?;
+    let db =
+        Database::open(&settings.database, &settings.pool, settings.role).await.context("cannot open the database")?;
     let admin = AdminService::new(db.store.clone(), settings.key_prefix.clone());
     Ok((db, admin))
 }
