@@ -23,6 +23,11 @@ pub fn parse(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
     OffsetDateTime::parse(s, &Rfc3339)
 }
 
+/// Microseconds since the Unix epoch: how the stores keep timestamps.
+pub fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;

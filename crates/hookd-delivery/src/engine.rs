@@ -796,7 +796,7 @@ async fn schedule(shared: Arc<Shared>) {
                 let cap = opts.poll_interval.min(opts.lease).max(HELD_BACK_WAIT);
                 held_back_wait = (held_back_wait * 2).min(cap);
                 let retry = shared.next_retry.load(Ordering::Relaxed);
-                let until_retry = Duration::from_micros(retry.saturating_sub(rows_micros(now)).max(0) as u64);
+                let until_retry = Duration::from_micros(retry.saturating_sub(time_fmt::micros(now)).max(0) as u64);
                 if until_retry <= w {
                     // This wait ends at that retry; the pass after it claims it.
                     let _ = shared.next_retry.compare_exchange(retry, i64::MAX, Ordering::Relaxed, Ordering::Relaxed);
@@ -806,7 +806,7 @@ async fn schedule(shared: Arc<Shared>) {
             None => opts.poll_interval,
         };
         wait = wait.min(opts.poll_interval).max(Duration::from_millis(5));
-        shared.planned_pass.store(rows_micros(now) + wait.as_micros() as i64, Ordering::Relaxed);
+        shared.planned_pass.store(time_fmt::micros(now) + wait.as_micros() as i64, Ordering::Relaxed);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shared.wake.notified() => {}
@@ -816,10 +816,6 @@ async fn schedule(shared: Arc<Shared>) {
 
 /// The first wait after a pass that could claim nothing due.
 const HELD_BACK_WAIT: Duration = Duration::from_secs(1);
-
-fn rows_micros(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000) as i64
-}
 
 /// Writes outcomes in batches, retrying the store until it takes them.
 async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<DeliveryResult>) {
@@ -859,7 +855,7 @@ async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Deli
         let earliest = batch
             .iter()
             .filter_map(|r| match r.next {
-                NextStep::RetryAt(t) => Some(rows_micros(t)),
+                NextStep::RetryAt(t) => Some(time_fmt::micros(t)),
                 _ => None,
             })
             .min();

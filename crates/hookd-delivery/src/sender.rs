@@ -104,8 +104,8 @@ impl Sender {
             error_message: Some(message),
             retry_after: None,
         };
-        let url = match reqwest::Url::parse(&route.webhook.url) {
-            Ok(u) => u,
+        let url = match &route.url {
+            Ok(u) => u.clone(),
             Err(e) => return fail("invalid_url", e.to_string(), None),
         };
         if let Err(b) = self.options.policy.check_url(&url) {

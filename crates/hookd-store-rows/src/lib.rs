@@ -22,9 +22,7 @@ fn corrupt(column: &'static str, detail: impl ToString) -> StoreError {
     StoreError::other(CorruptRow { column, detail: detail.to_string() })
 }
 
-pub fn micros(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000) as i64
-}
+pub use hookd_core::time_fmt::micros;
 
 pub fn from_micros(v: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(v as i128 * 1_000).map_err(|e| corrupt("timestamp", e))

@@ -32,6 +32,8 @@ impl fmt::Debug for SigningSecret {
 #[derive(Debug, Clone)]
 pub struct WebhookRoute {
     pub webhook: Webhook,
+    /// `webhook.url` parsed once, not on every attempt; the error if it does not parse.
+    pub url: Result<url::Url, url::ParseError>,
     pub secret: SigningSecret,
     /// The rotated-out secret, while it still signs.
     pub previous_secret: Option<(SigningSecret, OffsetDateTime)>,
@@ -155,6 +157,7 @@ impl WebhookDirectory {
             }
             _ => None,
         };
-        Ok(WebhookRoute { webhook: w, secret, previous_secret })
+        let url = url::Url::parse(&w.url);
+        Ok(WebhookRoute { webhook: w, url, secret, previous_secret })
     }
 }

@@ -23,7 +23,16 @@ async fn a_database_restart_under_load_fails_readiness_and_publishes_then_recove
     if !on_postgres() {
         return;
     }
-    let pg = PrivatePostgres::start().expect("PostgreSQL is installed (on_postgres)");
+    // A server this test may stop: from the local PostgreSQL installation, which the
+    // server of HOOKD_TEST_DATABASE_URL need not be.
+    let Some(pg) = PrivatePostgres::start() else {
+        assert!(
+            std::env::var("HOOKD_TEST_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "HOOKD_TEST_REQUIRE_POSTGRES=1 but PostgreSQL is not installed in /usr/lib/postgresql"
+        );
+        eprintln!("skipped: needs PostgreSQL installed locally (Debian's postgresql package)");
+        return;
+    };
     let url = hookd_store_postgres::create_database(&pg.url(), "hookd_outage").await.unwrap();
     let server = TestServer::builder()
         .database(&url)
