@@ -244,8 +244,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes up to `want` requests from `key`'s allowance of `limit` in the window
     /// `window`, never letting the window's total pass `limit`. Returns how many were
-    /// granted and the window's total afterwards. Windows before `window - 1` are
-    /// deleted on the way.
+    /// granted and the window's total afterwards. The key's windows before
+    /// `window - 1` are deleted on the way.
     async fn reserve_requests(&self, key: &ApiKeyId, window: i64, want: u32, limit: u32) -> StoreResult<(u32, u32)>;
 
     // Events and deliveries.

@@ -121,6 +121,15 @@ struct Shared {
     stopping: AtomicBool,
 }
 
+impl Shared {
+    /// Wakes the scheduler because stored deliveries may have become claimable here,
+    /// which ends its back-off.
+    fn wake_to_claim(&self) {
+        self.claimable.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+}
+
 /// The engine, shared by the services (as [`Engine`]) and the app (to shut it down).
 pub struct DeliveryEngine {
     shared: Arc<Shared>,
@@ -260,10 +269,6 @@ impl StoreOnlyEngine {
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         Arc::new(Self { store, directory, sender, options, metrics })
-    }
-
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
     }
 }
 
@@ -526,8 +531,7 @@ impl Dispatcher {
             let mut set = self.shared.saturated.lock().unwrap_or_else(|p| p.into_inner());
             Arc::make_mut(&mut set).remove(w);
             drop(set);
-            self.shared.claimable.store(true, Ordering::Relaxed);
-            self.shared.wake.notify_one();
+            self.shared.wake_to_claim();
         }
     }
 
@@ -658,8 +662,7 @@ impl Dispatcher {
         let free = self.shared.options.max_queued.saturating_sub(self.known.len());
         if self.shared.free.swap(free, Ordering::Relaxed) == 0 && free > 0 {
             // Room again after a full queue: deliveries stored meanwhile can be claimed.
-            self.shared.claimable.store(true, Ordering::Relaxed);
-            self.shared.wake.notify_one();
+            self.shared.wake_to_claim();
         }
     }
 }

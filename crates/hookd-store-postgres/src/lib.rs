@@ -639,9 +639,11 @@ impl Store for PgStore {
 
     async fn reserve_requests(&self, key: &ApiKeyId, window: i64, want: u32, limit: u32) -> StoreResult<(u32, u32)> {
         // One statement: the upsert locks the key's row, so concurrent reservations from
-        // several nodes queue on it and each sees the total the previous one left.
+        // several nodes queue on it and each sees the total the previous one left. The
+        // key's own earlier windows go on the way (by primary key), so the table holds at
+        // most two rows per key and no reservation scans other keys' rows.
         let (granted, used): (i64, i64) = sqlx::query_as(
-            "WITH old AS (DELETE FROM rate_limit_windows WHERE window_start < $2 - 1) \
+            "WITH old AS (DELETE FROM rate_limit_windows WHERE api_key_id = $1 AND window_start < $2 - 1) \
              INSERT INTO rate_limit_windows AS r (api_key_id, window_start, used, granted) \
              VALUES ($1, $2, LEAST($3, $4), LEAST($3, $4)) \
              ON CONFLICT (api_key_id, window_start) DO UPDATE SET \

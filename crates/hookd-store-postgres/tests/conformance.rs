@@ -24,6 +24,13 @@ fn admin_url() -> Option<String> {
     }
 }
 
+/// Drops a database `create_database` made, with any connections still open to it.
+async fn drop_database(admin: &str, url: &str) {
+    let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+    let name = url.rsplit('/').next().unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
+}
+
 #[tokio::test]
 async fn postgres_store_conforms() {
     let Some(admin) = admin_url() else { return };
@@ -41,10 +48,8 @@ async fn postgres_store_conforms() {
     })
     .await;
     // Leave nothing behind.
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
     for url in made.into_inner().unwrap() {
-        let name = url.rsplit('/').next().unwrap().to_owned();
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+        drop_database(&admin, &url).await;
     }
 }
 
@@ -81,7 +86,5 @@ async fn deleting_a_webhook_does_not_wait_for_rows_another_node_holds() {
     other.rollback().await.unwrap();
 
     store.close().await;
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    let name = url.rsplit('/').next().unwrap().to_owned();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
+    drop_database(&admin, &url).await;
 }

@@ -576,7 +576,9 @@ impl Store for SqliteStore {
 
     async fn reserve_requests(&self, key: &ApiKeyId, window: i64, want: u32, limit: u32) -> StoreResult<(u32, u32)> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        sqlx::query("DELETE FROM rate_limit_windows WHERE window_start < ?")
+        // The key's own earlier windows, by primary key: at most two rows per key remain.
+        sqlx::query("DELETE FROM rate_limit_windows WHERE api_key_id = ? AND window_start < ?")
+            .bind(key.as_str())
             .bind(window - 1)
             .execute(&mut *tx)
             .await

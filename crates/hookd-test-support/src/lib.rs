@@ -189,12 +189,18 @@ pub fn on_postgres() -> bool {
     if std::env::var("HOOKD_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
         return true;
     }
+    skip_postgres_test("HOOKD_TEST_DATABASE_URL is not set");
+    false
+}
+
+/// Says why a PostgreSQL test does not run, and fails it instead when
+/// `HOOKD_TEST_REQUIRE_POSTGRES=1` (CI), so that it cannot silently pass.
+pub fn skip_postgres_test(why: &str) {
     assert!(
         std::env::var("HOOKD_TEST_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-        "HOOKD_TEST_REQUIRE_POSTGRES=1 but HOOKD_TEST_DATABASE_URL is not set"
+        "HOOKD_TEST_REQUIRE_POSTGRES=1 but {why}"
     );
-    eprintln!("skipped: needs PostgreSQL (set HOOKD_TEST_DATABASE_URL)");
-    false
+    eprintln!("skipped: {why}");
 }
 
 impl TestServerBuilder {

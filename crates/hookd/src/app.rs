@@ -101,41 +101,13 @@ impl Database {
     }
 }
 
-/// A node's delivery engine, by role.
-enum NodeEngine {
-    Delivering(Arc<DeliveryEngine>),
-    /// `--role api`: deliveries are left to the workers.
-    StoreOnly(Arc<StoreOnlyEngine>),
-}
-
-impl NodeEngine {
-    fn engine(&self) -> Arc<dyn Engine> {
-        match self {
-            NodeEngine::Delivering(e) => e.clone(),
-            NodeEngine::StoreOnly(e) => e.clone(),
-        }
-    }
-
-    fn metrics(&self) -> Arc<Metrics> {
-        match self {
-            NodeEngine::Delivering(e) => e.metrics().clone(),
-            NodeEngine::StoreOnly(e) => e.metrics().clone(),
-        }
-    }
-
-    async fn shutdown(&self, grace: Duration) {
-        if let NodeEngine::Delivering(e) = self {
-            e.shutdown(grace).await;
-        }
-    }
-}
-
 /// The running parts of a `hookd serve`.
 pub struct App {
     db: Database,
     state: ApiState,
     role: Role,
-    engine: NodeEngine,
+    /// The engine to shut down; `None` on an API-only node.
+    delivering: Option<Arc<DeliveryEngine>>,
     routes: hookd_api::RouterOptions,
     shutdown_grace: Duration,
     retention: Duration,
@@ -201,27 +173,21 @@ impl App {
             breaker_max_cooldown: d.breaker_max_cooldown,
             ..EngineOptions::default()
         };
-        let metrics = Arc::new(Metrics::default());
-        let engine = if settings.role.delivers() {
-            NodeEngine::Delivering(DeliveryEngine::start(
-                store.clone(),
-                directory.clone(),
-                sender,
-                engine_options,
-                metrics,
-            ))
+        let engine_metrics = Arc::new(Metrics::default());
+        // An API-only node leaves delivery to the workers: its engine stores deliveries
+        // and sends only test pings, and there is nothing to shut down.
+        let (engine, delivering): (Arc<dyn Engine>, _) = if settings.role.delivers() {
+            let e =
+                DeliveryEngine::start(store.clone(), directory.clone(), sender, engine_options, engine_metrics.clone());
+            (e.clone(), Some(e))
         } else {
-            NodeEngine::StoreOnly(StoreOnlyEngine::new(
-                store.clone(),
-                directory.clone(),
-                sender,
-                engine_options,
-                metrics,
-            ))
+            let e =
+                StoreOnlyEngine::new(store.clone(), directory.clone(), sender, engine_options, engine_metrics.clone());
+            (e, None)
         };
         // On a shared database, other nodes' webhook changes reach this node's cache, and
         // deliveries they leave due wake this node's engine.
-        let watcher = db.watch(directory.clone(), engine.engine());
+        let watcher = db.watch(directory.clone(), engine.clone());
         let webhooks = WebhookService::new(
             store.clone(),
             directory.clone(),
@@ -240,16 +206,10 @@ impl App {
                 rotation_overlap: settings.secret_rotation_overlap,
             },
         );
-        let events = EventService::new(
-            store.clone(),
-            directory,
-            catalog,
-            engine.engine(),
-            NodeOptions { node_id, lease: d.lease },
-        );
+        let events =
+            EventService::new(store.clone(), directory, catalog, engine, NodeOptions { node_id, lease: d.lease });
         let deliveries = DeliveryService::new(store.clone(), webhooks.clone(), events.clone());
         let metrics = {
-            let engine_metrics = engine.metrics();
             let events = events.clone();
             Arc::new(move || {
                 let mut out = String::with_capacity(4096);
@@ -279,7 +239,7 @@ impl App {
             db,
             state,
             role: settings.role,
-            engine,
+            delivering,
             routes: hookd_api::RouterOptions {
                 path_prefix: settings.path_prefix.clone(),
                 partner_v2: settings.partner_v2.clone(),
@@ -323,7 +283,9 @@ impl App {
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         let _ = stop_tx.send(true);
         let _ = maintenance.await;
-        self.engine.shutdown(self.shutdown_grace).await;
+        if let Some(engine) = &self.delivering {
+            engine.shutdown(self.shutdown_grace).await;
+        }
         if let Some(w) = &self.watcher {
             w.abort();
         }

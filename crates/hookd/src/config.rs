@@ -542,10 +542,7 @@ impl Settings {
             .database
             .acquire_timeout
             .as_deref()
-            .map(|t| match parse_duration(t) {
-                Ok(d) if d < Duration::from_millis(100) => Err("must be at least 100ms".to_owned()),
-                r => r,
-            })
+            .map(|t| duration_at_least(t, Duration::from_millis(100)))
             .transpose()
             .map_err(|m| invalid("database.acquire_timeout", m))?;
         let pool = PoolSettings { max_connections: c.database.max_connections, acquire_timeout };
@@ -642,14 +639,7 @@ impl Settings {
         let secret_rotation_overlap = parse_duration(&c.delivery.secret_rotation_overlap)
             .map_err(|m| invalid("delivery.secret_rotation_overlap", m))?;
         let d = &c.delivery;
-        let duration = |key: &str, v: &str, min: Duration| {
-            let parsed = parse_duration(v).map_err(|m| invalid(&format!("delivery.{key}"), m))?;
-            if parsed < min {
-                let m = format!("must be at least {}", humantime::format_duration(min));
-                return Err(invalid(&format!("delivery.{key}"), m));
-            }
-            Ok(parsed)
-        };
+        let duration = |key: &str, v: &str, min: Duration| duration_at_least(v, min).map_err(|m| invalid(key, m));
         let count = |key: &str, v: u32| {
             if v == 0 {
                 Err(invalid(&format!("delivery.{key}"), "must be at least 1".into()))
@@ -659,16 +649,16 @@ impl Settings {
         };
         let ms = Duration::from_millis;
         let delivery = DeliverySettings {
-            connect_timeout: duration("connect_timeout", &d.connect_timeout, ms(1))?,
-            attempt_timeout: duration("attempt_timeout", &d.attempt_timeout, ms(1))?,
+            connect_timeout: duration("delivery.connect_timeout", &d.connect_timeout, ms(1))?,
+            attempt_timeout: duration("delivery.attempt_timeout", &d.attempt_timeout, ms(1))?,
             max_in_flight_per_webhook: count("max_in_flight_per_webhook", d.max_in_flight_per_webhook)? as usize,
             max_in_flight: count("max_in_flight", d.max_in_flight)? as usize,
             breaker_threshold: count("breaker_threshold", d.breaker_threshold)?,
-            breaker_cooldown: duration("breaker_cooldown", &d.breaker_cooldown, ms(1))?,
-            breaker_max_cooldown: duration("breaker_max_cooldown", &d.breaker_max_cooldown, ms(1))?,
-            disable_after: duration("disable_after", &d.disable_after, Duration::from_secs(60))?,
-            shutdown_grace: duration("shutdown_grace", &d.shutdown_grace, Duration::ZERO)?,
-            lease: duration("lease", &d.lease, Duration::from_secs(1))?,
+            breaker_cooldown: duration("delivery.breaker_cooldown", &d.breaker_cooldown, ms(1))?,
+            breaker_max_cooldown: duration("delivery.breaker_max_cooldown", &d.breaker_max_cooldown, ms(1))?,
+            disable_after: duration("delivery.disable_after", &d.disable_after, Duration::from_secs(60))?,
+            shutdown_grace: duration("delivery.shutdown_grace", &d.shutdown_grace, Duration::ZERO)?,
+            lease: duration("delivery.lease", &d.lease, Duration::from_secs(1))?,
         };
         if c.retention.days == 0 {
             return Err(invalid("retention.days", "must be at least 1".into()));
@@ -710,6 +700,15 @@ impl Settings {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|_| format!("`{s}` is not a duration such as 30s, 5m, 2h"))
+}
+
+/// A duration of at least `min`.
+fn duration_at_least(s: &str, min: Duration) -> Result<Duration, String> {
+    let parsed = parse_duration(s)?;
+    if parsed < min {
+        return Err(format!("must be at least {}", humantime::format_duration(min)));
+    }
+    Ok(parsed)
 }
 
 /// The configuration as TOML, with the encryption key redacted.

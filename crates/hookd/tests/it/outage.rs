@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hookd_test_support::{eventually, on_postgres, PrivatePostgres, TestReceiver, TestServer};
+use hookd_test_support::{eventually, on_postgres, skip_postgres_test, PrivatePostgres, TestReceiver, TestServer};
 use serde_json::json;
 
 use crate::create;
@@ -26,11 +26,7 @@ async fn a_database_restart_under_load_fails_readiness_and_publishes_then_recove
     // A server this test may stop: from the local PostgreSQL installation, which the
     // server of HOOKD_TEST_DATABASE_URL need not be.
     let Some(pg) = PrivatePostgres::start() else {
-        assert!(
-            std::env::var("HOOKD_TEST_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "HOOKD_TEST_REQUIRE_POSTGRES=1 but PostgreSQL is not installed in /usr/lib/postgresql"
-        );
-        eprintln!("skipped: needs PostgreSQL installed locally (Debian's postgresql package)");
+        skip_postgres_test("PostgreSQL is not installed in /usr/lib/postgresql (Debian's postgresql package)");
         return;
     };
     let url = hookd_store_postgres::create_database(&pg.url(), "hookd_outage").await.unwrap();
