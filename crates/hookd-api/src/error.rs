@@ -46,6 +46,8 @@ pub enum ApiError {
     RateLimited { retry_after: u64 },
     #[error("the database is unavailable; retry shortly")]
     Unavailable(#[source] StoreError),
+    #[error("the database cannot store anything now (disk full, read-only or I/O error); nothing of this request was stored; retry later")]
+    StorageUnavailable(#[source] StoreError),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -63,7 +65,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } | ApiError::DataTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,6 +87,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::StorageUnavailable(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -129,6 +132,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable(e),
+            StoreError::Storage(_) => ApiError::StorageUnavailable(e),
             StoreError::NotFound => ApiError::NotFound("resource"),
             other => ApiError::Internal(Box::new(other)),
         }
@@ -156,8 +160,15 @@ impl IntoResponse for ApiError {
         if let ApiError::RateLimited { retry_after } = &self {
             res.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
-        if let ApiError::Unavailable(_) = &self {
-            res.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match &self {
+            ApiError::Unavailable(_) => {
+                res.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            // Space comes back when an operator frees it: no point in retrying every second.
+            ApiError::StorageUnavailable(_) => {
+                res.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
         }
         if let ApiError::Unauthorized(_) = &self {
             res.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

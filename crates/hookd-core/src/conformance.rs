@@ -343,7 +343,7 @@ pub async fn events_publish_once_per_producer_id(store: Arc<dyn Store>) {
     assert_eq!(out[2], InsertedEvent::Created);
     let again = store.insert_events(&[record(event(&ws.id, Some("p-1")), &[&w.id], None)]).await.unwrap();
     assert_eq!(again, vec![InsertedEvent::Existing(a.event.clone())]);
-    assert_eq!(store.get_event(&ws.id, &plain.event.id).await.unwrap().unwrap(), plain.event);
+    assert_eq!(store.get_event(&ws.id, &plain.event.id, &Default::default()).await.unwrap().unwrap(), plain.event);
     let all = store
         .list_deliveries(
             &ws.id,

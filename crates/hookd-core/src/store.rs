@@ -24,6 +24,10 @@ pub enum StoreError {
     /// The database cannot be reached or is overloaded; the operation may succeed later.
     #[error("database unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot write: a full disk, a read-only file or an I/O error. Nothing
+    /// of the operation was written; it may succeed once the operator frees space.
+    #[error("the database cannot write (disk full, read-only or I/O error)")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Anything else: corrupt data, a failed migration, a bug.
     #[error("storage error")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -35,7 +39,77 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The same failure for another caller that shared the operation (a group commit):
+    /// the same variant, its causes kept as text.
+    pub fn copy_of(e: &StoreError) -> StoreError {
+        let mut chain = String::new();
+        let mut cur = std::error::Error::source(e);
+        while let Some(c) = cur {
+            if !chain.is_empty() {
+                chain.push_str(": ");
+            }
+            chain.push_str(&c.to_string());
+            cur = c.source();
+        }
+        match e {
+            StoreError::NotFound => StoreError::NotFound,
+            StoreError::Conflict { constraint } => StoreError::Conflict { constraint },
+            StoreError::Unavailable(_) => StoreError::Unavailable(chain.into()),
+            StoreError::Storage(_) => StoreError::Storage(chain.into()),
+            StoreError::Other(_) => StoreError::Other(chain.into()),
+        }
+    }
+
+    /// Whether the operation may succeed if tried again later, unchanged.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Storage(_))
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Whether the database has been refusing writes: set by any write that failed with
+/// [`StoreError::Storage`], cleared by the next publish that commits or by a write probe
+/// that succeeds. Readiness reports it, and probes the database while it is set, so a
+/// node reports itself ready as soon as space is back, even when no traffic reaches it.
+///
+/// Small writes (a delivery result) may still fit in space the database already holds
+/// while a publish does not, so they report failures only, never recovery.
+#[derive(Debug, Default)]
+pub struct StorageHealth {
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl StorageHealth {
+    /// Notes the outcome of a publish's commit or of a write probe.
+    pub fn observe<T>(&self, r: &StoreResult<T>) {
+        match r {
+            Ok(_) => {
+                if self.failing.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::info!("the database accepts writes again");
+                }
+            }
+            Err(e) => self.observe_failure(e),
+        }
+    }
+
+    /// Notes a failed write of any kind.
+    pub fn observe_failure(&self, e: &StoreError) {
+        if let StoreError::Storage(_) = e {
+            if !self.failing.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::error!(
+                    "the database refuses writes (disk full, read-only or I/O error); requests that write are \
+                     answered 503 storage_unavailable until it accepts them again"
+                );
+            }
+        }
+    }
+
+    pub fn failing(&self) -> bool {
+        self.failing.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
 
 /// Which webhooks of a workspace a caller may see.
 #[derive(Debug, Clone, Default)]
@@ -169,6 +243,11 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Checks that the database can commit a write as large as the largest event, to a
+    /// row of its own (written, then removed): readiness asks it after writes failed for
+    /// lack of space.
+    async fn probe_write(&self) -> StoreResult<()>;
+
     /// Records `value` under `name` unless a value is already recorded, and returns the
     /// recorded value. Used for facts every process must agree on, such as the
     /// fingerprint of the encryption key.
@@ -254,7 +333,14 @@ pub trait Store: Send + Sync + 'static {
     /// An event whose producer id was already published in its workspace writes nothing
     /// and comes back as [`InsertedEvent::Existing`].
     async fn insert_events(&self, batch: &[NewEventRecord]) -> StoreResult<Vec<InsertedEvent>>;
-    async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> StoreResult<Option<Event>>;
+    /// An event of the workspace; with `filter.created_by`, only if it was routed to one
+    /// of that key's webhooks (a delivery of it exists for one).
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        id: &EventId,
+        filter: &WebhookFilter,
+    ) -> StoreResult<Option<Event>>;
     /// The enabled webhooks of a workspace, for routing events.
     async fn list_enabled_webhooks(&self, workspace: &WorkspaceId) -> StoreResult<Vec<Webhook>>;
     /// A webhook by id alone, for the delivery engine.

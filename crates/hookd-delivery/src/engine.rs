@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use hookd_core::domain::{Attempt, DeliveryJob, RetrySchedule};
 use hookd_core::id::{DeliveryId, EventId, WebhookId};
 use hookd_core::service::{Engine, Refusals, ServiceError, WebhookDirectory};
-use hookd_core::store::{Claim, DeliveryResult, NextStep, Store};
+use hookd_core::store::{Claim, DeliveryResult, NextStep, StorageHealth, Store};
 use hookd_core::time_fmt;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -68,6 +68,8 @@ pub struct EngineOptions {
     pub breaker_max_cooldown: Duration,
     /// How often the scheduler looks at the store when nothing woke it.
     pub poll_interval: Duration,
+    /// Where the result writer reports whether its writes commit.
+    pub storage: Arc<StorageHealth>,
 }
 
 impl Default for EngineOptions {
@@ -85,6 +87,7 @@ impl Default for EngineOptions {
             breaker_cooldown: Duration::from_secs(30),
             breaker_max_cooldown: Duration::from_secs(600),
             poll_interval: Duration::from_secs(30),
+            storage: Arc::default(),
         }
     }
 }
@@ -847,6 +850,7 @@ async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Deli
                     break;
                 }
                 Err(e) => {
+                    shared.options.storage.observe_failure(&e);
                     tracing::warn!(error = %e, count = batch.len(), "could not record delivery results; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -30,6 +30,9 @@ pub struct SenderOptions {
     /// webhooks on one host (a platform hosting many customers' endpoints) keep every
     /// connection they use, instead of closing some after each burst and reconnecting.
     pub max_idle_per_host: usize,
+    /// The egress proxy every request goes through, if any. Proxy environment
+    /// variables are never read.
+    pub proxy: Option<url::Url>,
 }
 
 impl Default for SenderOptions {
@@ -40,6 +43,7 @@ impl Default for SenderOptions {
             signature_header: HeaderName::from_static("x-hookd-signature"),
             max_idle_per_host: 256,
             policy: AddressPolicy::default(),
+            proxy: None,
         }
     }
 }
@@ -78,11 +82,24 @@ pub struct Sender {
 impl Sender {
     pub fn new(options: SenderOptions) -> Result<Self, reqwest::Error> {
         let policy = Arc::new(options.policy.clone());
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
+            // HTTP_PROXY, HTTPS_PROXY and ALL_PROXY are not read: a proxy resolves webhook
+            // hosts itself, out of the guard's sight, so only an explicit setting may
+            // send deliveries through one.
+            .no_proxy();
+        let mut resolver = GuardedResolver::new(policy);
+        if let Some(proxy) = &options.proxy {
+            builder = builder.proxy(reqwest::Proxy::all(proxy.as_str())?);
+            // The operator named the proxy, so its own address is trusted, private or not.
+            if let Some(url::Host::Domain(host)) = proxy.host() {
+                resolver = resolver.trusting(host);
+            }
+        }
+        let client = builder
             .connect_timeout(options.connect_timeout)
             .timeout(options.attempt_timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver::new(policy)))
+            .dns_resolver(Arc::new(resolver))
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(options.max_idle_per_host)
             .tcp_nodelay(true)

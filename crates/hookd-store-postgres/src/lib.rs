@@ -213,12 +213,17 @@ fn db_err(e: sqlx::Error) -> StoreError {
             StoreError::Conflict { constraint }
         }
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::Conflict { constraint: "foreign_key" },
-        // Class 08 (connection), 57P01-03 (shutdown), 53 (insufficient resources).
-        sqlx::Error::Database(d)
-            if d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")) =>
-        {
-            StoreError::Unavailable(Box::new(e))
-        }
+        sqlx::Error::Database(d) => match d.code().as_deref() {
+            // Class 08 (connection), 57P01-03 (shutdown, crash recovery), 53300 (too many
+            // connections), 40001/40P01 (serialization failure, deadlock): try again.
+            Some(c) if c.starts_with("08") || c.starts_with("57P") || c == "53300" || c == "40001" || c == "40P01" => {
+                StoreError::Unavailable(Box::new(e))
+            }
+            // 53100 (disk full), class 53 (out of memory, other resources), class 58 (I/O
+            // error), 25006 (a read-only server, such as a standby after a failover).
+            Some(c) if c.starts_with("53") || c.starts_with("58") || c == "25006" => StoreError::Storage(Box::new(e)),
+            _ => StoreError::other(e),
+        },
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
             StoreError::Unavailable(Box::new(e))
         }
@@ -256,6 +261,21 @@ const IDS_PER_STATEMENT: usize = 500;
 impl Store for PgStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn probe_write(&self) -> StoreResult<()> {
+        let probe = rows::incompressible(hookd_core::domain::MAX_EVENT_DATA);
+        for value in [probe.as_str(), ""] {
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ('write_probe', $1) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        }
         Ok(())
     }
 
@@ -739,17 +759,24 @@ impl Store for PgStore {
         Ok(out)
     }
 
-    async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> StoreResult<Option<Event>> {
-        sqlx::query_as::<_, EventRow>(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = $1 AND id = $2"
-        ))
-        .bind(workspace.as_str())
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?
-        .map(Event::try_from)
-        .transpose()
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        id: &EventId,
+        filter: &WebhookFilter,
+    ) -> StoreResult<Option<Event>> {
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = $1 AND id = $2");
+        if filter.created_by.is_some() {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+                 WHERE d.event_id = events.id AND w.created_by = $3)",
+            );
+        }
+        let mut q = sqlx::query_as::<_, EventRow>(&sql).bind(workspace.as_str()).bind(id.as_str());
+        if let Some(owner) = &filter.created_by {
+            q = q.bind(owner.as_str());
+        }
+        q.fetch_optional(&self.pool).await.map_err(db_err)?.map(Event::try_from).transpose()
     }
 
     async fn list_enabled_webhooks(&self, workspace: &WorkspaceId) -> StoreResult<Vec<Webhook>> {

@@ -142,6 +142,20 @@ impl TryFrom<WebhookRow> for Webhook {
     }
 }
 
+/// `len` letters that do not compress (a database that compresses large values must
+/// still find room for them): a write probe's payload.
+pub fn incompressible(len: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ (time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (b'a' + (x % 26) as u8) as char
+        })
+        .collect()
+}
+
 /// Rows per multi-row statement. Only these sizes are used, so that a batch of any size
 /// is written with statements whose SQL text repeats and stays prepared in the
 /// connection's statement cache: parsing a fresh 1,000-row INSERT costs about as much as

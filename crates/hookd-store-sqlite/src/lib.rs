@@ -109,6 +109,7 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(options.acquire_timeout)
+            .after_release(|conn, _| Box::pin(discard_if_in_transaction(conn)))
             // Checkpoint the WAL every ~40 MB instead of every ~4 MB: pages that change
             // again and again (index pages, the tail of each table) are copied into the
             // database once per checkpoint, not ten times. 14 % less time storing
@@ -142,6 +143,22 @@ impl SqliteStore {
     }
 }
 
+/// Whether a connection going back to the pool may be used again: not if it is still
+/// inside a transaction. SQLite rolls a transaction back by itself on some errors
+/// (`SQLITE_FULL`, `SQLITE_IOERR`), after which sqlx's `ROLLBACK` fails and sqlx still
+/// counts the transaction as open: the next `begin` would then only open a savepoint,
+/// and its "commit" release nothing to disk. Such a connection is closed and replaced.
+async fn discard_if_in_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    // Runs after any rollback queued by a dropped transaction.
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// Maps sqlx errors into the store's categories.
 fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
@@ -160,10 +177,14 @@ fn db_err(e: sqlx::Error) -> StoreError {
             StoreError::Conflict { constraint }
         }
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::Conflict { constraint: "foreign_key" },
-        // SQLITE_BUSY (5) and SQLITE_LOCKED (6): another process holds the lock.
-        sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("5") | Some("6")) => {
-            StoreError::Unavailable(Box::new(e))
-        }
+        sqlx::Error::Database(d) => match d.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff) {
+            // SQLITE_BUSY and SQLITE_LOCKED: another process holds the lock.
+            Some(5 | 6) => StoreError::Unavailable(Box::new(e)),
+            // SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN: the file cannot
+            // be written now (a full disk, permissions, a failing device).
+            Some(8 | 10 | 13 | 14) => StoreError::Storage(Box::new(e)),
+            _ => StoreError::other(e),
+        },
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(Box::new(e))
         }
@@ -197,6 +218,21 @@ const IDS_PER_STATEMENT: usize = 500;
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn probe_write(&self) -> StoreResult<()> {
+        let probe = rows::incompressible(hookd_core::domain::MAX_EVENT_DATA);
+        for value in [probe.as_str(), ""] {
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ('write_probe', ?) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(value)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        }
         Ok(())
     }
 
@@ -676,15 +712,24 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> StoreResult<Option<Event>> {
-        sqlx::query_as::<_, EventRow>(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND id = ?"))
-            .bind(workspace.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_err)?
-            .map(Event::try_from)
-            .transpose()
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        id: &EventId,
+        filter: &WebhookFilter,
+    ) -> StoreResult<Option<Event>> {
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND id = ?");
+        if filter.created_by.is_some() {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+                 WHERE d.event_id = events.id AND w.created_by = ?)",
+            );
+        }
+        let mut q = sqlx::query_as::<_, EventRow>(&sql).bind(workspace.as_str()).bind(id.as_str());
+        if let Some(owner) = &filter.created_by {
+            q = q.bind(owner.as_str());
+        }
+        q.fetch_optional(&self.reader).await.map_err(db_err)?.map(Event::try_from).transpose()
     }
 
     async fn list_enabled_webhooks(&self, workspace: &WorkspaceId) -> StoreResult<Vec<Webhook>> {

@@ -15,7 +15,7 @@ use hookd_core::service::{
     AdminService, AuthService, Bootstrapped, IdempotencyService, WebhookOptions, WebhookService,
 };
 use hookd_core::service::{DeliveryService, Engine, EventService, NodeOptions, WebhookDirectory};
-use hookd_core::store::Store;
+use hookd_core::store::{StorageHealth, Store};
 use hookd_core::time_fmt;
 use hookd_delivery::ssrf::AddressPolicy;
 use hookd_delivery::{DeliveryEngine, EngineOptions, Metrics, Sender, SenderOptions, StoreOnlyEngine};
@@ -158,9 +158,11 @@ impl App {
             signature_header,
             policy: AddressPolicy::new(settings.allow_private_cidrs.clone()),
             max_idle_per_host: d.max_in_flight,
+            proxy: d.proxy.clone(),
         })
         .context("cannot build the HTTP client")?;
         let node_id = format!("node-{:08x}", rand::random::<u32>());
+        let storage = Arc::new(StorageHealth::default());
         let engine_options = EngineOptions {
             node_id: node_id.clone(),
             lease: d.lease,
@@ -171,6 +173,7 @@ impl App {
             breaker_threshold: d.breaker_threshold,
             breaker_cooldown: d.breaker_cooldown,
             breaker_max_cooldown: d.breaker_max_cooldown,
+            storage: storage.clone(),
             ..EngineOptions::default()
         };
         let engine_metrics = Arc::new(Metrics::default());
@@ -206,8 +209,14 @@ impl App {
                 rotation_overlap: settings.secret_rotation_overlap,
             },
         );
-        let events =
-            EventService::new(store.clone(), directory, catalog, engine, NodeOptions { node_id, lease: d.lease });
+        let events = EventService::new(
+            store.clone(),
+            directory,
+            catalog,
+            engine,
+            NodeOptions { node_id, lease: d.lease },
+            storage,
+        );
         let deliveries = DeliveryService::new(store.clone(), webhooks.clone(), events.clone());
         let metrics = {
             let events = events.clone();

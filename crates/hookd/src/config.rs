@@ -199,6 +199,13 @@ pub struct DeliveryConfig {
     pub shutdown_grace: String,
     /// How long a node's claim on a delivery lasts without renewal.
     pub lease: String,
+    /// An egress proxy for every delivery and test ping (`http://proxy.internal:3128`;
+    /// https deliveries tunnel through it with CONNECT). The proxy resolves webhook
+    /// hosts itself, so it must refuse private and metadata addresses (as smokescreen
+    /// does); hookd still refuses literal non-public addresses. HTTP_PROXY, HTTPS_PROXY
+    /// and ALL_PROXY are ignored: only this setting sends deliveries through a proxy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
 }
 
 impl Default for Config {
@@ -249,6 +256,7 @@ impl Default for DeliveryConfig {
             disable_after: "5days".into(),
             shutdown_grace: "10s".into(),
             lease: "60s".into(),
+            proxy_url: None,
         }
     }
 }
@@ -440,6 +448,7 @@ pub struct DeliverySettings {
     pub disable_after: Duration,
     pub shutdown_grace: Duration,
     pub lease: Duration,
+    pub proxy: Option<url::Url>,
 }
 
 /// The database connection pool.
@@ -659,6 +668,12 @@ impl Settings {
             disable_after: duration("delivery.disable_after", &d.disable_after, Duration::from_secs(60))?,
             shutdown_grace: duration("delivery.shutdown_grace", &d.shutdown_grace, Duration::ZERO)?,
             lease: duration("delivery.lease", &d.lease, Duration::from_secs(1))?,
+            proxy: d
+                .proxy_url
+                .as_deref()
+                .map(parse_proxy_url)
+                .transpose()
+                .map_err(|m| invalid("delivery.proxy_url", m))?,
         };
         if c.retention.days == 0 {
             return Err(invalid("retention.days", "must be at least 1".into()));
@@ -696,6 +711,21 @@ impl Settings {
     pub fn from_config(config: Config) -> Result<Self, ConfigError> {
         Self::from_loaded(&Loaded::from_config(config), false)
     }
+}
+
+/// An egress proxy: `http://` or `https://`, a host, nothing after it.
+fn parse_proxy_url(raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("is not a URL ({e}); expected http://host:port"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("must use http:// or https://, not {}://", url.scheme()));
+    }
+    if url.host().is_none() {
+        return Err("has no host; expected http://host:port".into());
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err("must be a proxy's address only (scheme, optional credentials, host, port)".into());
+    }
+    Ok(url)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -15,15 +15,26 @@ pub async fn healthz() -> ApiResponse {
     ApiResponse::ok(HealthResponse { status: "ok" })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers, and accepts writes.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Envelope<HealthResponse>),
-        (status = 503, description = "Database unreachable", body = ErrorEnvelope),
+        (status = 503, description = "The database is unreachable (`service_unavailable`) or refuses writes: a full \
+            disk, a read-only file, an I/O error (`storage_unavailable`)", body = ErrorEnvelope),
     ))]
 pub async fn readyz(State(state): State<ApiState>) -> Result<ApiResponse, ApiError> {
+    // After a write failed for lack of space, readiness tries a small write of its own,
+    // so the node reports itself ready again as soon as the database accepts writes.
+    let probe = async {
+        if state.events.storage().failing() {
+            let r = state.admin.probe_write().await;
+            state.events.storage().observe(&r);
+            r?;
+        }
+        state.admin.ping().await
+    };
     // A load balancer's probe wants an answer soon, not after the pool's acquire timeout.
-    match tokio::time::timeout(READY_TIMEOUT, state.admin.ping()).await {
+    match tokio::time::timeout(READY_TIMEOUT, probe).await {
         Ok(r) => r?,
         Err(_) => {
             return Err(ApiError::Unavailable(StoreError::Unavailable(

@@ -36,6 +36,11 @@ impl AdminService {
         Ok(self.store.ping().await?)
     }
 
+    /// Whether the database commits a small write (readiness, after writes failed).
+    pub async fn probe_write(&self) -> crate::store::StoreResult<()> {
+        self.store.probe_write().await
+    }
+
     /// On an empty database, creates the workspace `default` and an all-scope key.
     /// Returns `None` when the database already has a workspace.
     pub async fn bootstrap(&self) -> Result<Option<Bootstrapped>, ServiceError> {

@@ -17,7 +17,7 @@ use crate::domain::{
 use crate::id::{EventId, WebhookId};
 use crate::service::directory::WebhookDirectory;
 use crate::service::{Principal, ServiceError};
-use crate::store::{InsertedEvent, NewEventRecord, Store, StoreError};
+use crate::store::{InsertedEvent, NewEventRecord, StorageHealth, Store, StoreError, WebhookFilter};
 use crate::time_fmt;
 
 /// Most events in one `POST /v1/events/batch`.
@@ -84,6 +84,7 @@ pub struct EventService {
     node: NodeOptions,
     commits: mpsc::Sender<CommitRequest>,
     published: Arc<AtomicU64>,
+    storage: Arc<StorageHealth>,
 }
 
 /// Records to commit. They travel to the commit task and back, so that a publish
@@ -103,10 +104,16 @@ impl EventService {
         catalog: Arc<EventCatalog>,
         engine: Arc<dyn Engine>,
         node: NodeOptions,
+        storage: Arc<StorageHealth>,
     ) -> Self {
         let (commits, rx) = mpsc::channel(COMMIT_QUEUE);
-        tokio::spawn(group_commit(store.clone(), rx));
-        Self { store, directory, catalog, engine, node, commits, published: Arc::default() }
+        tokio::spawn(group_commit(store.clone(), storage.clone(), rx));
+        Self { store, directory, catalog, engine, node, commits, published: Arc::default(), storage }
+    }
+
+    /// Whether the database has been refusing writes, as publishes found.
+    pub fn storage(&self) -> &Arc<StorageHealth> {
+        &self.storage
     }
 
     pub fn node(&self) -> &NodeOptions {
@@ -239,7 +246,9 @@ impl EventService {
     pub async fn get(&self, who: &Principal, id: &str) -> Result<Event, ServiceError> {
         let not_found = ServiceError::NotFound { what: "event" };
         let Ok(id) = EventId::parse(id) else { return Err(not_found) };
-        self.store.get_event(who.workspace_id(), &id).await?.ok_or(not_found)
+        // An owner-scoped caller sees only events routed to one of its own webhooks.
+        let filter = WebhookFilter { created_by: who.owner_filter().cloned() };
+        self.store.get_event(who.workspace_id(), &id, &filter).await?.ok_or(not_found)
     }
 
     /// The engine, for the delivery routes.
@@ -276,7 +285,7 @@ impl EventService {
 
 /// Writes queued publishes in shared transactions: whatever arrived while the previous
 /// commit ran goes into the next one, so under load many publishes share one fsync.
-async fn group_commit(store: Arc<dyn Store>, mut rx: mpsc::Receiver<CommitRequest>) {
+async fn group_commit(store: Arc<dyn Store>, storage: Arc<StorageHealth>, mut rx: mpsc::Receiver<CommitRequest>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let mut events = batch[0].records.len();
@@ -297,6 +306,7 @@ async fn group_commit(store: Arc<dyn Store>, mut rx: mpsc::Receiver<CommitReques
             all.append(&mut req.records);
         }
         let result = store.insert_events(&all).await;
+        storage.observe(&result);
         let mut all = all.into_iter();
         let returned: Vec<Vec<NewEventRecord>> = sizes.iter().map(|n| all.by_ref().take(*n).collect()).collect();
         match result {
@@ -307,7 +317,7 @@ async fn group_commit(store: Arc<dyn Store>, mut rx: mpsc::Receiver<CommitReques
                     outcomes = rest;
                 }
             }
-            Err(_) if batch.len() > 1 => {
+            Err(e) if batch.len() > 1 && !e.is_transient() => {
                 // Commit each request on its own, so one bad request fails alone.
                 for (req, records) in batch.into_iter().zip(returned) {
                     let r = store.insert_events(&records).await.map(|o| (records, o));
@@ -315,7 +325,19 @@ async fn group_commit(store: Arc<dyn Store>, mut rx: mpsc::Receiver<CommitReques
                 }
             }
             Err(e) => {
-                let _ = batch.pop().expect("one request").reply.send(Err(e));
+                // Every request that shared the failed transaction fails, none is handed
+                // off. A transient failure (a full disk, a lost connection) would fail
+                // each again, so they all get a copy of it at once.
+                let last = batch.len() - 1;
+                let mut e = Some(e);
+                for (i, req) in batch.into_iter().enumerate() {
+                    let err = if i == last {
+                        e.take().expect("one error")
+                    } else {
+                        StoreError::copy_of(e.as_ref().expect("error"))
+                    };
+                    let _ = req.reply.send(Err(err));
+                }
             }
         }
     }

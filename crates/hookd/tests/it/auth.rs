@@ -132,3 +132,45 @@ async fn keys_use_the_configured_prefix() {
     assert!(k.starts_with("aw_live_") && k.len() == "aw_live_".len() + 8 + 1 + 64, "{k}");
     server.client().get("/v1/webhooks").await.assert_status(200);
 }
+
+#[tokio::test]
+async fn owner_scoped_keys_read_only_events_and_deliveries_of_their_own_webhooks() {
+    let server = crate::delivering_server(|c| c.secret_retrieval = true).await;
+    let admin = server.client();
+    let rx = hookd_test_support::TestReceiver::start().await;
+    let scopes = [Scope::WebhooksRead, Scope::WebhooksWrite];
+    let owner_a = server.anonymous().with_key(Some(&key(&server, "default", &scopes, true).await));
+    let owner_b = server.anonymous().with_key(Some(&key(&server, "default", &scopes, true).await));
+    create(&admin, &json!({"url": rx.url("/all"), "events": ["*"]})).await;
+    let wa = id_of(&create(&owner_a, &json!({"url": rx.url("/a"), "events": ["order.*"]})).await);
+    let wb = id_of(&create(&owner_b, &json!({"url": rx.url("/b"), "events": ["order.*"]})).await);
+
+    // Routed to both owners' webhooks, and to the workspace's only.
+    let shared = id_of(&crate::publish(&admin, "order.paid", json!({"n": 1})).await);
+    let workspace_only = id_of(&crate::publish(&admin, "invoice.paid", json!({"secret": "not for owners"})).await);
+    for who in [&owner_a, &owner_b, &admin] {
+        who.get(&format!("/v1/events/{shared}")).await.assert_status(200);
+    }
+    admin.get(&format!("/v1/events/{workspace_only}")).await.assert_status(200);
+    for who in [&owner_a, &owner_b] {
+        assert_error(&who.get(&format!("/v1/events/{workspace_only}")).await, 404, "not_found");
+    }
+
+    // B's delivery of the shared event, and every route that reaches it through A.
+    let list = crate::deliveries_until(&owner_b, &wb, "B's delivery", |l| !l.is_empty()).await;
+    let dlv = id_of(&list[0]);
+    owner_b.get(&format!("/v1/deliveries/{dlv}")).await.assert_status(200);
+    let replay = json!({"since": "2020-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"});
+    let reads =
+        [format!("/v1/deliveries/{dlv}"), format!("/v1/webhooks/{wb}/deliveries"), format!("/v1/webhooks/{wb}")];
+    for path in reads {
+        assert_error(&owner_a.get(&path).await, 404, "not_found");
+    }
+    assert_error(&owner_a.post(&format!("/v1/deliveries/{dlv}/retry"), &json!({})).await, 404, "not_found");
+    assert_error(&owner_a.post(&format!("/v1/webhooks/{wb}/replay"), &replay).await, 404, "not_found");
+    assert_error(&owner_a.post(&format!("/v1/webhooks/{wb}/test"), &json!({})).await, 404, "not_found");
+    assert_error(&owner_a.get(&format!("/v1/webhooks/{wb}/secret")).await, 404, "not_found");
+    assert_error(&owner_a.post(&format!("/v1/webhooks/{wb}/secret/rotate"), &json!({})).await, 404, "not_found");
+    // A's own routes work.
+    owner_a.post(&format!("/v1/webhooks/{wa}/test"), &json!({})).await.assert_status(200);
+}
