@@ -56,9 +56,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::validation("body", "must be a JSON object"));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut *de);
     let err = match result {
-        Ok(v) => return Ok(v),
+        // Only whitespace may follow the value: `{…} xx` or two objects are not one body.
+        Ok(v) => {
+            return match de.end() {
+                Ok(()) => Ok(v),
+                Err(e) => Err(ApiError::InvalidJson(format!(
+                    "{} after the JSON value (line {}, column {})",
+                    strip_position(&e.to_string()),
+                    e.line(),
+                    e.column()
+                ))),
+            }
+        }
         Err(e) => e,
     };
     let path = err.path().to_string();
@@ -193,6 +204,19 @@ mod tests {
         let e = parse_json::<Req>(b"{\"url\": ").unwrap_err();
         assert!(matches!(&e, ApiError::InvalidJson(m) if m.contains("line 1")), "{e:?}");
         assert!(matches!(parse_json::<Req>(b"").unwrap_err(), ApiError::InvalidJson(_)));
+    }
+
+    #[test]
+    fn anything_after_the_value_is_a_syntax_error() {
+        for body in [&b"{\"url\": \"x\"} xx"[..], b"{} {}", b"{}]", b"{\"url\": \"x\"}\n,"] {
+            let e = parse_json::<Req>(body).unwrap_err();
+            assert!(
+                matches!(&e, ApiError::InvalidJson(m) if m.contains("trailing characters")),
+                "{}: {e:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(parse_json::<Req>(b"{\"url\": \"x\"}\n \t").is_ok(), "trailing whitespace is fine");
     }
 
     #[test]

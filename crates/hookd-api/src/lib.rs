@@ -26,7 +26,9 @@ pub mod routes;
 
 use std::sync::Arc;
 
+use axum::http::Method;
 use axum::Router;
+use hookd_core::domain::Scope;
 use hookd_core::service::{
     AdminService, AuthService, DeliveryService, EventService, IdempotencyService, WebhookService,
 };
@@ -178,8 +180,14 @@ pub fn router(state: ApiState, options: &RouterOptions) -> Router {
         doc.servers = Some(vec![utoipa::openapi::Server::new(path_prefix)]);
     }
     let doc_json = Arc::new(doc.to_json().expect("the OpenAPI document serialises"));
+    let scopes = Arc::new(
+        middleware::ScopeTable::from_openapi(&doc, path_prefix)
+            .with(Method::GET, "/developer/webhooks/{id}/secret", Scope::WebhooksWrite)
+            .with(Method::POST, "/developer/webhooks/{id}/test", Scope::WebhooksWrite),
+    );
     let (v1, _) = v1_routes()
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
+        .layer(axum::middleware::from_fn_with_state(scopes.clone(), middleware::require_scope))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate))
         .split_for_parts();
     let v1 = v1.route(
@@ -194,6 +202,7 @@ pub fn router(state: ApiState, options: &RouterOptions) -> Router {
             .route("/developer/webhooks/{id}/secret", axum::routing::get(routes::webhooks::secret))
             .route("/developer/webhooks/{id}/test", axum::routing::post(routes::deliveries::test))
             .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
+            .layer(axum::middleware::from_fn_with_state(scopes, middleware::require_scope))
             .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
         v1.merge(aliases)
     } else {

@@ -1,11 +1,16 @@
-//! Middleware of the `/v1` routes: authentication with rate limiting, then
-//! `Idempotency-Key` handling for POSTs.
+//! Middleware of the `/v1` routes: authentication with rate limiting, the route's scope,
+//! then `Idempotency-Key` handling for POSTs. The scope is checked before anything reads
+//! the body, so a key without access gets its 403 whatever it sends.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hookd_core::domain::Scope;
 use hookd_core::service::{Idempotency, IdempotencyService, Principal};
 use hookd_core::store::StoredResponse;
 use sha2::{Digest, Sha256};
@@ -46,6 +51,68 @@ pub(crate) async fn authenticated(state: &ApiState, token: &str, mut req: Reques
     };
     res.extensions_mut().insert(decision.info);
     res
+}
+
+/// The scope each route needs, by method and route template (`/v1/webhooks/{id}`).
+#[derive(Debug, Default)]
+pub struct ScopeTable {
+    /// Removed from a matched path before looking it up (`/api` under `path_prefix`).
+    prefix: String,
+    routes: HashMap<(Method, String), Scope>,
+}
+
+impl ScopeTable {
+    /// Reads each operation's scope from the OpenAPI document's security requirements,
+    /// so that what the document says and what the server enforces cannot drift apart.
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi, prefix: &str) -> Self {
+        let json = serde_json::to_value(doc).expect("the OpenAPI document serialises");
+        let mut routes = HashMap::new();
+        for (path, item) in json["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else { continue };
+                let scope = op["security"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|req| req["api_key"].as_array())
+                    .flatten()
+                    .filter_map(|s| s.as_str()?.parse::<Scope>().ok())
+                    .next();
+                if let Some(scope) = scope {
+                    routes.insert((method, path.clone()), scope);
+                }
+            }
+        }
+        Self { prefix: prefix.to_owned(), routes }
+    }
+
+    /// Looks routes up below `prefix`.
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.to_owned();
+        self
+    }
+
+    /// Adds a route the document does not list (an alias).
+    pub fn with(mut self, method: Method, path: &str, scope: Scope) -> Self {
+        self.routes.insert((method, path.to_owned()), scope);
+        self
+    }
+
+    fn needs(&self, method: &Method, matched: &str) -> Option<Scope> {
+        let path = matched.strip_prefix(self.prefix.as_str()).unwrap_or(matched);
+        self.routes.get(&(method.clone(), path.to_owned())).copied()
+    }
+}
+
+/// Answers 403 when the caller lacks the route's scope, before the body is read.
+pub async fn require_scope(State(table): State<Arc<ScopeTable>>, req: Request, next: Next) -> Response {
+    let needed = req.extensions().get::<MatchedPath>().and_then(|p| table.needs(req.method(), p.as_str()));
+    if let (Some(scope), Some(who)) = (needed, req.extensions().get::<Principal>()) {
+        if !who.allows(scope) {
+            return ApiError::Forbidden(scope.as_str()).into_response();
+        }
+    }
+    next.run(req).await
 }
 
 pub(crate) fn bearer_token(req: &Request) -> Result<String, ApiError> {

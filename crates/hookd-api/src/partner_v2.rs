@@ -16,8 +16,10 @@
 //!
 //! [`WebhookService`]: hookd_core::service::WebhookService
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderName, StatusCode};
+use axum::http::{header, HeaderName, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -63,8 +65,24 @@ pub(crate) fn router(state: ApiState, options: &PartnerV2Options) -> Router<ApiS
         .route("/webhook_subscriptions", get(list).post(create))
         .route("/webhook_subscriptions/{id}", get(show).put(replace).patch(update).delete(destroy))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(scopes(&options.path_prefix)), middleware::require_scope))
         .layer(axum::middleware::from_fn_with_state((state, header), authenticate))
         .layer(axum::middleware::from_fn(render))
+}
+
+/// Reading a subscription needs `webhooks:read`; every change `webhooks:write`.
+fn scopes(prefix: &str) -> middleware::ScopeTable {
+    let (list, one) = ("/webhook_subscriptions", "/webhook_subscriptions/{id}");
+    [
+        (Method::GET, list, Scope::WebhooksRead),
+        (Method::POST, list, Scope::WebhooksWrite),
+        (Method::GET, one, Scope::WebhooksRead),
+        (Method::PUT, one, Scope::WebhooksWrite),
+        (Method::PATCH, one, Scope::WebhooksWrite),
+        (Method::DELETE, one, Scope::WebhooksWrite),
+    ]
+    .into_iter()
+    .fold(middleware::ScopeTable::default().under(prefix), |t, (m, p, s)| t.with(m, p, s))
 }
 
 /// The token from the configured header, else from `Authorization: Bearer`.

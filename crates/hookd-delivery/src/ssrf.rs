@@ -5,7 +5,10 @@
 //! a public address at creation and to `127.0.0.1` now (DNS rebinding) is still refused.
 //! Literal IP hosts never reach a resolver; [`AddressPolicy::check_url`] checks them after
 //! the URL parser has normalised every spelling (`2130706433`, `0x7f.1`, `127.1`,
-//! `[::ffff:127.0.0.1]`) to one address.
+//! `[::ffff:127.0.0.1]`) to one address. It also refuses names that can only mean an
+//! internal host (`localhost`, `*.internal`, `*.local`, single labels such as `metadata`,
+//! cloud metadata names), which the parser has lower-cased and IDNA-mapped first, so
+//! `LOCALHOST.`, `ｌｏｃａｌｈｏｓｔ` and `localhost.` are all `localhost`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -21,6 +24,48 @@ pub struct Blocked {
     pub addr: IpAddr,
     pub reason: &'static str,
 }
+
+/// Why a URL's host is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Address(#[from] Blocked),
+    #[error(
+        "{name} is {reason}; deliveries go only to public hosts (allow a range with [delivery] allow_private_cidrs)"
+    )]
+    Name { name: String, reason: &'static str },
+}
+
+/// Cloud metadata services' names: refused unless their address is allowed.
+const METADATA_NAMES: &[&str] = &[
+    "metadata.google.internal",
+    "metadata.goog",
+    "metadata",
+    "instance-data",
+    "instance-data.ec2.internal",
+    "metadata.tencentyun.com",
+    "metadata.platformequinix.com",
+];
+
+/// Top-level names that are never on the public internet: special-use (RFC 6761,
+/// RFC 6762, RFC 7686, RFC 8375, RFC 9476) and the private-use ones common inside
+/// networks (ICANN's `.internal`; `.localdomain`, `.lan`, `.intranet`, `.corp`, `.home`).
+const INTERNAL_SUFFIXES: &[&str] = &[
+    "local",
+    "internal",
+    "localdomain",
+    "home.arpa",
+    "lan",
+    "intranet",
+    "corp",
+    "home",
+    "private",
+    "test",
+    "example",
+    "invalid",
+    "onion",
+    "alt",
+];
 
 /// The addresses deliveries may reach: public ones, plus any allowed ranges.
 #[derive(Debug, Clone, Default)]
@@ -52,13 +97,46 @@ impl AddressPolicy {
         }
     }
 
-    /// Checks a URL whose host is a literal address; names are checked at resolution.
-    pub fn check_url(&self, url: &Url) -> Result<(), Blocked> {
+    /// Checks a URL's host: a literal address, or a name that can only be internal.
+    /// Other names are checked at resolution, on every address they resolve to.
+    pub fn check_url(&self, url: &Url) -> Result<(), Refused> {
         match url.host() {
-            Some(Host::Ipv4(a)) => self.check(IpAddr::V4(a)),
-            Some(Host::Ipv6(a)) => self.check(IpAddr::V6(a)),
-            _ => Ok(()),
+            Some(Host::Ipv4(a)) => Ok(self.check(IpAddr::V4(a))?),
+            Some(Host::Ipv6(a)) => Ok(self.check(IpAddr::V6(a))?),
+            Some(Host::Domain(name)) => self.check_name(name),
+            None => Ok(()),
         }
+    }
+
+    /// Refuses names that cannot be a public host, unless the deployment allows the
+    /// range they would reach: `localhost` with loopback allowed, internal names with
+    /// any private range allowed (their addresses are still checked at connect time),
+    /// metadata names with the metadata address allowed.
+    pub fn check_name(&self, name: &str) -> Result<(), Refused> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let refuse = |reason| Err(Refused::Name { name: name.clone(), reason });
+        let under = |suffix: &str| name == suffix || name.ends_with(&format!(".{suffix}"));
+        if under("localhost") {
+            let loopback_allowed =
+                self.allowed(IpAddr::V4(Ipv4Addr::LOCALHOST)) || self.allowed(IpAddr::V6(Ipv6Addr::LOCALHOST));
+            return if loopback_allowed { Ok(()) } else { refuse("a loopback name") };
+        }
+        if METADATA_NAMES.contains(&name.as_str()) {
+            return if self.allowed(IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254))) {
+                Ok(())
+            } else {
+                refuse("a cloud metadata service's name")
+            };
+        }
+        if self.allow.is_empty() {
+            if !name.contains('.') {
+                return refuse("a single-label name, which resolves only inside a network");
+            }
+            if INTERNAL_SUFFIXES.iter().any(|s| under(s)) {
+                return refuse("a special-use or internal name");
+            }
+        }
+        Ok(())
     }
 
     fn allowed(&self, addr: IpAddr) -> bool {
@@ -214,9 +292,11 @@ impl Resolve for GuardedResolver {
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
     use super::*;
 
-    fn verdict(policy: &AddressPolicy, url: &str) -> Result<(), Blocked> {
+    fn verdict(policy: &AddressPolicy, url: &str) -> Result<(), Refused> {
         policy.check_url(&Url::parse(url).unwrap())
     }
 
@@ -314,10 +394,155 @@ mod tests {
             "https://0/",
         ] {
             let err = verdict(&p, u).expect_err(u);
-            assert!(!err.reason.is_empty());
+            assert!(matches!(err, Refused::Address(_)), "{u}: {err}");
         }
         assert!(verdict(&p, "https://example.com/").is_ok(), "names are checked at resolution");
         assert!(verdict(&p, "https://8.8.8.8/").is_ok());
+    }
+
+    /// Every spelling of a non-public target we know of, as a webhook URL: each is
+    /// refused by the check registration and every attempt run, before any connection.
+    /// (docs/security.md lists them.)
+    const HOSTILE_URLS: &[&str] = &[
+        // IPv4 loopback in integer, octal, hex, short and mixed forms
+        "http://2130706433/",
+        "http://017700000001/",
+        "http://0x7f000001/",
+        "http://0x7f.0.0.1/",
+        "http://0x7f.1/",
+        "http://0177.0.0.1/",
+        "http://0177.1/",
+        "http://127.1/",
+        "http://127.0.1/",
+        "http://127.000.000.001/",
+        "http://0x7F.0x00.0x00.0x01/",
+        "http://127.0.0.1./",
+        "http://0/",
+        "http://0.0.0.0/",
+        // private, CGNAT, link-local and metadata addresses
+        "http://10.0.0.1/",
+        "http://012.0.0.1/",
+        "http://167772161/",
+        "http://172.16.0.1/",
+        "http://192.168.0.1/",
+        "http://100.100.100.200/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://2852039166/",
+        "http://0xa9fea9fe/",
+        "http://0251.0376.0251.0376/",
+        "http://169.254.169.254.:80/",
+        // IPv6: loopback, unspecified, IPv4-mapped and -compatible, NAT64, 6to4, Teredo, ULA, link-local
+        "http://[::1]/",
+        "http://[0:0:0:0:0:0:0:1]/",
+        "http://[::]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://[::ffff:7f00:1]/",
+        "http://[0:0:0:0:0:ffff:127.0.0.1]/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[::127.0.0.1]/",
+        "http://[64:ff9b::127.0.0.1]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[64:ff9b:1::a00:1]/",
+        "http://[2002:7f00:1::]/",
+        "http://[2002:a9fe:a9fe::1]/",
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
+        "http://[fd00:ec2::254]/",
+        "http://[fe80::1]/",
+        "http://[fc00::1]/",
+        // names: loopback, special-use, internal, single-label and metadata, in every case,
+        // with trailing dots, full-width letters and IDNA
+        "http://localhost/",
+        "http://LOCALHOST/",
+        "http://localhost./",
+        "http://localhost../",
+        "http://api.localhost/",
+        "http://ｌｏｃａｌｈｏｓｔ/",
+        "http://ＬＯＣＡＬＨＯＳＴ./",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://METADATA.GOOGLE.INTERNAL./",
+        "http://metadata/",
+        "http://metadata.goog/",
+        "http://instance-data/",
+        "http://kubernetes/",
+        "http://kubernetes.default.svc.cluster.local/",
+        "http://printer.local/",
+        "http://db.internal/",
+        "http://host.localdomain/",
+        "http://router.home.arpa/",
+        "http://x.test/",
+        "http://x.invalid/",
+        "http://x.example/",
+        "http://duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion/",
+        // full-width digits and dots in an address
+        "http://１２７．０．０．１/",
+        "http://１０．０．０．１/",
+        // user-info and fragment tricks: the host is what follows the last @
+        "http://example.com@127.0.0.1/",
+        "http://example.com:80@127.0.0.1/",
+        "http://user@[::1]/",
+        "http://127.0.0.1#@example.com/",
+        "http://127.0.0.1:80\\@example.com/",
+        // other schemes reach the same hosts: the guard looks only at the host
+        "https://127.0.0.1/",
+        "https://[::1]:8443/",
+    ];
+
+    #[test]
+    fn every_spelling_of_a_non_public_target_is_refused() {
+        let p = AddressPolicy::default();
+        for u in HOSTILE_URLS {
+            let url = Url::parse(u).unwrap_or_else(|e| panic!("{u} does not parse ({e}); take it off the list"));
+            assert!(p.check_url(&url).is_err(), "{u} (host {:?}) must be refused", url.host());
+        }
+    }
+
+    #[test]
+    fn public_names_pass_and_are_checked_at_resolution() {
+        let p = AddressPolicy::default();
+        for u in [
+            "https://example.com/",
+            "https://hooks.example.com./x",
+            "https://localhost.example.com/",
+            "https://internal.example.com/",
+            "https://xn--bcher-kva.example/",
+            "https://a.b.c.d.example.org/",
+        ] {
+            let url = Url::parse(u).unwrap();
+            if u.contains(".example/") {
+                assert!(p.check_url(&url).is_err(), "{u}: the .example TLD is reserved");
+            } else {
+                assert!(p.check_url(&url).is_ok(), "{u}: {:?}", p.check_url(&url));
+            }
+        }
+    }
+
+    #[test]
+    fn names_open_with_the_ranges_they_reach() {
+        let loopback = AddressPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        assert!(loopback.check_name("localhost").is_ok());
+        assert!(loopback.check_name("printer.local").is_ok(), "internal names with a private range allowed");
+        assert!(loopback.check_name("metadata.google.internal").is_err(), "metadata stays refused");
+        let private = AddressPolicy::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        assert!(private.check_name("localhost").is_err(), "loopback names need loopback allowed");
+        assert!(private.check_name("db.internal").is_ok());
+        let metadata = AddressPolicy::new(vec!["169.254.169.254/32".parse().unwrap()]);
+        assert!(metadata.check_name("metadata.google.internal").is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_a_name_that_resolves_to_a_refused_address() {
+        // `localhost` resolves from /etc/hosts, with no network: to loopback, which a
+        // deployment allowing only 10.0.0.0/8 refuses at connect time.
+        let policy = Arc::new(AddressPolicy::new(vec!["10.0.0.0/8".parse().unwrap()]));
+        let resolver = GuardedResolver::new(policy.clone());
+        let err = match resolver.resolve(Name::from_str("localhost").unwrap()).await {
+            Ok(addrs) => panic!("localhost resolved to {:?}", addrs.collect::<Vec<_>>()),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("loopback"), "{err}");
+        // The egress proxy the operator named is trusted.
+        let resolver = GuardedResolver::new(policy).trusting("localhost");
+        assert!(resolver.resolve(Name::from_str("localhost").unwrap()).await.is_ok());
     }
 
     #[test]

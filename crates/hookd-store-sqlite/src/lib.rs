@@ -69,6 +69,12 @@ pub enum OpenError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("cannot create SQLite database {path}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot apply database migrations")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
@@ -104,6 +110,7 @@ impl SqliteStore {
             // undone alone. 17 % less CPU storing S3's rows.
             .pragma("temp_store", "memory");
         let path = base.get_filename().to_path_buf();
+        protect_file(&path).map_err(|source| OpenError::Create { path: path.clone(), source })?;
         let open_err = |source| OpenError::Open { path: path.clone(), source };
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -141,6 +148,48 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// Creates a missing database file readable by its owner only (0600), so that SQLite's
+/// `-wal` and `-shm` files, which take the database file's permissions, are private too;
+/// the database holds API key hashes, event payloads and sealed secrets. Warns about an
+/// existing file that others may read.
+fn protect_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+            return Ok(());
+        }
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                for file in [path.to_path_buf(), suffixed(path, "-wal"), suffixed(path, "-shm")] {
+                    if let Ok(meta) = std::fs::metadata(&file) {
+                        let mode = meta.permissions().mode() & 0o777;
+                        if mode & 0o077 != 0 {
+                            tracing::warn!(
+                                file = %file.display(),
+                                mode = format!("{mode:o}"),
+                                "the database file is readable by other users; make it private with chmod 600"
+                            );
+                        }
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 /// Whether a connection going back to the pool may be used again: not if it is still

@@ -317,15 +317,19 @@ impl TestServer {
     }
 
     /// Stops the server and starts a new one on the same database and configuration.
-    pub async fn restart(mut self) -> TestServer {
+    pub async fn restart(self) -> TestServer {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops the server and starts a new one on the same database, with `f`'s changes
+    /// to the configuration.
+    pub async fn restart_with(mut self, f: impl FnOnce(&mut Config)) -> TestServer {
         self.stop_inner().await;
-        TestServerBuilder {
-            database: Some(self.config.database_url.clone()),
-            config: self.config.clone(),
-            dir: Some(self.dir.clone()),
-        }
-        .start()
-        .await
+        let mut config = self.config.clone();
+        f(&mut config);
+        TestServerBuilder { database: Some(self.config.database_url.clone()), config, dir: Some(self.dir.clone()) }
+            .start()
+            .await
     }
 }
 

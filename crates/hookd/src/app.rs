@@ -202,7 +202,9 @@ impl App {
                     max_description_len: settings.max_description_length,
                     address_check: {
                         let policy = AddressPolicy::new(settings.allow_private_cidrs.clone());
-                        AddressCheck::new(move |url| policy.check_url(url).map_err(|b| format!("points to {b}")))
+                        AddressCheck::new(move |url| {
+                            policy.check_url(url).map_err(|b| format!("must point to a public host: {b}"))
+                        })
                     },
                 },
                 secret_retrieval: settings.secret_retrieval,

@@ -17,6 +17,7 @@ mod persistence;
 mod proxy;
 mod rate_limit;
 mod seeds;
+mod ssrf;
 mod validation;
 mod webhooks;
 

@@ -33,6 +33,35 @@ async fn the_generated_key_file_is_private() {
     assert_eq!(mode & 0o777, 0o600);
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_and_its_wal_and_shm_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::builder().sqlite().start().await;
+    // A write, so the WAL has content.
+    create(&server.client(), &seed_webhook()).await;
+    for file in ["hookd.db", "hookd.db-wal", "hookd.db-shm"] {
+        let mode = std::fs::metadata(server.dir().join(file)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{file} is {:o}", mode & 0o777);
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_existing_database_others_can_read_is_reported_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookd"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = hookd_test_support::HookdProcess::serve(bin, dir.path(), &[], &[]).await;
+    first.terminate().await;
+    let db = dir.path().join("hookd.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut second = hookd_test_support::HookdProcess::serve(bin, dir.path(), &[], &[]).await;
+    second.terminate().await;
+    let logs = [second.stdout(), second.stderr()].concat().join("\n");
+    assert!(logs.contains("readable by other users") && logs.contains("chmod 600"), "{logs}");
+}
+
 #[tokio::test]
 async fn a_different_encryption_key_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -185,3 +185,48 @@ async fn deployment_limits_on_events_and_descriptions_apply() {
     .await;
     create(&c, &json!({"url": "https://e.com", "events": events[..36]})).await;
 }
+
+#[tokio::test]
+async fn a_body_with_anything_after_its_json_is_a_400_and_writes_nothing() {
+    let server = TestServer::start().await;
+    let c = server.client();
+    let webhook = r#"{"url": "https://example.com/hook", "events": ["*"]} xx"#;
+    let r = c.post_raw("/v1/webhooks", webhook).await;
+    assert_error(&r, 400, "invalid_json");
+    assert!(r.text.contains("trailing characters"), "{}", r.text);
+    assert_eq!(count(&c).await, 0);
+    for body in [r#"{"event": "order.paid", "data": {}} xx"#, r#"{"event": "order.paid", "data": {}}{"event": "x"}"#] {
+        let r = c.post_raw("/v1/events", body).await;
+        assert_error(&r, 400, "invalid_json");
+    }
+    let r = c.post_raw("/v1/events/batch", r#"{"events": [{"event": "order.paid", "data": {}}]}]"#).await;
+    assert_error(&r, 400, "invalid_json");
+}
+
+#[tokio::test]
+async fn a_key_without_the_scope_gets_403_before_its_body_is_read() {
+    use hookd_core::domain::Scope;
+    let server = TestServer::builder().config(|c| c.compat.partner_v2.enabled = true).start().await;
+    let ws = server.admin.find_workspace("default").await.unwrap();
+    let reader = server.admin.create_key(&ws.id, "reader", vec![Scope::WebhooksRead], false).await.unwrap().token;
+    let c = server.anonymous().with_key(Some(&reader));
+    // Larger than any route accepts (16 MiB for a batch).
+    let huge = format!(r#"{{"data": "{}"}}"#, "x".repeat(17 * 1024 * 1024));
+    for path in ["/v1/events", "/v1/events/batch", "/v1/webhooks", "/api/partner/v2/webhook_subscriptions"] {
+        let r = Client::send(
+            c.request(reqwest::Method::POST, path).header("content-type", "application/json").body(huge.clone()),
+        )
+        .await;
+        assert_eq!(r.status, 403, "{path}: {}", r.text);
+        assert_eq!(r.error_code(), "insufficient_scope", "{path}: {}", r.text);
+        // With an Idempotency-Key too: the scope comes before the key's bookkeeping.
+        let r = Client::send(
+            c.request(reqwest::Method::POST, path)
+                .header("content-type", "application/json")
+                .header("idempotency-key", "k1")
+                .body(huge.clone()),
+        )
+        .await;
+        assert_eq!(r.status, 403, "{path} with an Idempotency-Key: {}", r.text);
+    }
+}
