@@ -7,6 +7,52 @@ use hookd_core::time_fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// A public `https://` URL as the schema describes it: a dotted host name, an optional
+/// port and a path and query of unreserved characters. (The server takes any URL that
+/// parses, is absolute, has no user-info and points to a public host; this is the part
+/// of that a schema can say.) Where plain `http://` is allowed, the served document
+/// says `^https?://`.
+pub const URL_PATTERN: &str = "^https://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\\.[a-z]{2,63}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?(\\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$";
+/// An event type name: dotted lower-case segments.
+pub const EVENT_NAME_PATTERN: &str = "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$";
+/// A subscription: an event type, `*`, or a prefix wildcard such as `link.*`.
+pub const EVENT_PATTERN_PATTERN: &str =
+    "^(\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*\\.\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+)$";
+/// Visible ASCII, no spaces.
+pub const VISIBLE_ASCII: &str = "^[!-~]+$";
+
+/// What the derive attributes cannot say (patterns from constants, `propertyNames`,
+/// alternatives), as JSON Schema fragments merged into the document: (a component schema
+/// or `param:<name>` for a parameter of every operation, the property, the fragment).
+pub fn schema_bounds(allow_http: bool) -> Vec<(&'static str, &'static str, serde_json::Value)> {
+    use serde_json::json;
+    let url = if allow_http { URL_PATTERN.replacen("^https://", "^https?://", 1) } else { URL_PATTERN.to_owned() };
+    let secret = json!({"anyOf": [
+        {"type": "null"},
+        {"type": "string", "pattern": "^whsec_([A-Za-z0-9+/]{4}){6,62}$"},
+        {"type": "string", "minLength": 16, "maxLength": 255, "pattern": VISIBLE_ASCII, "not": {"pattern": "^whsec_"}}
+    ]});
+    let metadata = |nullable: bool| {
+        json!({"type": if nullable { json!(["object", "null"]) } else { json!("object") }, "maxProperties": 50,
+            "propertyNames": {"minLength": 1, "maxLength": 40},
+            "additionalProperties": {"type": "string", "maxLength": 500}})
+    };
+    let events = json!({"type": "string", "maxLength": 128, "pattern": EVENT_PATTERN_PATTERN});
+    vec![
+        ("CreateWebhookRequest", "url", json!({"pattern": url})),
+        ("CreateWebhookRequest", "events", json!({"uniqueItems": true, "items": events})),
+        ("CreateWebhookRequest", "secret", secret.clone()),
+        ("CreateWebhookRequest", "metadata", metadata(true)),
+        ("UpdateWebhookRequest", "url", json!({"pattern": url})),
+        ("UpdateWebhookRequest", "events", json!({"uniqueItems": true, "items": events})),
+        ("UpdateWebhookRequest", "metadata", metadata(false)),
+        ("RotateSecretRequest", "secret", secret),
+        ("PublishEventRequest", "event", json!({"pattern": EVENT_NAME_PATTERN})),
+        ("PublishEventRequest", "id", json!({"pattern": VISIBLE_ASCII})),
+        ("param:event", "", json!({"pattern": EVENT_NAME_PATTERN})),
+    ]
+}
+
 /// A webhook endpoint subscription. The signing secret itself never appears here.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookResponse {
@@ -80,21 +126,31 @@ pub struct WebhookWithSecretResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhookRequest {
     /// Where deliveries are POSTed. `https://` (plain `http://` only where the
-    /// deployment allows it), at most 2,048 characters, no user-info.
-    #[schema(required = true, example = "https://example.com/webhooks/xqr")]
+    /// deployment allows it), at most 2,048 characters, no user-info, a public host.
+    #[schema(required = true, value_type = String, max_length = 2048,
+        example = "https://example.com/webhooks/xqr")]
     pub url: Option<String>,
-    /// Event types: catalog names, `*` for all, or prefix wildcards such as `link.*`.
-    #[schema(required = true, example = json!(["link.created", "link.scanned"]))]
+    /// Event types: catalog names (`GET /v1/event-types`), `*` for all, or prefix
+    /// wildcards such as `link.*`; each once.
+    #[schema(required = true, value_type = Vec<String>, min_items = 1, max_items = 100,
+        example = json!(["link.created", "link.scanned"]))]
     pub events: Option<Vec<String>>,
-    /// At most 500 characters.
+    /// At most 500 characters. (`null`, like every optional field here, means absent.)
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub description: Option<String>,
-    /// Your own signing secret (16–255 characters); generated when omitted.
+    /// Your own signing secret (16–255 visible ASCII characters; a `whsec_` secret is
+    /// standard base64 of at least 16 bytes); generated when omitted.
+    #[schema(value_type = Option<String>)]
     pub secret: Option<String>,
     /// Default true.
+    #[schema(value_type = Option<bool>)]
     pub enabled: Option<bool>,
-    /// Up to 50 string keys (≤ 40 characters) with string values (≤ 500 characters).
+    /// Up to 50 string keys (1–40 characters) with string values (≤ 500 characters).
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Most deliveries a second to this endpoint (1–10,000); no limit when omitted.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     pub rate_limit: Option<u32>,
 }
 
@@ -117,24 +173,43 @@ impl From<CreateWebhookRequest> for NewWebhook {
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhookRequest {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, max_length = 2048)]
     pub url: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Vec<String>, min_items = 1, max_items = 100)]
     pub events: Option<Option<Vec<String>>>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub enabled: Option<Option<bool>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    #[schema(value_type = Object)]
     pub metadata: Option<Option<BTreeMap<String, String>>>,
     /// `null` removes the limit.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>)]
+    #[serde(default, deserialize_with = "present_whole_number")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     pub rate_limit: Option<Option<u32>>,
+}
+
+/// A count that JSON Schema calls an integer: `2`, or `2.0` (a number whose fraction is
+/// zero is an integer too), but not `2.5` or `-1`.
+fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => match (n.as_u64(), n.as_f64()) {
+            (Some(u), _) => u32::try_from(u).map(Some).map_err(|_| D::Error::custom(format!("{n} is too large"))),
+            (None, Some(f)) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => Ok(Some(f as u32)),
+            _ => Err(D::Error::custom(format!("invalid value: {n}, expected a whole number"))),
+        },
+    }
+}
+
+fn present_whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    whole_number(d).map(Some)
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from one left out (`None`).
@@ -169,7 +244,9 @@ impl UpdateWebhookRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecretRequest {
-    /// Your own new secret (16–255 characters); generated when omitted.
+    /// Your own new secret (16–255 visible ASCII characters; a `whsec_` secret is
+    /// standard base64 of at least 16 bytes); generated when omitted.
+    #[schema(value_type = Option<String>)]
     pub secret: Option<String>,
 }
 
@@ -210,8 +287,10 @@ pub struct HealthResponse {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
-    /// `meta.next_cursor` of the previous page.
+    /// `meta.next_cursor` of the previous page (a webhook id).
+    #[param(pattern = "^wh_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     pub cursor: Option<String>,
 }
 
@@ -246,18 +325,21 @@ fn raw_present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<serde_json:
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishEventRequest {
-    /// The event type: a catalog name such as `link.created`.
-    #[schema(required = true, example = "link.created")]
+    /// The event type: a catalog name such as `link.created` (`GET /v1/event-types`).
+    #[schema(required = true, value_type = String, max_length = 128,
+        example = "link.created")]
     pub event: Option<String>,
-    /// Any JSON value, up to 256 KiB; delivered byte for byte.
+    /// Any JSON value (an object, an array, a string, a number, `true`, `false` or
+    /// `null`), up to 256 KiB; delivered byte for byte.
     #[serde(default, deserialize_with = "raw_present")]
-    #[schema(required = true, value_type = Object, example = json!({"short_code": "abc123"}))]
+    #[schema(required = true, value_type = serde_json::Value, example = json!({"short_code": "abc123"}))]
     pub data: Option<Box<serde_json::value::RawValue>>,
     /// Your own id for this event: publishing it again returns the stored event and
-    /// creates no deliveries (1–255 visible characters).
+    /// creates no deliveries (1–255 visible ASCII characters).
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
     pub id: Option<String>,
     /// When it happened, if not now (RFC 3339).
-    #[schema(format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub occurred_at: Option<String>,
 }
 
@@ -271,6 +353,7 @@ impl From<PublishEventRequest> for hookd_core::domain::NewEvent {
 #[serde(deny_unknown_fields)]
 pub struct PublishBatchRequest {
     /// 1 to 1,000 events, committed together.
+    #[schema(min_items = 1, max_items = 1000)]
     pub events: Vec<PublishEventRequest>,
 }
 
@@ -289,8 +372,9 @@ pub struct EventResponse {
     pub occurred_at: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// The event's data as published: any JSON value (on `GET /v1/events/{id}` only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = serde_json::Value)]
     pub data: Option<Box<serde_json::value::RawValue>>,
 }
 
@@ -405,16 +489,22 @@ pub struct TestResponse {
 #[into_params(parameter_in = Query)]
 pub struct DeliveryListParams {
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
-    /// `meta.next_cursor` of the previous page.
+    /// `meta.next_cursor` of the previous page (a delivery id).
+    #[param(pattern = "^dlv_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     pub cursor: Option<String>,
     /// `pending`, `in_flight`, `succeeded`, `failed` or `cancelled`.
+    #[param(pattern = "^(pending|in_flight|succeeded|failed|cancelled)$")]
     pub status: Option<String>,
     /// An event type.
+    #[param(max_length = 128)]
     pub event: Option<String>,
     /// Created at or after (RFC 3339).
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Created before (RFC 3339).
+    #[param(format = DateTime)]
     pub until: Option<String>,
 }
 
@@ -422,12 +512,13 @@ pub struct DeliveryListParams {
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// Deliveries created at or after this time (RFC 3339).
-    #[schema(required = true, format = DateTime)]
+    #[schema(required = true, value_type = String, format = DateTime)]
     pub since: Option<String>,
-    /// … and before this time; default now.
-    #[schema(format = DateTime)]
+    /// … and before this time, which must be later than `since`; default now.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub until: Option<String>,
     /// `failed` (default) or `all` (every finished delivery).
+    #[schema(value_type = Option<String>, pattern = "^(failed|all)$")]
     pub status: Option<String>,
 }
 

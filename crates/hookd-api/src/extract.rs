@@ -34,9 +34,9 @@ impl<const LIMIT: usize> RawBody<LIMIT> {
         parse_json(&self.0)
     }
 
-    /// Parses the body as JSON; an empty body is `T::default()`.
+    /// Parses the body as JSON; an empty body or `null` is `T::default()`.
     pub fn json_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
-        if self.0.iter().all(u8::is_ascii_whitespace) {
+        if self.0.iter().all(u8::is_ascii_whitespace) || self.0.trim_ascii() == b"null" {
             Ok(T::default())
         } else {
             parse_json(&self.0)

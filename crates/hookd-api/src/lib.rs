@@ -138,7 +138,12 @@ fn open_routes() -> OpenApiRouter<ApiState> {
 
 /// The OpenAPI document, built from the same route lists as the router, so a route
 /// cannot exist without being documented.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+pub fn openapi() -> serde_json::Value {
+    openapi_with(false)
+}
+
+/// The OpenAPI document of a deployment: `allow_http` lets webhook URLs be `http://`.
+pub fn openapi_with(allow_http: bool) -> serde_json::Value {
     let (_, mut doc) =
         OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(v1_routes()).merge(open_routes()).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
@@ -152,7 +157,123 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                 .response("200", utoipa::openapi::Response::new("The OpenAPI 3.1 document")),
         ),
     );
-    doc
+    complete_responses(doc, &dto::schema_bounds(allow_http))
+}
+
+/// Adds to every operation the answers that come from the layers around its handler,
+/// so that the document lists every status a route can answer, with the same bounds the
+/// server enforces:
+///
+/// - authenticated routes: 401 (no or bad key), 429 (rate limit, with `Retry-After`),
+///   503 (the database is unavailable or refuses writes, with `Retry-After`), and 403
+///   where a scope is needed;
+/// - routes with a body: 400 (not JSON, or trailing characters), 413, 422;
+/// - routes with query parameters: 422; routes with an `{id}`: 404;
+/// - every `/v1` POST: the `Idempotency-Key` header (1–255 visible ASCII characters),
+///   400 for a malformed one, 409 while the first request runs, 422 when reused with a
+///   different body.
+fn complete_responses(doc: utoipa::openapi::OpenApi, bounds: &[(&str, &str, serde_json::Value)]) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let mut v = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    let merge = |target: &mut Value, fragment: &Value| {
+        if let (Some(t), Some(f)) = (target.as_object_mut(), fragment.as_object()) {
+            for (k, val) in f {
+                t.insert(k.clone(), val.clone());
+            }
+        }
+    };
+    for (schema, property, fragment) in bounds {
+        match schema.strip_prefix("param:") {
+            Some(name) => {
+                for item in v["paths"].as_object_mut().expect("paths").values_mut() {
+                    for op in item.as_object_mut().expect("a path item").values_mut() {
+                        let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+                        for p in params.into_iter().flatten() {
+                            if p["name"] == *name {
+                                merge(&mut p["schema"], fragment);
+                            }
+                        }
+                    }
+                }
+            }
+            None => {
+                let target = &mut v["components"]["schemas"][*schema]["properties"][*property];
+                assert!(target.is_object(), "no property {schema}.{property} in the document");
+                merge(target, fragment);
+            }
+        }
+    }
+    let error = |description: &str| {
+        json!({"description": description,
+               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}})
+    };
+    let retry_after = json!({"Retry-After": {"description": "Seconds to wait before retrying",
+                                             "required": true, "schema": {"type": "integer", "minimum": 1}}});
+    let idempotency_key = json!({
+        "name": "Idempotency-Key", "in": "header", "required": false,
+        "description": "Makes the POST safe to retry: the first successful response is stored for 24 h and \
+            replayed for a retry with the same key and body.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
+    });
+    let paths = v["paths"].as_object_mut().expect("paths");
+    for (path, item) in paths.iter_mut() {
+        for (method, op) in item.as_object_mut().expect("a path item").iter_mut() {
+            let Some(op) = op.as_object_mut() else { continue };
+            let secured = op.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
+            let scoped = op
+                .get("security")
+                .and_then(Value::as_array)
+                .is_some_and(|s| s.iter().any(|r| r["api_key"].as_array().is_some_and(|a| !a.is_empty())));
+            let has_body = op.contains_key("requestBody");
+            let post = method == "post" && path.starts_with("/v1/");
+            if post {
+                let params = op.entry("parameters").or_insert_with(|| json!([]));
+                let list = params.as_array_mut().expect("parameters");
+                list.retain(|p| p["name"] != "Idempotency-Key");
+                list.push(idempotency_key.clone());
+            }
+            let params = op.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
+            let has_query = params.iter().any(|p| p["in"] == "query");
+            let has_id = path.contains('{');
+            let responses = op.entry("responses").or_insert_with(|| json!({})).as_object_mut().expect("responses");
+            let mut add = |status: &str, description: &str| {
+                responses.entry(status.to_owned()).or_insert_with(|| error(description));
+            };
+            if secured {
+                add("401", "No API key, or one that is malformed, unknown or revoked");
+                add("429", "Rate limit exceeded; retry after `Retry-After` seconds");
+                add(
+                    "503",
+                    "The database is unavailable (`service_unavailable`) or refuses writes: a full disk, a \
+                     read-only file, an I/O error (`storage_unavailable`); nothing was changed; retry after \
+                     `Retry-After` seconds",
+                );
+            }
+            if scoped {
+                add("403", "The API key lacks the scope this route needs");
+            }
+            if has_body || post {
+                add("400", "The body is not JSON, or has something after its JSON value");
+                add("413", "The body is too large");
+                add("422", "Validation failed; `error.details` names each field and its rule");
+            }
+            if post {
+                add("409", "A request with this Idempotency-Key is still being processed");
+            }
+            if has_query {
+                add("422", "A query parameter is invalid; `error.details` names it");
+            }
+            if has_id {
+                add("404", "Not found, or not visible to this API key");
+            }
+            for (status, r) in responses.iter_mut() {
+                if status == "429" || status == "503" {
+                    r.as_object_mut().expect("a response").insert("headers".into(), retry_after.clone());
+                }
+            }
+        }
+    }
+    v
 }
 
 /// How the application is mounted.
@@ -166,6 +287,8 @@ pub struct RouterOptions {
     /// `{path_prefix}/developer/webhooks/{id}/test` (POST), the paths of the first seed's
     /// integration guide, as aliases of the `/v1` routes with the same authentication.
     pub developer_aliases: bool,
+    /// Webhook URLs may be plain `http://`: the served document says so.
+    pub allow_http: bool,
 }
 
 /// The whole HTTP application.
@@ -175,11 +298,11 @@ pub struct RouterOptions {
 /// and `/metrics` stay at the root, where infrastructure looks for them.
 pub fn router(state: ApiState, options: &RouterOptions) -> Router {
     let path_prefix = options.path_prefix.as_str();
-    let mut doc = openapi();
+    let mut doc = openapi_with(options.allow_http);
     if !path_prefix.is_empty() {
-        doc.servers = Some(vec![utoipa::openapi::Server::new(path_prefix)]);
+        doc["servers"] = serde_json::json!([{"url": path_prefix}]);
     }
-    let doc_json = Arc::new(doc.to_json().expect("the OpenAPI document serialises"));
+    let doc_json = Arc::new(doc.to_string());
     let scopes = Arc::new(
         middleware::ScopeTable::from_openapi(&doc, path_prefix)
             .with(Method::GET, "/developer/webhooks/{id}/secret", Scope::WebhooksWrite)

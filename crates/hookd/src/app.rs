@@ -255,6 +255,7 @@ impl App {
                 path_prefix: settings.path_prefix.clone(),
                 partner_v2: settings.partner_v2.clone(),
                 developer_aliases: settings.developer_aliases,
+                allow_http: settings.allow_http,
             },
             shutdown_grace: d.shutdown_grace,
             retention: settings.retention,

@@ -39,6 +39,9 @@ pub async fn list(
         }
         parsed
     });
+    if let Some(Err(e)) = p.event.as_deref().map(hookd_core::domain::validate_event_name) {
+        errs.push("event", e.to_string());
+    }
     let since = p.since.as_deref().and_then(|t| parse_time("since", t, &mut errs));
     let until = p.until.as_deref().and_then(|t| parse_time("until", t, &mut errs));
     errs.into_result().map_err(ApiError::Validation)?;

@@ -105,7 +105,8 @@ pub fn pattern_matches(pattern: &str, event: &str) -> bool {
     }
 }
 
-fn validate_name(name: &str) -> Result<(), EventTypeError> {
+/// Whether `name` is a well-formed event type name (whether or not the catalog has it).
+pub fn validate_name(name: &str) -> Result<(), EventTypeError> {
     if name.len() > MAX_NAME_LEN || name.split('.').count() < 2 {
         return Err(EventTypeError::Malformed);
     }

@@ -13,7 +13,9 @@ pub use event::{
     validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryStatus, Event, NewEvent, RetrySchedule,
     MAX_EVENT_DATA,
 };
-pub use event_type::{pattern_matches, EventCatalog, EventType, EventTypeError, TEST_PING};
+pub use event_type::{
+    pattern_matches, validate_name as validate_event_name, EventCatalog, EventType, EventTypeError, TEST_PING,
+};
 pub use webhook::{
     generate_signing_secret, validate_signing_secret, validate_url, AddressCheck, NewWebhook, Webhook, WebhookChanges,
     WebhookRules, WebhookSecrets,

@@ -56,6 +56,67 @@ async fn every_route_is_documented_with_its_schemas() {
 async fn the_served_document_matches_the_library_one() {
     let server = TestServer::start().await;
     let served = server.anonymous().get("/openapi.json").await.body;
-    let built: serde_json::Value = serde_json::to_value(hookd_api::openapi()).unwrap();
+    let built: serde_json::Value = hookd_api::openapi();
     assert_eq!(served, built);
+}
+
+#[tokio::test]
+async fn every_status_and_bound_the_server_enforces_is_in_the_document() {
+    let server = TestServer::start().await;
+    let doc = server.anonymous().get("/openapi.json").await.body;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let statuses: Vec<&str> = op["responses"].as_object().unwrap().keys().map(String::as_str).collect();
+            let has = |s: &str| statuses.contains(&s);
+            if path.starts_with("/v1/") {
+                for s in ["401", "429", "503"] {
+                    assert!(has(s), "{method} {path} does not document {s}: {statuses:?}");
+                }
+                assert_eq!(op["responses"]["503"]["headers"]["Retry-After"]["required"], true, "{method} {path}");
+            }
+            if method == "post" && path.starts_with("/v1/") {
+                for s in ["400", "409", "413", "422"] {
+                    assert!(has(s), "{method} {path} does not document {s}: {statuses:?}");
+                }
+                let key = op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "Idempotency-Key");
+                let key = key.unwrap_or_else(|| panic!("{method} {path} has no Idempotency-Key"));
+                assert_eq!(
+                    (key["schema"]["minLength"].as_u64(), key["schema"]["maxLength"].as_u64()),
+                    (Some(1), Some(255))
+                );
+            }
+            if path.contains('{') {
+                assert!(has("404"), "{method} {path} does not document 404");
+            }
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    let param = |path: &str, name: &str| {
+        doc["paths"][path]["get"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()
+            ["schema"]
+            .clone()
+    };
+    for path in ["/v1/webhooks", "/v1/webhooks/{id}/deliveries"] {
+        let limit = param(path, "limit");
+        assert_eq!((limit["minimum"].as_u64(), limit["maximum"].as_u64()), (Some(1), Some(100)), "{path}");
+    }
+    assert_eq!(param("/v1/webhooks/{id}/deliveries", "since")["format"], "date-time");
+    assert!(param("/v1/webhooks/{id}/deliveries", "status")["pattern"].as_str().unwrap().contains("in_flight"));
+    let create = &schemas["CreateWebhookRequest"]["properties"];
+    assert_eq!(create["events"]["minItems"], 1);
+    assert_eq!(create["rate_limit"]["minimum"], 1);
+    assert_eq!(create["url"]["maxLength"], 2048);
+    assert!(create["url"]["pattern"].as_str().unwrap().starts_with("^https://"), "https only by default");
+    let batch = &schemas["PublishBatchRequest"]["properties"]["events"];
+    assert_eq!((batch["minItems"].as_u64(), batch["maxItems"].as_u64()), (Some(1), Some(1000)));
+    // `data` is any JSON value; `event` is required and never null.
+    let publish = &schemas["PublishEventRequest"];
+    assert!(publish["properties"]["data"].get("type").is_none(), "{}", publish["properties"]["data"]);
+    assert_eq!(publish["properties"]["event"]["type"], "string");
+    assert!(publish["required"].as_array().unwrap().contains(&"event".into()));
+    // A deployment that allows plain http says so.
+    let dev = TestServer::builder().config(|c| c.allow_http = true).start().await;
+    let doc = dev.anonymous().get("/openapi.json").await.body;
+    let url = &doc["components"]["schemas"]["CreateWebhookRequest"]["properties"]["url"]["pattern"];
+    assert!(url.as_str().unwrap().starts_with("^https?://"), "{url}");
 }
