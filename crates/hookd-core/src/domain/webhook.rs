@@ -272,6 +272,16 @@ pub fn validate_url(raw: &str, allow_http: bool) -> Result<String, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain a username or password".into());
     }
+    if let Some(url::Host::Domain(name)) = url.host() {
+        // The parser has lower-cased and IDNA-encoded it; what is left must be a DNS name.
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if name.len() > 253 || !name.split('.').all(label_ok) {
+            return Err("must have a valid host name (labels of letters, digits and hyphens, separated by dots)".into());
+        }
+    }
     // The limit is on what the caller sent: normalising may add a character or two
     // (`https://host?q` becomes `https://host/?q`).
     Ok(String::from(url))

@@ -32,6 +32,9 @@ async fn every_create_rule_names_its_field() {
     rejects(&c, with("url", json!("/webhooks")), &["url"], "absolute").await;
     rejects(&c, with("url", json!("not a url")), &["url"], "absolute").await;
     rejects(&c, with("url", json!("https://user:pw@example.com/")), &["url"], "username or password").await;
+    rejects(&c, with("url", json!("https://exa*mple.com/")), &["url"], "valid host name").await;
+    rejects(&c, with("url", json!("https://a..b.example.com/")), &["url"], "valid host name").await;
+    rejects(&c, with("url", json!(format!("https://{}.com/", "a".repeat(64)))), &["url"], "valid host name").await;
     rejects(&c, with("url", json!(format!("https://example.com/{}", "a".repeat(2048)))), &["url"], "2048").await;
     rejects(&c, with("events", json!([])), &["events"], "at least 1").await;
     rejects(&c, with("events", json!(vec!["link.created"; 101])), &["events"], "at most 100").await;
