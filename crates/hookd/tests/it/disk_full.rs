@@ -65,12 +65,28 @@ impl Drop for SmallDisk {
 struct Tally {
     accepted: Vec<String>,
     refused: usize,
+    /// The error codes of the refusals, each once.
+    codes: Vec<String>,
 }
 
 /// Publishes `n` events of about 16 KB, four at a time; returns what was accepted
 /// and how many were refused with 503 `storage_unavailable`. Any other answer fails.
 async fn publish_some(client: &Client, n: usize, tag: &str) -> Tally {
-    let padding = "x".repeat(16 * 1024);
+    publish_refused_as(client, n, tag, &["storage_unavailable"]).await
+}
+
+/// [`publish_some`], refusals allowed with any of `codes`.
+async fn publish_refused_as(client: &Client, n: usize, tag: &str, codes: &[&str]) -> Tally {
+    // Letters that do not compress (PostgreSQL compresses large values).
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ (n as u64) ^ (tag.len() as u64) << 32;
+    let padding: String = (0..16 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (b'a' + (x % 26) as u8) as char
+        })
+        .collect();
     let mut tally = Tally::default();
     for round in 0..n.div_ceil(4) {
         let mut sends = tokio::task::JoinSet::new();
@@ -83,7 +99,10 @@ async fn publish_some(client: &Client, n: usize, tag: &str) -> Tally {
             match r.status {
                 202 => tally.accepted.push(r.data()["id"].as_str().expect("an event id").to_owned()),
                 503 => {
-                    assert_eq!(r.error_code(), "storage_unavailable", "{}", r.text);
+                    assert!(codes.contains(&r.error_code()), "{}", r.text);
+                    if !tally.codes.iter().any(|c| c == r.error_code()) {
+                        tally.codes.push(r.error_code().to_owned());
+                    }
                     assert!(r.header("retry-after").is_some(), "a 503 without Retry-After: {:?}", r.headers);
                     tally.refused += 1;
                 }
@@ -197,4 +216,111 @@ async fn a_full_disk_refuses_publishes_with_503_and_loses_nothing_acknowledged()
         want.len(),
         during_refused
     );
+}
+
+#[tokio::test]
+async fn a_full_disk_under_postgresql_refuses_publishes_with_503_and_loses_nothing_acknowledged() {
+    let disk = match SmallDisk::mount("160m") {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let Some(pg) = hookd_test_support::PrivatePostgres::start_with_data(Some(&disk.path().join("pgdata"))) else {
+        hookd_test_support::skip_postgres_test(
+            "PostgreSQL is not installed in /usr/lib/postgresql (Debian's postgresql package)",
+        );
+        return;
+    };
+    let url = hookd_store_postgres::create_database(&pg.url(), "hookd_full").await.unwrap();
+    let server = hookd_test_support::TestServer::builder()
+        .database(&url)
+        .config(|c| {
+            c.allow_http = true;
+            c.delivery.allow_private_cidrs = vec!["127.0.0.0/8".into()];
+            c.delivery.retry_schedule = vec!["0s".into(); 1].into_iter().chain(vec!["200ms".into(); 30]).collect();
+            c.delivery.breaker_cooldown = "100ms".into();
+            c.delivery.breaker_max_cooldown = "200ms".into();
+            c.database.acquire_timeout = Some("1s".into());
+            c.rate_limit.requests_per_minute = 1_000_000;
+        })
+        .start()
+        .await;
+    let key = server.first_key.clone();
+    let client = server.client();
+    let rx = TestReceiver::start().await;
+    rx.set_default(Reply::status(503));
+    create(&client, &json!({"url": rx.url("/full"), "events": ["*"]})).await;
+    // A full disk makes PostgreSQL refuse writes (53100) or, when its WAL cannot grow,
+    // stop with every connection dropped: either way a 503, and nothing acknowledged lost.
+    let refusals = ["storage_unavailable", "service_unavailable"];
+    let before = publish_refused_as(&client, 40, "before", &refusals).await;
+    assert_eq!(before.refused, 0);
+
+    let ballast = disk.fill(512 * 1024);
+    let mut during = Tally::default();
+    for _ in 0..50 {
+        let t = publish_refused_as(&client, 40, "during", &refusals).await;
+        during.accepted.extend(t.accepted);
+        during.refused += t.refused;
+        for c in t.codes {
+            if !during.codes.contains(&c) {
+                during.codes.push(c);
+            }
+        }
+        if during.refused >= 20 {
+            break;
+        }
+    }
+    assert!(during.refused >= 20, "the full disk refused only {} publishes", during.refused);
+    assert_eq!(client.get("/readyz").await.status, 503, "/readyz with the disk full");
+
+    // Space comes back; a database that stopped itself is started again, as its operator
+    // would. hookd itself is not restarted.
+    std::fs::remove_file(&ballast).unwrap();
+    let stopped = !pg.is_running();
+    if stopped {
+        pg.resume();
+    }
+    eventually(Duration::from_secs(60), || async {
+        match client.get("/readyz").await.status {
+            200 => Ok(()),
+            s => Err(format!("/readyz answers {s} after space came back")),
+        }
+    })
+    .await;
+    let after = publish_refused_as(&client, 40, "after", &refusals).await;
+    assert_eq!(after.refused, 0, "publishes still refused after space came back");
+
+    let server = server.restart().await;
+    let client = server.anonymous().with_key(key.as_deref());
+    let all: Vec<String> = [before.accepted, during.accepted.clone(), after.accepted].concat();
+    assert_readable(&client, &all, "before the restart").await;
+    rx.set_default(Reply::ok());
+    let want: HashSet<String> = all.iter().cloned().collect();
+    eventually(Duration::from_secs(60), || async {
+        let got: HashSet<String> = rx
+            .received()
+            .iter()
+            .filter(|r| r.reply_status == 200)
+            .filter_map(|r| r.header("webhook-id").map(str::to_owned))
+            .collect();
+        let missing = want.difference(&got).count();
+        if missing == 0 {
+            Ok(())
+        } else {
+            Err(format!("{missing} of {} acknowledged events not delivered", want.len()))
+        }
+    })
+    .await;
+    println!(
+        "full disk on PostgreSQL: {} acknowledged ({} while filling), {} refused with 503 ({}), the server {}",
+        want.len(),
+        during.accepted.len(),
+        during.refused,
+        during.codes.join(", "),
+        if stopped { "stopped itself and was started again" } else { "kept running" }
+    );
+    server.stop().await;
 }
