@@ -221,6 +221,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     },
                 }
             );
+            let ignored = config::ignored_env_vars();
+            if !ignored.is_empty() {
+                println!("  not settings:    {} (ignored)", ignored.join(", "));
+            }
             Ok(())
         }
         Command::Config(ConfigCommand::Print) => {

@@ -348,11 +348,13 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
     if let Some(p) = &file {
         figment = figment.merge(Toml::file_exact(p));
     }
+    // Only variables that name a setting: others, such as the HOOKD_KEY a user exports
+    // for curl or HOOKD_LISTEN_SECRET for `hookd listen`, are not configuration.
+    let known = known_keys();
     figment = figment.merge(
         Env::prefixed("HOOKD_")
             .split("__")
-            // HOOKD_CONFIG names the file itself; HOOKD_TEST_* belong to the test suite.
-            .filter(|k| k != "config" && !k.as_str().to_ascii_lowercase().starts_with("test_")),
+            .filter(move |k| known.contains(&k.as_str().to_ascii_lowercase().replace("__", "."))),
     );
     let mut flag_keys = Vec::new();
     if let Some(l) = &overrides.listen {
@@ -376,6 +378,44 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, Config
     Ok(Loaded { config, file, figment, flag_keys })
 }
 
+/// Every setting's key, dotted (`delivery.proxy_url`), as `HOOKD_*` variables name them
+/// (`HOOKD_DELIVERY__PROXY_URL`), lower-cased as figment compares them.
+fn known_keys() -> std::collections::HashSet<String> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut std::collections::HashSet<String>) {
+        if let Some(map) = v.as_object() {
+            for (k, child) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                walk(&key, child, out);
+                out.insert(key);
+            }
+        }
+    }
+    let mut out = std::collections::HashSet::new();
+    walk("", &serde_json::to_value(Config::default()).expect("the defaults serialise"), &mut out);
+    // Optional settings left out of the defaults when unset.
+    out.extend(["encryption_key", "delivery.proxy_url"].map(String::from));
+    out
+}
+
+/// The `HOOKD_*` variables set in this environment that name no setting, for
+/// `hookd config check` to mention.
+pub fn ignored_env_vars() -> Vec<String> {
+    let known = known_keys();
+    let mut out: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| {
+            k.strip_prefix("HOOKD_").is_some_and(|rest| !known.contains(&rest.to_ascii_lowercase().replace("__", ".")))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The variable that sets `key` (`rate_limit.requests_per_minute`).
+fn env_var_of(key: &str) -> String {
+    format!("HOOKD_{}", key.to_ascii_uppercase().replace('.', "__"))
+}
+
 /// `--database` accepts a URL or, for convenience, a plain SQLite file path.
 fn database_url_from_flag(d: &str) -> String {
     if d.contains("://") || d.starts_with("sqlite:") {
@@ -392,6 +432,9 @@ fn describe_figment_error(e: figment::Error) -> String {
         let source = match &err.metadata {
             Some(md) => match &md.source {
                 Some(figment::Source::File(p)) => p.display().to_string(),
+                _ if md.name.contains("environment") && !key.is_empty() => {
+                    format!("environment variable {}", env_var_of(&key))
+                }
                 _ => md.name.to_string(),
             },
             None => "configuration".into(),
@@ -747,7 +790,20 @@ pub fn to_toml(config: &Config) -> String {
     if c.encryption_key.is_some() {
         c.encryption_key = Some("<redacted>".into());
     }
-    toml::to_string_pretty(&c).expect("configuration serialises")
+    let mut table = toml::Table::try_from(&c).expect("configuration serialises");
+    // An empty `event_types = []` would make the file impossible to extend with the
+    // `[[event_types]]` blocks the README shows (a duplicate key): leave it out.
+    if c.event_types.is_empty() {
+        table.remove("event_types");
+    }
+    let mut out = toml::to_string_pretty(&table).expect("configuration serialises");
+    if c.event_types.is_empty() {
+        out.push_str(
+            "\n# The event catalog: with none, any dotted lower-case name is accepted. Add one block per type:\n\
+             # [[event_types]]\n# name = \"link.created\"\n# description = \"A new short link was created.\"\n",
+        );
+    }
+    out
 }
 
 #[cfg(test)]

@@ -132,6 +132,33 @@ async fn environment_overrides_the_file_and_flags_override_both() {
 }
 
 #[tokio::test]
+async fn hookd_variables_that_are_no_setting_are_ignored_and_bad_values_name_their_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    // What the README has a user export, and `hookd listen`'s own variable.
+    let env =
+        [("HOOKD_KEY", "hk_live_0123abcd.secret"), ("HOOKD_LISTEN_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")];
+    let (code, out, err) = run_cli(bin(), dir.path(), &["config", "check"], &env).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("HOOKD_KEY") && out.contains("HOOKD_LISTEN_SECRET") && out.contains("ignored"), "{out}");
+    let (code, _, err) = run_cli(bin(), dir.path(), &["key", "list"], &env).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run_cli(bin(), dir.path(), &["listen", "--help"], &env).await;
+    assert_eq!(code, 0, "{err}");
+    let mut p = HookdProcess::serve(bin(), dir.path(), &[], &env).await;
+    assert!(p.terminate().await.success());
+
+    for (var, value) in [
+        ("HOOKD_RATE_LIMIT__REQUESTS_PER_MINUTE", "abc"),
+        ("HOOKD_DELIVERY__CONNECT_TIMEOUT", "soon"),
+        ("HOOKD_ALLOW_HTTP", "maybe"),
+    ] {
+        let (code, _, err) = run_cli(bin(), dir.path(), &["config", "check"], &[(var, value)]).await;
+        assert_ne!(code, 0, "{var}={value} was accepted");
+        assert!(err.contains(var), "{var}={value}: {err}");
+    }
+}
+
+#[tokio::test]
 async fn bad_configuration_names_the_key_and_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
@@ -267,4 +294,17 @@ async fn the_example_profiles_are_valid_and_carry_each_seeds_rules() {
         assert_eq!(code, 0, "{file}: {err}");
         assert!(out.contains(prefix) && out.contains(events), "{file}: {out}");
     }
+}
+
+#[tokio::test]
+async fn config_print_writes_a_file_that_takes_an_event_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, printed, err) = run_cli(bin(), dir.path(), &["config", "print"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    // The README's next step: append a catalog block.
+    let file = format!("{printed}\n[[event_types]]\nname = \"link.created\"\ndescription = \"A new short link.\"\n");
+    std::fs::write(dir.path().join("hookd.toml"), file).unwrap();
+    let (code, out, err) = run_cli(bin(), dir.path(), &["config", "check"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("catalog:         2 event types"), "link.created and test.ping: {out}");
 }
