@@ -112,12 +112,20 @@ pub struct App {
     shutdown_grace: Duration,
     retention: Duration,
     watcher: Option<tokio::task::JoinHandle<()>>,
+    /// The lock on a SQLite file's `.lock` companion, held while this app lives.
+    _owner: Option<std::fs::File>,
 }
 
 impl App {
     /// Opens the store, loads (or creates) the encryption key, builds the services and
     /// starts the delivery engine.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        // One node owns a SQLite file: a second `serve` would release the first's leases
+        // and send its deliveries twice. (Commands such as `key create` share the file.)
+        let owner = match &settings.database {
+            DatabaseUrl::Sqlite { path, .. } => Some(own_sqlite_file(path)?),
+            DatabaseUrl::Postgres { .. } => None,
+        };
         let db = Database::open(&settings.database, &settings.pool, settings.role)
             .await
             .context("cannot open the database")?;
@@ -260,6 +268,7 @@ impl App {
             shutdown_grace: d.shutdown_grace,
             retention: settings.retention,
             watcher,
+            _owner: owner,
         })
     }
 
@@ -305,6 +314,44 @@ impl App {
         served.context("the HTTP server failed")?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Takes the exclusive lock on `<database>.lock` (created 0600), with this process's id
+/// in it, or says which process holds it.
+fn own_sqlite_file(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the database directory {}", dir.display()))?;
+    }
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    let path = std::path::PathBuf::from(name);
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            file.rewind()?;
+            writeln!(file, "{}", std::process::id())?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            bail!(
+                "another hookd serve (process {}) is running on {}: one node owns a SQLite file. Stop it first, \
+                 or move to PostgreSQL to run several nodes (docs/scaling.md). Commands such as `hookd key create` \
+                 work beside it.",
+                pid.trim(),
+                db.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
     }
 }
 

@@ -308,3 +308,20 @@ async fn config_print_writes_a_file_that_takes_an_event_catalog() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("catalog:         2 event types"), "link.created and test.ping: {out}");
 }
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_sqlite_file_is_refused_and_commands_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = HookdProcess::serve(bin(), dir.path(), &[], &[]).await;
+    let listen = format!("127.0.0.1:{}", hookd_test_support::free_port());
+    let (code, _, err) = run_cli(bin(), dir.path(), &["serve", "--listen", &listen], &[]).await;
+    assert_ne!(code, 0, "a second serve started on the same file");
+    assert!(err.contains("another hookd serve") && err.contains("hookd.db") && err.contains("PostgreSQL"), "{err}");
+    // Commands share the file with the server.
+    let (code, _, err) = run_cli(bin(), dir.path(), &["key", "list"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(first.terminate().await.success());
+    // Once the first has stopped, the file is free.
+    let mut again = HookdProcess::serve(bin(), dir.path(), &[], &[]).await;
+    assert!(again.terminate().await.success());
+}
