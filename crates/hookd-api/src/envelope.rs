@@ -227,7 +227,8 @@ pub async fn finalize(mut req: Request, next: Next) -> Response {
         headers.insert(X_RATELIMIT_RESET, rl.reset.into());
     }
     let status = res.status().as_u16();
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Milliseconds to the microsecond (1.607, not 1.6073680000000001).
+    let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(status, duration_ms, "request failed");

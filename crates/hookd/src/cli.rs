@@ -309,10 +309,11 @@ async fn workspace(settings: &Settings, cmd: WorkspaceCommand) -> anyhow::Result
             }
             WorkspaceCommand::List => {
                 let list = admin.list_workspaces().await?;
-                println!("{:<40} {:<24} CREATED", "ID", "NAME");
-                for ws in list {
-                    println!("{:<40} {:<24} {}", ws.id, ws.name, time_fmt::format(ws.created_at));
-                }
+                let rows: Vec<[String; 3]> = list
+                    .iter()
+                    .map(|ws| [ws.id.to_string(), ws.name.clone(), time_fmt::format(ws.created_at)])
+                    .collect();
+                print!("{}", table(&["ID", "NAME", "CREATED"], &rows));
             }
         }
         anyhow::Ok(())
@@ -350,25 +351,25 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
                     None => None,
                 };
                 let keys = admin.list_keys(ws.as_ref()).await?;
-                println!(
-                    "{:<14} {:<40} {:<16} {:<36} {:<6} {:<21} {:<21} REVOKED",
-                    "ID", "WORKSPACE", "NAME", "SCOPES", "OWNER", "CREATED", "LAST USED"
-                );
                 let fmt = |t: Option<time::OffsetDateTime>| t.map_or("-".to_owned(), time_fmt::format);
-                for k in keys {
-                    let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
-                    println!(
-                        "{:<14} {:<40} {:<16} {:<36} {:<6} {:<21} {:<21} {}",
-                        k.id,
-                        k.workspace_id,
-                        k.name,
-                        scopes.join(","),
-                        if k.owner_scoped { "yes" } else { "no" },
-                        time_fmt::format(k.created_at),
-                        fmt(k.last_used_at),
-                        fmt(k.revoked_at)
-                    );
-                }
+                let header = ["ID", "WORKSPACE", "NAME", "SCOPES", "OWNER", "CREATED", "LAST USED", "REVOKED"];
+                let rows: Vec<[String; 8]> = keys
+                    .iter()
+                    .map(|k| {
+                        let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
+                        [
+                            k.id.to_string(),
+                            k.workspace_id.to_string(),
+                            k.name.clone(),
+                            scopes.join(","),
+                            (if k.owner_scoped { "yes" } else { "no" }).to_owned(),
+                            time_fmt::format(k.created_at),
+                            fmt(k.last_used_at),
+                            fmt(k.revoked_at),
+                        ]
+                    })
+                    .collect();
+                print!("{}", table(&header, &rows));
             }
             KeyCommand::Revoke { key } => {
                 let id = ApiKeyId::parse(&key)
@@ -392,4 +393,30 @@ async fn find_workspace(admin: &AdminService, id_or_name: &str) -> anyhow::Resul
              `hookd workspace create --name {id_or_name}` (the first `hookd serve` creates `default`)"
         )
     })
+}
+
+/// Columns padded to their widest cell (in characters), two spaces apart.
+fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            out.push_str(cell);
+            if i + 1 < N {
+                out.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+        }
+        out.push('\n');
+        out
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
 }

@@ -325,3 +325,26 @@ async fn a_second_serve_on_the_same_sqlite_file_is_refused_and_commands_still_wo
     let mut again = HookdProcess::serve(bin(), dir.path(), &[], &[]).await;
     assert!(again.terminate().await.success());
 }
+
+#[tokio::test]
+async fn key_and_workspace_lists_are_aligned_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run_cli(bin(), dir.path(), &["migrate"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    run_cli(bin(), dir.path(), &["workspace", "create", "--name", "acme"], &[]).await;
+    for args in [&["key", "create", "--workspace", "acme", "--scopes", "events:write", "--name", "a long key name"][..]]
+    {
+        let (code, _, err) = run_cli(bin(), dir.path(), args, &[]).await;
+        assert_eq!(code, 0, "{err}");
+    }
+    for (args, column) in [(&["key", "list"][..], "WORKSPACE"), (&["workspace", "list"][..], "NAME")] {
+        let (code, out, err) = run_cli(bin(), dir.path(), args, &[]).await;
+        assert_eq!(code, 0, "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines.len() >= 2, "{out}");
+        let at = lines[0].find(column).unwrap();
+        for l in &lines[1..] {
+            assert!(l.len() > at && l.as_bytes()[at - 1] == b' ' && l.as_bytes()[at] != b' ', "misaligned:\n{out}");
+        }
+    }
+}
