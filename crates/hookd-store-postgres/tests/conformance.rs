@@ -32,6 +32,7 @@ async fn drop_database(admin: &str, url: &str) {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (HOOKD_TEST_DATABASE_URL); run with `-- --include-ignored` (README)"]
 async fn postgres_store_conforms() {
     let Some(admin) = admin_url() else { return };
     let made = std::sync::Mutex::new(Vec::new());
@@ -57,6 +58,7 @@ async fn postgres_store_conforms() {
 /// holds that row, and next wants the webhook's row for its counters) must not wait for
 /// that node: waiting is a deadlock, which failed the delete with a 500.
 #[tokio::test]
+#[ignore = "needs PostgreSQL (HOOKD_TEST_DATABASE_URL); run with `-- --include-ignored` (README)"]
 async fn deleting_a_webhook_does_not_wait_for_rows_another_node_holds() {
     let Some(admin) = admin_url() else { return };
     let url = hookd_store_postgres::create_database(&admin, "hookd_locks").await.unwrap();

@@ -20,6 +20,7 @@ async fn deliveries_of_a_publish(c: &hookd_test_support::Client) -> i64 {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (HOOKD_TEST_DATABASE_URL); run with `-- --include-ignored` (README)"]
 async fn a_webhook_changed_through_one_node_changes_on_every_node() {
     if !on_postgres() {
         return;
@@ -75,6 +76,7 @@ async fn a_webhook_changed_through_one_node_changes_on_every_node() {
 /// one node killed with `kill -9` halfway. Every accepted event is delivered: the dead
 /// node's claims expire and the others take them over.
 #[tokio::test]
+#[ignore = "needs PostgreSQL (HOOKD_TEST_DATABASE_URL); run with `-- --include-ignored` (README)"]
 async fn three_nodes_share_the_work_and_survive_a_kill_9() {
     use std::collections::HashSet;
     use std::path::Path;
@@ -139,6 +141,7 @@ async fn three_nodes_share_the_work_and_survive_a_kill_9() {
 /// serves only the probes and metrics. A worker hears of new work at once (the store
 /// announces it), not at its next poll, which here is far away.
 #[tokio::test]
+#[ignore = "needs PostgreSQL (HOOKD_TEST_DATABASE_URL); run with `-- --include-ignored` (README)"]
 async fn api_and_worker_nodes_split_the_work() {
     use hookd::config::Role;
 
