@@ -310,8 +310,7 @@ pub fn router(state: ApiState, options: &RouterOptions) -> Router {
     );
     let (v1, _) = v1_routes()
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
-        .layer(axum::middleware::from_fn_with_state(scopes.clone(), middleware::require_scope))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate))
+        .layer(axum::middleware::from_fn_with_state((state.clone(), scopes.clone()), middleware::authenticate))
         .split_for_parts();
     let v1 = v1.route(
         "/openapi.json",
@@ -325,8 +324,7 @@ pub fn router(state: ApiState, options: &RouterOptions) -> Router {
             .route("/developer/webhooks/{id}/secret", axum::routing::get(routes::webhooks::secret))
             .route("/developer/webhooks/{id}/test", axum::routing::post(routes::deliveries::test))
             .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
-            .layer(axum::middleware::from_fn_with_state(scopes, middleware::require_scope))
-            .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
+            .layer(axum::middleware::from_fn_with_state((state.clone(), scopes), middleware::authenticate));
         v1.merge(aliases)
     } else {
         v1

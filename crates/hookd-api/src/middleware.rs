@@ -23,18 +23,30 @@ use crate::ApiState;
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// Authenticates the Bearer key, counts the request against the key's rate limit, and
-/// makes the [`Principal`] available to handlers.
-pub async fn authenticate(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+/// Authenticates the Bearer key, counts the request against the key's rate limit,
+/// checks the route's scope (before anything reads the body), and makes the
+/// [`Principal`] available to handlers.
+pub async fn authenticate(
+    State((state, scopes)): State<(ApiState, Arc<ScopeTable>)>,
+    req: Request,
+    next: Next,
+) -> Response {
     match bearer_token(&req) {
-        Ok(token) => authenticated(&state, &token, req, next).await,
+        Ok(token) => authenticated(&state, &scopes, &token, req, next).await,
         Err(e) => e.into_response(),
     }
 }
 
-/// Authenticates `token`, counts the request against the key's rate limit, and runs
-/// the rest of the stack with the [`Principal`] in the request's extensions.
-pub(crate) async fn authenticated(state: &ApiState, token: &str, mut req: Request, next: Next) -> Response {
+/// Authenticates `token`, counts the request against the key's rate limit, checks the
+/// scope `scopes` gives the route, and runs the rest of the stack with the
+/// [`Principal`] in the request's extensions.
+pub(crate) async fn authenticated(
+    state: &ApiState,
+    scopes: &ScopeTable,
+    token: &str,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let principal = match state.auth.authenticate(token).await {
         Ok(p) => p,
         Err(e) => return ApiError::from(e).into_response(),
@@ -43,11 +55,14 @@ pub(crate) async fn authenticated(state: &ApiState, token: &str, mut req: Reques
         Ok(d) => d,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let mut res = if decision.allowed {
-        req.extensions_mut().insert(principal);
-        next.run(req).await
-    } else {
-        ApiError::RateLimited { retry_after: decision.retry_after }.into_response()
+    let needed = req.extensions().get::<MatchedPath>().and_then(|p| scopes.needs(req.method(), p.as_str()));
+    let mut res = match needed {
+        _ if !decision.allowed => ApiError::RateLimited { retry_after: decision.retry_after }.into_response(),
+        Some(scope) if !principal.allows(scope) => ApiError::Forbidden(scope.as_str()).into_response(),
+        _ => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
     };
     res.extensions_mut().insert(decision.info);
     res
@@ -58,7 +73,8 @@ pub(crate) async fn authenticated(state: &ApiState, token: &str, mut req: Reques
 pub struct ScopeTable {
     /// Removed from a matched path before looking it up (`/api` under `path_prefix`).
     prefix: String,
-    routes: HashMap<(Method, String), Scope>,
+    /// Route template → the scope of each method.
+    routes: HashMap<String, Vec<(Method, Scope)>>,
 }
 
 impl ScopeTable {
@@ -78,7 +94,7 @@ impl ScopeTable {
                     .filter_map(|s| s.as_str()?.parse::<Scope>().ok())
                     .next();
                 if let Some(scope) = scope {
-                    routes.insert((method, path.clone()), scope);
+                    routes.entry(path.clone()).or_insert_with(Vec::new).push((method, scope));
                 }
             }
         }
@@ -93,25 +109,14 @@ impl ScopeTable {
 
     /// Adds a route the document does not list (an alias).
     pub fn with(mut self, method: Method, path: &str, scope: Scope) -> Self {
-        self.routes.insert((method, path.to_owned()), scope);
+        self.routes.entry(path.to_owned()).or_default().push((method, scope));
         self
     }
 
-    fn needs(&self, method: &Method, matched: &str) -> Option<Scope> {
+    pub(crate) fn needs(&self, method: &Method, matched: &str) -> Option<Scope> {
         let path = matched.strip_prefix(self.prefix.as_str()).unwrap_or(matched);
-        self.routes.get(&(method.clone(), path.to_owned())).copied()
+        self.routes.get(path).and_then(|by_method| by_method.iter().find(|(m, _)| m == method)).map(|(_, s)| *s)
     }
-}
-
-/// Answers 403 when the caller lacks the route's scope, before the body is read.
-pub async fn require_scope(State(table): State<Arc<ScopeTable>>, req: Request, next: Next) -> Response {
-    let needed = req.extensions().get::<MatchedPath>().and_then(|p| table.needs(req.method(), p.as_str()));
-    if let (Some(scope), Some(who)) = (needed, req.extensions().get::<Principal>()) {
-        if !who.allows(scope) {
-            return ApiError::Forbidden(scope.as_str()).into_response();
-        }
-    }
-    next.run(req).await
 }
 
 pub(crate) fn bearer_token(req: &Request) -> Result<String, ApiError> {

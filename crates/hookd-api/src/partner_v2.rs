@@ -65,8 +65,10 @@ pub(crate) fn router(state: ApiState, options: &PartnerV2Options) -> Router<ApiS
         .route("/webhook_subscriptions", get(list).post(create))
         .route("/webhook_subscriptions/{id}", get(show).put(replace).patch(update).delete(destroy))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
-        .layer(axum::middleware::from_fn_with_state(Arc::new(scopes(&options.path_prefix)), middleware::require_scope))
-        .layer(axum::middleware::from_fn_with_state((state, header), authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            (state, header, Arc::new(scopes(&options.path_prefix))),
+            authenticate,
+        ))
         .layer(axum::middleware::from_fn(render))
 }
 
@@ -86,7 +88,11 @@ fn scopes(prefix: &str) -> middleware::ScopeTable {
 }
 
 /// The token from the configured header, else from `Authorization: Bearer`.
-async fn authenticate(State((state, header)): State<(ApiState, HeaderName)>, req: Request, next: Next) -> Response {
+async fn authenticate(
+    State((state, header, scopes)): State<(ApiState, HeaderName, Arc<middleware::ScopeTable>)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let token = match req.headers().get(&header) {
         Some(v) => match v.to_str() {
             Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
@@ -96,7 +102,7 @@ async fn authenticate(State((state, header)): State<(ApiState, HeaderName)>, req
         None => Err(ApiError::Unauthorized(format!("missing API key: send it in the {header} header"))),
     };
     match token {
-        Ok(t) => middleware::authenticated(&state, &t, req, next).await,
+        Ok(t) => middleware::authenticated(&state, &scopes, &t, req, next).await,
         Err(e) => e.into_response(),
     }
 }

@@ -199,7 +199,11 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
 /// and its "commit" release nothing to disk. Such a connection is closed and replaced.
 async fn discard_if_in_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
     use sqlx::Connection;
-    // Runs after any rollback queued by a dropped transaction.
+    if !conn.is_in_transaction() {
+        // Committed: nothing to check, and no round trip to the connection's thread.
+        return Ok(true);
+    }
+    // A dropped transaction queued its rollback: let it run, then look again.
     conn.ping().await?;
     if conn.is_in_transaction() {
         tracing::warn!("closing a database connection left inside a failed transaction");
