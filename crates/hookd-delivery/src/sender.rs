@@ -183,12 +183,15 @@ impl Sender {
         let body = job.body.as_bytes();
         let ts = now.unix_timestamp();
         let secrets = route.signing_secrets(now);
-        let mut h = HeaderMap::with_capacity(9);
+        let mut h = HeaderMap::with_capacity(10);
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(USER_AGENT, self.user_agent.clone());
         let value = |s: &str| HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
         h.insert(HeaderName::from_static("x-hookd-event"), value(&job.event_type));
         h.insert(HeaderName::from_static("x-hookd-delivery"), value(job.delivery_id.as_str()));
+        // 1 for the first attempt: a receiver (and `hookd listen`) can tell a retry from a
+        // duplicate.
+        h.insert(HeaderName::from_static("x-hookd-attempt"), HeaderValue::from(job.attempts + 1));
         h.insert(self.options.signature_header.clone(), value(&signing::body_hmac(&secrets[0].0, body)));
         h.insert(HeaderName::from_static("webhook-id"), value(job.event_id.as_str()));
         h.insert(HeaderName::from_static("webhook-timestamp"), HeaderValue::from(ts));

@@ -36,6 +36,15 @@ pub async fn listen(opts: ListenOptions) -> anyhow::Result<()> {
     println!("  {{\"url\": \"http://{addr}/webhooks\", \"events\": [\"*\"]}}");
     if opts.secret.is_none() {
         println!("Signatures are not checked: pass --secret <the webhook's signing_secret> to check them.");
+    } else {
+        println!("Checking the body signature in {} and the Standard Webhooks signature.", opts.signature_header);
+    }
+    if !opts.status.is_success() {
+        println!(
+            "Answering {} to every delivery: hookd retries on its schedule (by default 5 s, then 5 min, \
+             30 min, 2 h, …; the attempt number is shown on each).",
+            opts.status.as_u16()
+        );
     }
     let ctx = Arc::new(Ctx { secret: opts.secret, signature_header: opts.signature_header, status: opts.status });
     let app = axum::Router::new().fallback(receive).with_state(ctx);
@@ -55,12 +64,14 @@ async fn receive(State(ctx): State<Arc<Ctx>>, uri: Uri, headers: HeaderMap, body
 fn describe(ctx: &Ctx, path: &str, headers: &HeaderMap, body: &[u8]) -> String {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("-");
     let mut out = format!(
-        "── {} {}  event {}  delivery {}  on {}\n",
+        "── {} {}  event {}  delivery {}  attempt {}  on {}  → answered {}\n",
         h("x-hookd-event"),
         time_now(),
         h("webhook-id"),
         h("x-hookd-delivery"),
-        path
+        h("x-hookd-attempt"),
+        path,
+        ctx.status.as_u16()
     );
     let (hmac, standard) = verify(ctx, headers, body);
     out.push_str(&format!("   {:<28} {hmac}\n", format!("{}:", ctx.signature_header)));
@@ -132,8 +143,10 @@ mod tests {
         let sig = signing::standard_signature("whsec_AAECAwQFBgcICQoLDA0ODw==", "evt_1", ts, body);
         h.insert("webhook-signature", HeaderValue::from_str(&format!("v1,old {sig}")).unwrap());
         assert_eq!(verify(&ctx, &h, body), ("valid".into(), "valid".into()));
+        h.insert("x-hookd-attempt", HeaderValue::from(2));
         let out = describe(&ctx, "/webhooks", &h, body);
         assert!(out.contains("\"event\": \"link.created\""), "{out}");
+        assert!(out.contains("attempt 2") && out.contains("answered 200"), "{out}");
         assert_eq!(verify(&ctx, &h, b"tampered"), ("INVALID".into(), "INVALID".into()));
     }
 }

@@ -201,6 +201,10 @@ async fn a_failing_receiver_is_retried_until_it_succeeds() {
         deliveries_until(&c, &id_of(&wh), "success after retries", |l| l.len() == 1 && l[0]["status"] == "succeeded")
             .await;
     assert_eq!(rx.received().len(), 3);
+    // Each retry says which attempt it is, so a receiver can tell it from a duplicate.
+    let received = rx.received();
+    let numbers: Vec<Option<&str>> = received.iter().map(|r| r.header("x-hookd-attempt")).collect();
+    assert_eq!(numbers, [Some("1"), Some("2"), Some("3")]);
     let d = c.get(&format!("/v1/deliveries/{}", list[0]["id"].as_str().unwrap())).await;
     let attempts = d.data()["attempts"].as_array().unwrap().clone();
     assert_eq!(
