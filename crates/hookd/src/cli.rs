@@ -257,11 +257,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let app = App::build(&settings).await?;
     if let Some(first) = app.bootstrap().await? {
+        // On stdout, set apart from the log lines (stderr), so it cannot be missed.
+        let rule = "=".repeat(78);
+        println!("{rule}");
+        println!("hookd created the workspace `default` and its first API key. It is shown only once:");
+        println!();
         println!("API key: {}", first.token);
-        println!(
-            "Try it:  curl -H \"Authorization: Bearer {}\" http://{addr}/v1/webhooks   (this key is shown only once)",
-            first.token
-        );
+        println!();
+        println!("Try it:  curl -H \"Authorization: Bearer {}\" http://{addr}/v1/webhooks", first.token);
+        println!("Lost it? With hookd stopped or running: hookd key create --workspace default --scopes '*'");
+        println!("{rule}");
     }
     tracing::info!(%addr, database = ?settings.database, role = %settings.role, "hookd listening");
     app.run(listener, shutdown_signal()).await
