@@ -24,10 +24,12 @@ use crate::telemetry;
         Configuration is read from, in increasing precedence: built-in defaults, a TOML file \
         (--config, else ./hookd.toml when present), HOOKD_* environment variables \
         (HOOKD_LISTEN, HOOKD_RATE_LIMIT__REQUESTS_PER_MINUTE, …), and flags.",
-    after_help = "Examples:\n  hookd serve --dev                 run locally on 127.0.0.1:8080 with ./hookd.db\n  \
-        hookd config print > hookd.toml   start a configuration file from the defaults\n  \
-        hookd key create --workspace default --scopes events:write --name backend\n  \
-        hookd listen --secret whsec_…       print deliveries on 127.0.0.1:9000 and check their signatures"
+    after_help = "Examples:\n  \
+        hookd serve --dev\n      run locally on 127.0.0.1:8080 with ./hookd.db\n  \
+        hookd config print > hookd.toml\n      start a configuration file from the defaults\n  \
+        hookd key create --workspace default --scopes events:write --name backend\n      \
+        a key that may only publish\n  \
+        hookd listen --secret whsec_…\n      print deliveries on 127.0.0.1:9000 and check their signatures"
 )]
 pub struct Cli {
     /// Configuration file (default: ./hookd.toml when present).
@@ -46,7 +48,7 @@ enum Command {
     /// Run the API server.
     #[command(after_help = "Examples:\n  hookd serve\n  hookd serve --dev --listen 127.0.0.1:9000\n  \
         HOOKD_DATABASE_URL=sqlite:///var/lib/hookd/hookd.db hookd serve\n  \
-        HOOKD_DATABASE_URL=postgres://hookd@db/hookd HOOKD_ENCRYPTION_KEY=… hookd serve --role worker\n\n\
+        HOOKD_DATABASE_URL=postgres://hookd@db/hookd HOOKD_ENCRYPTION_KEY=… \\\n    hookd serve --role worker\n\n\
         On the very first start, hookd creates the workspace `default` and prints an API key for it, once.")]
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
@@ -54,19 +56,20 @@ enum Command {
         `hookd serve` migrates on start too; run this to upgrade ahead of a deploy.")]
     Migrate,
     /// Create and list workspaces (tenants).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  hookd workspace create --name acme")]
     Workspace(WorkspaceCommand),
     /// Create, list and revoke API keys.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  hookd key create --workspace default --scopes '*'")]
     Key(KeyCommand),
     /// Check or print the configuration.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  hookd config check --config /etc/hookd/hookd.toml")]
     Config(ConfigCommand),
     /// Run a local receiver that prints each delivery and checks its signatures.
     #[command(after_help = "Example:\n  hookd listen --port 9000 --secret whsec_…\n\n\
         Then create a webhook for http://127.0.0.1:9000/webhooks on a `hookd serve --dev`, and publish an event.")]
     Listen(ListenArgs),
     /// Print the version.
+    #[command(after_help = "Example:\n  hookd version")]
     Version,
 }
 
@@ -116,7 +119,7 @@ enum WorkspaceCommand {
 enum KeyCommand {
     /// Create an API key; prints the key, once, alone on the last line.
     #[command(after_help = "Examples:\n  hookd key create --workspace default --scopes '*'\n  \
-        hookd key create --workspace acme --scopes webhooks:read,webhooks:write --owner-scoped --name portal\n\n\
+        hookd key create --workspace acme --scopes webhooks:read,webhooks:write \\\n    --owner-scoped --name portal\n\n\
         Scopes: webhooks:read, webhooks:write (includes read), events:write, * (everything).")]
     Create {
         /// Workspace id (ws_…) or name.

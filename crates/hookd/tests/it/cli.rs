@@ -193,6 +193,10 @@ async fn every_command_explains_itself_with_an_example() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
         vec!["--help"],
+        vec!["workspace", "--help"],
+        vec!["key", "--help"],
+        vec!["config", "--help"],
+        vec!["version", "--help"],
         vec!["serve", "--help"],
         vec!["migrate", "--help"],
         vec!["workspace", "create", "--help"],
@@ -204,9 +208,19 @@ async fn every_command_explains_itself_with_an_example() {
         vec!["config", "print", "--help"],
         vec!["listen", "--help"],
     ] {
-        let (code, out, _) = run_cli(bin(), dir.path(), &args, &[]).await;
+        let (code, out, _) = run_cli(bin(), dir.path(), &args, &[("COLUMNS", "80")]).await;
         assert_eq!(code, 0, "{args:?}");
         assert!(out.contains("Example"), "{args:?} has no example:\n{out}");
+        // On an 80-column terminal no example line wraps: each is a command (`hookd …`,
+        // a variable assignment), its indented continuation, or its explanation.
+        let examples = out.split_once("Example").unwrap().1.split("\n\n").next().unwrap();
+        for line in examples.lines().skip(1) {
+            let ok = line.starts_with("  hookd ")
+                || line.starts_with("  HOOKD_")
+                || line.starts_with("  WS=")
+                || line.starts_with("    ");
+            assert!(ok, "{args:?}: an example line wraps at 80 columns: {line:?}\n{out}");
+        }
     }
     let (code, out, _) = run_cli(bin(), dir.path(), &["version"], &[]).await;
     assert_eq!(code, 0);
