@@ -114,6 +114,36 @@ async fn publish_refused_as(client: &Client, n: usize, tag: &str, codes: &[&str]
     tally
 }
 
+/// Every event in `want` reaches the receiver and is answered 200.
+async fn assert_all_delivered(rx: &TestReceiver, want: &HashSet<String>) {
+    eventually(Duration::from_secs(60), || async {
+        let got: HashSet<String> = rx
+            .received()
+            .iter()
+            .filter(|r| r.reply_status == 200)
+            .filter_map(|r| r.header("webhook-id").map(str::to_owned))
+            .collect();
+        let missing = want.difference(&got).count();
+        if missing == 0 {
+            Ok(())
+        } else {
+            Err(format!("{missing} of {} acknowledged events not delivered", want.len()))
+        }
+    })
+    .await;
+}
+
+/// Waits until `/readyz` answers 200 again.
+async fn wait_ready(client: &Client, within: Duration) {
+    eventually(within, || async {
+        match client.get("/readyz").await.status {
+            200 => Ok(()),
+            s => Err(format!("/readyz answers {s} after space came back")),
+        }
+    })
+    .await;
+}
+
 /// Every accepted event is readable now.
 async fn assert_readable(client: &Client, ids: &[String], when: &str) {
     for id in ids {
@@ -175,13 +205,7 @@ async fn a_full_disk_refuses_publishes_with_503_and_loses_nothing_acknowledged()
 
     // Space comes back: hookd recovers by itself, with no restart.
     std::fs::remove_file(&ballast).unwrap();
-    eventually(Duration::from_secs(20), || async {
-        match client.get("/readyz").await.status {
-            200 => Ok(()),
-            s => Err(format!("/readyz answers {s} after space came back")),
-        }
-    })
-    .await;
+    wait_ready(&client, Duration::from_secs(20)).await;
     let after = publish_some(&client, 40, "after").await;
     assert_eq!(after.refused, 0, "publishes still refused after space came back");
     assert_readable(&client, &after.accepted, "after space came back").await;
@@ -198,21 +222,7 @@ async fn a_full_disk_refuses_publishes_with_503_and_loses_nothing_acknowledged()
     // The receiver is back: every acknowledged event is delivered.
     rx.set_default(Reply::ok());
     let want: HashSet<String> = all.iter().cloned().collect();
-    eventually(Duration::from_secs(60), || async {
-        let got: HashSet<String> = rx
-            .received()
-            .iter()
-            .filter(|r| r.reply_status == 200)
-            .filter_map(|r| r.header("webhook-id").map(str::to_owned))
-            .collect();
-        let missing = want.difference(&got).count();
-        if missing == 0 {
-            Ok(())
-        } else {
-            Err(format!("{missing} of {} acknowledged events not delivered", want.len()))
-        }
-    })
-    .await;
+    assert_all_delivered(&rx, &want).await;
     println!(
         "full disk: {} acknowledged ({before_count} before, {during_count} while filling, {after_count} after), {} refused with 503",
         want.len(),
@@ -286,13 +296,7 @@ async fn a_full_disk_under_postgresql_refuses_publishes_with_503_and_loses_nothi
     if stopped {
         pg.resume();
     }
-    eventually(Duration::from_secs(60), || async {
-        match client.get("/readyz").await.status {
-            200 => Ok(()),
-            s => Err(format!("/readyz answers {s} after space came back")),
-        }
-    })
-    .await;
+    wait_ready(&client, Duration::from_secs(60)).await;
     let after = publish_refused_as(&client, 40, "after", &refusals).await;
     assert_eq!(after.refused, 0, "publishes still refused after space came back");
 
@@ -302,21 +306,7 @@ async fn a_full_disk_under_postgresql_refuses_publishes_with_503_and_loses_nothi
     assert_readable(&client, &all, "before the restart").await;
     rx.set_default(Reply::ok());
     let want: HashSet<String> = all.iter().cloned().collect();
-    eventually(Duration::from_secs(60), || async {
-        let got: HashSet<String> = rx
-            .received()
-            .iter()
-            .filter(|r| r.reply_status == 200)
-            .filter_map(|r| r.header("webhook-id").map(str::to_owned))
-            .collect();
-        let missing = want.difference(&got).count();
-        if missing == 0 {
-            Ok(())
-        } else {
-            Err(format!("{missing} of {} acknowledged events not delivered", want.len()))
-        }
-    })
-    .await;
+    assert_all_delivered(&rx, &want).await;
     println!(
         "full disk on PostgreSQL: {} acknowledged ({} while filling), {} refused with 503 ({}), the server {}",
         want.len(),
