@@ -47,13 +47,15 @@ pub struct Config {
     pub max_description_length: u32,
     /// 32 bytes in standard base64 that seal signing secrets at rest. When absent, a
     /// key is generated into `hookd.key` beside the SQLite database.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_key: Option<String>,
     /// `json` or `text`.
     pub log_format: LogFormat,
     /// A tracing filter: `info`, `debug`, `hookd=debug,info`.
     pub log_level: String,
     pub rate_limit: RateLimitConfig,
+    /// Left out of `config print` when empty, so that `[[event_types]]` blocks can be
+    /// appended to its output (an `event_types = []` line would make them a duplicate).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub event_types: Vec<EventTypeConfig>,
     pub delivery: DeliveryConfig,
     pub retention: RetentionConfig,
@@ -100,11 +102,9 @@ impl std::fmt::Display for Role {
 pub struct DatabaseConfig {
     /// Most connections this node opens: 16 on PostgreSQL; on SQLite, the writer plus
     /// readers (default 5). Unset means the default.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<u32>,
     /// How long a request waits for a connection before it fails with 503: 5s on
     /// PostgreSQL, 30s on SQLite (whose one writer is shared). Unset means the default.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub acquire_timeout: Option<String>,
 }
 
@@ -204,7 +204,6 @@ pub struct DeliveryConfig {
     /// hosts itself, so it must refuse private and metadata addresses (as smokescreen
     /// does); hookd still refuses literal non-public addresses. HTTP_PROXY, HTTPS_PROXY
     /// and ALL_PROXY are ignored: only this setting sends deliveries through a proxy.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_url: Option<String>,
 }
 
@@ -390,10 +389,11 @@ fn known_keys() -> std::collections::HashSet<String> {
             }
         }
     }
+    // The defaults, with a list that is left out when empty filled in, so it is named too.
+    let mut all = Config::default();
+    all.event_types.push(EventTypeConfig { name: String::new(), description: String::new() });
     let mut out = std::collections::HashSet::new();
-    walk("", &serde_json::to_value(Config::default()).expect("the defaults serialise"), &mut out);
-    // Optional settings left out of the defaults when unset.
-    out.extend(["encryption_key", "delivery.proxy_url"].map(String::from));
+    walk("", &serde_json::to_value(all).expect("the defaults serialise"), &mut out);
     out
 }
 
@@ -790,13 +790,7 @@ pub fn to_toml(config: &Config) -> String {
     if c.encryption_key.is_some() {
         c.encryption_key = Some("<redacted>".into());
     }
-    let mut table = toml::Table::try_from(&c).expect("configuration serialises");
-    // An empty `event_types = []` would make the file impossible to extend with the
-    // `[[event_types]]` blocks the README shows (a duplicate key): leave it out.
-    if c.event_types.is_empty() {
-        table.remove("event_types");
-    }
-    let mut out = toml::to_string_pretty(&table).expect("configuration serialises");
+    let mut out = toml::to_string_pretty(&c).expect("configuration serialises");
     if c.event_types.is_empty() {
         out.push_str(
             "\n# The event catalog: with none, any dotted lower-case name is accepted. Add one block per type:\n\
@@ -814,6 +808,23 @@ mod tests {
         let p = dir.join("hookd.toml");
         std::fs::write(&p, body).unwrap();
         p
+    }
+
+    #[test]
+    fn every_setting_is_known_including_those_unset_by_default() {
+        let known = known_keys();
+        for key in [
+            "listen",
+            "encryption_key",
+            "event_types",
+            "database.max_connections",
+            "database.acquire_timeout",
+            "delivery.proxy_url",
+            "compat.partner_v2.token_header",
+        ] {
+            assert!(known.contains(key), "{key} is not a known setting");
+        }
+        assert!(!known.contains("key") && !known.contains("listen_secret"));
     }
 
     #[test]

@@ -151,6 +151,9 @@ async fn hookd_variables_that_are_no_setting_are_ignored_and_bad_values_name_the
         ("HOOKD_RATE_LIMIT__REQUESTS_PER_MINUTE", "abc"),
         ("HOOKD_DELIVERY__CONNECT_TIMEOUT", "soon"),
         ("HOOKD_ALLOW_HTTP", "maybe"),
+        // Settings that are unset by default are settings too.
+        ("HOOKD_DATABASE__MAX_CONNECTIONS", "1"),
+        ("HOOKD_DELIVERY__PROXY_URL", "socks5://127.0.0.1:1080"),
     ] {
         let (code, _, err) = run_cli(bin(), dir.path(), &["config", "check"], &[(var, value)]).await;
         assert_ne!(code, 0, "{var}={value} was accepted");
