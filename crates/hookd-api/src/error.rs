@@ -178,14 +178,4 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// An error and all its causes, `outer: inner: root`, for one log line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+pub use hookd_core::error_chain as chain;

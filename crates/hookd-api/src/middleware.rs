@@ -56,13 +56,13 @@ pub(crate) async fn authenticated(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let needed = req.extensions().get::<MatchedPath>().and_then(|p| scopes.needs(req.method(), p.as_str()));
-    let mut res = match needed {
-        _ if !decision.allowed => ApiError::RateLimited { retry_after: decision.retry_after }.into_response(),
-        Some(scope) if !principal.allows(scope) => ApiError::Forbidden(scope.as_str()).into_response(),
-        _ => {
-            req.extensions_mut().insert(principal);
-            next.run(req).await
-        }
+    let mut res = if !decision.allowed {
+        ApiError::RateLimited { retry_after: decision.retry_after }.into_response()
+    } else if let Some(scope) = needed.filter(|s| !principal.allows(*s)) {
+        ApiError::Forbidden(scope.as_str()).into_response()
+    } else {
+        req.extensions_mut().insert(principal);
+        next.run(req).await
     };
     res.extensions_mut().insert(decision.info);
     res

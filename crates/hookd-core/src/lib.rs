@@ -19,3 +19,15 @@ pub mod time_fmt;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+
+/// An error and all its causes, `outer: inner: root`, for one log line or message.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

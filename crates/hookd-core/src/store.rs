@@ -43,15 +43,7 @@ impl StoreError {
     /// The same failure for another caller that shared the operation (a group commit):
     /// the same variant, its causes kept as text.
     pub fn copy_of(e: &StoreError) -> StoreError {
-        let mut chain = String::new();
-        let mut cur = std::error::Error::source(e);
-        while let Some(c) = cur {
-            if !chain.is_empty() {
-                chain.push_str(": ");
-            }
-            chain.push_str(&c.to_string());
-            cur = c.source();
-        }
+        let chain = std::error::Error::source(e).map(crate::error_chain).unwrap_or_default();
         match e {
             StoreError::NotFound => StoreError::NotFound,
             StoreError::Conflict { constraint } => StoreError::Conflict { constraint },
@@ -85,8 +77,9 @@ impl StorageHealth {
     /// Notes the outcome of a publish's commit or of a write probe.
     pub fn observe<T>(&self, r: &StoreResult<T>) {
         match r {
+            // Every publish passes here: a plain read unless writes were failing.
             Ok(_) => {
-                if self.failing.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                if self.failing() && self.failing.swap(false, std::sync::atomic::Ordering::Relaxed) {
                     tracing::info!("the database accepts writes again");
                 }
             }

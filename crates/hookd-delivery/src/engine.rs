@@ -851,7 +851,7 @@ async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Deli
                 }
                 Err(e) => {
                     shared.options.storage.observe_failure(&e);
-                    tracing::warn!(error = %e, count = batch.len(), "could not record delivery results; retrying");
+                    tracing::warn!(error = %hookd_core::error_chain(&e), count = batch.len(), "could not record delivery results; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }

@@ -79,15 +79,7 @@ async fn publish_some(client: &Client, n: usize, tag: &str) -> Tally {
 /// [`publish_some`], refusals allowed with any of `codes`.
 async fn publish_refused_as(client: &Client, n: usize, tag: &str, codes: &[&str]) -> Tally {
     // Letters that do not compress (PostgreSQL compresses large values).
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ (n as u64) ^ (tag.len() as u64) << 32;
-    let padding: String = (0..16 * 1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (b'a' + (x % 26) as u8) as char
-        })
-        .collect();
+    let padding = hookd_store_rows::incompressible(16 * 1024);
     let mut tally = Tally::default();
     for round in 0..n.div_ceil(4) {
         let mut sends = tokio::task::JoinSet::new();
