@@ -112,16 +112,23 @@ impl AddressPolicy {
     /// range they would reach: `localhost` with loopback allowed, internal names with
     /// any private range allowed (their addresses are still checked at connect time),
     /// metadata names with the metadata address allowed.
+    ///
+    /// Runs before every attempt, so it allocates nothing unless it refuses.
     pub fn check_name(&self, name: &str) -> Result<(), Refused> {
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        let refuse = |reason| Err(Refused::Name { name: name.clone(), reason });
-        let under = |suffix: &str| name == suffix || name.ends_with(&format!(".{suffix}"));
+        let name = name.trim_end_matches('.');
+        let refuse = |reason| Err(Refused::Name { name: name.to_ascii_lowercase(), reason });
+        // `name` is `suffix`, or ends with `.suffix`, in any case.
+        let under = |suffix: &str| {
+            let Some(start) = name.len().checked_sub(suffix.len()) else { return false };
+            name.get(start..).is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
+                && (start == 0 || name.as_bytes()[start - 1] == b'.')
+        };
         if under("localhost") {
             let loopback_allowed =
                 self.allowed(IpAddr::V4(Ipv4Addr::LOCALHOST)) || self.allowed(IpAddr::V6(Ipv6Addr::LOCALHOST));
             return if loopback_allowed { Ok(()) } else { refuse("a loopback name") };
         }
-        if METADATA_NAMES.contains(&name.as_str()) {
+        if METADATA_NAMES.iter().any(|m| m.eq_ignore_ascii_case(name)) {
             return if self.allowed(IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254))) {
                 Ok(())
             } else {
@@ -513,6 +520,17 @@ mod tests {
             } else {
                 assert!(p.check_url(&url).is_ok(), "{u}: {:?}", p.check_url(&url));
             }
+        }
+    }
+
+    #[test]
+    fn names_match_whole_labels_in_any_case() {
+        let p = AddressPolicy::default();
+        for refused in ["Printer.LOCAL.", "METADATA", "Api.LocalHost", "x.Internal"] {
+            assert!(p.check_name(refused).is_err(), "{refused} must be refused");
+        }
+        for passes in ["notlocalhost.com", "local.example.com", "internal-tools.io", "metadata.example.org"] {
+            assert!(p.check_name(passes).is_ok(), "{passes}: {:?}", p.check_name(passes));
         }
     }
 
