@@ -1,9 +1,9 @@
 //! The conformance suite every [`Store`] backend runs from its own `tests/`.
 //!
-//! Each check takes a freshly migrated, empty store. A backend runs them all with
-//! [`run_all`], passing a factory that makes a new empty store per check.
+//! Each check takes a freshly migrated, empty store. A backend declares them all as
+//! tests with [`store_conformance_tests!`](crate::store_conformance_tests), one test
+//! per check.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,27 +19,49 @@ use crate::store::{
 };
 use crate::time_fmt;
 
-/// Runs every check, each on a store from `make`.
-pub async fn run_all<F, Fut>(make: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Arc<dyn Store>>,
-{
-    bootstrap_happens_once(make().await).await;
-    workspace_names_are_unique(make().await).await;
-    api_keys_round_trip_and_revoke(make().await).await;
-    webhooks_round_trip(make().await).await;
-    webhook_numbers_are_never_reused(make().await).await;
-    webhook_pages_are_newest_first_and_filtered(make().await).await;
-    settings_and_secrets_are_written_separately(make().await).await;
-    idempotency_claims(make().await).await;
-    settings_are_claimed_once(make().await).await;
-    events_publish_once_per_producer_id(make().await).await;
-    deliveries_are_claimed_by_lease(make().await).await;
-    results_move_deliveries_and_counters(make().await).await;
-    gone_disables_and_cancels(make().await).await;
-    retry_replay_and_prune(make().await).await;
-    request_reservations_never_pass_the_limit(make().await).await;
+/// Declares one test per check, so that one failing check never hides the others.
+///
+/// `$make` is an async function returning `Option<(Arc<dyn Store>, guard)>`: a freshly
+/// migrated, empty store, and whatever must live until the check ends (a temp
+/// directory; a database dropped when the guard is); `None` skips the check. Attributes
+/// after it (`#[ignore = "…"]`) go on every test.
+///
+/// ```text
+/// hookd_core::store_conformance_tests!(fresh_store);
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:path $(, #[$attr:meta])* $(,)?) => {
+        $crate::store_conformance_tests!(@each $make, [$(#[$attr])*],
+            bootstrap_happens_once
+            workspace_names_are_unique
+            api_keys_round_trip_and_revoke
+            webhooks_round_trip
+            webhook_numbers_are_never_reused
+            webhook_pages_are_newest_first_and_filtered
+            settings_and_secrets_are_written_separately
+            idempotency_claims
+            settings_are_claimed_once
+            events_publish_once_per_producer_id
+            deliveries_are_claimed_by_lease
+            claims_exclude_every_listed_webhook
+            results_move_deliveries_and_counters
+            gone_disables_and_cancels
+            retry_replay_and_prune
+            request_reservations_never_pass_the_limit
+        );
+    };
+    (@each $make:path, $attrs:tt, $($check:ident)*) => {
+        $( $crate::store_conformance_tests!(@one $make, $attrs, $check); )*
+    };
+    (@one $make:path, [$(#[$attr:meta])*], $check:ident) => {
+        #[::tokio::test]
+        $(#[$attr])*
+        async fn $check() {
+            let Some((store, _guard)) = $make().await else { return };
+            $crate::conformance::$check(store).await;
+        }
+    };
 }
 
 fn workspace(name: &str) -> Workspace {
@@ -391,6 +413,27 @@ pub async fn deliveries_are_claimed_by_lease(store: Arc<dyn Store>) {
         .is_empty());
     assert_eq!(store.release_all_leases(later).await.unwrap(), 2);
     assert_eq!(store.claim_due_deliveries(&claim("node-d", later, &[])).await.unwrap().len(), 2);
+}
+
+/// A node with thousands of saturated webhooks excludes every one of them, not the first
+/// few hundred.
+pub async fn claims_exclude_every_listed_webhook(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    // Leased to a node whose lease has run out: due for any node.
+    let expired = Some(("node-gone", time_fmt::now()));
+    store.insert_events(&[record(event(&ws.id, None), &[&w.id], expired)]).await.unwrap();
+    let now = time_fmt::now() + Duration::from_secs(1);
+    let mut excluded: Vec<WebhookId> = (0..5_000).map(|_| WebhookId::generate()).collect();
+    excluded.push(w.id.clone());
+    let claim = |exclude| Claim {
+        owner: "node-a",
+        now,
+        lease_until: now + Duration::from_secs(60),
+        limit: 10,
+        exclude_webhooks: exclude,
+    };
+    assert!(store.claim_due_deliveries(&claim(&excluded)).await.unwrap().is_empty());
+    assert_eq!(store.claim_due_deliveries(&claim(&excluded[..5_000])).await.unwrap().len(), 1);
 }
 
 pub async fn results_move_deliveries_and_counters(store: Arc<dyn Store>) {

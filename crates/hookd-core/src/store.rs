@@ -1,6 +1,6 @@
 //! The storage interface. Services speak to storage only through [`Store`], written in
-//! domain types; each backend (SQLite, PostgreSQL) implements it in its own crate and
-//! runs the shared conformance suite.
+//! domain types. `hookd-store-sql` implements it once for SQLite and PostgreSQL; each
+//! database's crate opens the connections and runs the shared conformance suite.
 //!
 //! Methods are named after what the caller wants, and each is one atomic step: a
 //! backend may use a transaction inside a method, never across two.

@@ -14,14 +14,14 @@ use hookd_core::domain::{Attempt, Delivery, Event};
 use hookd_core::id::{EventId, WebhookId, WorkspaceId};
 use hookd_core::store::{DeliveryResult, NewEventRecord, NextStep, Store};
 use hookd_core::time_fmt;
-use hookd_store_sqlite::{SqliteOptions, SqliteStore};
+use hookd_store_sqlite::SqliteOptions;
 
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("b.db").display());
-    let s = SqliteStore::open(&url, &SqliteOptions::default()).await.unwrap();
-    s.migrate().await.unwrap();
+    let s = hookd_store_sqlite::open(&url, &SqliteOptions::default()).await.unwrap();
+    hookd_store_sqlite::migrate(&s).await.unwrap();
     if let Some(sql) = std::env::args().nth(1) {
         use sqlx::Connection;
         let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();

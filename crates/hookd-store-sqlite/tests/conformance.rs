@@ -1,22 +1,16 @@
-//! The shared store conformance suite, on a temp SQLite file per check.
+//! The shared store conformance suite, one test per check, each on a temp SQLite file.
 
 use std::sync::Arc;
 
 use hookd_core::store::Store;
-use hookd_store_sqlite::{SqliteOptions, SqliteStore};
+use hookd_store_sqlite::SqliteOptions;
 
-#[tokio::test]
-async fn sqlite_store_conforms() {
+async fn fresh_store() -> Option<(Arc<dyn Store>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
-    let counter = std::sync::atomic::AtomicUsize::new(0);
-    hookd_core::conformance::run_all(|| {
-        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let url = format!("sqlite://{}", dir.path().join(format!("c{n}.db")).display());
-        async move {
-            let s = SqliteStore::open(&url, &SqliteOptions::default()).await.unwrap();
-            s.migrate().await.unwrap();
-            Arc::new(s) as Arc<dyn Store>
-        }
-    })
-    .await;
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let s = hookd_store_sqlite::open(&url, &SqliteOptions::default()).await.unwrap();
+    hookd_store_sqlite::migrate(&s).await.unwrap();
+    Some((Arc::new(s), dir))
 }
+
+hookd_core::store_conformance_tests!(fresh_store);

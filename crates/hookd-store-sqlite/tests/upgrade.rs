@@ -3,7 +3,7 @@
 
 use hookd_core::id::{WebhookId, WorkspaceId};
 use hookd_core::store::Store;
-use hookd_store_sqlite::{SqliteOptions, SqliteStore};
+use hookd_store_sqlite::SqliteOptions;
 use sqlx::migrate::Migrator;
 use sqlx::Connection;
 
@@ -38,8 +38,8 @@ async fn existing_webhooks_are_numbered_in_creation_order() {
         }
         conn.close().await.unwrap();
     }
-    let store = SqliteStore::open(&url, &SqliteOptions::default()).await.unwrap();
-    store.migrate().await.unwrap();
+    let store = hookd_store_sqlite::open(&url, &SqliteOptions::default()).await.unwrap();
+    hookd_store_sqlite::migrate(&store).await.unwrap();
     for (n, id) in ids.iter().enumerate() {
         let w = store.get_webhook(&ws, id).await.unwrap().unwrap();
         assert_eq!(w.number, n as i64 + 1, "{id}");

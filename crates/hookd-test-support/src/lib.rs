@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use hookd::app::App;
 use hookd::config::{Config, LogFormat, Settings};
 use hookd_core::service::AdminService;
+use hookd_store_postgres::TempDatabase;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::oneshot;
@@ -156,16 +157,18 @@ pub struct TestServerBuilder {
     config: Config,
     dir: Option<Arc<tempfile::TempDir>>,
     database: Option<String>,
+    temp_db: Option<Arc<TempDatabase>>,
 }
 
 /// The key tests use on PostgreSQL, where hookd requires a configured one.
 const TEST_ENCRYPTION_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE=";
 
-/// A fresh database on the PostgreSQL server of `HOOKD_TEST_DATABASE_URL`, for nodes
-/// started as processes ([`HookdProcess`]); `None` without one.
-pub async fn fresh_postgres_database() -> Option<String> {
+/// A fresh database on the PostgreSQL server of `HOOKD_TEST_DATABASE_URL`, dropped when
+/// the returned guard is; `None` without a server. For nodes started as processes
+/// ([`HookdProcess`]).
+pub async fn fresh_postgres_database() -> Option<TempDatabase> {
     let admin = std::env::var("HOOKD_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
-    Some(hookd_store_postgres::create_database(&admin, "hookd_test").await.expect("create a test database"))
+    Some(TempDatabase::create(&admin, "hookd_test").await.expect("create a test database"))
 }
 
 /// The encryption key of test servers on PostgreSQL, for nodes started as processes.
@@ -173,12 +176,23 @@ pub fn test_encryption_key() -> &'static str {
     TEST_ENCRYPTION_KEY
 }
 
+/// The databases test servers made, by URL, so that another node on one keeps it.
+static TEMP_DATABASES: Mutex<std::collections::BTreeMap<String, std::sync::Weak<TempDatabase>>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
 /// A database for one test server: a temp SQLite file, or, when
-/// `HOOKD_TEST_DATABASE_URL` names a PostgreSQL server, a fresh database on it.
-async fn test_database(dir: &Path) -> String {
+/// `HOOKD_TEST_DATABASE_URL` names a PostgreSQL server, a fresh database on it (dropped
+/// with the last server that uses it).
+async fn test_database(dir: &Path) -> (String, Option<Arc<TempDatabase>>) {
     match fresh_postgres_database().await {
-        Some(url) => url,
-        None => format!("sqlite://{}", dir.join("hookd.db").display()),
+        Some(db) => {
+            let db = Arc::new(db);
+            let mut live = TEMP_DATABASES.lock().unwrap();
+            live.retain(|_, db| db.strong_count() > 0);
+            live.insert(db.url().to_owned(), Arc::downgrade(&db));
+            (db.url().to_owned(), Some(db))
+        }
+        None => (format!("sqlite://{}", dir.join("hookd.db").display()), None),
     }
 }
 
@@ -220,9 +234,11 @@ impl TestServerBuilder {
         self
     }
 
-    /// Another node on the database of a running server (a PostgreSQL URL).
+    /// Another node on the database of a running server (a PostgreSQL URL). The
+    /// database stays until every server on it is gone.
     pub fn database(mut self, url: &str) -> Self {
         self.database = Some(url.to_owned());
+        self.temp_db = TEMP_DATABASES.lock().unwrap().get(url).and_then(std::sync::Weak::upgrade);
         self
     }
 
@@ -245,9 +261,14 @@ impl TestServerBuilder {
         let dir = self.dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
         let mut config = self.config;
         config.listen = "127.0.0.1:0".into();
+        let mut temp_db = self.temp_db;
         config.database_url = match self.database {
             Some(d) => d,
-            None => test_database(dir.path()).await,
+            None => {
+                let (url, db) = test_database(dir.path()).await;
+                temp_db = db;
+                url
+            }
         };
         if config.database_url.starts_with("postgres") && config.encryption_key.is_none() {
             config.encryption_key = Some(TEST_ENCRYPTION_KEY.into());
@@ -263,7 +284,7 @@ impl TestServerBuilder {
             let _ = rx.await;
         }));
         let base = format!("http://{addr}");
-        TestServer { addr, base, first_key, admin, dir, config, shutdown: Some(tx), handle: Some(handle) }
+        TestServer { addr, base, first_key, admin, dir, config, shutdown: Some(tx), handle: Some(handle), temp_db }
     }
 }
 
@@ -279,11 +300,13 @@ pub struct TestServer {
     config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The PostgreSQL database made for this server, dropped after it.
+    temp_db: Option<Arc<TempDatabase>>,
 }
 
 impl TestServer {
     pub fn builder() -> TestServerBuilder {
-        TestServerBuilder { config: Config::default(), dir: None, database: None }
+        TestServerBuilder { config: Config::default(), dir: None, database: None, temp_db: None }
     }
 
     pub async fn start() -> TestServer {
@@ -334,9 +357,14 @@ impl TestServer {
         self.stop_inner().await;
         let mut config = self.config.clone();
         f(&mut config);
-        TestServerBuilder { database: Some(self.config.database_url.clone()), config, dir: Some(self.dir.clone()) }
-            .start()
-            .await
+        TestServerBuilder {
+            database: Some(self.config.database_url.clone()),
+            config,
+            dir: Some(self.dir.clone()),
+            temp_db: self.temp_db.take(),
+        }
+        .start()
+        .await
     }
 }
 
@@ -344,6 +372,11 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        // A database made for it is dropped (after the last server on it) with FORCE,
+        // closing this server's connections: stop the server first.
+        if let (Some(h), Some(_)) = (self.handle.take(), &self.temp_db) {
+            h.abort();
         }
     }
 }

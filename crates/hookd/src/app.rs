@@ -58,8 +58,8 @@ impl Database {
                 if let Some(n) = pool.max_connections {
                     options.readers = n - 1;
                 }
-                let sqlite = SqliteStore::open(url, &options).await?;
-                sqlite.migrate().await?;
+                let sqlite = hookd_store_sqlite::open(url, &options).await?;
+                hookd_store_sqlite::migrate(&sqlite).await?;
                 Ok(Self { store: Arc::new(sqlite.clone()), backend: Backend::Sqlite(sqlite) })
             }
             DatabaseUrl::Postgres { url } => {
@@ -70,8 +70,8 @@ impl Database {
                 if let Some(n) = pool.max_connections {
                     options.max_connections = n;
                 }
-                let pg = PgStore::open(url, &options).await?;
-                pg.migrate().await?;
+                let pg = hookd_store_postgres::open(url, &options).await?;
+                hookd_store_postgres::migrate(&pg).await?;
                 Ok(Self { store: Arc::new(pg.clone()), backend: Backend::Postgres(pg) })
             }
         }
@@ -82,7 +82,7 @@ impl Database {
     fn watch(&self, directory: Arc<WebhookDirectory>, engine: Arc<dyn Engine>) -> Option<tokio::task::JoinHandle<()>> {
         match &self.backend {
             Backend::Sqlite(_) => None,
-            Backend::Postgres(pg) => Some(pg.watch(move |notice| match notice {
+            Backend::Postgres(pg) => Some(hookd_store_postgres::watch(pg, move |notice| match notice {
                 Notice::WebhookChanged(ws, id) => directory.invalidate(&ws, &id),
                 Notice::DeliveriesDue => engine.wake(),
                 Notice::Missed => {

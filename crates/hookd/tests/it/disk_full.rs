@@ -79,7 +79,7 @@ async fn publish_some(client: &Client, n: usize, tag: &str) -> Tally {
 /// [`publish_some`], refusals allowed with any of `codes`.
 async fn publish_refused_as(client: &Client, n: usize, tag: &str, codes: &[&str]) -> Tally {
     // Letters that do not compress (PostgreSQL compresses large values).
-    let padding = hookd_store_rows::incompressible(16 * 1024);
+    let padding = hookd_store_sql::incompressible(16 * 1024);
     let mut tally = Tally::default();
     for round in 0..n.div_ceil(4) {
         let mut sends = tokio::task::JoinSet::new();

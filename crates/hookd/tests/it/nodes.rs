@@ -86,7 +86,8 @@ async fn three_nodes_share_the_work_and_survive_a_kill_9() {
     if !on_postgres() {
         return;
     }
-    let url = hookd_test_support::fresh_postgres_database().await.unwrap();
+    let db = hookd_test_support::fresh_postgres_database().await.unwrap();
+    let url = db.url().to_owned();
     let bin = Path::new(env!("CARGO_BIN_EXE_hookd"));
     let dir = tempfile::tempdir().unwrap();
     let env = [
