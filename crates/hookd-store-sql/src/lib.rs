@@ -2,8 +2,10 @@
 //!
 //! # Layout
 //!
-//! - `store.rs`: the trait implementation, [`SqlStore`]: every statement hookd runs,
-//!   each written once.
+//! - `store/`: the trait implementation for [`SqlStore`], every statement hookd runs,
+//!   each written once: `mod.rs` the short ones, `deliveries.rs` the delivery lifecycle
+//!   (publish, claim, results, retry, prune), `limits.rs` idempotency keys and shared
+//!   rate limits, `webhooks.rs` webhook numbering.
 //! - `dialect.rs`: what differs between the databases ([`Dialect`], [`Sqlite`],
 //!   [`Postgres`]): connections, a few words of SQL, webhook numbering, announcements
 //!   and error codes.
