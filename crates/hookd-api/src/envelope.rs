@@ -47,6 +47,12 @@ pub struct RateLimitInfo {
     pub reset: u64,
 }
 
+impl From<hookd_core::service::RateLimitInfo> for RateLimitInfo {
+    fn from(i: hookd_core::service::RateLimitInfo) -> Self {
+        Self { limit: i.limit, remaining: i.remaining, reset: i.reset }
+    }
+}
+
 /// A response body waiting to be rendered with its meta.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

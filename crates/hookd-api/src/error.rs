@@ -153,7 +153,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         if status.is_server_error() {
             // Logged once, here, with the whole chain; the client gets a generic message.
-            tracing::error!(error = %chain(&self), code = self.code(), "request failed");
+            tracing::error!(error = %hookd_core::error_chain(&self), code = self.code(), "request failed");
         }
         let mut res = Response::new(axum::body::Body::empty());
         *res.status_mut() = status;
@@ -177,5 +177,3 @@ impl IntoResponse for ApiError {
         res
     }
 }
-
-pub use hookd_core::error_chain as chain;

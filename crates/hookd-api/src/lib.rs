@@ -7,7 +7,6 @@
 //! - [`error`]: [`ApiError`], one status and one stable code per failure.
 //! - [`extract`]: extractors with field-precise errors, and the authenticated [`extract::Caller`].
 //! - [`middleware`]: authentication with rate limiting, and `Idempotency-Key`.
-//! - [`rate_limit`]: the per-key limiter.
 //! - [`dto`]: request and response bodies.
 //! - [`routes`]: the handlers.
 //! - [`partner_v2`]: the optional partner-v2 `webhook_subscriptions` surface.
@@ -21,7 +20,6 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod partner_v2;
-pub mod rate_limit;
 pub mod routes;
 
 use std::sync::Arc;
@@ -38,8 +36,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::ApiError;
+pub use hookd_core::service::{RateLimiter, SharedRateLimiter, WindowRateLimiter};
 pub use partner_v2::PartnerV2Options;
-pub use rate_limit::{RateLimiter, SharedRateLimiter, WindowRateLimiter};
 
 /// Largest request body accepted: 1 MiB.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -334,10 +332,27 @@ pub fn router(state: ApiState, options: &RouterOptions) -> Router {
     if let Some(partner) = &options.partner_v2 {
         api = api.nest(&partner.path_prefix, partner_v2::router(state.clone(), partner));
     }
-    api.merge(probes)
-        .with_state(state)
-        .fallback(|| async { ApiError::RouteNotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+    outermost(
+        api.merge(probes)
+            .with_state(state)
+            .fallback(|| async { ApiError::RouteNotFound })
+            .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed }),
+    )
+}
+
+/// The layers around every route: a handler that panics answers 500 with the error
+/// envelope (and the panic is logged) instead of dropping the connection; every
+/// response gets its request id, envelope and log line.
+fn outermost(router: Router) -> Router {
+    router
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a handler panicked".into());
+            axum::response::IntoResponse::into_response(ApiError::Internal(message.into()))
+        }))
         .layer(axum::middleware::from_fn(envelope::finalize))
 }
 
@@ -345,9 +360,36 @@ pub fn router(state: ApiState, options: &RouterOptions) -> Router {
 /// `/metrics`, for the load balancer and monitoring; every other path is 404.
 pub fn ops_router(state: ApiState) -> Router {
     let (probes, _) = open_routes().split_for_parts();
-    probes
-        .with_state(state)
-        .fallback(|| async { ApiError::RouteNotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn(envelope::finalize))
+    outermost(
+        probes
+            .with_state(state)
+            .fallback(|| async { ApiError::RouteNotFound })
+            .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed }),
+    )
+}
+
+#[cfg(test)]
+mod panic_tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_the_error_envelope() {
+        let app = super::outermost(axum::Router::new().route(
+            "/boom",
+            axum::routing::get(|| async {
+                if true {
+                    panic!("boom");
+                }
+            }),
+        ));
+        let res = app.oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), 500);
+        assert!(res.headers().contains_key("x-request-id"));
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "internal_error", "{v}");
+        assert!(!v.to_string().contains("boom"), "the panic's message stays in the log: {v}");
+    }
 }

@@ -16,9 +16,10 @@ use hookd_core::store::StoredResponse;
 use sha2::{Digest, Sha256};
 
 use crate::envelope::{ApiResponse, Payload};
-use crate::error::{chain, ApiError};
+use crate::error::ApiError;
 use crate::routes::events::BATCH_BODY_LIMIT;
 use crate::ApiState;
+use tracing::Instrument;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -64,7 +65,7 @@ pub(crate) async fn authenticated(
         req.extensions_mut().insert(principal);
         next.run(req).await
     };
-    res.extensions_mut().insert(decision.info);
+    res.extensions_mut().insert(crate::envelope::RateLimitInfo::from(decision.info));
     res
 }
 
@@ -170,7 +171,8 @@ pub async fn idempotency(State(state): State<ApiState>, req: Request, next: Next
         Ok(Idempotency::Replay(stored)) => replay(stored),
         Ok(Idempotency::Proceed) => {
             let req = Request::from_parts(parts, Body::from(bytes));
-            let res = match tokio::spawn(next.run(req)).await {
+            // In the request's span, so the handler's log lines carry its request id.
+            let res = match tokio::spawn(next.run(req).instrument(tracing::Span::current())).await {
                 Ok(res) => res,
                 Err(e) => ApiError::Internal(Box::new(e)).into_response(),
             };
@@ -186,7 +188,7 @@ pub async fn idempotency(State(state): State<ApiState>, req: Request, next: Next
                 None => state.idempotency.abandon(&key_id, &key).await,
             };
             if let Err(e) = outcome {
-                tracing::warn!(error = %chain(&e), "could not record the idempotency outcome");
+                tracing::warn!(error = %hookd_core::error_chain(&e), "could not record the idempotency outcome");
             }
             res
         }

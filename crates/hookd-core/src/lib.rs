@@ -20,14 +20,38 @@ pub mod time_fmt;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-/// An error and all its causes, `outer: inner: root`, for one log line or message.
+/// An error and all its causes, `outer: inner: root`, for one log line or message: the
+/// one formatter for every error hookd logs or stores. A cause whose message the text
+/// already holds (HTTP clients often repeat their inner errors) is left out.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct E(&'static str, #[source] Option<Box<E>>);
+
+    #[test]
+    fn the_chain_names_every_cause_once() {
+        let root = E("disk full", None);
+        let mid = E("storage error", Some(Box::new(root)));
+        assert_eq!(
+            super::error_chain(&E("cannot record results", Some(Box::new(mid)))),
+            "cannot record results: storage error: disk full"
+        );
+        let repeated = E("connect failed: refused", Some(Box::new(E("refused", None))));
+        assert_eq!(super::error_chain(&repeated), "connect failed: refused");
+    }
 }

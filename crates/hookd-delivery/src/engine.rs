@@ -285,7 +285,7 @@ impl Engine for StoreOnlyEngine {
         tokio::spawn(async move {
             // If this fails the lease expires and a worker claims the delivery then.
             if let Err(e) = store.release_deliveries(&owner, &ids, time_fmt::now()).await {
-                tracing::warn!(error = %e, "could not hand deliveries to the workers; they resume when the lease expires");
+                tracing::warn!(error = %hookd_core::error_chain(&e), "could not hand deliveries to the workers; they resume when the lease expires");
             }
         });
     }
@@ -508,7 +508,7 @@ impl Dispatcher {
                 if let Err(e) =
                     shared.store.release_deliveries(&shared.options.node_id, &overflow, time_fmt::now()).await
                 {
-                    tracing::warn!(error = %e, count = overflow.len(), "could not release deliveries; their leases will expire");
+                    tracing::warn!(error = %hookd_core::error_chain(&e), count = overflow.len(), "could not release deliveries; their leases will expire");
                 }
             });
         }
@@ -617,7 +617,7 @@ impl Dispatcher {
         tokio::spawn(async move {
             let until = time_fmt::now() + shared.options.lease;
             if let Err(e) = shared.store.renew_leases(&shared.options.node_id, &ids, until).await {
-                tracing::warn!(error = %e, count = ids.len(), "could not renew leases");
+                tracing::warn!(error = %hookd_core::error_chain(&e), count = ids.len(), "could not renew leases");
             }
         });
     }
@@ -655,7 +655,7 @@ impl Dispatcher {
         }
         if let Err(e) = self.shared.store.release_deliveries(&self.shared.options.node_id, &ids, time_fmt::now()).await
         {
-            tracing::warn!(error = %e, count = ids.len(), "could not release deliveries; their leases will expire");
+            tracing::warn!(error = %hookd_core::error_chain(&e), count = ids.len(), "could not release deliveries; their leases will expire");
         }
     }
 
@@ -695,7 +695,7 @@ async fn attempt(shared: &Shared, job: &DeliveryJob) -> (DeliveryResult, Option<
         }
         Err(e) => {
             // The store is unreachable or a secret cannot be opened: try again later.
-            tracing::warn!(delivery_id = %job.delivery_id, error = %e, "cannot load the webhook; retrying later");
+            tracing::warn!(delivery_id = %job.delivery_id, error = %hookd_core::error_chain(&e), "cannot load the webhook; retrying later");
             let next = NextStep::RetryAt(time_fmt::now() + shared.options.lease);
             let r = DeliveryResult {
                 delivery_id: job.delivery_id.clone(),
@@ -777,7 +777,7 @@ async fn schedule(shared: Arc<Shared>) {
                         let _ = shared.dispatch.send(Msg::Jobs(jobs));
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "could not claim due deliveries"),
+                Err(e) => tracing::warn!(error = %hookd_core::error_chain(&e), "could not claim due deliveries"),
             }
         }
         if claimed == free && free > 0 {
@@ -787,7 +787,7 @@ async fn schedule(shared: Arc<Shared>) {
         let next_due = match shared.store.next_due_at().await {
             Ok(t) => t,
             Err(e) => {
-                tracing::warn!(error = %e, "could not read the next due time");
+                tracing::warn!(error = %hookd_core::error_chain(&e), "could not read the next due time");
                 Some(now + Duration::from_secs(1))
             }
         };

@@ -219,21 +219,7 @@ fn classify(e: &reqwest::Error) -> (&'static str, String) {
     } else {
         "request"
     };
-    (kind, chain(e))
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
+    (kind, hookd_core::error_chain(e))
 }
 
 /// The start of a response body, cut at a character boundary.

@@ -76,13 +76,13 @@ pub fn watch(store: &PgStore, notice: impl Fn(Notice) + Send + Sync + 'static) -
             let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
                 Ok(l) => l,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for other nodes' changes; retrying");
+                    tracing::warn!(error = %hookd_core::error_chain(&e), "cannot listen for other nodes' changes; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
             };
             if let Err(e) = listener.listen_all([WEBHOOK_CHANNEL, DUE_CHANNEL]).await {
-                tracing::warn!(error = %e, "cannot listen for other nodes' changes; retrying");
+                tracing::warn!(error = %hookd_core::error_chain(&e), "cannot listen for other nodes' changes; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -104,7 +104,7 @@ pub fn watch(store: &PgStore, notice: impl Fn(Notice) + Send + Sync + 'static) -
                     // The connection dropped and was re-established.
                     Ok(None) => notice(Notice::Missed),
                     Err(e) => {
-                        tracing::warn!(error = %e, "lost the listener for other nodes' changes; reconnecting");
+                        tracing::warn!(error = %hookd_core::error_chain(&e), "lost the listener for other nodes' changes; reconnecting");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         break;
                     }

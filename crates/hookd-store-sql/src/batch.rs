@@ -68,11 +68,11 @@ mod tests {
     #[test]
     fn chunks_use_only_the_fixed_sizes_and_cover_everything() {
         let items: Vec<u32> = (0..343).collect();
-        let chunks = super::sized_chunks(&items);
+        let chunks = sized_chunks(&items);
         let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
         assert_eq!(sizes, [256, 64, 16, 4, 1, 1, 1]);
         assert_eq!(chunks.concat(), items);
-        assert!(super::sized_chunks::<u8>(&[]).is_empty());
+        assert!(sized_chunks::<u8>(&[]).is_empty());
     }
 
     use std::time::Duration;

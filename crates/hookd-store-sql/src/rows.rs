@@ -145,7 +145,7 @@ impl TryFrom<WebhookRow> for Webhook {
 /// `len` letters that do not compress (a database that compresses large values must
 /// still find room for them): a write probe's payload.
 pub fn incompressible(len: usize) -> String {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ (time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ (OffsetDateTime::now_utc().unix_timestamp_nanos() as u64);
     (0..len)
         .map(|_| {
             x ^= x << 13;

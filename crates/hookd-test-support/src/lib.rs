@@ -460,6 +460,7 @@ impl HookdProcess {
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
         if let Some(pid) = self.child.id() {
             // SAFETY: kill(2) on our own child's pid, with a valid signal number.
+            #[allow(unsafe_code)]
             unsafe {
                 libc::kill(pid as libc::pid_t, libc::SIGTERM);
             }

@@ -113,7 +113,10 @@ impl Drop for PrivatePostgres {
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    #[allow(unsafe_code)] // geteuid has no preconditions
+    unsafe {
+        libc::geteuid() == 0
+    }
 }
 
 fn run(cmd: &mut Command) {

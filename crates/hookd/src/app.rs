@@ -319,7 +319,7 @@ impl App {
 
 /// Takes the exclusive lock on `<database>.lock` (created 0600), with this process's id
 /// in it, or says which process holds it.
-fn own_sqlite_file(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
+fn own_sqlite_file(db: &Path) -> anyhow::Result<std::fs::File> {
     use std::io::{Read, Seek, Write};
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
@@ -367,12 +367,12 @@ async fn maintain(
         match idempotency.prune().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "deleted expired idempotency records"),
-            Err(e) => tracing::warn!(error = %hookd_api::error::chain(&e), "could not prune idempotency records"),
+            Err(e) => tracing::warn!(error = %hookd_core::error_chain(&e), "could not prune idempotency records"),
         }
         match deliveries.prune(retention).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "deleted succeeded deliveries past the retention"),
-            Err(e) => tracing::warn!(error = %hookd_api::error::chain(&e), "could not prune deliveries"),
+            Err(e) => tracing::warn!(error = %hookd_core::error_chain(&e), "could not prune deliveries"),
         }
         tokio::select! {
             _ = tokio::time::sleep(MAINTENANCE_INTERVAL) => {}

@@ -124,6 +124,11 @@ impl AuthService {
             match map.get(id) {
                 Some(t) if now.duration_since(*t) < TOUCH_INTERVAL => false,
                 _ => {
+                    // Bounded like the key cache: a key not seen for TOUCH_INTERVAL
+                    // would be touched on its next use anyway.
+                    if map.len() >= KEY_CACHE_MAX {
+                        map.retain(|_, t| now.duration_since(*t) < TOUCH_INTERVAL);
+                    }
                     map.insert(id.clone(), now);
                     true
                 }
@@ -132,7 +137,7 @@ impl AuthService {
         if due {
             if let Err(e) = self.store.touch_api_key(id, time_fmt::now()).await {
                 // Not worth failing the request for.
-                tracing::warn!(api_key_id = %id, error = &e as &dyn std::error::Error, "could not record key use");
+                tracing::warn!(api_key_id = %id, error = %crate::error_chain(&e), "could not record key use");
             }
         }
     }

@@ -7,6 +7,7 @@ mod deliveries;
 mod directory;
 mod events;
 mod idempotency;
+mod rate_limit;
 mod webhooks;
 
 pub use admin::{AdminService, Bootstrapped};
@@ -15,6 +16,7 @@ pub use deliveries::{DeliveryDetail, DeliveryService};
 pub use directory::{SigningSecret, WebhookDirectory, WebhookRoute};
 pub use events::{Engine, EventService, NodeOptions, Published, Refusals, MAX_BATCH};
 pub use idempotency::{Idempotency, IdempotencyService, IDEMPOTENCY_TTL};
+pub use rate_limit::{RateDecision, RateLimitInfo, RateLimiter, SharedRateLimiter, WindowRateLimiter};
 pub use webhooks::{CreatedWebhook, Page, WebhookOptions, WebhookService};
 
 use crate::crypto::OpenError;

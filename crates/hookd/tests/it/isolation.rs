@@ -122,7 +122,7 @@ async fn an_open_circuit_holds_deliveries_and_a_probe_closes_it() {
         .filter(|m| m.reply_status == 200)
         .map(|m| m.header("webhook-id").unwrap().to_owned())
         .collect();
-    let unique: std::collections::HashSet<_> = ok.iter().collect();
+    let unique: HashSet<_> = ok.iter().collect();
     assert_eq!((ok.len(), unique.len()), (45, 45));
     let got = rx.received();
     // Without the breaker, 5 deliveries x 6 attempts would have gone out by now.

@@ -10,10 +10,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use hookd_core::id::ApiKeyId;
-use hookd_core::store::{Store, StoreError};
 
-use crate::envelope::RateLimitInfo;
+use crate::id::ApiKeyId;
+use crate::store::{Store, StoreError};
+
+/// A key's allowance after a request: what the API reports in `X-RateLimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitInfo {
+    /// Requests allowed per window.
+    pub limit: u32,
+    /// Requests left in the current window.
+    pub remaining: u32,
+    /// When the window resets, in Unix seconds.
+    pub reset: u64,
+}
 
 const WINDOW_SECS: u64 = 60;
 /// Past this many tracked keys, entries from earlier windows are dropped.
