@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! - [`engine`]: the dispatcher, scheduler and result writer ([`engine::DeliveryEngine`]).
+//! - [`engine`]: the dispatcher, scheduler and result writer ([`engine::DeliveryEngine`]),
+//!   one file each, with one attempt and its retry decision in `engine/attempt.rs`.
 //! - [`sender`]: one HTTP attempt, signed, with timeouts and limits.
 //! - [`signing`]: the body HMAC and Standard Webhooks signatures.
 //! - [`ssrf`]: which addresses deliveries may reach, enforced at connect time.
