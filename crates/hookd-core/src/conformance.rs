@@ -48,6 +48,7 @@ macro_rules! store_conformance_tests {
             results_move_deliveries_and_counters
             gone_disables_and_cancels
             retry_replay_and_prune
+            an_unleased_retry_is_due_for_any_node
             request_reservations_never_pass_the_limit
         );
     };
@@ -521,13 +522,43 @@ pub async fn gone_disables_and_cancels(store: Arc<dyn Store>) {
     assert_eq!(store.find_webhook(&w.id).await.unwrap().unwrap().disabled_reason.as_deref(), Some("endpoint_gone"));
 }
 
+/// A retry the node will not send itself (an API-only node) is one write: the delivery
+/// is pending and due, with no lease, for any node to claim.
+pub async fn an_unleased_retry_is_due_for_any_node(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let start = time_fmt::now();
+    let rec = record(event(&ws.id, None), &[&w.id], Some(("n", start + Duration::from_secs(60))));
+    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
+    let id = rec.deliveries[0].id.clone();
+    let failed = DeliveryResult {
+        delivery_id: id.clone(),
+        webhook_id: w.id.clone(),
+        attempt: Some(attempt(&id, 1, 500)),
+        next: NextStep::Failed,
+    };
+    store.record_results(&[failed], start - Duration::from_secs(86_400)).await.unwrap();
+    let (d, _) = store.claim_for_retry(&ws.id, &id, None).await.unwrap().unwrap();
+    assert_eq!((d.status, d.attempts, d.schedule_base), (DeliveryStatus::Pending, 1, 1));
+    let later = time_fmt::now() + Duration::from_secs(1);
+    let claim = Claim {
+        owner: "worker",
+        now: later,
+        lease_until: later + Duration::from_secs(60),
+        limit: 10,
+        exclude_webhooks: &[],
+    };
+    let got = store.claim_due_deliveries(&claim).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0.id, id);
+}
+
 pub async fn retry_replay_and_prune(store: Arc<dyn Store>) {
     let (ws, w) = with_webhook(&*store).await;
     let start = time_fmt::now();
     let rec = record(event(&ws.id, None), &[&w.id, &w.id], Some(("n", start + Duration::from_secs(60))));
     store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
     let (a, b) = (rec.deliveries[0].id.clone(), rec.deliveries[1].id.clone());
-    assert!(store.claim_for_retry(&ws.id, &a, "n", start).await.unwrap().is_none(), "in flight: no retry");
+    assert!(store.claim_for_retry(&ws.id, &a, Some(("n", start))).await.unwrap().is_none(), "in flight: no retry");
     let far = start - Duration::from_secs(86_400);
     let results = [(&a, 500, NextStep::Failed), (&b, 200, NextStep::Succeeded)].map(|(d, code, next)| DeliveryResult {
         delivery_id: d.clone(),
@@ -536,7 +567,8 @@ pub async fn retry_replay_and_prune(store: Arc<dyn Store>) {
         next,
     });
     store.record_results(&results, far).await.unwrap();
-    let (d, e) = store.claim_for_retry(&ws.id, &a, "n", start + Duration::from_secs(60)).await.unwrap().unwrap();
+    let (d, e) =
+        store.claim_for_retry(&ws.id, &a, Some(("n", start + Duration::from_secs(60)))).await.unwrap().unwrap();
     assert_eq!((d.status, d.attempts, d.schedule_base), (DeliveryStatus::InFlight, 1, 1));
     assert_eq!(e.id, rec.event.id);
     let until = time_fmt::now() + Duration::from_secs(1);

@@ -365,14 +365,14 @@ pub trait Store: Send + Sync + 'static {
         filter: &DeliveryFilter,
         page: &PageRequest<DeliveryId>,
     ) -> StoreResult<Vec<Delivery>>;
-    /// Claims one delivery for an immediate attempt, starting a new retry round.
-    /// `None` when it does not exist or is already in flight.
+    /// Starts a new retry round for one delivery, due now: leased to `lease`'s node for
+    /// an immediate attempt, or, without a lease, left pending for whichever node claims
+    /// it (and announced to them). `None` when it does not exist or is in flight.
     async fn claim_for_retry(
         &self,
         workspace: &WorkspaceId,
         id: &DeliveryId,
-        owner: &str,
-        lease_until: OffsetDateTime,
+        lease: Option<(&str, OffsetDateTime)>,
     ) -> StoreResult<Option<(Delivery, Event)>>;
     /// Makes the finished deliveries of a webhook created in `[since, until)` due now, each
     /// with a new retry round: only failed ones, or every finished one. Returns how many.

@@ -79,13 +79,20 @@ impl DeliveryService {
     pub async fn retry(&self, who: &Principal, id: &str) -> Result<Delivery, ServiceError> {
         let d = self.visible(who, id).await?;
         let node = self.events.node();
-        let lease_until = time_fmt::now() + node.lease;
-        let Some((delivery, event)) =
-            self.store.claim_for_retry(who.workspace_id(), &d.id, &node.node_id, lease_until).await?
-        else {
+        let engine = self.events.engine();
+        // One write either way: leased to this node and handed to its engine, or, when
+        // the engine would not take it now (an API-only node, a full queue), left due in
+        // the store for the node that claims it.
+        let take = !engine.refusals().refuses(&d.webhook_id);
+        let lease = take.then(|| (node.node_id.as_str(), time_fmt::now() + node.lease));
+        let Some((delivery, event)) = self.store.claim_for_retry(who.workspace_id(), &d.id, lease).await? else {
             return Err(ServiceError::Conflict("the delivery is being sent right now; retry when it has finished"));
         };
-        self.events.engine().hand_off(vec![DeliveryJob::new(&delivery, event.body().into())]);
+        if take {
+            engine.hand_off(vec![DeliveryJob::new(&delivery, event.body().into())]);
+        } else {
+            engine.wake();
+        }
         Ok(delivery)
     }
 

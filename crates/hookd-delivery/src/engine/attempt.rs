@@ -53,8 +53,8 @@ pub(super) fn attempt_of(job: &DeliveryJob, o: &Outcome) -> Attempt {
     }
 }
 
-/// What follows an attempt under the retry schedule.
-pub(super) fn next_step(options: &EngineOptions, job: &DeliveryJob, o: &Outcome) -> NextStep {
+/// What follows an attempt under the retry schedule, decided at `now`.
+pub(super) fn next_step(options: &EngineOptions, job: &DeliveryJob, o: &Outcome, now: OffsetDateTime) -> NextStep {
     if o.succeeded() {
         return NextStep::Succeeded;
     }
@@ -63,13 +63,14 @@ pub(super) fn next_step(options: &EngineOptions, job: &DeliveryJob, o: &Outcome)
     }
     let made = (job.attempts + 1 - job.schedule_base).max(1) as usize;
     match options.retry_schedule.next_delay(made, o.retry_after) {
-        Some(delay) => NextStep::RetryAt(time_fmt::now() + delay),
+        Some(delay) => NextStep::RetryAt(now + delay),
         None => NextStep::Failed,
     }
 }
 
 /// One attempt of a job: look up the webhook, send, decide what follows.
-pub(super) async fn attempt(shared: &Shared, job: &DeliveryJob) -> (DeliveryResult, Option<bool>) {
+/// `now` is when the attempt was started.
+pub(super) async fn attempt(shared: &Shared, job: &DeliveryJob, now: OffsetDateTime) -> (DeliveryResult, Option<bool>) {
     let cancelled = || DeliveryResult {
         delivery_id: job.delivery_id.clone(),
         webhook_id: job.webhook_id.clone(),
@@ -85,7 +86,7 @@ pub(super) async fn attempt(shared: &Shared, job: &DeliveryJob) -> (DeliveryResu
         Err(e) => {
             // The store is unreachable or a secret cannot be opened: try again later.
             tracing::warn!(delivery_id = %job.delivery_id, error = %hookd_core::error_chain(&e), "cannot load the webhook; retrying later");
-            let next = NextStep::RetryAt(time_fmt::now() + shared.options.lease);
+            let next = NextStep::RetryAt(now + shared.options.lease);
             let r = DeliveryResult {
                 delivery_id: job.delivery_id.clone(),
                 webhook_id: job.webhook_id.clone(),
@@ -97,7 +98,7 @@ pub(super) async fn attempt(shared: &Shared, job: &DeliveryJob) -> (DeliveryResu
     };
     let outcome = shared.sender.send(&route, job).await;
     shared.metrics.observe(&outcome);
-    let next = next_step(&shared.options, job, &outcome);
+    let next = next_step(&shared.options, job, &outcome, time_fmt::now());
     shared.metrics.outcome(&next);
     tracing::debug!(
         delivery_id = %job.delivery_id,
@@ -162,10 +163,15 @@ mod tests {
         EngineOptions { retry_schedule: schedule, ..EngineOptions::default() }
     }
 
-    /// The delay `next` schedules, measured from around the call.
-    fn delay_of(next: NextStep, before: time::OffsetDateTime) -> Duration {
+    /// A fixed instant: the decision takes the time as an argument.
+    fn t0() -> time::OffsetDateTime {
+        time::macros::datetime!(2026-12-02 12:00 UTC)
+    }
+
+    /// The delay a decision at [`t0`] schedules.
+    fn delay(next: NextStep) -> Duration {
         match next {
-            NextStep::RetryAt(t) => (t - before).try_into().unwrap(),
+            NextStep::RetryAt(t) => (t - t0()).try_into().unwrap(),
             other => panic!("expected a retry, got {other:?}"),
         }
     }
@@ -173,8 +179,11 @@ mod tests {
     #[test]
     fn success_and_gone_end_the_delivery() {
         let o = options(&[0, 5]);
-        assert_eq!(next_step(&o, &job(0, 0), &answered(204, None)), NextStep::Succeeded);
-        assert_eq!(next_step(&o, &job(0, 0), &answered(410, None)), NextStep::DisableWebhook { reason: DISABLED_GONE });
+        assert_eq!(next_step(&o, &job(0, 0), &answered(204, None), t0()), NextStep::Succeeded);
+        assert_eq!(
+            next_step(&o, &job(0, 0), &answered(410, None), t0()),
+            NextStep::DisableWebhook { reason: DISABLED_GONE }
+        );
     }
 
     #[test]
@@ -182,23 +191,20 @@ mod tests {
         let o = options(&[0, 10, 100]);
         for (attempts, base) in [(0, 10.0), (1, 100.0)] {
             for _ in 0..50 {
-                let before = time_fmt::now();
-                let d = delay_of(next_step(&o, &job(attempts, 0), &answered(500, None)), before).as_secs_f64();
-                assert!((base * 0.8 - 0.01..=base * 1.2 + 0.01).contains(&d), "attempt {attempts}: {d}s");
+                let d = delay(next_step(&o, &job(attempts, 0), &answered(500, None), t0())).as_secs_f64();
+                assert!((base * 0.8..=base * 1.2).contains(&d), "attempt {attempts}: {d}s");
             }
         }
-        assert_eq!(next_step(&o, &job(2, 0), &answered(500, None)), NextStep::Failed);
+        assert_eq!(next_step(&o, &job(2, 0), &answered(500, None), t0()), NextStep::Failed);
     }
 
     #[test]
     fn retry_after_sets_a_floor_bounded_by_the_largest_step() {
         let o = options(&[0, 10, 100]);
-        let before = time_fmt::now();
-        let d = delay_of(next_step(&o, &job(0, 0), &answered(429, Some(Duration::from_secs(60)))), before);
+        let d = delay(next_step(&o, &job(0, 0), &answered(429, Some(Duration::from_secs(60))), t0()));
         assert!(d >= Duration::from_secs(60), "{d:?}");
-        let before = time_fmt::now();
-        let d = delay_of(next_step(&o, &job(0, 0), &answered(503, Some(Duration::from_secs(86_400)))), before);
-        assert!(d <= Duration::from_secs(101), "a Retry-After of a day waits the largest step at most: {d:?}");
+        let d = delay(next_step(&o, &job(0, 0), &answered(503, Some(Duration::from_secs(86_400))), t0()));
+        assert_eq!(d, Duration::from_secs(100), "a Retry-After of a day waits the largest step");
     }
 
     #[test]
@@ -206,9 +212,8 @@ mod tests {
         let o = options(&[0, 10, 100]);
         // The third attempt failed, the first of a round a manual retry started after
         // the schedule was spent: the next waits the round's first step, not a spent one.
-        assert_eq!(next_step(&o, &job(2, 0), &answered(500, None)), NextStep::Failed);
-        let before = time_fmt::now();
-        let d = delay_of(next_step(&o, &job(2, 2), &answered(500, None)), before).as_secs_f64();
-        assert!((8.0..=12.01).contains(&d), "{d}s");
+        assert_eq!(next_step(&o, &job(2, 0), &answered(500, None), t0()), NextStep::Failed);
+        let d = delay(next_step(&o, &job(2, 2), &answered(500, None), t0())).as_secs_f64();
+        assert!((8.0..=12.0).contains(&d), "{d}s");
     }
 }

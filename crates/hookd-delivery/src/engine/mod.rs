@@ -16,8 +16,7 @@
 //! `attempt.rs` (one attempt and what follows it) and `store_only.rs` (the engine of an
 //! API-only node). This file holds what they share.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,12 +31,12 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use crate::breaker::{Breaker, Bucket, Permit};
 use crate::metrics::Metrics;
 use crate::sender::{Outcome, Sender};
 
 mod attempt;
 mod dispatcher;
+mod queues;
 mod results;
 mod scheduler;
 mod store_only;
@@ -58,9 +57,6 @@ const MAX_RESULTS_PER_WRITE: usize = 1000;
 const RESULTS_LINGER: Duration = Duration::from_millis(20);
 /// Most deliveries claimed in one query.
 const MAX_CLAIM: usize = 1000;
-/// Deliveries held in memory for a webhook whose circuit is open: enough for the probes;
-/// the rest wait in the store, so a failing endpoint cannot fill the shared queue.
-const OPEN_CIRCUIT_HOLD: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -109,10 +105,18 @@ impl Default for EngineOptions {
 }
 
 enum Msg {
-    Jobs(Vec<DeliveryJob>),
-    Done { webhook_id: WebhookId, delivery_id: DeliveryId, success: Option<bool> },
+    /// Deliveries to hold; the scheduler's claims ask to be told when they are taken.
+    Jobs(Vec<DeliveryJob>, Option<oneshot::Sender<()>>),
+    Done {
+        webhook_id: WebhookId,
+        delivery_id: DeliveryId,
+        success: Option<bool>,
+    },
     Disabled(Vec<WebhookId>),
-    Shutdown { grace: Duration, done: oneshot::Sender<()> },
+    Shutdown {
+        grace: Duration,
+        done: oneshot::Sender<()>,
+    },
 }
 
 struct Shared {
@@ -123,10 +127,12 @@ struct Shared {
     metrics: Arc<Metrics>,
     dispatch: mpsc::UnboundedSender<Msg>,
     results: Mutex<Option<mpsc::UnboundedSender<DeliveryResult>>>,
-    /// Room left in memory, for the scheduler's claims.
+    /// Room left in memory, for the scheduler's claims: written by the dispatcher alone,
+    /// after every step.
     free: AtomicUsize,
     /// Webhooks whose queues are full: the scheduler leaves their rows in the store, and
-    /// publishes store their new deliveries pending instead of handing them off.
+    /// publishes store their new deliveries pending instead of handing them off. Written
+    /// by the dispatcher alone, when the set changes.
     saturated: Mutex<Arc<HashSet<WebhookId>>>,
     wake: Notify,
     /// Set with a wake-up when stored deliveries may have become claimable (a webhook
@@ -215,7 +221,7 @@ impl DeliveryEngine {
 #[async_trait]
 impl Engine for DeliveryEngine {
     fn hand_off(&self, jobs: Vec<DeliveryJob>) {
-        let _ = self.shared.dispatch.send(Msg::Jobs(jobs));
+        let _ = self.shared.dispatch.send(Msg::Jobs(jobs, None));
     }
 
     fn wake(&self) {

@@ -5,37 +5,17 @@ use super::*;
 
 /// Writes outcomes in batches, retrying the store until it takes them.
 pub(super) async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<DeliveryResult>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        if !rx.is_closed() {
-            tokio::time::sleep(RESULTS_LINGER).await;
+    while let Some(batch) = next_batch(&mut rx).await {
+        let disabled = until_stored(&shared.options.storage, batch.len(), || {
+            shared.store.record_results(&batch, disable_before(&shared.options))
+        })
+        .await;
+        for w in &disabled {
+            tracing::warn!(webhook_id = %w, "webhook disabled");
+            shared.directory.invalidate_webhook(w);
         }
-        while batch.len() < MAX_RESULTS_PER_WRITE {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match shared.store.record_results(&batch, disable_before(&shared.options)).await {
-                Ok(disabled) => {
-                    for w in &disabled {
-                        tracing::warn!(webhook_id = %w, "webhook disabled");
-                        shared.directory.invalidate_webhook(w);
-                    }
-                    if !disabled.is_empty() {
-                        let _ = shared.dispatch.send(Msg::Disabled(disabled));
-                    }
-                    break;
-                }
-                Err(e) => {
-                    shared.options.storage.observe_failure(&e);
-                    tracing::warn!(error = %hookd_core::error_chain(&e), count = batch.len(), "could not record delivery results; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
+        if !disabled.is_empty() {
+            let _ = shared.dispatch.send(Msg::Disabled(disabled));
         }
         // A retry due before the scheduler's next pass wakes it; later ones it will see
         // in the store when it gets there.
@@ -52,5 +32,136 @@ pub(super) async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedRe
                 shared.wake.notify_one();
             }
         }
+    }
+}
+
+/// The next batch: the first outcome to arrive, and whatever follows it within
+/// [`RESULTS_LINGER`], up to [`MAX_RESULTS_PER_WRITE`]. `None` once the channel is closed
+/// and empty. A closed channel (shutdown) does not linger.
+pub(super) async fn next_batch(rx: &mut mpsc::UnboundedReceiver<DeliveryResult>) -> Option<Vec<DeliveryResult>> {
+    let first = rx.recv().await?;
+    let mut batch = vec![first];
+    if !rx.is_closed() {
+        tokio::time::sleep(RESULTS_LINGER).await;
+    }
+    while batch.len() < MAX_RESULTS_PER_WRITE {
+        match rx.try_recv() {
+            Ok(r) => batch.push(r),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// Runs `write` until it succeeds: the outcomes are already sent, so they are never
+/// dropped. Waits 50 ms after a failure, doubling up to 5 s, and reports each failure
+/// to `health` (readiness).
+pub(super) async fn until_stored<T, F, Fut>(health: &StorageHealth, count: usize, mut write: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = hookd_core::store::StoreResult<T>>,
+{
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match write().await {
+            Ok(v) => return v,
+            Err(e) => {
+                health.observe_failure(&e);
+                tracing::warn!(error = %hookd_core::error_chain(&e), count, "could not record delivery results; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use hookd_core::id::{DeliveryId, WebhookId};
+    use hookd_core::store::{DeliveryResult, NextStep, StorageHealth, StoreError};
+    use tokio::sync::mpsc;
+    use tokio::time::Instant;
+
+    use super::{next_batch, until_stored, MAX_RESULTS_PER_WRITE, RESULTS_LINGER};
+
+    fn result() -> DeliveryResult {
+        DeliveryResult {
+            delivery_id: DeliveryId::generate(),
+            webhook_id: WebhookId::generate(),
+            attempt: None,
+            next: NextStep::Cancelled,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn outcomes_gather_for_the_linger_then_go_in_batches_of_at_most_the_maximum() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for _ in 0..1_500 {
+            tx.send(result()).unwrap();
+        }
+        let started = Instant::now();
+        let first = next_batch(&mut rx).await.unwrap();
+        assert_eq!(first.len(), MAX_RESULTS_PER_WRITE);
+        assert_eq!(started.elapsed(), RESULTS_LINGER, "one linger per batch");
+        // What arrives during the linger joins the batch.
+        let late = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RESULTS_LINGER / 2).await;
+            late.send(result()).unwrap();
+        });
+        assert_eq!(next_batch(&mut rx).await.unwrap().len(), 501);
+        // Closed (shutdown): what is left goes at once, then the writer ends.
+        tx.send(result()).unwrap();
+        drop(tx);
+        let started = Instant::now();
+        assert_eq!(next_batch(&mut rx).await.unwrap().len(), 1);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert!(next_batch(&mut rx).await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_write_is_retried_with_backoff_until_it_is_stored() {
+        let health = StorageHealth::default();
+        let calls = AtomicUsize::new(0);
+        let started = Instant::now();
+        let stored = until_stored(&health, 1, || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 4 {
+                    Err(StoreError::Storage("disk full".into()))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(stored, 4, "the fifth try is stored");
+        assert!(health.failing(), "readiness hears of the failures");
+        assert_eq!(started.elapsed(), Duration::from_millis(50 + 100 + 200 + 400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_backoff_stops_growing_at_five_seconds() {
+        let health = StorageHealth::default();
+        let calls = AtomicUsize::new(0);
+        let started = Instant::now();
+        until_stored(&health, 1, || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 10 {
+                    Err(StoreError::Unavailable("connection refused".into()))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+        // 50, 100, …, 3200 ms, then 5 s four times.
+        let expected: u64 = (0..7).map(|i| 50u64 << i).sum::<u64>() + 3 * 5_000;
+        assert_eq!(started.elapsed(), Duration::from_millis(expected));
+        assert!(!health.failing(), "only storage failures (a full disk) mark readiness");
     }
 }

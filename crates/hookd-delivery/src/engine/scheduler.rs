@@ -13,10 +13,10 @@ pub(super) async fn schedule(shared: Arc<Shared>) {
     // it is expensive, and repeating it every second took a quarter of the writer's time
     // in the mixed-health benchmark. It doubles up to the poll interval, and is reset
     // when a webhook leaves saturation or claims succeed.
-    let mut held_back_wait = HELD_BACK_WAIT;
+    let mut pacing = Pacing::new(opts.poll_interval, opts.lease);
     while !shared.stopping.load(Ordering::SeqCst) {
         if shared.claimable.swap(false, Ordering::Relaxed) {
-            held_back_wait = HELD_BACK_WAIT;
+            pacing.reset();
         }
         let free = shared.free.load(Ordering::Relaxed).min(MAX_CLAIM);
         let mut claimed = 0;
@@ -35,7 +35,7 @@ pub(super) async fn schedule(shared: Arc<Shared>) {
                 Ok(rows) => {
                     claimed = rows.len();
                     if claimed > 0 {
-                        held_back_wait = HELD_BACK_WAIT;
+                        pacing.reset();
                         // Render each event's body once, however many of its deliveries came.
                         let mut bodies: HashMap<EventId, Arc<str>> = HashMap::new();
                         let jobs = rows
@@ -45,9 +45,11 @@ pub(super) async fn schedule(shared: Arc<Shared>) {
                                 DeliveryJob::new(&d, body)
                             })
                             .collect();
-                        // Reserve the room now; the dispatcher corrects it.
-                        shared.free.fetch_sub(claimed.min(shared.free.load(Ordering::Relaxed)), Ordering::Relaxed);
-                        let _ = shared.dispatch.send(Msg::Jobs(jobs));
+                        // The next pass reads the room these take, once the dispatcher
+                        // has them.
+                        let (taken, wait_taken) = oneshot::channel();
+                        let _ = shared.dispatch.send(Msg::Jobs(jobs, Some(taken)));
+                        let _ = wait_taken.await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %hookd_core::error_chain(&e), "could not claim due deliveries"),
@@ -64,27 +66,13 @@ pub(super) async fn schedule(shared: Arc<Shared>) {
                 Some(now + Duration::from_secs(1))
             }
         };
-        let mut wait = match next_due {
-            Some(t) if t > now => (t - now).try_into().unwrap_or(Duration::ZERO),
-            // Due now but nothing claimable (full queues, open circuits, or another
-            // node's live work): back off, but not past a retry this node scheduled.
-            Some(_) => {
-                let w = held_back_wait;
-                // Never past the lease, so a dead node's deliveries wait little longer
-                // than their lease for this node to take them over.
-                let cap = opts.poll_interval.min(opts.lease).max(HELD_BACK_WAIT);
-                held_back_wait = (held_back_wait * 2).min(cap);
-                let retry = shared.next_retry.load(Ordering::Relaxed);
-                let until_retry = Duration::from_micros(retry.saturating_sub(time_fmt::micros(now)).max(0) as u64);
-                if until_retry <= w {
-                    // This wait ends at that retry; the pass after it claims it.
-                    let _ = shared.next_retry.compare_exchange(retry, i64::MAX, Ordering::Relaxed, Ordering::Relaxed);
-                }
-                w.min(until_retry)
-            }
-            None => opts.poll_interval,
-        };
-        wait = wait.min(opts.poll_interval).max(Duration::from_millis(5));
+        let retry = shared.next_retry.load(Ordering::Relaxed);
+        let next_retry = (retry != i64::MAX).then(|| from_micros(retry));
+        let (wait, ends_at_retry) = pacing.wait(now, next_due, next_retry);
+        if ends_at_retry {
+            // This wait ends at that retry; the pass after it claims it.
+            let _ = shared.next_retry.compare_exchange(retry, i64::MAX, Ordering::Relaxed, Ordering::Relaxed);
+        }
         shared.planned_pass.store(time_fmt::micros(now) + wait.as_micros() as i64, Ordering::Relaxed);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -95,3 +83,109 @@ pub(super) async fn schedule(shared: Arc<Shared>) {
 
 /// The first wait after a pass that could claim nothing due.
 const HELD_BACK_WAIT: Duration = Duration::from_secs(1);
+/// The shortest wait between passes.
+const MIN_WAIT: Duration = Duration::from_millis(5);
+
+fn from_micros(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// How long the scheduler waits before its next pass; the decision alone, with the
+/// time passed in.
+#[derive(Debug)]
+pub(super) struct Pacing {
+    poll: Duration,
+    /// The longest held-back wait: never past the lease, so a dead node's deliveries wait
+    /// little longer than their lease for this node to take them over.
+    cap: Duration,
+    held_back: Duration,
+}
+
+impl Pacing {
+    pub fn new(poll: Duration, lease: Duration) -> Self {
+        Self { poll, cap: poll.min(lease).max(HELD_BACK_WAIT), held_back: HELD_BACK_WAIT }
+    }
+
+    /// Claims succeeded, or stored deliveries became claimable here: the back-off
+    /// starts over.
+    pub fn reset(&mut self) {
+        self.held_back = HELD_BACK_WAIT;
+    }
+
+    /// The wait, at `now`, after a pass that claimed less than it had room for:
+    /// - until the next due time (a retry, or a lease that expires), at most the poll
+    ///   interval;
+    /// - when deliveries are due but none could be claimed (full queues, open circuits,
+    ///   another node's live work), a back-off that doubles up to the cap, cut short by
+    ///   this node's earliest scheduled retry (`next_retry`). The flag says the wait ends
+    ///   at that retry.
+    pub fn wait(
+        &mut self,
+        now: OffsetDateTime,
+        next_due: Option<OffsetDateTime>,
+        next_retry: Option<OffsetDateTime>,
+    ) -> (Duration, bool) {
+        let until = |t: OffsetDateTime| Duration::try_from(t - now).unwrap_or(Duration::ZERO);
+        let (wait, ends_at_retry) = match next_due {
+            Some(t) if t > now => (until(t), false),
+            Some(_) => {
+                let w = self.held_back;
+                self.held_back = (self.held_back * 2).min(self.cap);
+                match next_retry.map(until) {
+                    Some(r) if r <= w => (r, true),
+                    _ => (w, false),
+                }
+            }
+            None => (self.poll, false),
+        };
+        (wait.min(self.poll).max(MIN_WAIT), ends_at_retry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Pacing;
+
+    fn t0() -> time::OffsetDateTime {
+        time::macros::datetime!(2026-12-02 12:00 UTC)
+    }
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn waits_for_the_next_due_time_within_the_poll_interval() {
+        let mut p = Pacing::new(S(30), S(60));
+        assert_eq!(p.wait(t0(), None, None), (S(30), false), "nothing due: the poll interval");
+        assert_eq!(p.wait(t0(), Some(t0() + S(3)), None), (S(3), false));
+        assert_eq!(p.wait(t0(), Some(t0() + S(3600)), None), (S(30), false));
+        // A lease expiring in 2 s: the pass that reclaims it comes then.
+        assert_eq!(p.wait(t0(), Some(t0() + S(2)), None), (S(2), false));
+    }
+
+    #[test]
+    fn held_back_deliveries_back_off_doubling_to_the_lease_and_start_over() {
+        let mut p = Pacing::new(S(30), S(10));
+        let due = Some(t0());
+        let waits: Vec<u64> = (0..6).map(|_| p.wait(t0(), due, None).0.as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 10, 10], "capped at the lease, below the poll interval");
+        p.reset();
+        assert_eq!(p.wait(t0(), due, None), (S(1), false));
+    }
+
+    #[test]
+    fn a_retry_this_node_scheduled_cuts_the_back_off_short() {
+        let mut p = Pacing::new(S(30), S(60));
+        let due = Some(t0());
+        p.wait(t0(), due, None);
+        p.wait(t0(), due, None);
+        // The back-off is at 4 s; a retry in 300 ms ends it, and says so.
+        let retry = Some(t0() + Duration::from_millis(300));
+        assert_eq!(p.wait(t0(), due, retry), (Duration::from_millis(300), true));
+        // A retry later than the back-off does not lengthen it.
+        assert_eq!(p.wait(t0(), due, Some(t0() + S(60))), (S(8), false));
+        // Never a busy loop.
+        assert_eq!(p.wait(t0(), due, Some(t0())), (Duration::from_millis(5), true));
+    }
+}

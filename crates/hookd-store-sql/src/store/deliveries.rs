@@ -256,20 +256,24 @@ pub(super) async fn claim_for_retry<D: Dialect>(
     store: &SqlStore<D>,
     workspace: &WorkspaceId,
     id: &DeliveryId,
-    owner: &str,
-    lease_until: OffsetDateTime,
+    lease: Option<(&str, OffsetDateTime)>,
 ) -> StoreResult<Option<(Delivery, Event)>> {
     let now = micros(hookd_core::time_fmt::now());
+    let (status, owner, until) = match lease {
+        Some((owner, until)) => ("in_flight", Some(owner), Some(micros(until))),
+        None => ("pending", None, None),
+    };
     let mut tx = store.begin().await?;
     let updated = tx
         .execute(
             Sql::new(
-                "UPDATE deliveries SET status = 'in_flight', lease_owner = ?, lease_expires_at = ?, \
+                "UPDATE deliveries SET status = ?, lease_owner = ?, lease_expires_at = ?, \
                  next_attempt_at = ?, schedule_base = attempts, updated_at = ? \
                  WHERE workspace_id = ? AND id = ? AND status != 'in_flight'",
             )
+            .bind(status)
             .bind(owner)
-            .bind(micros(lease_until))
+            .bind(until)
             .bind(now)
             .bind(now)
             .bind(workspace.as_str())
@@ -282,6 +286,9 @@ pub(super) async fn claim_for_retry<D: Dialect>(
     let mut q = Sql::new(CLAIM_SELECT);
     q.push_list([id.as_str()]);
     let row: ClaimRow = tx.fetch_one(q).await?;
+    if lease.is_none() {
+        tx.announce_due().await?;
+    }
     tx.commit().await?;
     Ok(Some(row.try_into()?))
 }

@@ -455,10 +455,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         &self,
         workspace: &WorkspaceId,
         id: &DeliveryId,
-        owner: &str,
-        lease_until: OffsetDateTime,
+        lease: Option<(&str, OffsetDateTime)>,
     ) -> StoreResult<Option<(Delivery, Event)>> {
-        deliveries::claim_for_retry(self, workspace, id, owner, lease_until).await
+        deliveries::claim_for_retry(self, workspace, id, lease).await
     }
 
     async fn replay_deliveries(
