@@ -152,7 +152,7 @@ fn bench_config(database_url: String) -> Config {
         delivery: hookd::config::DeliveryConfig {
             allow_private_cidrs: vec!["127.0.0.0/8".into()],
             // The neighbour scenario leaves attempts hanging; do not wait for them.
-            shutdown_grace: "1s".into(),
+            shutdown_grace: Duration::from_secs(1),
             ..Default::default()
         },
         ..Config::default()
@@ -566,10 +566,9 @@ async fn backlog_drain(http: &reqwest::Client, backlog: u64) -> anyhow::Result<F
     // receivers' return; the retry schedule is long enough that no delivery runs out of
     // attempts while the receivers are down.
     let h = start_hookd(|c| {
-        c.delivery.breaker_cooldown = "200ms".into();
-        c.delivery.breaker_max_cooldown = "1s".into();
-        c.delivery.retry_schedule =
-            ["0s", "1s", "5s", "30s", "1m", "5m", "10m", "30m", "1h", "2h"].map(String::from).to_vec();
+        c.delivery.breaker_cooldown = Duration::from_millis(200);
+        c.delivery.breaker_max_cooldown = Duration::from_secs(1);
+        c.delivery.retry_schedule = [0, 1, 5, 30, 60, 300, 600, 1800, 3600, 7200].map(Duration::from_secs).to_vec();
     })
     .await?;
     let urls: Vec<String> = (0..WEBHOOKS).map(|i| format!("{rx}/s5/{i}")).collect();

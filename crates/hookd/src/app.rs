@@ -261,7 +261,11 @@ impl App {
             delivering,
             routes: hookd_api::RouterOptions {
                 path_prefix: settings.path_prefix.clone(),
-                partner_v2: settings.partner_v2.clone(),
+                partner_v2: settings.partner_v2.as_ref().map(|p| hookd_api::PartnerV2Options {
+                    path_prefix: p.path_prefix.clone(),
+                    token_header: HeaderName::try_from(p.token_header.as_str())
+                        .expect("the configuration checked the header name"),
+                }),
                 developer_aliases: settings.developer_aliases,
                 allow_http: settings.allow_http,
             },

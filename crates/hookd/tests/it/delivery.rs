@@ -220,7 +220,8 @@ async fn a_failing_receiver_is_retried_until_it_succeeds() {
 
 #[tokio::test]
 async fn the_schedule_runs_out_and_the_delivery_fails() {
-    let server = delivering_server(|c| c.delivery.retry_schedule = vec!["0s".into(), "20ms".into()]).await;
+    let server =
+        delivering_server(|c| c.delivery.retry_schedule = vec![Duration::ZERO, Duration::from_millis(20)]).await;
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(500));
     let c = server.client();
@@ -235,7 +236,10 @@ async fn the_schedule_runs_out_and_the_delivery_fails() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let server = delivering_server(|c| c.delivery.retry_schedule = vec!["0s".into(), "10ms".into(), "5s".into()]).await;
+    let server = delivering_server(|c| {
+        c.delivery.retry_schedule = vec![Duration::ZERO, Duration::from_millis(10), Duration::from_secs(5)]
+    })
+    .await;
     let rx = TestReceiver::start().await;
     rx.script([Reply::status(429).header("retry-after", "1")]);
     let c = server.client();
@@ -248,7 +252,8 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn gone_disables_the_webhook_and_cancels_its_pending_deliveries() {
-    let server = delivering_server(|c| c.delivery.retry_schedule = vec!["0s".into(), "1h".into()]).await;
+    let server =
+        delivering_server(|c| c.delivery.retry_schedule = vec![Duration::ZERO, Duration::from_secs(3600)]).await;
     let rx = TestReceiver::start().await;
     rx.script([Reply::status(500)]);
     let c = server.client();
@@ -281,7 +286,7 @@ async fn gone_disables_the_webhook_and_cancels_its_pending_deliveries() {
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    let server = delivering_server(|c| c.delivery.retry_schedule = vec!["0s".into()]).await;
+    let server = delivering_server(|c| c.delivery.retry_schedule = vec![Duration::ZERO]).await;
     let rx = TestReceiver::start().await;
     let elsewhere = TestReceiver::start().await;
     rx.set_default(Reply::status(302).header("location", &elsewhere.url("/x")));
@@ -311,8 +316,8 @@ async fn a_large_response_is_cut_to_four_kibibytes() {
 #[tokio::test]
 async fn a_hanging_receiver_times_out() {
     let server = delivering_server(|c| {
-        c.delivery.attempt_timeout = "300ms".into();
-        c.delivery.retry_schedule = vec!["0s".into()];
+        c.delivery.attempt_timeout = Duration::from_millis(300);
+        c.delivery.retry_schedule = vec![Duration::ZERO];
     })
     .await;
     let rx = TestReceiver::start().await;
@@ -330,7 +335,7 @@ async fn a_hanging_receiver_times_out() {
 
 #[tokio::test]
 async fn retry_and_replay_send_again() {
-    let server = delivering_server(|c| c.delivery.retry_schedule = vec!["0s".into()]).await;
+    let server = delivering_server(|c| c.delivery.retry_schedule = vec![Duration::ZERO]).await;
     let rx = TestReceiver::start().await;
     rx.set_default(Reply::status(500));
     let c = server.client();

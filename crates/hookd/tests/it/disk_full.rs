@@ -244,10 +244,11 @@ async fn a_full_disk_under_postgresql_refuses_publishes_with_503_and_loses_nothi
         .config(|c| {
             c.allow_http = true;
             c.delivery.allow_private_cidrs = vec!["127.0.0.0/8".into()];
-            c.delivery.retry_schedule = vec!["0s".into(); 1].into_iter().chain(vec!["200ms".into(); 30]).collect();
-            c.delivery.breaker_cooldown = "100ms".into();
-            c.delivery.breaker_max_cooldown = "200ms".into();
-            c.database.acquire_timeout = Some("1s".into());
+            c.delivery.retry_schedule =
+                vec![Duration::ZERO; 1].into_iter().chain(vec![Duration::from_millis(200); 30]).collect();
+            c.delivery.breaker_cooldown = Duration::from_millis(100);
+            c.delivery.breaker_max_cooldown = Duration::from_millis(200);
+            c.database.acquire_timeout = Some(Duration::from_secs(1));
             c.rate_limit.requests_per_minute = 1_000_000;
         })
         .start()

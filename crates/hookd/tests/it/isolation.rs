@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hookd_test_support::{eventually, HookdProcess, Reply, TestReceiver};
 use serde_json::json;
@@ -14,22 +14,22 @@ const WAIT: Duration = Duration::from_secs(15);
 
 #[tokio::test]
 async fn a_hanging_neighbour_does_not_delay_a_healthy_endpoint() {
-    let server = delivering_server(|c| c.delivery.attempt_timeout = "30s".into()).await;
+    let server = delivering_server(|c| c.delivery.attempt_timeout = Duration::from_secs(30)).await;
     let hanging = TestReceiver::start().await;
     hanging.set_default(Reply::hang());
     let healthy = TestReceiver::start().await;
     let c = server.client();
     create(&c, &json!({"url": hanging.url("/stuck"), "events": ["*"]})).await;
     create(&c, &json!({"url": healthy.url("/fine"), "events": ["*"]})).await;
-    let started = Instant::now();
     for n in 0..40 {
         publish(&c, "order.paid", json!({"n": n})).await;
     }
-    healthy.wait_for(40, None, Duration::from_secs(5)).await;
-    let took = started.elapsed();
+    // Were the healthy endpoint's deliveries waiting behind the hanging ones, they would
+    // come only after the 30 s attempt timeout: a deadline well under it is a bound the
+    // engine controls, not the machine's speed.
+    healthy.wait_for(40, None, Duration::from_secs(20)).await;
     // The hanging endpoint holds only its own slots.
     assert!(hanging.received().len() <= 4, "{} attempts in flight to the hanging endpoint", hanging.received().len());
-    assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
 #[tokio::test]
@@ -65,10 +65,16 @@ async fn non_public_webhook_urls_are_refused_by_default() {
 async fn an_open_circuit_holds_deliveries_and_a_probe_closes_it() {
     let server = delivering_server(|c| {
         c.delivery.breaker_threshold = 3;
-        c.delivery.breaker_cooldown = "400ms".into();
+        c.delivery.breaker_cooldown = Duration::from_millis(400);
         c.delivery.max_in_flight_per_webhook = 1;
-        c.delivery.retry_schedule =
-            vec!["0s".into(), "10ms".into(), "10ms".into(), "10ms".into(), "10ms".into(), "10ms".into()];
+        c.delivery.retry_schedule = vec![
+            Duration::ZERO,
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        ];
     })
     .await;
     let rx = TestReceiver::start().await;

@@ -23,6 +23,7 @@ mod webhooks;
 
 use hookd_test_support::{Client, Response};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// The first seed's documented create request.
 pub fn seed_webhook() -> Value {
@@ -82,7 +83,7 @@ pub async fn delivering_server(f: impl FnOnce(&mut hookd::config::Config)) -> ho
         .config(|c| {
             c.allow_http = true;
             c.delivery.allow_private_cidrs = vec!["127.0.0.0/8".into()];
-            c.delivery.retry_schedule = vec!["0s".into(), "50ms".into(), "50ms".into()];
+            c.delivery.retry_schedule = vec![Duration::ZERO, Duration::from_millis(50), Duration::from_millis(50)];
             f(c)
         })
         .start()
@@ -103,7 +104,7 @@ pub async fn deliveries_until(
     what: &str,
     check: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    hookd_test_support::eventually(std::time::Duration::from_secs(10), || async {
+    hookd_test_support::eventually(Duration::from_secs(10), || async {
         let r = client.get(&format!("/v1/webhooks/{webhook}/deliveries?limit=100")).await;
         let list = r.data().as_array().cloned().unwrap_or_default();
         if check(&list) {

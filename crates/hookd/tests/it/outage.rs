@@ -36,7 +36,7 @@ async fn a_database_restart_under_load_fails_readiness_and_publishes_then_recove
         .config(|c| {
             c.allow_http = true;
             c.delivery.allow_private_cidrs = vec!["127.0.0.0/8".into()];
-            c.database.acquire_timeout = Some("1s".into());
+            c.database.acquire_timeout = Some(Duration::from_secs(1));
         })
         .start()
         .await;

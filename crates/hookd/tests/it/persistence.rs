@@ -69,7 +69,7 @@ async fn a_different_encryption_key_is_refused_at_start() {
     let mut config = hookd::config::Config { database_url: url, ..Default::default() };
     let first = hookd::config::Settings::from_config(config.clone()).unwrap();
     hookd::app::App::build(&first).await.unwrap();
-    config.encryption_key = Some(hookd_core::crypto::EncryptionKey::generate().to_base64());
+    config.encryption_key = Some(hookd_core::crypto::EncryptionKey::generate().to_base64().into());
     let second = hookd::config::Settings::from_config(config).unwrap();
     let err = hookd::app::App::build(&second).await.err().expect("a different key must be refused").to_string();
     assert!(err.contains("fingerprint") && err.contains("restore"), "{err}");

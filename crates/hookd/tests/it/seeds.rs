@@ -111,7 +111,7 @@ async fn the_xqr_express_handler_verifies_hookd_deliveries_unchanged() {
         crate::xqr_catalog(c);
         c.key_prefix = "xqr_pk".into();
         c.delivery.signature_header = "X-XQR-Signature".into();
-        c.delivery.retry_schedule = vec!["0s".into()];
+        c.delivery.retry_schedule = vec![Duration::ZERO];
     })
     .await;
     let c = server.client();

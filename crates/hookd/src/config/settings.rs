@@ -1,0 +1,352 @@
+//! Validating a [`Config`] once into [`Settings`]: typed values the components use.
+//! Every error names the key and where its value came from.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hookd_core::crypto::EncryptionKey;
+use hookd_core::domain::{validate_key_prefix, EventCatalog, EventType};
+use ipnet::IpNet;
+
+use super::file::{path_prefix_ok, Config, LogFormat, Role};
+use super::load::{ConfigError, Loaded};
+
+/// Validated, typed configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: DatabaseUrl,
+    pub role: Role,
+    pub pool: PoolSettings,
+    pub key_prefix: String,
+    pub allow_http: bool,
+    pub secret_retrieval: bool,
+    pub path_prefix: String,
+    pub max_events_per_webhook: usize,
+    pub max_description_length: usize,
+    pub encryption_key: Option<EncryptionKey>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub requests_per_minute: u32,
+    pub catalog: EventCatalog,
+    pub signature_header: String,
+    pub retry_schedule: Vec<Duration>,
+    pub allow_private_cidrs: Vec<IpNet>,
+    pub secret_rotation_overlap: Duration,
+    pub delivery: DeliverySettings,
+    pub retention: Duration,
+    pub partner_v2: Option<PartnerV2Settings>,
+    pub developer_aliases: bool,
+    pub dev: bool,
+}
+
+/// The partner-v2 surface, when enabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerV2Settings {
+    pub path_prefix: String,
+    /// A valid header name, lower-case.
+    pub token_header: String,
+}
+
+/// Whether `name` is an HTTP header name: an RFC 9110 token of at most 64 characters.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The delivery engine's settings, validated.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub connect_timeout: Duration,
+    pub attempt_timeout: Duration,
+    pub max_in_flight_per_webhook: usize,
+    pub max_in_flight: usize,
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+    pub breaker_max_cooldown: Duration,
+    pub disable_after: Duration,
+    pub shutdown_grace: Duration,
+    pub lease: Duration,
+    pub proxy: Option<url::Url>,
+}
+
+/// The database connection pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// `None`: the backend's default.
+    pub max_connections: Option<u32>,
+    pub acquire_timeout: Option<Duration>,
+}
+
+/// The database to use.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite {
+        url: String,
+        path: PathBuf,
+    },
+    /// Shared by several nodes.
+    Postgres {
+        url: String,
+    },
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite { url, .. } => write!(f, "{url}"),
+            DatabaseUrl::Postgres { url } => write!(f, "{}", hookd_store_postgres::redact(url)),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            let path = rest.split('?').next().unwrap_or("");
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path: sqlite://hookd.db or sqlite:///var/lib/hookd/hookd.db".into());
+            }
+            return Ok(DatabaseUrl::Sqlite { url: url.to_owned(), path: PathBuf::from(path) });
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return match url::Url::parse(url) {
+                Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => {
+                    Ok(DatabaseUrl::Postgres { url: url.to_owned() })
+                }
+                _ => Err("is not a PostgreSQL URL like postgres://user:password@host:5432/hookd".into()),
+            };
+        }
+        Err("must start with sqlite:// (sqlite://hookd.db) or postgres:// (postgres://user:password@host/hookd)".into())
+    }
+
+    /// Where a generated encryption key is kept: `hookd.key` beside a SQLite database.
+    /// PostgreSQL has none: its nodes must share a configured key.
+    pub fn key_file(&self) -> Option<PathBuf> {
+        match self {
+            DatabaseUrl::Sqlite { path, .. } => Some(match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir.join("hookd.key"),
+                _ => PathBuf::from("hookd.key"),
+            }),
+            DatabaseUrl::Postgres { .. } => None,
+        }
+    }
+
+    /// Whether several nodes may share this database.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, DatabaseUrl::Postgres { .. })
+    }
+}
+
+impl Settings {
+    /// Validates a loaded configuration.
+    pub fn from_loaded(loaded: &Loaded, dev: bool) -> Result<Self, ConfigError> {
+        let c = &loaded.config;
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            source_name: loaded.source_of(key),
+            message,
+        };
+        let listen: SocketAddr = c
+            .listen
+            .parse()
+            .map_err(|_| invalid("listen", format!("`{}` is not an address like 127.0.0.1:8080", c.listen)))?;
+        let database = DatabaseUrl::parse(&c.database_url).map_err(|m| invalid("database_url", m))?;
+        if c.role != Role::All && !database.is_shared() {
+            return Err(invalid(
+                "role",
+                format!(
+                    "`{}` needs a postgres:// database_url shared with other nodes; a SQLite database is served \
+                     by one `role = \"all\"` node",
+                    c.role
+                ),
+            ));
+        }
+        // One connection for the writer (or the change listener) and at least one more.
+        if c.database.max_connections.is_some_and(|n| n < 2) {
+            return Err(invalid("database.max_connections", "must be at least 2".into()));
+        }
+        let acquire_timeout = c
+            .database
+            .acquire_timeout
+            .map(|t| at_least(t, Duration::from_millis(100)))
+            .transpose()
+            .map_err(|m| invalid("database.acquire_timeout", m))?;
+        let pool = PoolSettings { max_connections: c.database.max_connections, acquire_timeout };
+        validate_key_prefix(&c.key_prefix).map_err(|m| invalid("key_prefix", m))?;
+        let encryption_key = c
+            .encryption_key
+            .as_ref()
+            .map(|k| EncryptionKey::from_base64(k.expose()).map_err(|e| invalid("encryption_key", e.to_string())))
+            .transpose()?;
+        if database.is_shared() && encryption_key.is_none() {
+            return Err(invalid(
+                "encryption_key",
+                "is required with a postgres:// database_url: every node must seal and open signing secrets with \
+                 the same key. Make one with `openssl rand -base64 32` and set it as encryption_key (or \
+                 HOOKD_ENCRYPTION_KEY) on every node"
+                    .into(),
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&c.log_level)
+            .map_err(|e| invalid("log_level", format!("`{}` is not a log filter ({e})", c.log_level)))?;
+        if !path_prefix_ok(&c.path_prefix, true) {
+            return Err(invalid(
+                "path_prefix",
+                format!("`{}` must be empty or a path like /api (leading /, no trailing /)", c.path_prefix),
+            ));
+        }
+        let pv2 = &c.compat.partner_v2;
+        if !path_prefix_ok(&pv2.path_prefix, false) {
+            return Err(invalid(
+                "compat.partner_v2.path_prefix",
+                format!("`{}` must be a path like /api/partner/v2 (leading /, no trailing /)", pv2.path_prefix),
+            ));
+        }
+        if !is_header_name(&pv2.token_header) {
+            return Err(invalid(
+                "compat.partner_v2.token_header",
+                format!("`{}` is not a header name (letters, digits and '-')", pv2.token_header),
+            ));
+        }
+        if pv2.token_header.eq_ignore_ascii_case("authorization") {
+            return Err(invalid(
+                "compat.partner_v2.token_header",
+                "must not be Authorization, which is always accepted as `Bearer <key>`".into(),
+            ));
+        }
+        if pv2.enabled && !c.path_prefix.is_empty() && pv2.path_prefix.starts_with(&format!("{}/v1", c.path_prefix)) {
+            return Err(invalid(
+                "compat.partner_v2.path_prefix",
+                format!("`{}` lies inside the /v1 API at `{}/v1`", pv2.path_prefix, c.path_prefix),
+            ));
+        }
+        let partner_v2 = pv2.enabled.then(|| PartnerV2Settings {
+            path_prefix: pv2.path_prefix.clone(),
+            token_header: pv2.token_header.to_ascii_lowercase(),
+        });
+        if c.max_events_per_webhook == 0 {
+            return Err(invalid("max_events_per_webhook", "must be at least 1".into()));
+        }
+        if c.rate_limit.requests_per_minute == 0 {
+            return Err(invalid("rate_limit.requests_per_minute", "must be at least 1".into()));
+        }
+        let catalog = EventCatalog::new(
+            c.event_types
+                .iter()
+                .map(|t| EventType { name: t.name.clone(), description: t.description.clone() })
+                .collect(),
+        )
+        .map_err(|(name, e)| invalid("event_types", format!("`{name}` {e}")))?;
+        let header = &c.delivery.signature_header;
+        if header.is_empty() || !header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(invalid(
+                "delivery.signature_header",
+                "must be a header name of letters, digits and '-'".into(),
+            ));
+        }
+        if c.delivery.retry_schedule.is_empty() {
+            return Err(invalid("delivery.retry_schedule", "must list at least one delay (\"0s\" = at once)".into()));
+        }
+        let retry_schedule = c.delivery.retry_schedule.clone();
+        let mut allow_private_cidrs = c
+            .delivery
+            .allow_private_cidrs
+            .iter()
+            .map(|s| s.parse::<IpNet>().map_err(|_| format!("`{s}` is not a CIDR such as 10.0.0.0/8")))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| invalid("delivery.allow_private_cidrs", m))?;
+        if dev {
+            allow_private_cidrs.extend(["127.0.0.0/8", "::1/128"].map(|c| c.parse::<IpNet>().expect("valid CIDR")));
+        }
+        let secret_rotation_overlap = c.delivery.secret_rotation_overlap;
+        let d = &c.delivery;
+        let duration = |key: &str, v: Duration, min: Duration| at_least(v, min).map_err(|m| invalid(key, m));
+        let count = |key: &str, v: u32| {
+            if v == 0 {
+                Err(invalid(&format!("delivery.{key}"), "must be at least 1".into()))
+            } else {
+                Ok(v)
+            }
+        };
+        let ms = Duration::from_millis;
+        let delivery = DeliverySettings {
+            connect_timeout: duration("delivery.connect_timeout", d.connect_timeout, ms(1))?,
+            attempt_timeout: duration("delivery.attempt_timeout", d.attempt_timeout, ms(1))?,
+            max_in_flight_per_webhook: count("max_in_flight_per_webhook", d.max_in_flight_per_webhook)? as usize,
+            max_in_flight: count("max_in_flight", d.max_in_flight)? as usize,
+            breaker_threshold: count("breaker_threshold", d.breaker_threshold)?,
+            breaker_cooldown: duration("delivery.breaker_cooldown", d.breaker_cooldown, ms(1))?,
+            breaker_max_cooldown: duration("delivery.breaker_max_cooldown", d.breaker_max_cooldown, ms(1))?,
+            disable_after: duration("delivery.disable_after", d.disable_after, Duration::from_secs(60))?,
+            shutdown_grace: duration("delivery.shutdown_grace", d.shutdown_grace, Duration::ZERO)?,
+            lease: duration("delivery.lease", d.lease, Duration::from_secs(1))?,
+            proxy: d
+                .proxy_url
+                .as_deref()
+                .map(parse_proxy_url)
+                .transpose()
+                .map_err(|m| invalid("delivery.proxy_url", m))?,
+        };
+        if c.retention.days == 0 {
+            return Err(invalid("retention.days", "must be at least 1".into()));
+        }
+        let retention = Duration::from_secs(u64::from(c.retention.days) * 86_400);
+        Ok(Settings {
+            listen,
+            database,
+            role: c.role,
+            pool,
+            key_prefix: c.key_prefix.clone(),
+            allow_http: c.allow_http,
+            secret_retrieval: c.secret_retrieval,
+            path_prefix: c.path_prefix.clone(),
+            max_events_per_webhook: c.max_events_per_webhook as usize,
+            max_description_length: c.max_description_length as usize,
+            encryption_key,
+            log_format: c.log_format,
+            log_level: c.log_level.clone(),
+            requests_per_minute: c.rate_limit.requests_per_minute,
+            catalog,
+            signature_header: header.clone(),
+            retry_schedule,
+            allow_private_cidrs,
+            secret_rotation_overlap,
+            delivery,
+            retention,
+            partner_v2,
+            developer_aliases: c.compat.developer_aliases,
+            dev,
+        })
+    }
+
+    /// Settings from a configuration built in code (tests).
+    pub fn from_config(config: Config) -> Result<Self, ConfigError> {
+        Self::from_loaded(&Loaded::from_config(config), false)
+    }
+}
+
+/// An egress proxy: `http://` or `https://`, a host, nothing after it.
+fn parse_proxy_url(raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("is not a URL ({e}); expected http://host:port"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("must use http:// or https://, not {}://", url.scheme()));
+    }
+    if url.host().is_none() {
+        return Err("has no host; expected http://host:port".into());
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err("must be a proxy's address only (scheme, optional credentials, host, port)".into());
+    }
+    Ok(url)
+}
+
+/// A duration of at least `min`.
+fn at_least(d: Duration, min: Duration) -> Result<Duration, String> {
+    if d < min {
+        return Err(format!("must be at least {}", humantime::format_duration(min)));
+    }
+    Ok(d)
+}
