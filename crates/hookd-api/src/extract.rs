@@ -244,3 +244,25 @@ mod tests {
         assert_eq!(f[0].0, "body");
     }
 }
+
+/// An id taken from the path. One that does not parse names no object, so it answers
+/// 404 like an id that does not exist; the services only ever see typed ids.
+pub trait PathId: Sized {
+    fn from_path(raw: &str) -> Result<Self, ApiError>;
+}
+
+macro_rules! path_id {
+    ($($ty:ty => $what:literal),* $(,)?) => {$(
+        impl PathId for $ty {
+            fn from_path(raw: &str) -> Result<Self, ApiError> {
+                <$ty>::parse(raw).map_err(|_| hookd_core::service::ServiceError::NotFound { what: $what }.into())
+            }
+        }
+    )*};
+}
+
+path_id!(
+    hookd_core::id::WebhookId => "webhook",
+    hookd_core::id::DeliveryId => "delivery",
+    hookd_core::id::EventId => "event",
+);

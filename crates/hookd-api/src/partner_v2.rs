@@ -324,11 +324,10 @@ async fn change(state: ApiState, caller: Caller, id: String, body: RawBody, full
     let changes = WebhookChanges { url: f.webhook_url, events: f.events, enabled: f.active, ..Default::default() };
     // The secret was checked in `fields`, so once the settings are written the rotation
     // cannot be refused for bad input.
-    let (mut wh, warnings) =
-        state.webhooks.update(who, current.id.as_str(), changes).await.map_err(in_partner_terms)?;
+    let (mut wh, warnings) = state.webhooks.update(who, &current.id, changes).await.map_err(in_partner_terms)?;
     if let Some(secret) = f.secret {
         let (rotated, _) =
-            state.webhooks.rotate_secret(who, current.id.as_str(), Some(secret)).await.map_err(in_partner_terms)?;
+            state.webhooks.rotate_secret(who, &current.id, Some(secret)).await.map_err(in_partner_terms)?;
         wh = rotated;
     }
     Ok(respond(StatusCode::OK, One { webhook_subscription: Subscription::from(&wh) }, warnings))
@@ -337,6 +336,6 @@ async fn change(state: ApiState, caller: Caller, id: String, body: RawBody, full
 async fn destroy(State(state): State<ApiState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     let who = caller.require(Scope::WebhooksWrite)?;
     let wh = state.webhooks.get_by_number(who, number(&id)?).await.map_err(in_partner_terms)?;
-    state.webhooks.delete(who, wh.id.as_str()).await.map_err(in_partner_terms)?;
+    state.webhooks.delete(who, &wh.id).await.map_err(in_partner_terms)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,8 +1,10 @@
 //! The delivery log: list, inspect, retry, replay, and test pings.
 
+use crate::extract::PathId;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookd_core::domain::{DeliveryStatus, FieldErrors, Scope};
+use hookd_core::id::{DeliveryId, WebhookId};
 use hookd_core::store::DeliveryFilter;
 use hookd_core::time_fmt;
 
@@ -46,7 +48,7 @@ pub async fn list(
     let until = p.until.as_deref().and_then(|t| parse_time("until", t, &mut errs));
     errs.into_result().map_err(ApiError::Validation)?;
     let filter = DeliveryFilter { webhook_id: None, status, event_type: p.event, since, until };
-    let page = state.deliveries.list(who, &id, filter, limit, p.cursor.as_deref()).await?;
+    let page = state.deliveries.list(who, &WebhookId::from_path(&id)?, filter, limit, p.cursor.as_deref()).await?;
     let items: Vec<DeliveryResponse> = page.items.iter().map(|d| DeliveryResponse::new(d, None)).collect();
     Ok(ApiResponse::ok(items).with_next_cursor(page.next_cursor))
 }
@@ -65,7 +67,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksRead)?;
-    let d = state.deliveries.get(who, &id).await?;
+    let d = state.deliveries.get(who, &DeliveryId::from_path(&id)?).await?;
     Ok(ApiResponse::ok(DeliveryResponse::new(&d.delivery, Some(&d.attempts))))
 }
 
@@ -84,7 +86,7 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksWrite)?;
-    let d = state.deliveries.retry(who, &id).await?;
+    let d = state.deliveries.retry(who, &DeliveryId::from_path(&id)?).await?;
     Ok(ApiResponse::new(StatusCode::ACCEPTED, DeliveryResponse::new(&d, None)))
 }
 
@@ -128,7 +130,7 @@ pub async fn replay(
     };
     errs.into_result().map_err(ApiError::Validation)?;
     let (Some(since), Some(until)) = (since, until) else { unreachable!("checked above") };
-    let queued = state.deliveries.replay(who, &id, since, until, only_failed).await?;
+    let queued = state.deliveries.replay(who, &WebhookId::from_path(&id)?, since, until, only_failed).await?;
     Ok(ApiResponse::new(StatusCode::ACCEPTED, ReplayResponse { queued }))
 }
 
@@ -146,7 +148,7 @@ pub async fn test(
     Path(id): Path<String>,
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksWrite)?;
-    let (delivery, a) = state.deliveries.test(who, &id).await?;
+    let (delivery, a) = state.deliveries.test(who, &WebhookId::from_path(&id)?).await?;
     Ok(ApiResponse::ok(TestResponse {
         delivery_id: delivery.id.to_string(),
         event_id: delivery.event_id.to_string(),

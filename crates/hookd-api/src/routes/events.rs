@@ -1,8 +1,10 @@
 //! `/v1/events`: publishing and reading events.
 
+use crate::extract::PathId;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookd_core::domain::{NewEvent, Scope};
+use hookd_core::id::EventId;
 use hookd_core::service::EventService;
 
 use crate::dto::{EventResponse, PublishBatchRequest, PublishEventRequest};
@@ -79,6 +81,6 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksRead)?;
-    let event = state.events.get(who, &id).await?;
+    let event = state.events.get(who, &EventId::from_path(&id)?).await?;
     Ok(ApiResponse::ok(EventResponse::new(&event, true)))
 }

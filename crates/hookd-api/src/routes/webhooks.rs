@@ -1,8 +1,10 @@
 //! `/v1/webhooks`: create, list, read, change, delete, and the signing secret.
 
+use crate::extract::PathId;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookd_core::domain::Scope;
+use hookd_core::id::WebhookId;
 
 use crate::dto::{
     CreateWebhookRequest, DeletedResponse, ListParams, RotateSecretRequest, SecretResponse, UpdateWebhookRequest,
@@ -78,7 +80,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksRead)?;
-    let wh = state.webhooks.get(who, &id).await?;
+    let wh = state.webhooks.get(who, &WebhookId::from_path(&id)?).await?;
     Ok(ApiResponse::ok(WebhookResponse::from(&wh)))
 }
 
@@ -101,7 +103,7 @@ pub async fn update(
     let who = caller.require(Scope::WebhooksWrite)?;
     let req: UpdateWebhookRequest = body.json()?;
     let changes = req.into_changes().map_err(ApiError::Validation)?;
-    let (wh, warnings) = state.webhooks.update(who, &id, changes).await?;
+    let (wh, warnings) = state.webhooks.update(who, &WebhookId::from_path(&id)?, changes).await?;
     Ok(ApiResponse::ok(WebhookResponse::from(&wh)).with_warnings(warnings))
 }
 
@@ -119,7 +121,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksWrite)?;
-    state.webhooks.delete(who, &id).await?;
+    state.webhooks.delete(who, &WebhookId::from_path(&id)?).await?;
     Ok(ApiResponse::ok(DeletedResponse { id, deleted: true }))
 }
 
@@ -138,7 +140,7 @@ pub async fn secret(
     Path(id): Path<String>,
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksWrite)?;
-    let signing_secret = state.webhooks.secret(who, &id).await?;
+    let signing_secret = state.webhooks.secret(who, &WebhookId::from_path(&id)?).await?;
     Ok(ApiResponse::ok(SecretResponse { signing_secret }))
 }
 
@@ -164,7 +166,7 @@ pub async fn rotate_secret(
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksWrite)?;
     let req: RotateSecretRequest = body.json_or_default()?;
-    let (wh, signing_secret) = state.webhooks.rotate_secret(who, &id, req.secret).await?;
+    let (wh, signing_secret) = state.webhooks.rotate_secret(who, &WebhookId::from_path(&id)?, req.secret).await?;
     let dto = WebhookWithSecretResponse {
         previous_secret_expires_at: wh.secrets.previous_expires_at.map(hookd_core::time_fmt::format),
         webhook: WebhookResponse::from(&wh),

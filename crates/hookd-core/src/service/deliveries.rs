@@ -5,7 +5,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::domain::{Attempt, Delivery, DeliveryJob, DeliveryStatus, FieldErrors};
-use crate::id::DeliveryId;
+use crate::id::{DeliveryId, WebhookId};
 use crate::service::webhooks::{Page, WebhookService};
 use crate::service::{EventService, Principal, ServiceError};
 use crate::store::{DeliveryFilter, PageRequest, Store};
@@ -34,7 +34,7 @@ impl DeliveryService {
     pub async fn list(
         &self,
         who: &Principal,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
         mut filter: DeliveryFilter,
         limit: u32,
         cursor: Option<&str>,
@@ -58,25 +58,24 @@ impl DeliveryService {
     }
 
     /// One delivery with its attempts, if the caller may see its webhook.
-    pub async fn get(&self, who: &Principal, id: &str) -> Result<DeliveryDetail, ServiceError> {
+    pub async fn get(&self, who: &Principal, id: &DeliveryId) -> Result<DeliveryDetail, ServiceError> {
         let delivery = self.visible(who, id).await?;
         let attempts = self.store.list_attempts(&delivery.id).await?;
         Ok(DeliveryDetail { delivery, attempts })
     }
 
-    async fn visible(&self, who: &Principal, id: &str) -> Result<Delivery, ServiceError> {
+    async fn visible(&self, who: &Principal, id: &DeliveryId) -> Result<Delivery, ServiceError> {
         let not_found = || ServiceError::NotFound { what: "delivery" };
-        let Ok(id) = DeliveryId::parse(id) else { return Err(not_found()) };
-        let d = self.store.get_delivery(who.workspace_id(), &id).await?.ok_or_else(not_found)?;
+        let d = self.store.get_delivery(who.workspace_id(), id).await?.ok_or_else(not_found)?;
         if who.owner_filter().is_some() {
             // Owner-scoped keys see the deliveries of their own webhooks only.
-            self.webhooks.get(who, d.webhook_id.as_str()).await.map_err(|_| not_found())?;
+            self.webhooks.get(who, &d.webhook_id).await.map_err(|_| not_found())?;
         }
         Ok(d)
     }
 
     /// Sends a delivery again now, with a fresh retry schedule.
-    pub async fn retry(&self, who: &Principal, id: &str) -> Result<Delivery, ServiceError> {
+    pub async fn retry(&self, who: &Principal, id: &DeliveryId) -> Result<Delivery, ServiceError> {
         let d = self.visible(who, id).await?;
         let node = self.events.node();
         let engine = self.events.engine();
@@ -100,7 +99,7 @@ impl DeliveryService {
     pub async fn replay(
         &self,
         who: &Principal,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
         since: OffsetDateTime,
         until: OffsetDateTime,
         only_failed: bool,
@@ -122,7 +121,7 @@ impl DeliveryService {
     }
 
     /// Sends a `test.ping` to the webhook now and returns the attempt.
-    pub async fn test(&self, who: &Principal, webhook_id: &str) -> Result<(Delivery, Attempt), ServiceError> {
+    pub async fn test(&self, who: &Principal, webhook_id: &WebhookId) -> Result<(Delivery, Attempt), ServiceError> {
         let wh = self.webhooks.get(who, webhook_id).await?;
         let (mut delivery, attempt) = self.events.send_test(&wh).await?;
         delivery.attempts = attempt.attempt;

@@ -243,12 +243,11 @@ impl EventService {
             .map_err(ServiceError::Store)
     }
 
-    pub async fn get(&self, who: &Principal, id: &str) -> Result<Event, ServiceError> {
+    pub async fn get(&self, who: &Principal, id: &EventId) -> Result<Event, ServiceError> {
         let not_found = ServiceError::NotFound { what: "event" };
-        let Ok(id) = EventId::parse(id) else { return Err(not_found) };
         // An owner-scoped caller sees only events routed to one of its own webhooks.
         let filter = WebhookFilter { created_by: who.owner_filter().cloned() };
-        self.store.get_event(who.workspace_id(), &id, &filter).await?.ok_or(not_found)
+        self.store.get_event(who.workspace_id(), id, &filter).await?.ok_or(not_found)
     }
 
     /// The engine, for the delivery routes.

@@ -136,12 +136,9 @@ impl WebhookService {
 
     /// A webhook the caller may see. Another workspace's webhook, or one outside an
     /// owner-scoped key's view, is "not found": its existence is not the caller's to know.
-    pub async fn get(&self, who: &Principal, id: &str) -> Result<Webhook, ServiceError> {
+    pub async fn get(&self, who: &Principal, id: &WebhookId) -> Result<Webhook, ServiceError> {
         let not_found = ServiceError::NotFound { what: "webhook" };
-        let Ok(id) = WebhookId::parse(id) else {
-            return Err(not_found);
-        };
-        let wh = self.store.get_webhook(who.workspace_id(), &id).await?.ok_or(not_found)?;
+        let wh = self.store.get_webhook(who.workspace_id(), id).await?.ok_or(not_found)?;
         match who.owner_filter() {
             Some(owner) if wh.created_by.as_ref() != Some(owner) => Err(ServiceError::NotFound { what: "webhook" }),
             _ => Ok(wh),
@@ -165,7 +162,7 @@ impl WebhookService {
     pub async fn update(
         &self,
         who: &Principal,
-        id: &str,
+        id: &WebhookId,
         mut changes: WebhookChanges,
     ) -> Result<(Webhook, Vec<String>), ServiceError> {
         let current = self.get(who, id).await?;
@@ -219,7 +216,7 @@ impl WebhookService {
         Ok((updated, warnings))
     }
 
-    pub async fn delete(&self, who: &Principal, id: &str) -> Result<(), ServiceError> {
+    pub async fn delete(&self, who: &Principal, id: &WebhookId) -> Result<(), ServiceError> {
         let wh = self.get(who, id).await?;
         let deleted = self.store.delete_webhook(who.workspace_id(), &wh.id).await?;
         self.directory.invalidate(who.workspace_id(), &wh.id);
@@ -231,7 +228,7 @@ impl WebhookService {
     }
 
     /// The current secret in clear, where the deployment allows reading it back.
-    pub async fn secret(&self, who: &Principal, id: &str) -> Result<String, ServiceError> {
+    pub async fn secret(&self, who: &Principal, id: &WebhookId) -> Result<String, ServiceError> {
         if !self.options.secret_retrieval {
             return Err(ServiceError::FeatureDisabled(
                 "secret retrieval is disabled on this deployment (set secret_retrieval = true to enable it)",
@@ -248,7 +245,7 @@ impl WebhookService {
     pub async fn rotate_secret(
         &self,
         who: &Principal,
-        id: &str,
+        id: &WebhookId,
         supplied: Option<String>,
     ) -> Result<(Webhook, String), ServiceError> {
         if let Some(s) = &supplied {
