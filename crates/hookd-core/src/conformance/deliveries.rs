@@ -1,0 +1,251 @@
+//! Events and their deliveries: publishing, claims and leases, results, retries,
+//! replays and pruning.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+
+pub async fn events_publish_once_per_producer_id(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let a = record(event(&ws.id, Some("p-1")), &[&w.id], None);
+    let dup_in_batch = record(event(&ws.id, Some("p-1")), &[&w.id], None);
+    let plain = record(event(&ws.id, None), &[&w.id, &w.id], None);
+    let out = store.insert_events(&[a.clone(), dup_in_batch, plain.clone()]).await.unwrap();
+    assert_eq!(out[0], InsertedEvent::Created);
+    assert_eq!(out[1], InsertedEvent::Existing(a.event.clone()));
+    assert_eq!(out[2], InsertedEvent::Created);
+    let again = store.insert_events(&[record(event(&ws.id, Some("p-1")), &[&w.id], None)]).await.unwrap();
+    assert_eq!(again, vec![InsertedEvent::Existing(a.event.clone())]);
+    assert_eq!(store.get_event(&ws.id, &plain.event.id, &Default::default()).await.unwrap().unwrap(), plain.event);
+    let all = store
+        .list_deliveries(
+            &ws.id,
+            &DeliveryFilter { webhook_id: Some(w.id.clone()), ..Default::default() },
+            &PageRequest { limit: 10, before: None },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3, "the duplicate wrote no deliveries");
+}
+
+pub async fn deliveries_are_claimed_by_lease(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let now = time_fmt::now();
+    let live = now + Duration::from_secs(60);
+    let rec = record(event(&ws.id, None), &[&w.id, &w.id], Some(("node-a", live)));
+    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
+    fn claim<'a>(owner: &'a str, at: time::OffsetDateTime, exclude: &'a [WebhookId]) -> Claim<'a> {
+        Claim { owner, now: at, lease_until: at + Duration::from_secs(60), limit: 10, exclude_webhooks: exclude }
+    }
+    assert!(
+        store.claim_due_deliveries(&claim("node-b", now, &[])).await.unwrap().is_empty(),
+        "live leases are not claimed"
+    );
+    // After the lease expires another node takes them, with their event.
+    let later = live + Duration::from_secs(1);
+    let got = store.claim_due_deliveries(&claim("node-b", later, &[])).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].1, rec.event);
+    assert_eq!(got[0].0.status, DeliveryStatus::InFlight);
+    // Released deliveries are due at once, except for excluded webhooks.
+    let ids: Vec<DeliveryId> = got.iter().map(|(d, _)| d.id.clone()).collect();
+    store.release_deliveries("node-b", &ids, later).await.unwrap();
+    assert!(store.next_due_at().await.unwrap().is_some_and(|t| t <= later));
+    let excluded = [w.id.clone()];
+    assert!(store.claim_due_deliveries(&claim("node-c", later, &excluded)).await.unwrap().is_empty());
+    let got = store.claim_due_deliveries(&claim("node-c", later, &[])).await.unwrap();
+    assert_eq!(got.len(), 2);
+    // Renewed leases hold; release_all_leases frees everything.
+    store.renew_leases("node-c", &ids, later + Duration::from_secs(3600)).await.unwrap();
+    assert!(store
+        .claim_due_deliveries(&claim("node-d", later + Duration::from_secs(120), &[]))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.release_all_leases(later).await.unwrap(), 2);
+    assert_eq!(store.claim_due_deliveries(&claim("node-d", later, &[])).await.unwrap().len(), 2);
+}
+
+/// A node with thousands of saturated webhooks excludes every one of them, not the first
+/// few hundred.
+pub async fn claims_exclude_every_listed_webhook(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    // Leased to a node whose lease has run out: due for any node.
+    let expired = Some(("node-gone", time_fmt::now()));
+    store.insert_events(&[record(event(&ws.id, None), &[&w.id], expired)]).await.unwrap();
+    let now = time_fmt::now() + Duration::from_secs(1);
+    let mut excluded: Vec<WebhookId> = (0..5_000).map(|_| WebhookId::generate()).collect();
+    excluded.push(w.id.clone());
+    let claim = |exclude| Claim {
+        owner: "node-a",
+        now,
+        lease_until: now + Duration::from_secs(60),
+        limit: 10,
+        exclude_webhooks: exclude,
+    };
+    assert!(store.claim_due_deliveries(&claim(&excluded)).await.unwrap().is_empty());
+    assert_eq!(store.claim_due_deliveries(&claim(&excluded[..5_000])).await.unwrap().len(), 1);
+}
+
+pub async fn results_move_deliveries_and_counters(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let rec =
+        record(event(&ws.id, None), &[&w.id, &w.id, &w.id], Some(("n", time_fmt::now() + Duration::from_secs(60))));
+    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
+    let [a, b, c] = [0, 1, 2].map(|i| rec.deliveries[i].id.clone());
+    let retry_at = time_fmt::now() + Duration::from_secs(30);
+    let results = vec![
+        DeliveryResult {
+            delivery_id: a.clone(),
+            webhook_id: w.id.clone(),
+            attempt: Some(attempt(&a, 1, 500)),
+            next: NextStep::RetryAt(retry_at),
+        },
+        DeliveryResult {
+            delivery_id: b.clone(),
+            webhook_id: w.id.clone(),
+            attempt: Some(attempt(&b, 1, 503)),
+            next: NextStep::Failed,
+        },
+        DeliveryResult { delivery_id: c.clone(), webhook_id: w.id.clone(), attempt: None, next: NextStep::Cancelled },
+    ];
+    let far = time_fmt::now() - Duration::from_secs(86_400);
+    assert!(store.record_results(&results, far).await.unwrap().is_empty());
+    let da = store.get_delivery(&ws.id, &a).await.unwrap().unwrap();
+    assert_eq!((da.status, da.attempts, da.last_status_code), (DeliveryStatus::Pending, 1, Some(500)));
+    assert_eq!(da.next_attempt_at, Some(retry_at));
+    assert_eq!(store.get_delivery(&ws.id, &b).await.unwrap().unwrap().status, DeliveryStatus::Failed);
+    assert_eq!(store.get_delivery(&ws.id, &c).await.unwrap().unwrap().status, DeliveryStatus::Cancelled);
+    assert_eq!(store.list_attempts(&a).await.unwrap(), vec![results[0].attempt.clone().unwrap()]);
+    let wh = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
+    assert_eq!((wh.failure_count, wh.delivery_attempts), (2, 2));
+    assert_eq!(store.next_due_at().await.unwrap(), Some(retry_at));
+    // A success resets the consecutive failures.
+    let ok = DeliveryResult {
+        delivery_id: a.clone(),
+        webhook_id: w.id.clone(),
+        attempt: Some(attempt(&a, 2, 200)),
+        next: NextStep::Succeeded,
+    };
+    store.record_results(&[ok], far).await.unwrap();
+    let wh = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
+    assert_eq!((wh.failure_count, wh.delivery_attempts), (0, 3));
+    assert!(wh.last_delivered_at.is_some());
+    let filter = DeliveryFilter {
+        webhook_id: Some(w.id.clone()),
+        status: Some(DeliveryStatus::Succeeded),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_deliveries(&ws.id, &filter, &PageRequest { limit: 10, before: None }).await.unwrap().len(),
+        1
+    );
+    // Failing since before the cutoff disables the webhook.
+    let fail = DeliveryResult {
+        delivery_id: b.clone(),
+        webhook_id: w.id.clone(),
+        attempt: Some(attempt(&b, 2, 500)),
+        next: NextStep::Failed,
+    };
+    let disabled = store.record_results(&[fail], time_fmt::now() + Duration::from_secs(1)).await.unwrap();
+    assert_eq!(disabled, vec![w.id.clone()]);
+    let wh = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
+    assert_eq!((wh.enabled, wh.disabled_reason.as_deref()), (false, Some("failing")));
+}
+
+pub async fn gone_disables_and_cancels(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let rec = record(event(&ws.id, None), &[&w.id, &w.id], Some(("n", time_fmt::now() + Duration::from_secs(60))));
+    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
+    let (a, b) = (rec.deliveries[0].id.clone(), rec.deliveries[1].id.clone());
+    let gone = DeliveryResult {
+        delivery_id: a.clone(),
+        webhook_id: w.id.clone(),
+        attempt: Some(attempt(&a, 1, 410)),
+        next: NextStep::DisableWebhook { reason: "endpoint_gone" },
+    };
+    let disabled = store.record_results(&[gone], time_fmt::now() - Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(disabled, vec![w.id.clone()]);
+    assert_eq!(store.get_delivery(&ws.id, &a).await.unwrap().unwrap().status, DeliveryStatus::Failed);
+    assert_eq!(store.get_delivery(&ws.id, &b).await.unwrap().unwrap().status, DeliveryStatus::Cancelled);
+    assert!(store.list_enabled_webhooks(&ws.id).await.unwrap().is_empty());
+    assert_eq!(store.find_webhook(&w.id).await.unwrap().unwrap().disabled_reason.as_deref(), Some("endpoint_gone"));
+}
+
+/// A retry the node will not send itself (an API-only node) is one write: the delivery
+/// is pending and due, with no lease, for any node to claim.
+pub async fn an_unleased_retry_is_due_for_any_node(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let start = time_fmt::now();
+    let rec = record(event(&ws.id, None), &[&w.id], Some(("n", start + Duration::from_secs(60))));
+    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
+    let id = rec.deliveries[0].id.clone();
+    let failed = DeliveryResult {
+        delivery_id: id.clone(),
+        webhook_id: w.id.clone(),
+        attempt: Some(attempt(&id, 1, 500)),
+        next: NextStep::Failed,
+    };
+    store.record_results(&[failed], start - Duration::from_secs(86_400)).await.unwrap();
+    let (d, _) = store.claim_for_retry(&ws.id, &id, None).await.unwrap().unwrap();
+    assert_eq!((d.status, d.attempts, d.schedule_base), (DeliveryStatus::Pending, 1, 1));
+    let later = time_fmt::now() + Duration::from_secs(1);
+    let claim = Claim {
+        owner: "worker",
+        now: later,
+        lease_until: later + Duration::from_secs(60),
+        limit: 10,
+        exclude_webhooks: &[],
+    };
+    let got = store.claim_due_deliveries(&claim).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0.id, id);
+}
+
+pub async fn retry_replay_and_prune(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let start = time_fmt::now();
+    let rec = record(event(&ws.id, None), &[&w.id, &w.id], Some(("n", start + Duration::from_secs(60))));
+    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
+    let (a, b) = (rec.deliveries[0].id.clone(), rec.deliveries[1].id.clone());
+    assert!(store.claim_for_retry(&ws.id, &a, Some(("n", start))).await.unwrap().is_none(), "in flight: no retry");
+    let far = start - Duration::from_secs(86_400);
+    let results = [(&a, 500, NextStep::Failed), (&b, 200, NextStep::Succeeded)].map(|(d, code, next)| DeliveryResult {
+        delivery_id: d.clone(),
+        webhook_id: w.id.clone(),
+        attempt: Some(attempt(d, 1, code)),
+        next,
+    });
+    store.record_results(&results, far).await.unwrap();
+    let (d, e) =
+        store.claim_for_retry(&ws.id, &a, Some(("n", start + Duration::from_secs(60)))).await.unwrap().unwrap();
+    assert_eq!((d.status, d.attempts, d.schedule_base), (DeliveryStatus::InFlight, 1, 1));
+    assert_eq!(e.id, rec.event.id);
+    let until = time_fmt::now() + Duration::from_secs(1);
+    assert_eq!(
+        store.replay_deliveries(&w.id, start - Duration::from_secs(1), until, true, until).await.unwrap(),
+        0,
+        "a is in flight, b succeeded"
+    );
+    assert_eq!(store.replay_deliveries(&w.id, start - Duration::from_secs(1), until, false, until).await.unwrap(), 1);
+    let db = store.get_delivery(&ws.id, &b).await.unwrap().unwrap();
+    assert_eq!((db.status, db.schedule_base), (DeliveryStatus::Pending, 1));
+    // Only succeeded deliveries are pruned.
+    store
+        .record_results(
+            &[DeliveryResult {
+                delivery_id: b.clone(),
+                webhook_id: w.id.clone(),
+                attempt: Some(attempt(&b, 2, 200)),
+                next: NextStep::Succeeded,
+            }],
+            far,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.prune_deliveries(time_fmt::now() + Duration::from_secs(1)).await.unwrap(), 1);
+    assert!(store.get_delivery(&ws.id, &b).await.unwrap().is_none());
+    assert!(store.list_attempts(&b).await.unwrap().is_empty());
+    assert!(store.get_delivery(&ws.id, &a).await.unwrap().is_some());
+}
