@@ -6,6 +6,8 @@
   ones are left alone, so the server's refusal of them is still tested.
 - A replay window needs `since` before `until` (default now); a schema-valid window in the
   wrong order is rightly refused with 422. Positive cases get their window put in order.
+- A key's `expires_at` must be in the future; a schema-valid time in the past is rightly
+  refused with 422. Positive cases get a time a day ahead.
 
 Cases that leave a parameter out on purpose are sent as generated: editing them makes
 schemathesis re-derive what the case tests, and it would then send the left-out header.
@@ -47,3 +49,8 @@ def before_call(ctx, case, **kwargs):
         until = _parse_time(until) if isinstance(until, str) else datetime.now(timezone.utc)
         if since is not None and until is not None and since >= until:
             body["since"] = (until - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    if case.operation.path.endswith("/keys") and not negative and isinstance(body, dict):
+        expires = _parse_time(body["expires_at"]) if isinstance(body.get("expires_at"), str) else None
+        if expires is not None and expires <= datetime.now(timezone.utc):
+            body["expires_at"] = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -20,6 +20,8 @@ pub const EVENT_PATTERN_PATTERN: &str =
     "^(\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*\\.\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+)$";
 /// Visible ASCII, no spaces.
 pub const VISIBLE_ASCII: &str = "^[!-~]+$";
+/// The scopes a key may be given.
+pub const SCOPES: [&str; 5] = ["webhooks:read", "webhooks:write", "events:write", "*", "admin"];
 
 /// What the derive attributes cannot say (patterns from constants, `propertyNames`,
 /// alternatives), as JSON Schema fragments merged into the document: (a component schema
@@ -38,6 +40,7 @@ pub fn schema_bounds(allow_http: bool) -> Vec<(&'static str, &'static str, serde
             "additionalProperties": {"type": "string", "maxLength": 500}})
     };
     let events = json!({"type": "string", "maxLength": 128, "pattern": EVENT_PATTERN_PATTERN});
+    let external_id = json!({"pattern": VISIBLE_ASCII, "not": {"type": "string", "pattern": "^ws_"}});
     vec![
         ("CreateWebhookRequest", "url", json!({"pattern": url})),
         ("CreateWebhookRequest", "events", json!({"uniqueItems": true, "items": events})),
@@ -50,6 +53,11 @@ pub fn schema_bounds(allow_http: bool) -> Vec<(&'static str, &'static str, serde
         ("PublishEventRequest", "event", json!({"pattern": EVENT_NAME_PATTERN})),
         ("PublishEventRequest", "id", json!({"pattern": VISIBLE_ASCII})),
         ("param:event", "", json!({"pattern": EVENT_NAME_PATTERN})),
+        ("CreateWorkspaceRequest", "metadata", metadata(true)),
+        ("CreateWorkspaceRequest", "external_id", external_id.clone()),
+        ("UpdateWorkspaceRequest", "metadata", metadata(false)),
+        ("UpdateWorkspaceRequest", "external_id", external_id),
+        ("CreateKeyRequest", "scopes", json!({"uniqueItems": true, "items": {"type": "string", "enum": SCOPES}})),
     ]
 }
 
@@ -213,7 +221,7 @@ fn present_whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from one left out (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -292,6 +300,22 @@ pub struct ListParams {
     /// `meta.next_cursor` of the previous page (a webhook id).
     #[param(pattern = "^wh_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     pub cursor: Option<String>,
+}
+
+/// Cursor pagination of the workspaces, oldest first.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WorkspaceListParams {
+    /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// `meta.next_cursor` of the previous page (a workspace id).
+    #[param(pattern = "^ws_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    pub cursor: Option<String>,
+    /// Only the workspace with this external id.
+    #[param(min_length = 1, max_length = 128)]
+    pub external_id: Option<String>,
 }
 
 pub const DEFAULT_LIMIT: u32 = 20;

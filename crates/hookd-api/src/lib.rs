@@ -86,6 +86,7 @@ pub struct Services {
         (name = "event types", description = "The catalog"),
         (name = "events", description = "Publishing"),
         (name = "deliveries", description = "The delivery log, retries, replays and test pings"),
+        (name = "workspaces", description = "The admin API: the product's customers and their keys (scope `admin`)"),
         (name = "operations", description = "Probes and the API description"),
     )
 )]
@@ -124,6 +125,10 @@ fn v1_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(routes::deliveries::retry))
         .routes(routes!(routes::deliveries::replay))
         .routes(routes!(routes::deliveries::test))
+        .routes(routes!(routes::workspaces::create, routes::workspaces::list))
+        .routes(routes!(routes::workspaces::get, routes::workspaces::update, routes::workspaces::delete))
+        .routes(routes!(routes::workspaces::create_key, routes::workspaces::list_keys))
+        .routes(routes!(routes::workspaces::revoke_key))
 }
 
 /// Routes without authentication.

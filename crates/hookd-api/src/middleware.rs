@@ -52,6 +52,17 @@ pub(crate) async fn authenticated(
         Ok(p) => p,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let named = match req.headers().get(HOOKD_WORKSPACE).map(|v| v.to_str().map(|s| s.trim().to_owned())) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(_)) => {
+            return ApiError::bad_request("Hookd-Workspace", "must be a workspace id or external id").into_response()
+        }
+    };
+    let principal = match acting_in(state, principal, named.as_deref()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let decision = match state.rate_limiter.hit(principal.key_id()).await {
         Ok(d) => d,
         Err(e) => return ApiError::from(e).into_response(),
@@ -67,6 +78,24 @@ pub(crate) async fn authenticated(
     };
     res.extensions_mut().insert(crate::envelope::RateLimitInfo::from(decision.info));
     res
+}
+
+/// The header by which an `admin` key acts in another workspace.
+pub const HOOKD_WORKSPACE: HeaderName = HeaderName::from_static("hookd-workspace");
+
+/// Applies `Hookd-Workspace`: an `admin` key then acts in the workspace it names (by id
+/// or external id), with every scope there; an unknown workspace is a 404. Any other
+/// key may name only its own workspace: another is a 403, whether it exists or not.
+async fn acting_in(state: &ApiState, principal: Principal, named: Option<&str>) -> Result<Principal, ApiError> {
+    let Some(raw) = named else { return Ok(principal) };
+    let admin = principal.allows(Scope::Admin);
+    let found = crate::routes::workspaces::acting_workspace(state, raw).await?;
+    match found {
+        Some(ws) if &ws == principal.home_workspace_id() => Ok(principal),
+        Some(ws) if admin => Ok(principal.acting_in(ws)),
+        None if admin => Err(hookd_core::service::ServiceError::NotFound { what: "workspace" }.into()),
+        _ => Err(ApiError::Forbidden("admin")),
+    }
 }
 
 /// The scope each route needs, by method and route template (`/v1/webhooks/{id}`).
@@ -162,7 +191,10 @@ pub async fn idempotency(State(state): State<ApiState>, req: Request, next: Next
         Ok(b) => b,
         Err(_) => return ApiError::PayloadTooLarge { limit: BATCH_BODY_LIMIT }.into_response(),
     };
-    let hash = request_hash(&parts.method, parts.uri.path_and_query().map_or("", |p| p.as_str()), &bytes);
+    // The workspace acted in is part of the request: an admin key's Idempotency-Key in
+    // one workspace must not replay its response in another.
+    let target = format!("{} {}", principal.workspace_id(), parts.uri.path_and_query().map_or("", |p| p.as_str()));
+    let hash = request_hash(&parts.method, &target, &bytes);
     let key_id = principal.key_id().clone();
     match state.idempotency.begin(&key_id, &key, &hash).await {
         Err(e) => ApiError::from(e).into_response(),

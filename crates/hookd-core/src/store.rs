@@ -104,6 +104,12 @@ impl StorageHealth {
     }
 }
 
+/// Which workspaces a list returns.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceFilter {
+    pub external_id: Option<String>,
+}
+
 /// Which webhooks of a workspace a caller may see.
 #[derive(Debug, Clone, Default)]
 pub struct WebhookFilter {
@@ -111,9 +117,10 @@ pub struct WebhookFilter {
     pub created_by: Option<ApiKeyId>,
 }
 
-/// A page of a newest-first list: at most `limit` rows with ids strictly below
-/// `before`. Ids are time-ordered, so rows inserted while a client pages never shift
-/// the pages it has not yet read.
+/// A page of a list: at most `limit` rows with ids strictly below `before` (newest-first
+/// lists) or, for the oldest-first list of workspaces, strictly above it. Ids are
+/// time-ordered, so rows inserted while a client pages never shift the pages it has not
+/// yet read.
 #[derive(Debug, Clone)]
 pub struct PageRequest<Id> {
     pub limit: u32,
@@ -252,10 +259,25 @@ pub trait Store: Send + Sync + 'static {
     /// Returns `false` (and writes nothing) when the database was already set up, so two
     /// processes starting at once never both print a first key.
     async fn bootstrap(&self, workspace: &Workspace, key: &ApiKey) -> StoreResult<bool>;
+    /// Fails with `Conflict` (`workspace_name`, `workspace_external_id`) when the name or
+    /// the external id is taken.
     async fn create_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
     async fn get_workspace(&self, id: &WorkspaceId) -> StoreResult<Option<Workspace>>;
     async fn find_workspace_by_name(&self, name: &str) -> StoreResult<Option<Workspace>>;
-    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
+    async fn find_workspace_by_external_id(&self, external_id: &str) -> StoreResult<Option<Workspace>>;
+    /// A page of workspaces, oldest first (ids are time-ordered): at most `limit` with
+    /// ids after `after`.
+    async fn list_workspaces(
+        &self,
+        filter: &WorkspaceFilter,
+        page: &PageRequest<WorkspaceId>,
+    ) -> StoreResult<Vec<Workspace>>;
+    /// Writes name, external id and metadata; `false` when it no longer exists. Conflicts
+    /// as [`Store::create_workspace`].
+    async fn update_workspace(&self, workspace: &Workspace) -> StoreResult<bool>;
+    /// Deletes a workspace with its keys and webhooks, and cancels its pending and
+    /// in-flight deliveries; `false` when it did not exist.
+    async fn delete_workspace(&self, id: &WorkspaceId) -> StoreResult<bool>;
 
     // API keys.
 

@@ -162,6 +162,8 @@ impl Dialect for Sqlite {
                 let msg = d.message();
                 let constraint = if msg.contains("workspaces.name") {
                     "workspace_name"
+                } else if msg.contains("workspaces.external_id") {
+                    "workspace_external_id"
                 } else if msg.contains("api_keys.id") {
                     "api_key_id"
                 } else if msg.contains("webhooks.id") {
@@ -252,6 +254,7 @@ impl Dialect for Postgres {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
                 let constraint = match d.constraint() {
                     Some("workspaces_name_key") => "workspace_name",
+                    Some("workspaces_external_id") => "workspace_external_id",
                     Some("api_keys_pkey") => "api_key_id",
                     Some("webhooks_pkey") => "webhook_id",
                     _ => "unique",

@@ -36,6 +36,8 @@ fn opt_micros(v: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
 pub struct WorkspaceRow {
     id: String,
     name: String,
+    external_id: Option<String>,
+    metadata: String,
     created_at: i64,
 }
 
@@ -45,6 +47,9 @@ impl TryFrom<WorkspaceRow> for Workspace {
         Ok(Workspace {
             id: WorkspaceId::parse(&r.id).map_err(|e| corrupt("workspaces.id", e))?,
             name: r.name,
+            external_id: r.external_id,
+            metadata: serde_json::from_str::<BTreeMap<String, String>>(&r.metadata)
+                .map_err(|e| corrupt("workspaces.metadata", e))?,
             created_at: from_micros(r.created_at)?,
         })
     }
@@ -62,6 +67,7 @@ pub struct ApiKeyRow {
     created_at: i64,
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
+    expires_at: Option<i64>,
 }
 
 impl TryFrom<ApiKeyRow> for ApiKey {
@@ -78,6 +84,7 @@ impl TryFrom<ApiKeyRow> for ApiKey {
             created_at: from_micros(r.created_at)?,
             last_used_at: opt_micros(r.last_used_at)?,
             revoked_at: opt_micros(r.revoked_at)?,
+            expires_at: opt_micros(r.expires_at)?,
         })
     }
 }

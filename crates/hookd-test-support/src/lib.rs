@@ -100,11 +100,20 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     key: Option<String>,
+    /// Sent with every request (`Hookd-Workspace`).
+    headers: Vec<(String, String)>,
 }
 
 impl Client {
     pub fn new(base: impl Into<String>, key: Option<String>) -> Self {
-        Self { http: reqwest::Client::new(), base: base.into(), key }
+        Self { http: reqwest::Client::new(), base: base.into(), key, headers: Vec::new() }
+    }
+
+    /// The same client, acting in another workspace (`Hookd-Workspace`).
+    pub fn in_workspace(&self, workspace: &str) -> Self {
+        let mut c = self.clone();
+        c.headers.push(("hookd-workspace".into(), workspace.into()));
+        c
     }
 
     /// The same server with another key (or none).
@@ -116,6 +125,9 @@ impl Client {
         let mut r = self.http.request(method, format!("{}{path}", self.base));
         if let Some(k) = &self.key {
             r = r.bearer_auth(k);
+        }
+        for (k, v) in &self.headers {
+            r = r.header(k, v);
         }
         r
     }

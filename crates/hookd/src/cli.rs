@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use hookd_core::domain::{ApiKeyToken, Scope};
 use hookd_core::id::ApiKeyId;
-use hookd_core::service::AdminService;
+use hookd_core::service::{AdminService, NewWorkspace};
 use hookd_core::time_fmt;
 
 use crate::app::{App, Database};
@@ -109,10 +109,20 @@ enum WorkspaceCommand {
         /// Unique name: letters, digits, '-', '_', '.'.
         #[arg(long)]
         name: String,
+        /// The product's own id for this customer (unique; `Hookd-Workspace` accepts it).
+        #[arg(long, value_name = "ID")]
+        external_id: Option<String>,
     },
     /// List workspaces.
     #[command(after_help = "Example:\n  hookd workspace list")]
     List,
+    /// Delete a workspace with its webhooks and keys; its pending deliveries are
+    /// cancelled.
+    #[command(after_help = "Example:\n  hookd workspace delete acme")]
+    Delete {
+        /// Workspace id (ws_…) or name.
+        workspace: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,7 +130,8 @@ enum KeyCommand {
     /// Create an API key; prints the key, once, alone on the last line.
     #[command(after_help = "Examples:\n  hookd key create --workspace default --scopes '*'\n  \
         hookd key create --workspace acme --scopes webhooks:read,webhooks:write \\\n    --owner-scoped --name portal\n\n\
-        Scopes: webhooks:read, webhooks:write (includes read), events:write, * (everything).")]
+        Scopes: webhooks:read, webhooks:write (includes read), events:write, * (all of these),\n\
+        admin (manage workspaces and keys over HTTP; act in any workspace).")]
     Create {
         /// Workspace id (ws_…) or name.
         #[arg(long)]
@@ -134,6 +145,9 @@ enum KeyCommand {
         /// A label for the key.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Refuse the key after this long (90d, 12h) or from this time (RFC 3339).
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
     },
     /// List API keys (never their secrets).
     #[command(after_help = "Example:\n  hookd key list --workspace default")]
@@ -310,18 +324,28 @@ async fn workspace(settings: &Settings, cmd: WorkspaceCommand) -> anyhow::Result
     let (db, admin) = admin(settings).await?;
     let result = async {
         match cmd {
-            WorkspaceCommand::Create { name } => {
-                let ws = admin.create_workspace(&name).await?;
+            WorkspaceCommand::Create { name, external_id } => {
+                let ws =
+                    admin.create_workspace(NewWorkspace { name, external_id, metadata: Default::default() }).await?;
                 eprintln!("Created workspace {}", ws.name);
                 println!("{}", ws.id);
             }
             WorkspaceCommand::List => {
-                let list = admin.list_workspaces().await?;
-                let rows: Vec<[String; 3]> = list
+                let list = admin.all_workspaces().await?;
+                let rows: Vec<[String; 4]> = list
                     .iter()
-                    .map(|ws| [ws.id.to_string(), ws.name.clone(), time_fmt::format(ws.created_at)])
+                    .map(|ws| {
+                        let external = ws.external_id.clone().unwrap_or_else(|| "-".into());
+                        [ws.id.to_string(), ws.name.clone(), external, time_fmt::format(ws.created_at)]
+                    })
                     .collect();
-                print!("{}", table(&["ID", "NAME", "CREATED"], &rows));
+                print!("{}", table(&["ID", "NAME", "EXTERNAL ID", "CREATED"], &rows));
+            }
+            WorkspaceCommand::Delete { workspace } => {
+                let ws = find_workspace(&admin, &workspace).await?;
+                // No key is asking: the command line may delete any workspace.
+                admin.delete_workspace(&ws.id, &hookd_core::id::WorkspaceId::generate()).await?;
+                println!("Deleted workspace {} ({})", ws.name, ws.id);
             }
         }
         anyhow::Ok(())
@@ -335,14 +359,15 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
     let (db, admin) = admin(settings).await?;
     let result = async {
         match cmd {
-            KeyCommand::Create { workspace, scopes, owner_scoped, name } => {
+            KeyCommand::Create { workspace, scopes, owner_scoped, name, expires } => {
+                let expires_at = expires.as_deref().map(parse_expiry).transpose()?;
                 let scopes = scopes
                     .iter()
                     .map(|s| s.trim().parse::<Scope>())
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(anyhow::Error::msg)?;
                 let ws = find_workspace(&admin, &workspace).await?;
-                let g = admin.create_key(&ws.id, &name, scopes, owner_scoped).await?;
+                let g = admin.create_key(&ws.id, &name, scopes, owner_scoped, expires_at).await?;
                 let scopes: Vec<&str> = g.key.scopes.iter().map(|s| s.as_str()).collect();
                 eprintln!(
                     "Created API key {} in workspace {} (scopes: {}{}). It is shown only once:",
@@ -392,6 +417,16 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
     .await;
     db.close().await;
     result
+}
+
+/// `--expires`: a duration from now (`90d`) or a time (RFC 3339).
+fn parse_expiry(raw: &str) -> anyhow::Result<time::OffsetDateTime> {
+    if let Ok(d) = humantime::parse_duration(raw) {
+        return Ok(time_fmt::now() + d);
+    }
+    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        anyhow::anyhow!("--expires `{raw}` is neither a duration (90d, 12h) nor a time (2027-01-31T00:00:00Z)")
+    })
 }
 
 async fn find_workspace(admin: &AdminService, id_or_name: &str) -> anyhow::Result<hookd_core::domain::Workspace> {

@@ -5,3 +5,4 @@ pub mod event_types;
 pub mod events;
 pub mod health;
 pub mod webhooks;
+pub mod workspaces;

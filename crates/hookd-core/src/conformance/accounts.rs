@@ -10,7 +10,8 @@ pub async fn bootstrap_happens_once(store: Arc<dyn Store>) {
     let (ws, k) = setup(&*store).await;
     let other = workspace("other");
     assert!(!store.bootstrap(&other, &key(&other.id, false).key).await.unwrap(), "second bootstrap must do nothing");
-    assert_eq!(store.list_workspaces().await.unwrap(), vec![ws.clone()]);
+    let all = PageRequest { limit: 10, before: None };
+    assert_eq!(store.list_workspaces(&Default::default(), &all).await.unwrap(), vec![ws.clone()]);
     assert_eq!(store.get_api_key(&k.key.id).await.unwrap().unwrap(), k.key);
 }
 
@@ -25,9 +26,61 @@ pub async fn workspace_names_are_unique(store: Arc<dyn Store>) {
     assert!(store.get_workspace(&WorkspaceId::generate()).await.unwrap().is_none());
 }
 
+/// A product's customers: external ids are unique and found, lists page oldest first,
+/// and a deleted workspace takes its keys and webhooks with it and cancels its deliveries.
+pub async fn workspaces_have_external_ids_and_delete_with_everything_in_them(store: Arc<dyn Store>) {
+    let (home, _) = setup(&*store).await;
+    let mut a = workspace("cust-a");
+    a.external_id = Some("acct_1".into());
+    a.metadata = [("plan".to_owned(), "pro".to_owned())].into();
+    store.create_workspace(&a).await.unwrap();
+    let mut dup = workspace("cust-b");
+    dup.external_id = Some("acct_1".into());
+    let err = store.create_workspace(&dup).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { constraint: "workspace_external_id" }), "{err:?}");
+    dup.external_id = None;
+    store.create_workspace(&dup).await.unwrap();
+    assert_eq!(store.find_workspace_by_external_id("acct_1").await.unwrap().unwrap(), a);
+    assert!(store.find_workspace_by_external_id("acct_2").await.unwrap().is_none());
+    // Oldest first, in pages that follow each other.
+    let first = store.list_workspaces(&Default::default(), &PageRequest { limit: 2, before: None }).await.unwrap();
+    assert_eq!(first.iter().map(|w| &w.id).collect::<Vec<_>>(), [&home.id, &a.id]);
+    let rest = store
+        .list_workspaces(&Default::default(), &PageRequest { limit: 2, before: Some(a.id.clone()) })
+        .await
+        .unwrap();
+    assert_eq!(rest, vec![dup.clone()]);
+    let only = WorkspaceFilter { external_id: Some("acct_1".into()) };
+    assert_eq!(store.list_workspaces(&only, &PageRequest { limit: 10, before: None }).await.unwrap(), vec![a.clone()]);
+    // Updates, with the same uniqueness.
+    dup.external_id = Some("acct_1".into());
+    let err = store.update_workspace(&dup).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { constraint: "workspace_external_id" }), "{err:?}");
+    dup.external_id = Some("acct_2".into());
+    dup.name = "cust-b-renamed".into();
+    assert!(store.update_workspace(&dup).await.unwrap());
+    assert_eq!(store.get_workspace(&dup.id).await.unwrap().unwrap(), dup);
+    // Delete: keys and webhooks go, open deliveries are cancelled.
+    let k = key(&a.id, false);
+    store.create_api_key(&k.key).await.unwrap();
+    let mut w = webhook(&a.id, &k, "https://example.com/a");
+    w.number = store.insert_webhook(&w).await.unwrap();
+    let rec = record(event(&a.id, None), &[&w.id], None);
+    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
+    assert!(store.delete_workspace(&a.id).await.unwrap());
+    assert!(!store.delete_workspace(&a.id).await.unwrap());
+    assert!(store.get_workspace(&a.id).await.unwrap().is_none());
+    assert!(store.get_api_key(&k.key.id).await.unwrap().is_none());
+    assert!(store.find_webhook(&w.id).await.unwrap().is_none());
+    let d = store.get_delivery(&a.id, &rec.deliveries[0].id).await.unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Cancelled);
+    assert!(store.get_workspace(&home.id).await.unwrap().is_some(), "other workspaces stay");
+}
+
 pub async fn api_keys_round_trip_and_revoke(store: Arc<dyn Store>) {
     let (ws, first) = setup(&*store).await;
-    let k = key(&ws.id, true);
+    let mut k = key(&ws.id, true);
+    k.key.expires_at = Some(time_fmt::now() + Duration::from_secs(3600));
     store.create_api_key(&k.key).await.unwrap();
     let err = store.create_api_key(&k.key).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { constraint: "api_key_id" }), "{err:?}");

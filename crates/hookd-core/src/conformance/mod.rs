@@ -17,7 +17,7 @@ use crate::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use crate::store::{Claim, DeliveryFilter, DeliveryResult, InsertedEvent, NewEventRecord, NextStep};
 use crate::store::{
     IdempotencyClaim, IdempotencyRequest, PageRequest, Store, StoreError, StoredResponse, WebhookFilter,
-    WebhookSettings,
+    WebhookSettings, WorkspaceFilter,
 };
 use crate::time_fmt;
 
@@ -43,6 +43,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@each $make, [$(#[$attr])*],
             bootstrap_happens_once
             workspace_names_are_unique
+            workspaces_have_external_ids_and_delete_with_everything_in_them
             api_keys_round_trip_and_revoke
             webhooks_round_trip
             webhook_numbers_are_never_reused
@@ -74,7 +75,7 @@ macro_rules! store_conformance_tests {
 }
 
 fn workspace(name: &str) -> Workspace {
-    Workspace { id: WorkspaceId::generate(), name: name.into(), created_at: time_fmt::now() }
+    Workspace::new(name, time_fmt::now())
 }
 
 fn key(ws: &WorkspaceId, owner_scoped: bool) -> GeneratedKey {

@@ -21,12 +21,17 @@ pub enum Scope {
     WebhooksWrite,
     #[serde(rename = "events:write")]
     EventsWrite,
+    /// Every scope above. Not `admin`: managing other workspaces is never implied.
     #[serde(rename = "*")]
     All,
+    /// Manages workspaces and their keys, and acts in any workspace (`Hookd-Workspace`).
+    #[serde(rename = "admin")]
+    Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::WebhooksRead, Scope::WebhooksWrite, Scope::EventsWrite, Scope::All];
+    pub const ALL: [Scope; 5] =
+        [Scope::WebhooksRead, Scope::WebhooksWrite, Scope::EventsWrite, Scope::All, Scope::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +39,7 @@ impl Scope {
             Scope::WebhooksWrite => "webhooks:write",
             Scope::EventsWrite => "events:write",
             Scope::All => "*",
+            Scope::Admin => "admin",
         }
     }
 }
@@ -48,7 +54,7 @@ impl FromStr for Scope {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Scope::ALL.into_iter().find(|sc| sc.as_str() == s).ok_or_else(|| {
-            format!("unknown scope `{s}` (expected one of webhooks:read, webhooks:write, events:write, *)")
+            format!("unknown scope `{s}` (expected one of webhooks:read, webhooks:write, events:write, *, admin)")
         })
     }
 }
@@ -71,6 +77,8 @@ pub struct ApiKey {
     pub created_at: OffsetDateTime,
     pub last_used_at: Option<OffsetDateTime>,
     pub revoked_at: Option<OffsetDateTime>,
+    /// Refused from this time on.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 impl fmt::Debug for ApiKey {
@@ -87,12 +95,19 @@ impl fmt::Debug for ApiKey {
 }
 
 impl ApiKey {
-    /// Whether this key grants `needed`. `*` grants everything, and write access to
-    /// webhooks includes reading them.
+    /// Whether this key grants `needed`. `*` grants everything but `admin`, and write
+    /// access to webhooks includes reading them.
     pub fn allows(&self, needed: Scope) -> bool {
-        self.scopes
-            .iter()
-            .any(|&s| s == Scope::All || s == needed || (needed == Scope::WebhooksRead && s == Scope::WebhooksWrite))
+        self.scopes.iter().any(|&s| {
+            s == needed
+                || (s == Scope::All && needed != Scope::Admin)
+                || (needed == Scope::WebhooksRead && s == Scope::WebhooksWrite)
+        })
+    }
+
+    /// Whether the key has expired at `now`.
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
     }
 
     /// Constant-time comparison of a presented secret with the stored hash.
@@ -174,6 +189,7 @@ impl GeneratedKey {
             created_at: now,
             last_used_at: None,
             revoked_at: None,
+            expires_at: None,
         };
         Self { key, token }
     }
@@ -239,9 +255,18 @@ mod tests {
     }
 
     #[test]
+    fn all_scopes_never_imply_admin() {
+        let mut k = sample("hk").key;
+        assert!(k.allows(Scope::EventsWrite) && !k.allows(Scope::Admin));
+        k.scopes = vec![Scope::Admin];
+        assert!(k.allows(Scope::Admin) && !k.allows(Scope::WebhooksRead));
+    }
+
+    #[test]
     fn scopes_parse_from_their_names() {
         assert_eq!("events:write".parse::<Scope>().unwrap(), Scope::EventsWrite);
-        assert!("admin".parse::<Scope>().is_err());
+        assert_eq!("admin".parse::<Scope>().unwrap(), Scope::Admin);
+        assert!("root".parse::<Scope>().is_err());
     }
 
     #[test]

@@ -16,11 +16,12 @@ pub use event::{
 pub use event_type::{
     pattern_matches, validate_name as validate_event_name, EventCatalog, EventType, EventTypeError, TEST_PING,
 };
+pub(crate) use webhook::check_metadata;
 pub use webhook::{
     generate_signing_secret, validate_signing_secret, validate_url, AddressCheck, NewWebhook, Webhook, WebhookChanges,
     WebhookRules, WebhookSecrets,
 };
-pub use workspace::{validate_workspace_name, Workspace};
+pub use workspace::{validate_external_id, validate_workspace_name, Workspace};
 
 /// One problem with one field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -232,7 +232,7 @@ fn check_rate_limit(r: u32, errs: &mut FieldErrors) {
     }
 }
 
-fn check_metadata(m: &BTreeMap<String, String>, errs: &mut FieldErrors) {
+pub(crate) fn check_metadata(m: &BTreeMap<String, String>, errs: &mut FieldErrors) {
     if m.len() > MAX_METADATA_KEYS {
         errs.push("metadata", format!("must have at most {MAX_METADATA_KEYS} keys"));
         return;

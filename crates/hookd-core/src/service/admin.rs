@@ -1,16 +1,58 @@
 //! Workspaces and API keys: first start, and the provisioning the CLI exposes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::domain::FieldErrors;
-use crate::domain::{validate_workspace_name, ApiKey, GeneratedKey, Scope, Workspace};
+use crate::domain::{validate_external_id, validate_workspace_name, ApiKey, GeneratedKey, Scope, Workspace};
 use crate::id::{ApiKeyId, WorkspaceId};
+use crate::service::Page;
 use crate::service::ServiceError;
-use crate::store::{Store, StoreError};
+use crate::store::{PageRequest, Store, StoreError, WorkspaceFilter};
 use crate::time_fmt;
 
 /// How many times to draw a fresh key id when the 32-bit id collides.
 const KEY_ID_ATTEMPTS: usize = 8;
+
+/// A workspace to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewWorkspace {
+    pub name: String,
+    pub external_id: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A change to a workspace: `None` leaves a field as it is; `Some(None)` clears the
+/// external id.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceChanges {
+    pub name: Option<String>,
+    pub external_id: Option<Option<String>>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+fn check_workspace(name: &str, external_id: Option<&str>, metadata: &BTreeMap<String, String>, errs: &mut FieldErrors) {
+    if let Err(m) = validate_workspace_name(name) {
+        errs.push("name", m);
+    }
+    if let Some(Err(m)) = external_id.map(validate_external_id) {
+        errs.push("external_id", m);
+    }
+    crate::domain::check_metadata(metadata, errs);
+}
+
+/// A taken name or external id, as the 409 that says which.
+fn workspace_conflict(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::Conflict { constraint: "workspace_name" } => {
+            ServiceError::Conflict("a workspace with this name already exists")
+        }
+        StoreError::Conflict { constraint: "workspace_external_id" } => {
+            ServiceError::Conflict("a workspace with this external_id already exists")
+        }
+        e => e.into(),
+    }
+}
 
 /// The outcome of first start.
 #[derive(Debug)]
@@ -45,9 +87,16 @@ impl AdminService {
     /// Returns `None` when the database already has a workspace.
     pub async fn bootstrap(&self) -> Result<Option<Bootstrapped>, ServiceError> {
         let now = time_fmt::now();
-        let workspace = Workspace { id: WorkspaceId::generate(), name: "default".into(), created_at: now };
-        let generated =
-            GeneratedKey::new(workspace.id.clone(), &self.key_prefix, "default".into(), vec![Scope::All], false, now);
+        let workspace = Workspace::new("default", now);
+        // The first key may do everything, including managing other workspaces.
+        let generated = GeneratedKey::new(
+            workspace.id.clone(),
+            &self.key_prefix,
+            "default".into(),
+            vec![Scope::All, Scope::Admin],
+            false,
+            now,
+        );
         if self.store.bootstrap(&workspace, &generated.key).await? {
             Ok(Some(Bootstrapped { workspace, token: generated.token }))
         } else {
@@ -55,20 +104,106 @@ impl AdminService {
         }
     }
 
-    pub async fn create_workspace(&self, name: &str) -> Result<Workspace, ServiceError> {
-        validate_workspace_name(name).map_err(|m| FieldErrors::single("name", m))?;
-        let ws = Workspace { id: WorkspaceId::generate(), name: name.to_owned(), created_at: time_fmt::now() };
-        match self.store.create_workspace(&ws).await {
-            Ok(()) => Ok(ws),
-            Err(StoreError::Conflict { .. }) => {
-                Err(FieldErrors::single("name", format!("a workspace named `{name}` already exists")).into())
+    pub async fn create_workspace(&self, new: NewWorkspace) -> Result<Workspace, ServiceError> {
+        let mut errs = FieldErrors::default();
+        check_workspace(&new.name, new.external_id.as_deref(), &new.metadata, &mut errs);
+        errs.into_result()?;
+        let mut ws = Workspace::new(new.name, time_fmt::now());
+        ws.external_id = new.external_id;
+        ws.metadata = new.metadata;
+        self.store.create_workspace(&ws).await.map_err(workspace_conflict)?;
+        Ok(ws)
+    }
+
+    /// A page of workspaces, oldest first, optionally only the one with this external id.
+    pub async fn list_workspaces(
+        &self,
+        external_id: Option<String>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Workspace>, ServiceError> {
+        let after = cursor
+            .map(|c| {
+                WorkspaceId::parse(c)
+                    .map_err(|_| FieldErrors::single("cursor", "is not a cursor returned by this list"))
+            })
+            .transpose()?;
+        let filter = WorkspaceFilter { external_id };
+        let mut items = self.store.list_workspaces(&filter, &PageRequest { limit: limit + 1, before: after }).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|w| w.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Every workspace (the CLI's list).
+    pub async fn all_workspaces(&self) -> Result<Vec<Workspace>, ServiceError> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.list_workspaces(None, 500, cursor.as_deref()).await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(all),
             }
-            Err(e) => Err(e.into()),
         }
     }
 
-    pub async fn list_workspaces(&self) -> Result<Vec<Workspace>, ServiceError> {
-        Ok(self.store.list_workspaces().await?)
+    pub async fn get_workspace(&self, id: &WorkspaceId) -> Result<Workspace, ServiceError> {
+        self.store.get_workspace(id).await?.ok_or(ServiceError::NotFound { what: "workspace" })
+    }
+
+    /// The workspace a `Hookd-Workspace` header names: its id (`ws_…`) or its external id.
+    pub async fn resolve_workspace(&self, id_or_external: &str) -> Result<Option<Workspace>, ServiceError> {
+        Ok(match WorkspaceId::parse(id_or_external) {
+            Ok(id) => self.store.get_workspace(&id).await?,
+            Err(_) => self.store.find_workspace_by_external_id(id_or_external).await?,
+        })
+    }
+
+    /// Changes name, external id or metadata; absent fields stay as they are.
+    pub async fn update_workspace(
+        &self,
+        id: &WorkspaceId,
+        changes: WorkspaceChanges,
+    ) -> Result<Workspace, ServiceError> {
+        let mut ws = self.get_workspace(id).await?;
+        if let Some(name) = changes.name {
+            ws.name = name;
+        }
+        if let Some(external_id) = changes.external_id {
+            ws.external_id = external_id;
+        }
+        if let Some(metadata) = changes.metadata {
+            ws.metadata = metadata;
+        }
+        let mut errs = FieldErrors::default();
+        check_workspace(&ws.name, ws.external_id.as_deref(), &ws.metadata, &mut errs);
+        errs.into_result()?;
+        if !self.store.update_workspace(&ws).await.map_err(workspace_conflict)? {
+            return Err(ServiceError::NotFound { what: "workspace" });
+        }
+        Ok(ws)
+    }
+
+    /// Deletes a workspace with its webhooks and keys, and cancels its pending
+    /// deliveries. `caller` is the workspace of the key asking: a key cannot delete the
+    /// workspace it lives in (it would lock itself out).
+    pub async fn delete_workspace(&self, id: &WorkspaceId, caller: &WorkspaceId) -> Result<(), ServiceError> {
+        if id == caller {
+            return Err(ServiceError::Conflict(
+                "a key cannot delete its own workspace; use an admin key of another workspace",
+            ));
+        }
+        if self.store.delete_workspace(id).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound { what: "workspace" })
+        }
     }
 
     /// Finds a workspace by id (`ws_…`) or by name.
@@ -87,6 +222,7 @@ impl AdminService {
         name: &str,
         scopes: Vec<Scope>,
         owner_scoped: bool,
+        expires_at: Option<time::OffsetDateTime>,
     ) -> Result<GeneratedKey, ServiceError> {
         let mut errs = FieldErrors::default();
         if name.is_empty() || name.chars().count() > 100 {
@@ -94,6 +230,9 @@ impl AdminService {
         }
         if scopes.is_empty() {
             errs.push("scopes", "must name at least one scope");
+        }
+        if expires_at.is_some_and(|t| t <= time_fmt::now()) {
+            errs.push("expires_at", "must be in the future");
         }
         errs.into_result()?;
         for _ in 0..KEY_ID_ATTEMPTS {
@@ -105,6 +244,8 @@ impl AdminService {
                 owner_scoped,
                 time_fmt::now(),
             );
+            let mut g = g;
+            g.key.expires_at = expires_at;
             match self.store.create_api_key(&g.key).await {
                 Ok(()) => return Ok(g),
                 Err(StoreError::Conflict { constraint: "api_key_id" }) => continue,
@@ -116,6 +257,14 @@ impl AdminService {
 
     pub async fn list_keys(&self, workspace: Option<&WorkspaceId>) -> Result<Vec<ApiKey>, ServiceError> {
         Ok(self.store.list_api_keys(workspace).await?)
+    }
+
+    /// Revokes a key of `workspace`; a key of another workspace is not found.
+    pub async fn revoke_key_in(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<(), ServiceError> {
+        match self.store.get_api_key(id).await? {
+            Some(k) if &k.workspace_id == workspace && !k.is_revoked() => self.revoke_key(id).await,
+            _ => Err(ServiceError::NotFound { what: "active API key" }),
+        }
     }
 
     pub async fn revoke_key(&self, id: &ApiKeyId) -> Result<(), ServiceError> {

@@ -21,10 +21,28 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub key: Arc<ApiKey>,
+    /// The workspace an admin key acts in (`Hookd-Workspace`), when not its own.
+    acting_in: Option<WorkspaceId>,
 }
 
 impl Principal {
+    pub fn new(key: Arc<ApiKey>) -> Self {
+        Self { key, acting_in: None }
+    }
+
+    /// An admin key acting in `workspace`, with every scope there.
+    pub fn acting_in(self, workspace: WorkspaceId) -> Self {
+        debug_assert!(self.key.allows(Scope::Admin));
+        Self { acting_in: Some(workspace), ..self }
+    }
+
+    /// The workspace the caller acts in.
     pub fn workspace_id(&self) -> &WorkspaceId {
+        self.acting_in.as_ref().unwrap_or(&self.key.workspace_id)
+    }
+
+    /// The workspace of the key itself.
+    pub fn home_workspace_id(&self) -> &WorkspaceId {
         &self.key.workspace_id
     }
 
@@ -33,12 +51,12 @@ impl Principal {
     }
 
     pub fn allows(&self, scope: Scope) -> bool {
-        self.key.allows(scope)
+        self.acting_in.is_some() || self.key.allows(scope)
     }
 
     /// The key whose webhooks this caller is limited to, if it is owner-scoped.
     pub fn owner_filter(&self) -> Option<&ApiKeyId> {
-        self.key.owner_scoped.then_some(&self.key.id)
+        (self.acting_in.is_none() && self.key.owner_scoped).then_some(&self.key.id)
     }
 }
 
@@ -52,6 +70,8 @@ pub enum AuthError {
     Invalid,
     #[error("API key has been revoked")]
     Revoked,
+    #[error("API key has expired")]
+    Expired,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -88,8 +108,11 @@ impl AuthService {
         if key.is_revoked() {
             return Err(AuthError::Revoked);
         }
+        if key.is_expired(time_fmt::now()) {
+            return Err(AuthError::Expired);
+        }
         self.touch(&key.id).await;
-        Ok(Principal { key })
+        Ok(Principal::new(key))
     }
 
     async fn key(&self, id: &ApiKeyId) -> Result<Option<Arc<ApiKey>>, StoreError> {

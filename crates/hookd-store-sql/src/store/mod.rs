@@ -9,6 +9,7 @@ use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::{
     Claim, DeliveryFilter, DeliveryResult, IdempotencyClaim, IdempotencyRequest, InsertedEvent, NewEventRecord,
     NextStep, PageRequest, Store, StoreError, StoreResult, StoredResponse, WebhookFilter, WebhookSettings,
+    WorkspaceFilter,
 };
 use time::OffsetDateTime;
 
@@ -22,6 +23,7 @@ use crate::{Dialect, Sql, SqlStore};
 mod deliveries;
 mod limits;
 mod webhooks;
+mod workspaces;
 
 use deliveries::cancel_open_deliveries;
 
@@ -34,8 +36,8 @@ const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, event_id, event_ty
 
 const EVENT_COLUMNS: &str = "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries";
 
-const API_KEY_COLUMNS: &str =
-    "id, workspace_id, name, prefix, secret_hash, scopes, owner_scoped, created_at, last_used_at, revoked_at";
+const API_KEY_COLUMNS: &str = "id, workspace_id, name, prefix, secret_hash, scopes, owner_scoped, created_at, \
+     last_used_at, revoked_at, expires_at";
 
 /// `SELECT` of webhooks, with their number.
 fn select_webhooks() -> String {
@@ -106,25 +108,31 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 
     async fn get_workspace(&self, id: &WorkspaceId) -> StoreResult<Option<Workspace>> {
-        self.read_one::<WorkspaceRow>(
-            Sql::new("SELECT id, name, created_at FROM workspaces WHERE id = ?").bind(id.as_str()),
-        )
-        .await?
-        .map(Workspace::try_from)
-        .transpose()
+        workspaces::find(self, "id", id.as_str()).await
     }
 
     async fn find_workspace_by_name(&self, name: &str) -> StoreResult<Option<Workspace>> {
-        self.read_one::<WorkspaceRow>(Sql::new("SELECT id, name, created_at FROM workspaces WHERE name = ?").bind(name))
-            .await?
-            .map(Workspace::try_from)
-            .transpose()
+        workspaces::find(self, "name", name).await
     }
 
-    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
-        let rows =
-            self.read::<WorkspaceRow>(Sql::new("SELECT id, name, created_at FROM workspaces ORDER BY id")).await?;
-        rows.into_iter().map(Workspace::try_from).collect()
+    async fn find_workspace_by_external_id(&self, external_id: &str) -> StoreResult<Option<Workspace>> {
+        workspaces::find(self, "external_id", external_id).await
+    }
+
+    async fn list_workspaces(
+        &self,
+        filter: &WorkspaceFilter,
+        page: &PageRequest<WorkspaceId>,
+    ) -> StoreResult<Vec<Workspace>> {
+        workspaces::list(self, filter, page).await
+    }
+
+    async fn update_workspace(&self, workspace: &Workspace) -> StoreResult<bool> {
+        workspaces::update(self, workspace).await
+    }
+
+    async fn delete_workspace(&self, id: &WorkspaceId) -> StoreResult<bool> {
+        workspaces::delete(self, id).await
     }
 
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
@@ -496,9 +504,11 @@ impl<D: Dialect> Store for SqlStore<D> {
 }
 
 fn insert_workspace(w: &Workspace) -> Sql<'_> {
-    Sql::new("INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)")
+    Sql::new("INSERT INTO workspaces (id, name, external_id, metadata, created_at) VALUES (?, ?, ?, ?, ?)")
         .bind(w.id.as_str())
         .bind(&w.name)
+        .bind(&w.external_id)
+        .bind(json(&w.metadata))
         .bind(micros(w.created_at))
 }
 
@@ -514,7 +524,8 @@ fn insert_api_key(k: &ApiKey) -> Sql<'_> {
             .bind(k.owner_scoped)
             .bind(micros(k.created_at))
             .bind(k.last_used_at.map(micros))
-            .bind(k.revoked_at.map(micros));
+            .bind(k.revoked_at.map(micros))
+            .bind(k.expires_at.map(micros));
     });
     q
 }

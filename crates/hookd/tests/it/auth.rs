@@ -9,7 +9,7 @@ use crate::{assert_error, count, create, id_of, seed_webhook};
 
 async fn key(server: &TestServer, workspace: &str, scopes: &[Scope], owner_scoped: bool) -> String {
     let ws = server.admin.find_workspace(workspace).await.unwrap();
-    server.admin.create_key(&ws.id, "test", scopes.to_vec(), owner_scoped).await.unwrap().token
+    server.admin.create_key(&ws.id, "test", scopes.to_vec(), owner_scoped, None).await.unwrap().token
 }
 
 #[tokio::test]
@@ -86,7 +86,11 @@ async fn another_workspaces_webhooks_are_not_found() {
     let mine = server.client();
     let d = create(&mine, &seed_webhook()).await;
     let id = id_of(&d);
-    server.admin.create_workspace("acme").await.unwrap();
+    server
+        .admin
+        .create_workspace(hookd_core::service::NewWorkspace { name: "acme".into(), ..Default::default() })
+        .await
+        .unwrap();
     let theirs = server.anonymous().with_key(Some(&key(&server, "acme", &[Scope::All], false).await));
     assert_eq!(count(&theirs).await, 0);
     let path = format!("/v1/webhooks/{id}");

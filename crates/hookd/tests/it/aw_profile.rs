@@ -139,8 +139,8 @@ async fn only_public_https_endpoints_are_subscribed() {
 async fn owner_scoped_keys_see_only_their_own_webhooks() {
     let server = aw_server().await;
     let ws = server.admin.find_workspace("default").await.unwrap();
-    let a = server.admin.create_key(&ws.id, "token a", vec![Scope::All], true).await.unwrap().token;
-    let b = server.admin.create_key(&ws.id, "token b", vec![Scope::All], true).await.unwrap().token;
+    let a = server.admin.create_key(&ws.id, "token a", vec![Scope::All], true, None).await.unwrap().token;
+    let b = server.admin.create_key(&ws.id, "token b", vec![Scope::All], true, None).await.unwrap().token;
     let (ca, cb) = (server.client().with_key(Some(&a)), server.client().with_key(Some(&b)));
     let wa = crate::create(&ca, &json!({"url": "https://a.example.com", "events": ["message.created"]})).await;
     let wb = crate::create(&cb, &json!({"url": "https://b.example.com", "events": ["message.created"]})).await;
@@ -167,7 +167,7 @@ async fn idempotency_keys_cache_responses_per_api_key() {
     assert_eq!(again.data()["signing_secret"], first.data()["signing_secret"], "the cached response, secret included");
     // Per API key: another key's identical request is its own.
     let ws = server.admin.find_workspace("default").await.unwrap();
-    let other = server.admin.create_key(&ws.id, "other", vec![Scope::All], false).await.unwrap().token;
+    let other = server.admin.create_key(&ws.id, "other", vec![Scope::All], false, None).await.unwrap().token;
     let theirs = idem(&c.with_key(Some(&other)), "create-aw-1", &body).await;
     theirs.assert_status(201);
     assert_ne!(theirs.data()["id"], first.data()["id"]);

@@ -66,9 +66,9 @@ async fn workspaces_and_keys_are_provisioned_while_the_server_runs() {
     assert_eq!(code, 0);
     assert!(last_line(&out).starts_with("hk_live_"));
     let (code, _, err) =
-        run_cli(bin(), dir.path(), &["key", "create", "--workspace", "acme", "--scopes", "admin"], &[]).await;
+        run_cli(bin(), dir.path(), &["key", "create", "--workspace", "acme", "--scopes", "root"], &[]).await;
     assert_ne!(code, 0);
-    assert!(err.contains("unknown scope `admin`"), "{err}");
+    assert!(err.contains("unknown scope `root`"), "{err}");
     let (code, _, err) =
         run_cli(bin(), dir.path(), &["key", "create", "--workspace", "nope", "--scopes", "*"], &[]).await;
     assert_ne!(code, 0);

@@ -182,7 +182,11 @@ async fn publishing_rules() {
     assert_eq!(r.error_fields(), ["events"]);
     // A webhooks-only key may not publish.
     let ws = server.admin.find_workspace("default").await.unwrap();
-    let k = server.admin.create_key(&ws.id, "w", vec![hookd_core::domain::Scope::WebhooksWrite], false).await.unwrap();
+    let k = server
+        .admin
+        .create_key(&ws.id, "w", vec![hookd_core::domain::Scope::WebhooksWrite], false, None)
+        .await
+        .unwrap();
     let r = c.with_key(Some(&k.token)).post("/v1/events", &json!({"event": "link.created", "data": {}})).await;
     assert_error(&r, 403, "insufficient_scope");
 }

@@ -71,8 +71,12 @@ async fn keys_are_per_api_key_and_at_most_255_characters() {
     let server = TestServer::start().await;
     let c = server.client();
     let ws = server.admin.find_workspace("default").await.unwrap();
-    let other =
-        server.admin.create_key(&ws.id, "second", vec![hookd_core::domain::Scope::All], false).await.unwrap().token;
+    let other = server
+        .admin
+        .create_key(&ws.id, "second", vec![hookd_core::domain::Scope::All], false, None)
+        .await
+        .unwrap()
+        .token;
     let c2 = c.with_key(Some(&other));
     post(&c, "shared", &seed_webhook()).await.assert_status(201);
     let r = post(&c2, "shared", &seed_webhook()).await;

@@ -18,6 +18,7 @@ mod proxy;
 mod rate_limit;
 mod seeds;
 mod ssrf;
+mod tenants;
 mod validation;
 mod webhooks;
 

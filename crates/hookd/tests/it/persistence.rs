@@ -21,7 +21,7 @@ async fn data_and_keys_survive_a_restart_without_a_new_first_key() {
     // The secret was sealed with the key file's key, which was reused.
     let s = c.get(&format!("/v1/webhooks/{id}/secret")).await;
     assert_eq!(s.data()["signing_secret"], d["signing_secret"]);
-    assert_eq!(server.admin.list_workspaces().await.unwrap().len(), 1);
+    assert_eq!(server.admin.all_workspaces().await.unwrap().len(), 1);
 }
 
 #[cfg(unix)]

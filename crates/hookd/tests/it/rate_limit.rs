@@ -33,8 +33,12 @@ async fn the_limit_is_per_key_with_headers_and_a_429_with_retry_after() {
 
         // Another key has its own budget.
         let ws = server.admin.find_workspace("default").await.unwrap();
-        let other =
-            server.admin.create_key(&ws.id, "k2", vec![hookd_core::domain::Scope::All], false).await.unwrap().token;
+        let other = server
+            .admin
+            .create_key(&ws.id, "k2", vec![hookd_core::domain::Scope::All], false, None)
+            .await
+            .unwrap()
+            .token;
         c.with_key(Some(&other)).get("/v1/webhooks").await.assert_status(200);
         return;
     }
@@ -65,7 +69,8 @@ async fn nodes_on_one_database_share_a_keys_limit() {
             clients.clone()
         } else {
             let ws = a.admin.find_workspace("default").await.unwrap();
-            let k = a.admin.create_key(&ws.id, "k", vec![hookd_core::domain::Scope::All], false).await.unwrap().token;
+            let k =
+                a.admin.create_key(&ws.id, "k", vec![hookd_core::domain::Scope::All], false, None).await.unwrap().token;
             [clients[0].with_key(Some(&k)), clients[1].with_key(Some(&k))]
         };
         let mut seen: Vec<Response> = Vec::new();
