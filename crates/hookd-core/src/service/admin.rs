@@ -129,14 +129,8 @@ impl AdminService {
             })
             .transpose()?;
         let filter = WorkspaceFilter { external_id };
-        let mut items = self.store.list_workspaces(&filter, &PageRequest { limit: limit + 1, before: after }).await?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|w| w.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        let items = self.store.list_workspaces(&filter, &PageRequest { limit: limit + 1, before: after }).await?;
+        Ok(Page::from_overfetch(items, limit, |w| w.id.to_string()))
     }
 
     /// Every workspace (the CLI's list).

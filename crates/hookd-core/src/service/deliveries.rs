@@ -46,15 +46,9 @@ impl DeliveryService {
             })
             .transpose()?;
         filter.webhook_id = Some(wh.id);
-        let mut items =
+        let items =
             self.store.list_deliveries(who.workspace_id(), &filter, &PageRequest { limit: limit + 1, before }).await?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|d| d.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(Page::from_overfetch(items, limit, |d| d.id.to_string()))
     }
 
     /// One delivery with its attempts, if the caller may see its webhook.

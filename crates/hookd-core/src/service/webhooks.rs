@@ -51,6 +51,20 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from a read of one row more than `limit` (which tells whether another
+    /// page exists): the cursor is the last kept row's.
+    pub(crate) fn from_overfetch(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Self {
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(cursor)
+        } else {
+            None
+        };
+        Page { items, next_cursor }
+    }
+}
+
 #[derive(Clone)]
 pub struct WebhookService {
     store: Arc<dyn Store>,
@@ -124,14 +138,8 @@ impl WebhookService {
         let filter = WebhookFilter { created_by: who.owner_filter().cloned() };
         // One row more than asked tells whether another page exists.
         let page = PageRequest { limit: limit + 1, before };
-        let mut items = self.store.list_webhooks(who.workspace_id(), &filter, &page).await?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|w| w.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        let items = self.store.list_webhooks(who.workspace_id(), &filter, &page).await?;
+        Ok(Page::from_overfetch(items, limit, |w| w.id.to_string()))
     }
 
     /// A webhook the caller may see. Another workspace's webhook, or one outside an

@@ -14,6 +14,19 @@ async fn workspace(c: &hookd_test_support::Client, name: &str, external_id: &str
     r.data().clone()
 }
 
+/// Waits (a few seconds at most) until the client's key is refused.
+async fn refused_within_a_second(k: &hookd_test_support::Client) {
+    eventually(Duration::from_secs(3), || async {
+        let r = k.get("/v1/webhooks").await;
+        if r.status == 401 {
+            Ok(())
+        } else {
+            Err(r.text)
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn workspaces_are_created_listed_found_by_external_id_changed_and_unique() {
     let server = TestServer::start().await;
@@ -127,15 +140,7 @@ async fn keys_are_issued_listed_without_secrets_expire_and_are_revoked() {
     // Revoked: refused within a second, and a second revoke finds nothing.
     let r = c.delete(&format!("/v1/workspaces/cust_1/keys/{key_id}")).await;
     r.assert_status(200);
-    eventually(Duration::from_secs(3), || async {
-        let r = k.get("/v1/webhooks").await;
-        if r.status == 401 {
-            Ok(())
-        } else {
-            Err(r.text)
-        }
-    })
-    .await;
+    refused_within_a_second(&k).await;
     assert_error(&c.delete(&format!("/v1/workspaces/cust_1/keys/{key_id}")).await, 404, "not_found");
     // A key of another workspace is not found through this one.
     let first_key_id = hookd_core::domain::ApiKeyToken::parse(server.first_key.as_deref().unwrap()).unwrap().id;
@@ -213,15 +218,7 @@ async fn deleting_a_workspace_removes_its_webhooks_and_keys_and_cancels_its_deli
     r.assert_status(200);
     assert_eq!(r.data()["id"], a["id"]);
     assert_error(&admin.get("/v1/workspaces/cust_1").await, 404, "not_found");
-    eventually(Duration::from_secs(3), || async {
-        let r = k.get("/v1/webhooks").await;
-        if r.status == 401 {
-            Ok(())
-        } else {
-            Err(r.text)
-        }
-    })
-    .await;
+    refused_within_a_second(&k).await;
     // Its webhook went with it (its pending retry was cancelled: the store's conformance
     // suite checks the delivery's status).
     assert!(server.admin.find_workspace(&id_of(&a)).await.is_err());
