@@ -281,9 +281,12 @@ pub trait Store: Send + Sync + 'static {
 
     // API keys.
 
-    /// Fails with `Conflict { constraint: "api_key_id" }` when the id is taken.
+    /// Fails with `Conflict { constraint: "api_key_id" }` when the id is taken, and
+    /// `"imported_key"` when the same product key was imported before.
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
     async fn get_api_key(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKey>>;
+    /// An imported key (empty prefix) by the SHA-256 of its whole token.
+    async fn find_imported_api_key(&self, token_hash: &[u8; 32]) -> StoreResult<Option<ApiKey>>;
     async fn list_api_keys(&self, workspace: Option<&WorkspaceId>) -> StoreResult<Vec<ApiKey>>;
     /// Marks a key revoked; `false` when it does not exist or was already revoked.
     async fn revoke_api_key(&self, id: &ApiKeyId, at: OffsetDateTime) -> StoreResult<bool>;

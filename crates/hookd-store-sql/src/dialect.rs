@@ -164,6 +164,8 @@ impl Dialect for Sqlite {
                     "workspace_name"
                 } else if msg.contains("workspaces.external_id") {
                     "workspace_external_id"
+                } else if msg.contains("api_keys.secret_hash") {
+                    "imported_key"
                 } else if msg.contains("api_keys.id") {
                     "api_key_id"
                 } else if msg.contains("webhooks.id") {
@@ -256,6 +258,7 @@ impl Dialect for Postgres {
                     Some("workspaces_name_key") => "workspace_name",
                     Some("workspaces_external_id") => "workspace_external_id",
                     Some("api_keys_pkey") => "api_key_id",
+                    Some("api_keys_imported") => "imported_key",
                     Some("webhooks_pkey") => "webhook_id",
                     _ => "unique",
                 };

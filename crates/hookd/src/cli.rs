@@ -149,6 +149,26 @@ enum KeyCommand {
         #[arg(long, value_name = "WHEN")]
         expires: Option<String>,
     },
+    /// Import a key your product already issued, read from standard input (never from
+    /// the command line, where other users could see it). Only its hash is kept.
+    #[command(after_help = "Example:\n  printenv CUSTOMER_KEY | hookd key import --workspace acme --scopes '*'")]
+    Import {
+        /// Workspace id (ws_…) or name.
+        #[arg(long)]
+        workspace: String,
+        /// Comma-separated scopes.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// The key sees and changes only the webhooks it creates.
+        #[arg(long)]
+        owner_scoped: bool,
+        /// A label for the key.
+        #[arg(long, default_value = "imported")]
+        name: String,
+        /// Refuse the key after this long (90d, 12h) or from this time (RFC 3339).
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+    },
     /// List API keys (never their secrets).
     #[command(after_help = "Example:\n  hookd key list --workspace default")]
     List {
@@ -377,6 +397,20 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
                     if owner_scoped { ", owner-scoped" } else { "" }
                 );
                 println!("{}", g.token);
+            }
+            KeyCommand::Import { workspace, scopes, owner_scoped, name, expires } => {
+                let expires_at = expires.as_deref().map(parse_expiry).transpose()?;
+                let scopes = scopes
+                    .iter()
+                    .map(|s| s.trim().parse::<Scope>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(anyhow::Error::msg)?;
+                let mut token = String::new();
+                std::io::stdin().read_line(&mut token).context("cannot read the key from standard input")?;
+                let ws = find_workspace(&admin, &workspace).await?;
+                let key = admin.import_key(&ws.id, &name, token.trim(), scopes, owner_scoped, expires_at).await?;
+                eprintln!("Imported the key as {} in workspace {}; only its hash is kept.", key.id, ws.name);
+                println!("{}", key.id);
             }
             KeyCommand::List { workspace } => {
                 let ws = match workspace {

@@ -82,6 +82,8 @@ pub struct KeyResponse {
     pub scopes: Vec<String>,
     /// Sees and changes only the webhooks it creates.
     pub owner_scoped: bool,
+    /// Issued by the product and imported (`key` in the request): hookd keeps only its hash.
+    pub imported: bool,
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub expires_at: Option<String>,
@@ -95,6 +97,7 @@ impl From<&ApiKey> for KeyResponse {
             name: k.name.clone(),
             scopes: k.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             owner_scoped: k.owner_scoped,
+            imported: k.is_imported(),
             created_at: time_fmt::format(k.created_at),
             last_used_at: k.last_used_at.map(time_fmt::format),
             expires_at: k.expires_at.map(time_fmt::format),
@@ -108,9 +111,10 @@ impl From<&ApiKey> for KeyResponse {
 pub struct CreatedKeyResponse {
     #[serde(flatten)]
     pub key: KeyResponse,
-    /// `Authorization: Bearer <key>`. Store it now: it cannot be shown again.
-    #[serde(rename = "key")]
-    pub token: String,
+    /// `Authorization: Bearer <key>`. Store it now: it cannot be shown again. Absent for
+    /// an imported key.
+    #[serde(rename = "key", skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -128,6 +132,11 @@ pub struct CreateKeyRequest {
     /// RFC 3339; the key is refused from then on.
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
+    /// A key the product already issued to this customer (16–512 visible ASCII
+    /// characters), imported so it keeps working: only its hash is kept, and it is not
+    /// echoed back. Without it, hookd issues a key.
+    #[schema(min_length = 16, max_length = 512, pattern = "^[!-~]+$")]
+    pub key: Option<String>,
 }
 
 /// The workspace a path names: its id or its external id.
@@ -255,15 +264,16 @@ pub async fn delete(
     Ok(ApiResponse::ok(DeletedResponse { id: ws.id.to_string(), deleted: true }))
 }
 
-/// Issues a key in the workspace. The response carries the full key, the only time it
-/// is shown.
+/// Issues a key in the workspace (the response carries the full key, the only time it
+/// is shown), or imports one the product issued (`key`; not echoed back).
 #[utoipa::path(post, path = "/v1/workspaces/{id}/keys", tag = "workspaces",
     security(("api_key" = ["admin"])),
     params(("id" = String, Path, description = "Workspace id (`ws_…`) or external id")),
     request_body = CreateKeyRequest,
     responses(
-        (status = 201, description = "Created", body = Envelope<CreatedKeyResponse>),
+        (status = 201, description = "Created (an imported key comes back without `key`)", body = Envelope<CreatedKeyResponse>),
         (status = 404, description = "No such workspace", body = ErrorEnvelope),
+        (status = 409, description = "This product key was imported before", body = ErrorEnvelope),
         (status = 422, description = "Validation failed", body = ErrorEnvelope),
     ))]
 pub async fn create_key(
@@ -298,8 +308,13 @@ pub async fn create_key(
     errs.into_result().map_err(ApiError::Validation)?;
     let ws = workspace_of(&state, &id).await?;
     let name = req.name.unwrap_or_else(|| "api".into());
+    if let Some(token) = &req.key {
+        let key = state.admin.import_key(&ws.id, &name, token, scopes, req.owner_scoped, expires_at).await?;
+        let dto = CreatedKeyResponse { key: KeyResponse::from(&key), token: None };
+        return Ok(ApiResponse::new(StatusCode::CREATED, dto));
+    }
     let g = state.admin.create_key(&ws.id, &name, scopes, req.owner_scoped, expires_at).await?;
-    let dto = CreatedKeyResponse { key: KeyResponse::from(&g.key), token: g.token };
+    let dto = CreatedKeyResponse { key: KeyResponse::from(&g.key), token: Some(g.token) };
     Ok(ApiResponse::new(StatusCode::CREATED, dto))
 }
 

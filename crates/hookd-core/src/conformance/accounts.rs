@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
+use crate::domain::ApiKey;
 
 pub async fn bootstrap_happens_once(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
@@ -75,6 +76,25 @@ pub async fn workspaces_have_external_ids_and_delete_with_everything_in_them(sto
     let d = store.get_delivery(&a.id, &rec.deliveries[0].id).await.unwrap().unwrap();
     assert_eq!(d.status, DeliveryStatus::Cancelled);
     assert!(store.get_workspace(&home.id).await.unwrap().is_some(), "other workspaces stay");
+}
+
+/// A product's own key, imported: found by the hash of the whole token only, once.
+pub async fn imported_keys_are_found_by_their_hash(store: Arc<dyn Store>) {
+    let (ws, minted) = setup(&*store).await;
+    let token = "sk_live_51Habcdefghijklmnopqrstuvwxyz0123456789";
+    let k = ApiKey::imported(ws.id.clone(), "product".into(), token, vec![Scope::All], false, time_fmt::now()).unwrap();
+    store.create_api_key(&k).await.unwrap();
+    let again =
+        ApiKey::imported(ws.id.clone(), "again".into(), token, vec![Scope::All], false, time_fmt::now()).unwrap();
+    let err = store.create_api_key(&again).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { constraint: "imported_key" }), "{err:?}");
+    let found = store.find_imported_api_key(&crate::domain::token_hash(token)).await.unwrap().unwrap();
+    assert_eq!(found, k);
+    assert!(found.is_imported() && !minted.key.is_imported());
+    assert!(store.find_imported_api_key(&crate::domain::token_hash("sk_live_other")).await.unwrap().is_none());
+    // A minted key's secret alone is no imported key.
+    let secret = minted.token.split_once('.').unwrap().1;
+    assert!(store.find_imported_api_key(&crate::domain::token_hash(secret)).await.unwrap().is_none());
 }
 
 pub async fn api_keys_round_trip_and_revoke(store: Arc<dyn Store>) {

@@ -45,6 +45,7 @@ macro_rules! store_conformance_tests {
             workspace_names_are_unique
             workspaces_have_external_ids_and_delete_with_everything_in_them
             api_keys_round_trip_and_revoke
+            imported_keys_are_found_by_their_hash
             webhooks_round_trip
             webhook_numbers_are_never_reused
             webhook_pages_are_newest_first_and_filtered

@@ -195,6 +195,61 @@ impl GeneratedKey {
     }
 }
 
+/// The shortest and longest key a product may import.
+pub const IMPORTED_KEY_LEN: std::ops::RangeInclusive<usize> = 16..=512;
+
+/// Whether `token` could be an imported key: 16–512 visible ASCII characters.
+pub fn importable(token: &str) -> bool {
+    IMPORTED_KEY_LEN.contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// What is stored of an imported key, and looked up when one is presented: SHA-256 of
+/// the whole token. (Imported keys are the product's own; like hookd's, they are long
+/// random strings, so a fast hash is enough.)
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl ApiKey {
+    /// A key the product already issued to its customer, imported so that it keeps
+    /// working: only the hash of the whole token is kept, and `prefix` is empty.
+    pub fn imported(
+        workspace_id: WorkspaceId,
+        name: String,
+        token: &str,
+        scopes: Vec<Scope>,
+        owner_scoped: bool,
+        now: OffsetDateTime,
+    ) -> Result<Self, String> {
+        if !importable(token) {
+            return Err(format!(
+                "must be {} to {} visible ASCII characters, with no spaces",
+                IMPORTED_KEY_LEN.start(),
+                IMPORTED_KEY_LEN.end()
+            ));
+        }
+        let mut rng = rand::thread_rng();
+        Ok(ApiKey {
+            id: ApiKeyId::from_hex(&format!("{:08x}", rng.gen::<u32>())).expect("8 lower-case hex digits"),
+            workspace_id,
+            name,
+            prefix: String::new(),
+            secret_hash: token_hash(token),
+            scopes,
+            owner_scoped,
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+            expires_at: None,
+        })
+    }
+
+    /// Whether the product issued this key and imported it.
+    pub fn is_imported(&self) -> bool {
+        self.prefix.is_empty()
+    }
+}
+
 /// Key prefixes: 1–32 characters, letters, digits and `_`, starting with a letter.
 pub fn validate_key_prefix(prefix: &str) -> Result<(), String> {
     let ok = !prefix.is_empty()

@@ -8,7 +8,9 @@ mod event_type;
 mod webhook;
 mod workspace;
 
-pub use api_key::{validate_key_prefix, ApiKey, ApiKeyToken, GeneratedKey, Scope, TokenError};
+pub use api_key::{
+    importable, token_hash, validate_key_prefix, ApiKey, ApiKeyToken, GeneratedKey, Scope, TokenError, IMPORTED_KEY_LEN,
+};
 pub use event::{
     validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryStatus, Event, NewEvent, RetrySchedule,
     MAX_EVENT_DATA,

@@ -249,6 +249,50 @@ impl AdminService {
         Err(StoreError::Conflict { constraint: "api_key_id" }.into())
     }
 
+    /// Imports a key the product already issued, so its customer keeps using it. Only
+    /// its hash is kept; the key itself is never shown again.
+    pub async fn import_key(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+        token: &str,
+        scopes: Vec<Scope>,
+        owner_scoped: bool,
+        expires_at: Option<time::OffsetDateTime>,
+    ) -> Result<ApiKey, ServiceError> {
+        let mut errs = FieldErrors::default();
+        if name.is_empty() || name.chars().count() > 100 {
+            errs.push("name", "must be 1 to 100 characters");
+        }
+        if scopes.is_empty() {
+            errs.push("scopes", "must name at least one scope");
+        }
+        if expires_at.is_some_and(|t| t <= time_fmt::now()) {
+            errs.push("expires_at", "must be in the future");
+        }
+        let imported =
+            ApiKey::imported(workspace.clone(), name.to_owned(), token, scopes, owner_scoped, time_fmt::now());
+        if let Err(m) = &imported {
+            errs.push("key", m.clone());
+        }
+        errs.into_result()?;
+        let mut key = imported.expect("checked above");
+        key.expires_at = expires_at;
+        for _ in 0..KEY_ID_ATTEMPTS {
+            match self.store.create_api_key(&key).await {
+                Ok(()) => return Ok(key),
+                Err(StoreError::Conflict { constraint: "api_key_id" }) => {
+                    key.id = ApiKeyId::from_hex(&format!("{:08x}", rand::random::<u32>())).expect("8 hex digits");
+                }
+                Err(StoreError::Conflict { constraint: "imported_key" }) => {
+                    return Err(ServiceError::Conflict("this key has been imported already"));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict { constraint: "api_key_id" }.into())
+    }
+
     pub async fn list_keys(&self, workspace: Option<&WorkspaceId>) -> Result<Vec<ApiKey>, ServiceError> {
         Ok(self.store.list_api_keys(workspace).await?)
     }

@@ -81,6 +81,8 @@ pub struct AuthService {
     store: Arc<dyn Store>,
     last_touch: Arc<Mutex<HashMap<ApiKeyId, Instant>>>,
     cache: Arc<Mutex<HashMap<ApiKeyId, CachedKey>>>,
+    /// Imported keys by the hash of their token; unknown hashes too, briefly.
+    imported: Arc<Mutex<HashMap<[u8; 32], CachedImport>>>,
 }
 
 /// Past this many cached keys, the cache starts afresh.
@@ -88,23 +90,28 @@ const KEY_CACHE_MAX: usize = 10_000;
 
 /// A key as read from the store, and when.
 type CachedKey = (Arc<ApiKey>, Instant);
+/// What the store said of an imported key's hash (`None`: no such key), and when.
+type CachedImport = (Option<Arc<ApiKey>>, Instant);
 
 impl AuthService {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, last_touch: Arc::default(), cache: Arc::default() }
+        Self { store, last_touch: Arc::default(), cache: Arc::default(), imported: Arc::default() }
     }
 
     /// Checks a presented key. Keys are re-read from the store at most
     /// [`KEY_CACHE_TTL`] after they were last read, so a revocation made anywhere takes
     /// effect within that time.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
-        let parsed = ApiKeyToken::parse(token)?;
-        let key = self.key(&parsed.id).await?.ok_or(AuthError::Invalid)?;
-        // Compare the secret before looking at anything else, so the response does not
-        // tell a guesser whether the id exists.
-        if !key.verify_secret(parsed.secret) || key.prefix != parsed.prefix {
-            return Err(AuthError::Invalid);
-        }
+        let key = match ApiKeyToken::parse(token) {
+            Ok(parsed) => match self.key(&parsed.id).await? {
+                // Compare the secret before looking at anything else, so the response
+                // does not tell a guesser whether the id exists.
+                Some(k) if k.verify_secret(parsed.secret) && k.prefix == parsed.prefix => k,
+                // A key the product issued may look like hookd's.
+                _ => self.imported(token).await?.ok_or(AuthError::Invalid)?,
+            },
+            Err(malformed) => self.imported(token).await?.ok_or(AuthError::Malformed(malformed))?,
+        };
         if key.is_revoked() {
             return Err(AuthError::Revoked);
         }
@@ -113,6 +120,30 @@ impl AuthService {
         }
         self.touch(&key.id).await;
         Ok(Principal::new(key))
+    }
+
+    /// A key the product issued and imported, by the hash of the whole token; cached
+    /// like keys by id.
+    async fn imported(&self, token: &str) -> Result<Option<Arc<ApiKey>>, StoreError> {
+        if !crate::domain::importable(token) {
+            return Ok(None);
+        }
+        let hash = crate::domain::token_hash(token);
+        {
+            let cache = self.imported.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((k, at)) = cache.get(&hash) {
+                if at.elapsed() < KEY_CACHE_TTL {
+                    return Ok(k.clone());
+                }
+            }
+        }
+        let key = self.store.find_imported_api_key(&hash).await?.map(Arc::new);
+        let mut cache = self.imported.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= KEY_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(hash, (key.clone(), Instant::now()));
+        Ok(key)
     }
 
     async fn key(&self, id: &ApiKeyId) -> Result<Option<Arc<ApiKey>>, StoreError> {

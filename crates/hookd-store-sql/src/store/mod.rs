@@ -144,6 +144,12 @@ impl<D: Dialect> Store for SqlStore<D> {
         self.read_one::<ApiKeyRow>(sql).await?.map(ApiKey::try_from).transpose()
     }
 
+    async fn find_imported_api_key(&self, token_hash: &[u8; 32]) -> StoreResult<Option<ApiKey>> {
+        let sql = Sql::new(format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE secret_hash = ? AND prefix = ''"))
+            .bind(token_hash.as_slice());
+        self.read_one::<ApiKeyRow>(sql).await?.map(ApiKey::try_from).transpose()
+    }
+
     async fn list_api_keys(&self, workspace: Option<&WorkspaceId>) -> StoreResult<Vec<ApiKey>> {
         let mut q = Sql::new(format!("SELECT {API_KEY_COLUMNS} FROM api_keys"));
         if let Some(ws) = workspace {

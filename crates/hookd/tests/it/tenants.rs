@@ -224,3 +224,36 @@ async fn deleting_a_workspace_removes_its_webhooks_and_keys_and_cancels_its_deli
     assert!(server.admin.find_workspace(&id_of(&a)).await.is_err());
     let _ = (wh, event);
 }
+
+#[tokio::test]
+async fn keys_the_product_already_issued_are_imported_and_keep_working() {
+    let server = TestServer::start().await;
+    let admin = server.client();
+    workspace(&admin, "acme", "cust_1").await;
+    // Seed 000's documented key shape, and a shape nothing like hookd's.
+    let xqr = format!("xqr_pk_a1b2c3d4.{}", "Q".repeat(64));
+    let other = "sk_live_51HxYz-customer-key_0123456789";
+    for token in [xqr.as_str(), other] {
+        let r =
+            admin.post("/v1/workspaces/cust_1/keys", &json!({"key": token, "scopes": ["*"], "name": "product"})).await;
+        r.assert_status(201);
+        assert_eq!(r.data()["imported"], true);
+        assert!(!r.text.contains(token), "an imported key is never echoed: {}", r.text);
+        let k = admin.with_key(Some(token));
+        create(&k, &json!({"url": format!("https://example.com/{}", &token[..6]), "events": ["*"]})).await;
+    }
+    assert_eq!(count(&admin.in_workspace("cust_1")).await, 2);
+    // Once only; and bounded.
+    let r = admin.post("/v1/workspaces/cust_1/keys", &json!({"key": other, "scopes": ["*"]})).await;
+    assert_error(&r, 409, "conflict");
+    let r = admin.post("/v1/workspaces/cust_1/keys", &json!({"key": "short", "scopes": ["*"]})).await;
+    assert_error(&r, 422, "validation_error");
+    assert_eq!(r.error_fields(), ["key"], "{}", r.text);
+    // A near miss is refused like any wrong key.
+    let r = admin.with_key(Some(&format!("{other}x"))).get("/v1/webhooks").await;
+    assert_error(&r, 401, "unauthorized");
+    // Revoked like any key.
+    let listed = admin.get("/v1/workspaces/cust_1/keys").await;
+    let imported_id = listed.data().as_array().unwrap().iter().find(|k| k["imported"] == true).map(id_of).unwrap();
+    admin.delete(&format!("/v1/workspaces/cust_1/keys/{imported_id}")).await.assert_status(200);
+}
