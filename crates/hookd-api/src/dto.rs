@@ -87,6 +87,8 @@ pub struct WebhookResponse {
     pub metadata: BTreeMap<String, String>,
     /// Most deliveries a second to this endpoint; `null` for no limit.
     pub rate_limit: Option<u32>,
+    /// The owner it belongs to; `null` for a webhook the workspace itself manages.
+    pub owner: Option<String>,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
     pub created_at: String,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
@@ -109,6 +111,7 @@ impl From<&Webhook> for WebhookResponse {
             delivery_attempts: w.delivery_attempts,
             metadata: w.metadata.clone(),
             rate_limit: w.rate_limit,
+            owner: w.owner.clone(),
             created_at: time_fmt::format(w.created_at),
             updated_at: time_fmt::format(w.updated_at),
         }
@@ -160,11 +163,16 @@ pub struct CreateWebhookRequest {
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     pub rate_limit: Option<u32>,
+    /// The owner (a sub-account of your customer) the webhook belongs to: 1–128 visible
+    /// ASCII characters. A key with an owner always creates webhooks for it.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
+    pub owner: Option<String>,
 }
 
 impl From<CreateWebhookRequest> for NewWebhook {
     fn from(r: CreateWebhookRequest) -> Self {
         NewWebhook {
+            owner: r.owner,
             url: r.url,
             events: r.events,
             description: r.description,

@@ -111,10 +111,26 @@ pub struct WorkspaceFilter {
 }
 
 /// Which webhooks of a workspace a caller may see.
-#[derive(Debug, Clone, Default)]
-pub struct WebhookFilter {
-    /// Only those created by this key (owner-scoped keys).
-    pub created_by: Option<ApiKeyId>,
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WebhookFilter {
+    /// Every one.
+    #[default]
+    All,
+    /// Only this owner's (a key with an owner).
+    Owner(String),
+    /// Only those without an owner (`owner_visibility = "unowned"`).
+    Unowned,
+}
+
+impl WebhookFilter {
+    /// Whether a webhook with this owner is visible.
+    pub fn admits(&self, owner: Option<&str>) -> bool {
+        match self {
+            WebhookFilter::All => true,
+            WebhookFilter::Owner(o) => owner == Some(o.as_str()),
+            WebhookFilter::Unowned => owner.is_none(),
+        }
+    }
 }
 
 /// A page of a list: at most `limit` rows with ids strictly below `before` (newest-first
@@ -351,8 +367,8 @@ pub trait Store: Send + Sync + 'static {
     /// An event whose producer id was already published in its workspace writes nothing
     /// and comes back as [`InsertedEvent::Existing`].
     async fn insert_events(&self, batch: &[NewEventRecord]) -> StoreResult<Vec<InsertedEvent>>;
-    /// An event of the workspace; with `filter.created_by`, only if it was routed to one
-    /// of that key's webhooks (a delivery of it exists for one).
+    /// An event of the workspace; with a narrower `filter`, only if it was routed to one
+    /// of the webhooks it admits (a delivery of it exists for one).
     async fn get_event(
         &self,
         workspace: &WorkspaceId,

@@ -68,6 +68,7 @@ pub struct ApiKeyRow {
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
     expires_at: Option<i64>,
+    owner: Option<String>,
 }
 
 impl TryFrom<ApiKeyRow> for ApiKey {
@@ -85,6 +86,7 @@ impl TryFrom<ApiKeyRow> for ApiKey {
             last_used_at: opt_micros(r.last_used_at)?,
             revoked_at: opt_micros(r.revoked_at)?,
             expires_at: opt_micros(r.expires_at)?,
+            owner: r.owner,
         })
     }
 }
@@ -98,6 +100,7 @@ pub struct WebhookRow {
     id: String,
     workspace_id: String,
     created_by: Option<String>,
+    owner: Option<String>,
     url: String,
     events: String,
     description: Option<String>,
@@ -127,6 +130,7 @@ impl TryFrom<WebhookRow> for Webhook {
                 .created_by
                 .map(|k| ApiKeyId::parse(&k).map_err(|e| corrupt("webhooks.created_by", e)))
                 .transpose()?,
+            owner: r.owner,
             url: r.url,
             events: serde_json::from_str(&r.events).map_err(|e| corrupt("webhooks.events", e))?,
             description: r.description,

@@ -241,7 +241,8 @@ impl App {
         };
         let state = ApiState::new(Services {
             admin: AdminService::new(store.clone(), settings.key_prefix.clone()),
-            auth: AuthService::new(store.clone()),
+            auth: AuthService::new(store.clone())
+                .with_unowned_only(settings.owner_visibility == crate::config::OwnerVisibility::Unowned),
             webhooks,
             events,
             deliveries,

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use hookd_core::domain::{ApiKeyToken, Scope};
 use hookd_core::id::ApiKeyId;
-use hookd_core::service::{AdminService, NewWorkspace};
+use hookd_core::service::{AdminService, KeyLimits, NewWorkspace};
 use hookd_core::time_fmt;
 
 use crate::app::{App, Database};
@@ -142,6 +142,10 @@ enum KeyCommand {
         /// The key sees and changes only the webhooks it creates.
         #[arg(long)]
         owner_scoped: bool,
+        /// The key sees and creates only this owner's webhooks (a sub-account of the
+        /// workspace's customer).
+        #[arg(long, value_name = "OWNER", conflicts_with = "owner_scoped")]
+        owner: Option<String>,
         /// A label for the key.
         #[arg(long, default_value = "cli")]
         name: String,
@@ -162,6 +166,10 @@ enum KeyCommand {
         /// The key sees and changes only the webhooks it creates.
         #[arg(long)]
         owner_scoped: bool,
+        /// The key sees and creates only this owner's webhooks (a sub-account of the
+        /// workspace's customer).
+        #[arg(long, value_name = "OWNER", conflicts_with = "owner_scoped")]
+        owner: Option<String>,
         /// A label for the key.
         #[arg(long, default_value = "imported")]
         name: String,
@@ -379,7 +387,7 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
     let (db, admin) = admin(settings).await?;
     let result = async {
         match cmd {
-            KeyCommand::Create { workspace, scopes, owner_scoped, name, expires } => {
+            KeyCommand::Create { workspace, scopes, owner_scoped, owner, name, expires } => {
                 let expires_at = expires.as_deref().map(parse_expiry).transpose()?;
                 let scopes = scopes
                     .iter()
@@ -387,7 +395,7 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(anyhow::Error::msg)?;
                 let ws = find_workspace(&admin, &workspace).await?;
-                let g = admin.create_key(&ws.id, &name, scopes, owner_scoped, expires_at).await?;
+                let g = admin.create_key(&ws.id, &name, scopes, owner_scoped, KeyLimits { expires_at, owner }).await?;
                 let scopes: Vec<&str> = g.key.scopes.iter().map(|s| s.as_str()).collect();
                 eprintln!(
                     "Created API key {} in workspace {} (scopes: {}{}). It is shown only once:",
@@ -398,7 +406,7 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
                 );
                 println!("{}", g.token);
             }
-            KeyCommand::Import { workspace, scopes, owner_scoped, name, expires } => {
+            KeyCommand::Import { workspace, scopes, owner_scoped, owner, name, expires } => {
                 let expires_at = expires.as_deref().map(parse_expiry).transpose()?;
                 let scopes = scopes
                     .iter()
@@ -408,7 +416,8 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
                 let mut token = String::new();
                 std::io::stdin().read_line(&mut token).context("cannot read the key from standard input")?;
                 let ws = find_workspace(&admin, &workspace).await?;
-                let key = admin.import_key(&ws.id, &name, token.trim(), scopes, owner_scoped, expires_at).await?;
+                let limits = KeyLimits { expires_at, owner };
+                let key = admin.import_key(&ws.id, &name, token.trim(), scopes, owner_scoped, limits).await?;
                 eprintln!("Imported the key as {} in workspace {}; only its hash is kept.", key.id, ws.name);
                 println!("{}", key.id);
             }

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookd_core::domain::{ApiKey, FieldErrors, Scope, Workspace};
 use hookd_core::id::{ApiKeyId, WorkspaceId};
-use hookd_core::service::{NewWorkspace, ServiceError, WorkspaceChanges};
+use hookd_core::service::{KeyLimits, NewWorkspace, ServiceError, WorkspaceChanges};
 use hookd_core::time_fmt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -84,6 +84,8 @@ pub struct KeyResponse {
     pub owner_scoped: bool,
     /// Issued by the product and imported (`key` in the request): hookd keeps only its hash.
     pub imported: bool,
+    /// The owner whose webhooks alone the key sees and creates.
+    pub owner: Option<String>,
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub expires_at: Option<String>,
@@ -98,6 +100,7 @@ impl From<&ApiKey> for KeyResponse {
             scopes: k.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             owner_scoped: k.owner_scoped,
             imported: k.is_imported(),
+            owner: k.owner.clone(),
             created_at: time_fmt::format(k.created_at),
             last_used_at: k.last_used_at.map(time_fmt::format),
             expires_at: k.expires_at.map(time_fmt::format),
@@ -129,6 +132,10 @@ pub struct CreateKeyRequest {
     /// The key sees and changes only the webhooks it creates.
     #[serde(default)]
     pub owner_scoped: bool,
+    /// The owner (a sub-account of the customer) whose webhooks alone the key sees and
+    /// creates: 1–128 visible ASCII characters.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
+    pub owner: Option<String>,
     /// RFC 3339; the key is refused from then on.
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
@@ -308,12 +315,13 @@ pub async fn create_key(
     errs.into_result().map_err(ApiError::Validation)?;
     let ws = workspace_of(&state, &id).await?;
     let name = req.name.unwrap_or_else(|| "api".into());
+    let limits = KeyLimits { expires_at, owner: req.owner };
     if let Some(token) = &req.key {
-        let key = state.admin.import_key(&ws.id, &name, token, scopes, req.owner_scoped, expires_at).await?;
+        let key = state.admin.import_key(&ws.id, &name, token, scopes, req.owner_scoped, limits).await?;
         let dto = CreatedKeyResponse { key: KeyResponse::from(&key), token: None };
         return Ok(ApiResponse::new(StatusCode::CREATED, dto));
     }
-    let g = state.admin.create_key(&ws.id, &name, scopes, req.owner_scoped, expires_at).await?;
+    let g = state.admin.create_key(&ws.id, &name, scopes, req.owner_scoped, limits).await?;
     let dto = CreatedKeyResponse { key: KeyResponse::from(&g.key), token: Some(g.token) };
     Ok(ApiResponse::new(StatusCode::CREATED, dto))
 }

@@ -174,9 +174,13 @@ pub async fn webhook_pages_are_newest_first_and_filtered(store: Arc<dyn Store>) 
     assert_eq!(p1.iter().map(|w| &w.id).collect::<Vec<_>>(), vec![&ids[4], &ids[3]]);
     let p2 = store.list_webhooks(&ws.id, &all, &PageRequest { limit: 10, before: Some(ids[3].clone()) }).await.unwrap();
     assert_eq!(p2.iter().map(|w| &w.id).collect::<Vec<_>>(), vec![&ids[2], &ids[1], &ids[0]]);
-    let mine = WebhookFilter { created_by: Some(owner.key.id.clone()) };
+    let mine = WebhookFilter::Owner(owner.key.id.to_string());
     let p = store.list_webhooks(&ws.id, &mine, &PageRequest { limit: 10, before: None }).await.unwrap();
     assert_eq!(p.iter().map(|w| &w.id).collect::<Vec<_>>(), vec![&ids[3], &ids[1]]);
+    let unowned = store.list_webhooks(&ws.id, &WebhookFilter::Unowned, &PageRequest { limit: 10, before: None });
+    let unowned = unowned.await.unwrap();
+    assert_eq!(unowned.iter().map(|w| &w.id).collect::<Vec<_>>(), vec![&ids[4], &ids[2], &ids[0]]);
+    assert!(unowned.iter().all(|w| w.owner.is_none()) && p.iter().all(|w| w.owner == owner.key.acting_owner()));
 }
 
 pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) {

@@ -97,6 +97,7 @@ fn webhook(ws: &WorkspaceId, created_by: &GeneratedKey, url: &str) -> Webhook {
         number: 0,
         workspace_id: ws.clone(),
         created_by: Some(created_by.key.id.clone()),
+        owner: created_by.key.acting_owner(),
         url: url.into(),
         events: vec!["link.created".into(), "link.*".into()],
         description: Some("d".into()),

@@ -79,6 +79,8 @@ pub struct ApiKey {
     pub revoked_at: Option<OffsetDateTime>,
     /// Refused from this time on.
     pub expires_at: Option<OffsetDateTime>,
+    /// The owner whose webhooks alone this key sees and creates.
+    pub owner: Option<String>,
 }
 
 impl fmt::Debug for ApiKey {
@@ -103,6 +105,11 @@ impl ApiKey {
                 || (s == Scope::All && needed != Scope::Admin)
                 || (needed == Scope::WebhooksRead && s == Scope::WebhooksWrite)
         })
+    }
+
+    /// The owner this key acts for: its `owner`, or, for an owner-scoped key, its own id.
+    pub fn acting_owner(&self) -> Option<String> {
+        self.owner.clone().or_else(|| self.owner_scoped.then(|| self.id.to_string()))
     }
 
     /// Whether the key has expired at `now`.
@@ -190,6 +197,7 @@ impl GeneratedKey {
             last_used_at: None,
             revoked_at: None,
             expires_at: None,
+            owner: None,
         };
         Self { key, token }
     }
@@ -241,6 +249,7 @@ impl ApiKey {
             last_used_at: None,
             revoked_at: None,
             expires_at: None,
+            owner: None,
         })
     }
 

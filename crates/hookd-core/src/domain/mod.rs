@@ -20,8 +20,8 @@ pub use event_type::{
 };
 pub(crate) use webhook::check_metadata;
 pub use webhook::{
-    generate_signing_secret, validate_signing_secret, validate_url, AddressCheck, NewWebhook, Webhook, WebhookChanges,
-    WebhookRules, WebhookSecrets,
+    generate_signing_secret, validate_owner, validate_signing_secret, validate_url, AddressCheck, NewWebhook, Webhook,
+    WebhookChanges, WebhookRules, WebhookSecrets,
 };
 pub use workspace::{validate_external_id, validate_workspace_name, Workspace};
 

@@ -29,8 +29,11 @@ pub struct Webhook {
     /// on insert: the id of APIs whose ids are integers (partner v2).
     pub number: i64,
     pub workspace_id: WorkspaceId,
-    /// The key that created it; owner-scoped keys see only their own webhooks.
+    /// The key that created it.
     pub created_by: Option<ApiKeyId>,
+    /// The owner (a sub-account of the workspace's customer) it belongs to; `None` for a
+    /// webhook the workspace itself manages. Keys with an owner see only its webhooks.
+    pub owner: Option<String>,
     pub url: String,
     pub events: Vec<String>,
     pub description: Option<String>,
@@ -99,6 +102,9 @@ impl std::fmt::Debug for AddressCheck {
 /// can report every missing field at once.
 #[derive(Debug, Clone, Default)]
 pub struct NewWebhook {
+    /// Set by a caller without an owner of its own; a caller with one always creates
+    /// webhooks for it.
+    pub owner: Option<String>,
     pub url: Option<String>,
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
@@ -136,6 +142,9 @@ impl WebhookRules {
     /// Checks a create request; on success the URL, events and secret are normalised.
     pub fn check_new(&self, req: &mut NewWebhook, catalog: &EventCatalog) -> Result<(), FieldErrors> {
         let mut errs = FieldErrors::default();
+        if let Some(Err(m)) = req.owner.as_deref().map(validate_owner) {
+            errs.push("owner", m);
+        }
         match &req.url {
             None => errs.push("url", "is required"),
             Some(u) => match self.check_url(u) {
@@ -244,6 +253,15 @@ pub(crate) fn check_metadata(m: &BTreeMap<String, String>, errs: &mut FieldError
             errs.push(format!("metadata.{k}"), format!("values must be at most {MAX_METADATA_VALUE_LEN} characters"));
         }
     }
+}
+
+/// Owners: 1–128 visible ASCII characters (the product's own id for a sub-account, an
+/// OAuth client id, a key id).
+pub fn validate_owner(owner: &str) -> Result<(), String> {
+    if owner.is_empty() || owner.len() > 128 || !owner.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be 1 to 128 visible ASCII characters".into());
+    }
+    Ok(())
 }
 
 /// Checks a webhook URL and returns its normalised form.

@@ -41,6 +41,22 @@ fn check_workspace(name: &str, external_id: Option<&str>, metadata: &BTreeMap<St
     crate::domain::check_metadata(metadata, errs);
 }
 
+/// What limits a new key beyond its scopes.
+#[derive(Debug, Clone, Default)]
+pub struct KeyLimits {
+    /// Refused from then on.
+    pub expires_at: Option<time::OffsetDateTime>,
+    /// Sees and creates only this owner's webhooks.
+    pub owner: Option<String>,
+}
+
+/// A key's owner, when given, wins over `owner_scoped` (whose owner is the key's id).
+fn check_key_owner(owner: Option<&str>, errs: &mut FieldErrors) {
+    if let Some(Err(m)) = owner.map(crate::domain::validate_owner) {
+        errs.push("owner", m);
+    }
+}
+
 /// A taken name or external id, as the 409 that says which.
 fn workspace_conflict(e: StoreError) -> ServiceError {
     match e {
@@ -216,9 +232,11 @@ impl AdminService {
         name: &str,
         scopes: Vec<Scope>,
         owner_scoped: bool,
-        expires_at: Option<time::OffsetDateTime>,
+        limits: KeyLimits,
     ) -> Result<GeneratedKey, ServiceError> {
+        let KeyLimits { expires_at, owner } = limits;
         let mut errs = FieldErrors::default();
+        check_key_owner(owner.as_deref(), &mut errs);
         if name.is_empty() || name.chars().count() > 100 {
             errs.push("name", "must be 1 to 100 characters");
         }
@@ -240,6 +258,7 @@ impl AdminService {
             );
             let mut g = g;
             g.key.expires_at = expires_at;
+            g.key.owner.clone_from(&owner);
             match self.store.create_api_key(&g.key).await {
                 Ok(()) => return Ok(g),
                 Err(StoreError::Conflict { constraint: "api_key_id" }) => continue,
@@ -258,9 +277,11 @@ impl AdminService {
         token: &str,
         scopes: Vec<Scope>,
         owner_scoped: bool,
-        expires_at: Option<time::OffsetDateTime>,
+        limits: KeyLimits,
     ) -> Result<ApiKey, ServiceError> {
+        let KeyLimits { expires_at, owner } = limits;
         let mut errs = FieldErrors::default();
+        check_key_owner(owner.as_deref(), &mut errs);
         if name.is_empty() || name.chars().count() > 100 {
             errs.push("name", "must be 1 to 100 characters");
         }
@@ -278,6 +299,7 @@ impl AdminService {
         errs.into_result()?;
         let mut key = imported.expect("checked above");
         key.expires_at = expires_at;
+        key.owner = owner;
         for _ in 0..KEY_ID_ATTEMPTS {
             match self.store.create_api_key(&key).await {
                 Ok(()) => return Ok(key),

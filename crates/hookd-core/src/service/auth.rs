@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::domain::{ApiKey, ApiKeyToken, Scope};
 use crate::id::{ApiKeyId, WorkspaceId};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, WebhookFilter};
 use crate::time_fmt;
 
 /// How often `last_used_at` is written for a busy key: once a minute is precise enough
@@ -23,11 +23,14 @@ pub struct Principal {
     pub key: Arc<ApiKey>,
     /// The workspace an admin key acts in (`Hookd-Workspace`), when not its own.
     acting_in: Option<WorkspaceId>,
+    /// Callers without an owner see only webhooks without one
+    /// (`owner_visibility = "unowned"`).
+    unowned_only: bool,
 }
 
 impl Principal {
     pub fn new(key: Arc<ApiKey>) -> Self {
-        Self { key, acting_in: None }
+        Self { key, acting_in: None, unowned_only: false }
     }
 
     /// An admin key acting in `workspace`, with every scope there.
@@ -54,9 +57,21 @@ impl Principal {
         self.acting_in.is_some() || self.key.allows(scope)
     }
 
-    /// The key whose webhooks this caller is limited to, if it is owner-scoped.
-    pub fn owner_filter(&self) -> Option<&ApiKeyId> {
-        (self.acting_in.is_none() && self.key.owner_scoped).then_some(&self.key.id)
+    /// The owner this caller acts for, whose webhooks alone it sees and creates.
+    pub fn owner(&self) -> Option<String> {
+        if self.acting_in.is_some() {
+            return None;
+        }
+        self.key.acting_owner()
+    }
+
+    /// Which webhooks of the workspace this caller sees.
+    pub fn visibility(&self) -> WebhookFilter {
+        match self.owner() {
+            Some(o) => WebhookFilter::Owner(o),
+            None if self.unowned_only && self.acting_in.is_none() => WebhookFilter::Unowned,
+            None => WebhookFilter::All,
+        }
     }
 }
 
@@ -81,6 +96,8 @@ pub struct AuthService {
     store: Arc<dyn Store>,
     last_touch: Arc<Mutex<HashMap<ApiKeyId, Instant>>>,
     cache: Arc<Mutex<HashMap<ApiKeyId, CachedKey>>>,
+    /// Callers without an owner see only webhooks without one.
+    unowned_only: bool,
     /// Imported keys by the hash of their token; unknown hashes too, briefly.
     imported: Arc<Mutex<HashMap<[u8; 32], CachedImport>>>,
 }
@@ -95,7 +112,14 @@ type CachedImport = (Option<Arc<ApiKey>>, Instant);
 
 impl AuthService {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, last_touch: Arc::default(), cache: Arc::default(), imported: Arc::default() }
+        Self { store, last_touch: Arc::default(), cache: Arc::default(), imported: Arc::default(), unowned_only: false }
+    }
+
+    /// Callers without an owner see only webhooks without one (seed 003's rule:
+    /// "API-key callers see only dashboard-managed webhooks").
+    pub fn with_unowned_only(mut self, unowned_only: bool) -> Self {
+        self.unowned_only = unowned_only;
+        self
     }
 
     /// Checks a presented key. Keys are re-read from the store at most
@@ -119,7 +143,7 @@ impl AuthService {
             return Err(AuthError::Expired);
         }
         self.touch(&key.id).await;
-        Ok(Principal::new(key))
+        Ok(Principal { unowned_only: self.unowned_only, ..Principal::new(key) })
     }
 
     /// A key the product issued and imported, by the hash of the whole token; cached

@@ -61,8 +61,8 @@ impl DeliveryService {
     async fn visible(&self, who: &Principal, id: &DeliveryId) -> Result<Delivery, ServiceError> {
         let not_found = || ServiceError::NotFound { what: "delivery" };
         let d = self.store.get_delivery(who.workspace_id(), id).await?.ok_or_else(not_found)?;
-        if who.owner_filter().is_some() {
-            // Owner-scoped keys see the deliveries of their own webhooks only.
+        if who.visibility() != crate::store::WebhookFilter::All {
+            // Callers with a narrower view see the deliveries of their webhooks only.
             self.webhooks.get(who, &d.webhook_id).await.map_err(|_| not_found())?;
         }
         Ok(d)

@@ -17,7 +17,7 @@ use crate::domain::{
 use crate::id::{EventId, WebhookId};
 use crate::service::directory::WebhookDirectory;
 use crate::service::{Principal, ServiceError};
-use crate::store::{InsertedEvent, NewEventRecord, StorageHealth, Store, StoreError, WebhookFilter};
+use crate::store::{InsertedEvent, NewEventRecord, StorageHealth, Store, StoreError};
 use crate::time_fmt;
 
 /// Most events in one `POST /v1/events/batch`.
@@ -246,7 +246,7 @@ impl EventService {
     pub async fn get(&self, who: &Principal, id: &EventId) -> Result<Event, ServiceError> {
         let not_found = ServiceError::NotFound { what: "event" };
         // An owner-scoped caller sees only events routed to one of its own webhooks.
-        let filter = WebhookFilter { created_by: who.owner_filter().cloned() };
+        let filter = who.visibility();
         self.store.get_event(who.workspace_id(), id, &filter).await?.ok_or(not_found)
     }
 

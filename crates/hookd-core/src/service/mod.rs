@@ -10,7 +10,7 @@ mod idempotency;
 mod rate_limit;
 mod webhooks;
 
-pub use admin::{AdminService, Bootstrapped, NewWorkspace, WorkspaceChanges};
+pub use admin::{AdminService, Bootstrapped, KeyLimits, NewWorkspace, WorkspaceChanges};
 pub use auth::{AuthError, AuthService, Principal};
 pub use deliveries::{DeliveryDetail, DeliveryService};
 pub use directory::{SigningSecret, WebhookDirectory, WebhookRoute};

@@ -93,7 +93,25 @@ impl WebhookService {
         let (Some(url), Some(events)) = (req.url, req.events) else {
             unreachable!("check_new requires url and events");
         };
-        let filter = WebhookFilter { created_by: who.owner_filter().cloned() };
+        let owner = match (who.owner(), req.owner.take()) {
+            (Some(mine), Some(asked)) if mine != asked => {
+                return Err(FieldErrors::single(
+                    "owner",
+                    format!("must be this key's own owner (`{mine}`), or left out"),
+                )
+                .into())
+            }
+            (Some(mine), _) => Some(mine),
+            (None, asked) => asked,
+        };
+        if owner.is_some() && who.visibility() == WebhookFilter::Unowned {
+            return Err(FieldErrors::single(
+                "owner",
+                "this key sees only webhooks without an owner (owner_visibility = \"unowned\"), so it cannot create one for an owner",
+            )
+            .into());
+        }
+        let filter = who.visibility();
         let warnings = self.duplicate_warnings(who, &filter, &url, &events, None).await?;
 
         let id = WebhookId::generate();
@@ -110,6 +128,7 @@ impl WebhookService {
             id,
             workspace_id: who.workspace_id().clone(),
             created_by: Some(who.key_id().clone()),
+            owner,
             url,
             events,
             description: req.description,
@@ -135,7 +154,7 @@ impl WebhookService {
                 WebhookId::parse(c).map_err(|_| FieldErrors::single("cursor", "is not a cursor returned by this list"))
             })
             .transpose()?;
-        let filter = WebhookFilter { created_by: who.owner_filter().cloned() };
+        let filter = who.visibility();
         // One row more than asked tells whether another page exists.
         let page = PageRequest { limit: limit + 1, before };
         let items = self.store.list_webhooks(who.workspace_id(), &filter, &page).await?;
@@ -147,9 +166,10 @@ impl WebhookService {
     pub async fn get(&self, who: &Principal, id: &WebhookId) -> Result<Webhook, ServiceError> {
         let not_found = ServiceError::NotFound { what: "webhook" };
         let wh = self.store.get_webhook(who.workspace_id(), id).await?.ok_or(not_found)?;
-        match who.owner_filter() {
-            Some(owner) if wh.created_by.as_ref() != Some(owner) => Err(ServiceError::NotFound { what: "webhook" }),
-            _ => Ok(wh),
+        if who.visibility().admits(wh.owner.as_deref()) {
+            Ok(wh)
+        } else {
+            Err(ServiceError::NotFound { what: "webhook" })
         }
     }
 
@@ -160,9 +180,10 @@ impl WebhookService {
             .get_webhook_by_number(who.workspace_id(), number)
             .await?
             .ok_or(ServiceError::NotFound { what: "webhook" })?;
-        match who.owner_filter() {
-            Some(owner) if wh.created_by.as_ref() != Some(owner) => Err(ServiceError::NotFound { what: "webhook" }),
-            _ => Ok(wh),
+        if who.visibility().admits(wh.owner.as_deref()) {
+            Ok(wh)
+        } else {
+            Err(ServiceError::NotFound { what: "webhook" })
         }
     }
 
@@ -181,8 +202,7 @@ impl WebhookService {
         let url = changes.url.unwrap_or_else(|| current.url.clone());
         let events = changes.events.unwrap_or_else(|| current.events.clone());
         let warnings = if url != current.url || events != current.events {
-            let filter = WebhookFilter { created_by: who.owner_filter().cloned() };
-            self.duplicate_warnings(who, &filter, &url, &events, Some(&current.id)).await?
+            self.duplicate_warnings(who, &who.visibility(), &url, &events, Some(&current.id)).await?
         } else {
             Vec::new()
         };
@@ -297,7 +317,7 @@ impl WebhookService {
         Ok(same_url
             .iter()
             .filter(|w| Some(&w.id) != except)
-            .filter(|w| filter.created_by.is_none() || w.created_by == filter.created_by)
+            .filter(|w| filter.admits(w.owner.as_deref()))
             .filter(|w| events.iter().any(|a| w.events.iter().any(|b| patterns_overlap(a, b))))
             .map(|w| {
                 format!(

@@ -27,7 +27,8 @@ mod workspaces;
 
 use deliveries::cancel_open_deliveries;
 
-const WEBHOOK_COLUMNS: &str = "id, workspace_id, created_by, url, events, description, enabled, disabled_reason, \
+const WEBHOOK_COLUMNS: &str =
+    "id, workspace_id, created_by, owner, url, events, description, enabled, disabled_reason, \
      failure_count, delivery_attempts, last_delivered_at, metadata, rate_limit, secret, previous_secret, \
      previous_secret_expires_at, created_at, updated_at";
 
@@ -37,7 +38,7 @@ const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, event_id, event_ty
 const EVENT_COLUMNS: &str = "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries";
 
 const API_KEY_COLUMNS: &str = "id, workspace_id, name, prefix, secret_hash, scopes, owner_scoped, created_at, \
-     last_used_at, revoked_at, expires_at";
+     last_used_at, revoked_at, expires_at, owner";
 
 /// `SELECT` of webhooks, with their number.
 fn select_webhooks() -> String {
@@ -197,9 +198,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         page: &PageRequest<WebhookId>,
     ) -> StoreResult<Vec<Webhook>> {
         let mut q = Sql::new(format!("{} WHERE workspace_id = ?", select_webhooks())).bind(workspace.as_str());
-        if let Some(owner) = &filter.created_by {
-            q.push_bind(" AND created_by = ?", owner.as_str());
-        }
+        push_owner_filter(&mut q, filter, "owner");
         if let Some(before) = &page.before {
             q.push_bind(" AND id < ?", before.as_str());
         }
@@ -327,12 +326,13 @@ impl<D: Dialect> Store for SqlStore<D> {
         let mut q = Sql::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND id = ?"))
             .bind(workspace.as_str())
             .bind(id.as_str());
-        if let Some(owner) = &filter.created_by {
-            q.push_bind(
+        if *filter != WebhookFilter::All {
+            q.push(
                 " AND EXISTS (SELECT 1 FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-                 WHERE d.event_id = events.id AND w.created_by = ?)",
-                owner.as_str(),
+                 WHERE d.event_id = events.id",
             );
+            push_owner_filter(&mut q, filter, "w.owner");
+            q.push(")");
         }
         self.read_one::<EventRow>(q).await?.map(Event::try_from).transpose()
     }
@@ -509,6 +509,19 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 }
 
+/// ` AND <column> …` for the webhooks `filter` admits.
+fn push_owner_filter<'a>(q: &mut Sql<'a>, filter: &'a WebhookFilter, column: &str) {
+    match filter {
+        WebhookFilter::All => {}
+        WebhookFilter::Owner(o) => {
+            q.push_bind(&format!(" AND {column} = ?"), o.as_str());
+        }
+        WebhookFilter::Unowned => {
+            q.push(format!(" AND {column} IS NULL"));
+        }
+    }
+}
+
 fn insert_workspace(w: &Workspace) -> Sql<'_> {
     Sql::new("INSERT INTO workspaces (id, name, external_id, metadata, created_at) VALUES (?, ?, ?, ?, ?)")
         .bind(w.id.as_str())
@@ -531,7 +544,8 @@ fn insert_api_key(k: &ApiKey) -> Sql<'_> {
             .bind(micros(k.created_at))
             .bind(k.last_used_at.map(micros))
             .bind(k.revoked_at.map(micros))
-            .bind(k.expires_at.map(micros));
+            .bind(k.expires_at.map(micros))
+            .bind(&k.owner);
     });
     q
 }

@@ -38,6 +38,10 @@ pub struct Config {
     /// 32 bytes in standard base64 that seal signing secrets at rest. When absent, a
     /// key is generated into `hookd.key` beside the SQLite database.
     pub encryption_key: Option<KeyText>,
+    /// Which webhooks a caller without an owner sees: `all` of its workspace, or only
+    /// those without an owner (`unowned`: "API-key callers see only dashboard-managed
+    /// webhooks", as seed 003 puts it). Callers with an owner always see only theirs.
+    pub owner_visibility: OwnerVisibility,
     /// `json` or `text`.
     pub log_format: LogFormat,
     /// A tracing filter: `info`, `debug`, `hookd=debug,info`.
@@ -138,6 +142,15 @@ impl Default for RetentionConfig {
     }
 }
 
+/// See [`Config::owner_visibility`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnerVisibility {
+    #[default]
+    All,
+    Unowned,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -220,6 +233,7 @@ impl Default for Config {
             max_events_per_webhook: 100,
             max_description_length: 500,
             encryption_key: None,
+            owner_visibility: OwnerVisibility::All,
             log_format: LogFormat::Json,
             log_level: "info".into(),
             rate_limit: RateLimitConfig::default(),

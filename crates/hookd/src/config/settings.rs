@@ -9,7 +9,7 @@ use hookd_core::crypto::EncryptionKey;
 use hookd_core::domain::{validate_key_prefix, EventCatalog, EventType};
 use ipnet::IpNet;
 
-use super::file::{path_prefix_ok, Config, LogFormat, Role};
+use super::file::{path_prefix_ok, Config, LogFormat, OwnerVisibility, Role};
 use super::load::{ConfigError, Loaded};
 
 /// Validated, typed configuration.
@@ -28,6 +28,7 @@ pub struct Settings {
     pub encryption_key: Option<EncryptionKey>,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub owner_visibility: OwnerVisibility,
     pub requests_per_minute: u32,
     pub catalog: EventCatalog,
     pub signature_header: String,
@@ -308,6 +309,7 @@ impl Settings {
             encryption_key,
             log_format: c.log_format,
             log_level: c.log_level.clone(),
+            owner_visibility: c.owner_visibility,
             requests_per_minute: c.rate_limit.requests_per_minute,
             catalog,
             signature_header: header.clone(),

@@ -9,7 +9,7 @@ use crate::{assert_error, count, create, id_of, seed_webhook};
 
 async fn key(server: &TestServer, workspace: &str, scopes: &[Scope], owner_scoped: bool) -> String {
     let ws = server.admin.find_workspace(workspace).await.unwrap();
-    server.admin.create_key(&ws.id, "test", scopes.to_vec(), owner_scoped, None).await.unwrap().token
+    server.admin.create_key(&ws.id, "test", scopes.to_vec(), owner_scoped, Default::default()).await.unwrap().token
 }
 
 #[tokio::test]

@@ -135,12 +135,14 @@ async fn only_public_https_endpoints_are_subscribed() {
     }
 }
 
+/// Seed 003: "API-key callers see only dashboard-managed webhooks; OAuth callers see only
+/// webhooks bound to their own token". Token clients are keys with an owner here.
 #[tokio::test]
 async fn owner_scoped_keys_see_only_their_own_webhooks() {
     let server = aw_server().await;
     let ws = server.admin.find_workspace("default").await.unwrap();
-    let a = server.admin.create_key(&ws.id, "token a", vec![Scope::All], true, None).await.unwrap().token;
-    let b = server.admin.create_key(&ws.id, "token b", vec![Scope::All], true, None).await.unwrap().token;
+    let a = server.admin.create_key(&ws.id, "token a", vec![Scope::All], true, Default::default()).await.unwrap().token;
+    let b = server.admin.create_key(&ws.id, "token b", vec![Scope::All], true, Default::default()).await.unwrap().token;
     let (ca, cb) = (server.client().with_key(Some(&a)), server.client().with_key(Some(&b)));
     let wa = crate::create(&ca, &json!({"url": "https://a.example.com", "events": ["message.created"]})).await;
     let wb = crate::create(&cb, &json!({"url": "https://b.example.com", "events": ["message.created"]})).await;
@@ -149,8 +151,20 @@ async fn owner_scoped_keys_see_only_their_own_webhooks() {
     assert_eq!(ids(cb.get("/v1/webhooks").await), vec![wb["id"].clone()]);
     assert_error(&ca.get(&format!("/v1/webhooks/{}", wb["id"].as_str().unwrap())).await, 404, "not_found");
     assert_error(&ca.delete(&format!("/v1/webhooks/{}", wb["id"].as_str().unwrap())).await, 404, "not_found");
-    // The workspace's unscoped key (the dashboard's view) sees both.
-    assert_eq!(crate::count(&server.client()).await, 2);
+    // The API key (no owner) sees only the webhooks without one: the dashboard's.
+    let api = server.client();
+    assert_eq!(crate::count(&api).await, 0);
+    let dashboard = crate::create(&api, &json!({"url": "https://d.example.com", "events": ["message.created"]})).await;
+    assert_eq!(dashboard["owner"], json!(null));
+    assert_eq!(ids(api.get("/v1/webhooks").await), vec![dashboard["id"].clone()]);
+    assert_error(&api.get(&format!("/v1/webhooks/{}", wa["id"].as_str().unwrap())).await, 404, "not_found");
+    assert_error(&ca.get(&format!("/v1/webhooks/{}", dashboard["id"].as_str().unwrap())).await, 404, "not_found");
+    // Nor can it create one for a token client.
+    let r = api
+        .post("/v1/webhooks", &json!({"url": "https://e.example.com", "events": ["message.created"], "owner": "x"}))
+        .await;
+    assert_error(&r, 422, "validation_error");
+    assert_eq!(r.error_fields(), ["owner"]);
 }
 
 #[tokio::test]
@@ -167,7 +181,8 @@ async fn idempotency_keys_cache_responses_per_api_key() {
     assert_eq!(again.data()["signing_secret"], first.data()["signing_secret"], "the cached response, secret included");
     // Per API key: another key's identical request is its own.
     let ws = server.admin.find_workspace("default").await.unwrap();
-    let other = server.admin.create_key(&ws.id, "other", vec![Scope::All], false, None).await.unwrap().token;
+    let other =
+        server.admin.create_key(&ws.id, "other", vec![Scope::All], false, Default::default()).await.unwrap().token;
     let theirs = idem(&c.with_key(Some(&other)), "create-aw-1", &body).await;
     theirs.assert_status(201);
     assert_ne!(theirs.data()["id"], first.data()["id"]);

@@ -184,7 +184,7 @@ async fn publishing_rules() {
     let ws = server.admin.find_workspace("default").await.unwrap();
     let k = server
         .admin
-        .create_key(&ws.id, "w", vec![hookd_core::domain::Scope::WebhooksWrite], false, None)
+        .create_key(&ws.id, "w", vec![hookd_core::domain::Scope::WebhooksWrite], false, Default::default())
         .await
         .unwrap();
     let r = c.with_key(Some(&k.token)).post("/v1/events", &json!({"event": "link.created", "data": {}})).await;

@@ -73,7 +73,7 @@ async fn keys_are_per_api_key_and_at_most_255_characters() {
     let ws = server.admin.find_workspace("default").await.unwrap();
     let other = server
         .admin
-        .create_key(&ws.id, "second", vec![hookd_core::domain::Scope::All], false, None)
+        .create_key(&ws.id, "second", vec![hookd_core::domain::Scope::All], false, Default::default())
         .await
         .unwrap()
         .token;

@@ -359,7 +359,12 @@ async fn the_token_header_is_the_api_key() {
     bearer.assert_status(200);
     // Scopes and the per-key rate limit apply as on /v1.
     let ws = server.admin.find_workspace("default").await.unwrap();
-    let reader = server.admin.create_key(&ws.id, "reader", vec![Scope::WebhooksRead], false, None).await.unwrap().token;
+    let reader = server
+        .admin
+        .create_key(&ws.id, "reader", vec![Scope::WebhooksRead], false, Default::default())
+        .await
+        .unwrap()
+        .token;
     let r = p.with_token(Some(&reader)).post(&subscription("https://x.example.com", &["message.sent"])).await;
     assert_partner_error(&r, 403, "insufficient_scope", &[]);
     assert_eq!(p.get("/webhook_subscriptions").await.header("x-ratelimit-limit"), Some("600"));

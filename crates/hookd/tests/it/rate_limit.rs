@@ -35,7 +35,7 @@ async fn the_limit_is_per_key_with_headers_and_a_429_with_retry_after() {
         let ws = server.admin.find_workspace("default").await.unwrap();
         let other = server
             .admin
-            .create_key(&ws.id, "k2", vec![hookd_core::domain::Scope::All], false, None)
+            .create_key(&ws.id, "k2", vec![hookd_core::domain::Scope::All], false, Default::default())
             .await
             .unwrap()
             .token;
@@ -69,8 +69,12 @@ async fn nodes_on_one_database_share_a_keys_limit() {
             clients.clone()
         } else {
             let ws = a.admin.find_workspace("default").await.unwrap();
-            let k =
-                a.admin.create_key(&ws.id, "k", vec![hookd_core::domain::Scope::All], false, None).await.unwrap().token;
+            let k = a
+                .admin
+                .create_key(&ws.id, "k", vec![hookd_core::domain::Scope::All], false, Default::default())
+                .await
+                .unwrap()
+                .token;
             [clients[0].with_key(Some(&k)), clients[1].with_key(Some(&k))]
         };
         let mut seen: Vec<Response> = Vec::new();

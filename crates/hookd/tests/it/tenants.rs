@@ -257,3 +257,47 @@ async fn keys_the_product_already_issued_are_imported_and_keep_working() {
     let imported_id = listed.data().as_array().unwrap().iter().find(|k| k["imported"] == true).map(id_of).unwrap();
     admin.delete(&format!("/v1/workspaces/cust_1/keys/{imported_id}")).await.assert_status(200);
 }
+
+#[tokio::test]
+async fn a_key_with_an_owner_sees_and_creates_only_that_owners_webhooks() {
+    let server = TestServer::start().await;
+    let admin = server.client();
+    workspace(&admin, "acme", "cust_1").await;
+    let c = admin.in_workspace("cust_1");
+    let key_for = |owner: &'static str| {
+        let admin = admin.clone();
+        async move {
+            let r = admin
+                .post("/v1/workspaces/cust_1/keys", &json!({"scopes": ["*"], "owner": owner, "name": owner}))
+                .await;
+            r.assert_status(201);
+            assert_eq!(r.data()["owner"], owner);
+            admin.with_key(r.data()["key"].as_str())
+        }
+    };
+    let (one, two) = (key_for("acct_1").await, key_for("acct_2").await);
+    let mine = create(&one, &json!({"url": "https://example.com/1", "events": ["*"]})).await;
+    assert_eq!(mine["owner"], "acct_1");
+    // The workspace (no owner) creates for any owner, or for itself.
+    let theirs = create(&c, &json!({"url": "https://example.com/2", "events": ["*"], "owner": "acct_2"})).await;
+    let shared = create(&c, &json!({"url": "https://example.com/w", "events": ["*"]})).await;
+    assert_eq!((theirs["owner"].as_str(), shared["owner"].clone()), (Some("acct_2"), Value::Null));
+    // Each owner sees its own; the workspace sees all.
+    assert_eq!(count(&one).await, 1);
+    assert_eq!(count(&two).await, 1);
+    assert_eq!(count(&c).await, 3);
+    for other in [&theirs, &shared] {
+        assert_error(&one.get(&format!("/v1/webhooks/{}", id_of(other))).await, 404, "not_found");
+        assert_error(&one.delete(&format!("/v1/webhooks/{}", id_of(other))).await, 404, "not_found");
+    }
+    // An owner cannot create for another.
+    let r =
+        one.post("/v1/webhooks", &json!({"url": "https://example.com/x", "events": ["*"], "owner": "acct_2"})).await;
+    assert_error(&r, 422, "validation_error");
+    assert_eq!(r.error_fields(), ["owner"]);
+    assert_eq!(count(&c).await, 3, "nothing written");
+    // Owners are 1-128 visible characters.
+    let r = admin.post("/v1/workspaces/cust_1/keys", &json!({"scopes": ["*"], "owner": "a b"})).await;
+    assert_error(&r, 422, "validation_error");
+    assert_eq!(r.error_fields(), ["owner"]);
+}

@@ -211,7 +211,12 @@ async fn a_key_without_the_scope_gets_403_before_its_body_is_read() {
     use hookd_core::domain::Scope;
     let server = TestServer::builder().config(|c| c.compat.partner_v2.enabled = true).start().await;
     let ws = server.admin.find_workspace("default").await.unwrap();
-    let reader = server.admin.create_key(&ws.id, "reader", vec![Scope::WebhooksRead], false, None).await.unwrap().token;
+    let reader = server
+        .admin
+        .create_key(&ws.id, "reader", vec![Scope::WebhooksRead], false, Default::default())
+        .await
+        .unwrap()
+        .token;
     let c = server.anonymous().with_key(Some(&reader));
     // Larger than any route accepts (16 MiB for a batch).
     let huge = format!(r#"{{"data": "{}"}}"#, "x".repeat(17 * 1024 * 1024));
