@@ -373,11 +373,21 @@ pub struct PublishEventRequest {
     /// When it happened, if not now (RFC 3339).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub occurred_at: Option<String>,
+    /// Reach only this owner's webhooks (1–128 visible ASCII characters). A key with an
+    /// owner always publishes for its own.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
+    pub owner: Option<String>,
 }
 
 impl From<PublishEventRequest> for hookd_core::domain::NewEvent {
     fn from(r: PublishEventRequest) -> Self {
-        Self { event: r.event, data: r.data.map(|d| d.get().to_owned()), producer_id: r.id, occurred_at: r.occurred_at }
+        Self {
+            event: r.event,
+            owner: r.owner,
+            data: r.data.map(|d| d.get().to_owned()),
+            producer_id: r.id,
+            occurred_at: r.occurred_at,
+        }
     }
 }
 
@@ -400,6 +410,8 @@ pub struct EventResponse {
     pub deliveries: i64,
     /// The producer's id, if it gave one.
     pub producer_id: Option<String>,
+    /// The owner it was published for; `null` for every webhook it matched.
+    pub owner: Option<String>,
     #[schema(format = DateTime)]
     pub occurred_at: Option<String>,
     #[schema(format = DateTime)]
@@ -417,6 +429,7 @@ impl EventResponse {
             event: e.event_type.clone(),
             deliveries: e.deliveries,
             producer_id: e.producer_id.clone(),
+            owner: e.owner.clone(),
             occurred_at: e.occurred_at.map(time_fmt::format),
             created_at: time_fmt::format(e.created_at),
             data: if with_data { serde_json::value::RawValue::from_string(e.data.clone()).ok() } else { None },

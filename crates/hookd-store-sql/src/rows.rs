@@ -181,6 +181,7 @@ pub struct EventRow {
     occurred_at: Option<i64>,
     created_at: i64,
     deliveries: i64,
+    owner: Option<String>,
 }
 
 impl TryFrom<EventRow> for Event {
@@ -195,6 +196,7 @@ impl TryFrom<EventRow> for Event {
             occurred_at: opt_micros(r.occurred_at)?,
             created_at: from_micros(r.created_at)?,
             deliveries: r.deliveries,
+            owner: r.owner,
         })
     }
 }
@@ -248,6 +250,7 @@ pub struct ClaimRow {
     e_occurred_at: Option<i64>,
     e_created_at: i64,
     e_deliveries: i64,
+    e_owner: Option<String>,
 }
 
 impl TryFrom<ClaimRow> for (Delivery, Event) {
@@ -262,6 +265,7 @@ impl TryFrom<ClaimRow> for (Delivery, Event) {
             occurred_at: r.e_occurred_at,
             created_at: r.e_created_at,
             deliveries: r.e_deliveries,
+            owner: r.e_owner,
         };
         Ok((Delivery::try_from(r.delivery)?, Event::try_from(event)?))
     }

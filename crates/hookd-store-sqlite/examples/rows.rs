@@ -40,6 +40,7 @@ async fn main() {
         let mut batch = Vec::new();
         for _ in 0..20 {
             let e = Event {
+                owner: None,
                 id: EventId::generate(),
                 workspace_id: ws.clone(),
                 event_type: "bench.ping".into(),

@@ -123,6 +123,7 @@ async fn setup(store: &dyn Store) -> (Workspace, GeneratedKey) {
 
 fn event(ws: &WorkspaceId, producer_id: Option<&str>) -> Event {
     Event {
+        owner: None,
         id: EventId::generate(),
         workspace_id: ws.clone(),
         event_type: "link.created".into(),

@@ -23,6 +23,8 @@ pub struct Event {
     pub event_type: String,
     /// The producer's own id, which makes publishing idempotent.
     pub producer_id: Option<String>,
+    /// Published for this owner only: it reaches only the owner's webhooks.
+    pub owner: Option<String>,
     /// The `data` JSON, exactly as the producer sent it.
     pub data: String,
     pub occurred_at: Option<OffsetDateTime>,
@@ -214,6 +216,8 @@ impl Default for RetrySchedule {
 #[derive(Debug, Clone, Default)]
 pub struct NewEvent {
     pub event: Option<String>,
+    /// Reach only this owner's webhooks.
+    pub owner: Option<String>,
     /// The `data` JSON text; `None` when absent.
     pub data: Option<String>,
     pub producer_id: Option<String>,
@@ -256,6 +260,7 @@ mod tests {
     #[test]
     fn the_body_carries_data_verbatim() {
         let e = Event {
+            owner: None,
             id: EventId::generate(),
             workspace_id: WorkspaceId::generate(),
             event_type: "link.created".into(),

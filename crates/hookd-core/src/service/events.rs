@@ -167,6 +167,9 @@ impl EventService {
         if let Some(id) = &req.producer_id {
             validate_producer_id(id, errs, &format!("{prefix}id"));
         }
+        if let Some(Err(m)) = req.owner.as_deref().map(crate::domain::validate_owner) {
+            errs.push(format!("{prefix}owner"), m);
+        }
         if let Some(t) = &req.occurred_at {
             if time_fmt::parse(t).is_err() {
                 errs.push(format!("{prefix}occurred_at"), "must be an RFC 3339 timestamp such as 2026-03-21T14:30:00Z");
@@ -183,7 +186,10 @@ impl EventService {
         let mut records = Vec::with_capacity(reqs.len());
         for req in reqs {
             let event_type = req.event.expect("checked");
+            // A caller with an owner publishes for it alone.
+            let owner = who.owner().or(req.owner);
             let event = Event {
+                owner,
                 id: EventId::generate(),
                 workspace_id: ws.clone(),
                 deliveries: 0,
@@ -196,6 +202,7 @@ impl EventService {
             let deliveries: Vec<Delivery> = routes
                 .iter()
                 .filter(|r| r.webhook.events.iter().any(|p| pattern_matches(p, &event.event_type)))
+                .filter(|r| event.owner.is_none() || r.webhook.owner == event.owner)
                 .map(|r| {
                     if refusals.refuses(&r.webhook.id) {
                         Delivery::new_pending(&event, &r.webhook.id, now)
@@ -264,6 +271,7 @@ impl EventService {
         })
         .to_string();
         let event = Event {
+            owner: None,
             id: EventId::generate(),
             workspace_id: webhook.workspace_id.clone(),
             event_type: crate::domain::TEST_PING.into(),

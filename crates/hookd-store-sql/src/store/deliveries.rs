@@ -23,7 +23,8 @@ pub(super) async fn insert_events<D: Dialect>(
                 .bind(&e.data)
                 .bind(e.occurred_at.map(micros))
                 .bind(micros(e.created_at))
-                .bind(rec.deliveries.len() as i64);
+                .bind(rec.deliveries.len() as i64)
+                .bind(&e.owner);
         });
         q.push(" ON CONFLICT DO NOTHING RETURNING id");
         let rows: Vec<(String,)> = tx.fetch_all(q).await?;

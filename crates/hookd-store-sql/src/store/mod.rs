@@ -35,7 +35,8 @@ const WEBHOOK_COLUMNS: &str =
 const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, event_id, event_type, status, attempts, schedule_base, \
      next_attempt_at, last_status_code, last_error, created_at, updated_at";
 
-const EVENT_COLUMNS: &str = "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries";
+const EVENT_COLUMNS: &str =
+    "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries, owner";
 
 const API_KEY_COLUMNS: &str = "id, workspace_id, name, prefix, secret_hash, scopes, owner_scoped, created_at, \
      last_used_at, revoked_at, expires_at, owner";
@@ -50,7 +51,7 @@ const CLAIM_SELECT: &str =
     "SELECT d.id, d.workspace_id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, \
      d.schedule_base, d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.updated_at, \
      e.workspace_id AS e_workspace_id, e.producer_id AS e_producer_id, e.data AS e_data, \
-     e.occurred_at AS e_occurred_at, e.created_at AS e_created_at, e.deliveries AS e_deliveries \
+     e.occurred_at AS e_occurred_at, e.created_at AS e_created_at, e.deliveries AS e_deliveries, e.owner AS e_owner \
      FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id IN ";
 
 /// Ids per statement when a list of ids is bound (SQLite allows 32,766 values).

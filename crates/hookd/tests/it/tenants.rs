@@ -301,3 +301,38 @@ async fn a_key_with_an_owner_sees_and_creates_only_that_owners_webhooks() {
     assert_error(&r, 422, "validation_error");
     assert_eq!(r.error_fields(), ["owner"]);
 }
+
+#[tokio::test]
+async fn an_event_for_one_owner_reaches_only_that_owners_webhooks() {
+    let server = delivering_server(|_| {}).await;
+    let rx = TestReceiver::start().await;
+    let admin = server.client();
+    workspace(&admin, "acme", "cust_1").await;
+    let c = admin.in_workspace("cust_1");
+    for (owner, path) in [(Some("acct_1"), "/one"), (Some("acct_2"), "/two"), (None, "/all")] {
+        create(&c, &json!({"url": rx.url(path), "events": ["*"], "owner": owner})).await;
+    }
+    let r = admin.post("/v1/workspaces/cust_1/keys", &json!({"scopes": ["*"], "owner": "acct_2"})).await;
+    let two = admin.with_key(r.data()["key"].as_str());
+    // For acct_1 only; for everyone; and by acct_2's own key, which publishes for acct_2
+    // whatever it asks.
+    let e1 = c.post("/v1/events", &json!({"event": "order.paid", "data": {"n": 1}, "owner": "acct_1"})).await;
+    e1.assert_status(202);
+    assert_eq!((e1.data()["owner"].as_str(), e1.data()["deliveries"].as_i64()), (Some("acct_1"), Some(1)));
+    publish(&c, "order.paid", json!({"n": 2})).await;
+    let e3 = publish(&two, "order.paid", json!({"n": 3})).await;
+    assert_eq!((e3["owner"].as_str(), e3["deliveries"].as_i64()), (Some("acct_2"), Some(1)));
+    rx.wait_for(5, None, Duration::from_secs(10)).await;
+    let ns = |path: &str| {
+        let mut v: Vec<i64> = rx.received_on(path).iter().map(|m| m.json()["data"]["n"].as_i64().unwrap()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!((ns("/one"), ns("/two"), ns("/all")), (vec![1, 2], vec![2, 3], vec![2]));
+    // The event remembers whom it was for; a bad owner is named.
+    let got = c.get(&format!("/v1/events/{}", id_of(e1.data()))).await;
+    assert_eq!(got.data()["owner"], "acct_1");
+    let r = c.post("/v1/events", &json!({"event": "order.paid", "data": {}, "owner": ""})).await;
+    assert_error(&r, 422, "validation_error");
+    assert_eq!(r.error_fields(), ["owner"]);
+}
