@@ -268,6 +268,7 @@ pub async fn delete(
     let who = caller.require(Scope::Admin)?;
     let ws = workspace_of(&state, &id).await?;
     state.admin.delete_workspace(&ws.id, who.home_workspace_id()).await?;
+    state.webhooks.forget_workspace(&ws.id);
     Ok(ApiResponse::ok(DeletedResponse { id: ws.id.to_string(), deleted: true }))
 }
 

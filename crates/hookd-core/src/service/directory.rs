@@ -127,6 +127,13 @@ impl WebhookDirectory {
         self.webhooks.write().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
+    /// Forgets a workspace's webhooks (the workspace was deleted).
+    pub fn invalidate_workspace(&self, workspace: &WorkspaceId) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.workspaces.write().unwrap_or_else(|p| p.into_inner()).remove(workspace);
+        self.webhooks.write().unwrap_or_else(|p| p.into_inner()).retain(|_, r| &r.webhook.workspace_id != workspace);
+    }
+
     /// Forgets everything (another node's changes may have been missed).
     pub fn invalidate_all(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);

@@ -8,7 +8,7 @@ use crate::domain::{
     generate_signing_secret, validate_signing_secret, EventCatalog, FieldErrors, NewWebhook, Webhook, WebhookChanges,
     WebhookRules, WebhookSecrets,
 };
-use crate::id::WebhookId;
+use crate::id::{WebhookId, WorkspaceId};
 use crate::service::directory::WebhookDirectory;
 use crate::service::{Principal, ServiceError};
 use crate::store::{PageRequest, Store, WebhookFilter, WebhookSettings};
@@ -86,6 +86,12 @@ impl WebhookService {
 
     pub fn catalog(&self) -> &EventCatalog {
         &self.catalog
+    }
+
+    /// Forgets the cached webhooks of a deleted workspace, so no attempt starts for them
+    /// from this node's cache.
+    pub fn forget_workspace(&self, workspace: &WorkspaceId) {
+        self.directory.invalidate_workspace(workspace);
     }
 
     pub async fn create(&self, who: &Principal, mut req: NewWebhook) -> Result<CreatedWebhook, ServiceError> {

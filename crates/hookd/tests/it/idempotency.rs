@@ -90,3 +90,28 @@ async fn keys_are_per_api_key_and_at_most_255_characters() {
     post(&c, &"k".repeat(255), &seed_webhook()).await.assert_status(201);
     assert_eq!(count(&c).await, 3);
 }
+
+/// A request with an `Idempotency-Key` runs its handler apart from the connection (so a
+/// client hanging up cannot leave the key claimed); its log lines still carry the
+/// request's id.
+#[tokio::test]
+async fn an_idempotent_requests_log_lines_carry_its_request_id() {
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookd"));
+    let p = hookd_test_support::HookdProcess::serve(bin, dir.path(), &[], &[]).await;
+    let c = p.client(p.first_key());
+    let r = post(&c, "create-with-a-logged-id", &seed_webhook()).await;
+    r.assert_status(201);
+    let request_id = r.header("x-request-id").expect("a request id").to_owned();
+    let line = hookd_test_support::eventually(Duration::from_secs(10), || async {
+        let lines: Vec<String> = p.stdout().into_iter().chain(p.stderr()).collect();
+        lines
+            .into_iter()
+            .find(|l| l.contains("webhook created"))
+            .ok_or_else(|| "no `webhook created` line yet".to_owned())
+    })
+    .await;
+    assert!(line.contains(&request_id), "the handler's line lacks {request_id}: {line}");
+}
