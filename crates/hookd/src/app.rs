@@ -156,6 +156,11 @@ impl App {
             }
         }
         let directory = Arc::new(WebhookDirectory::new(store.clone(), SecretCipher::new(&key)));
+        let mut auth = AuthService::new(store.clone())
+            .with_unowned_only(settings.owner_visibility == crate::config::OwnerVisibility::Unowned);
+        if let Some(jwt) = &settings.jwt {
+            auth = auth.with_verifier(Arc::new(crate::jwt::JwtVerifier::start(jwt.clone()).await));
+        }
         let catalog = Arc::new(settings.catalog.clone());
         let d = &settings.delivery;
         let signature_header = HeaderName::from_bytes(settings.signature_header.to_ascii_lowercase().as_bytes())
@@ -241,8 +246,7 @@ impl App {
         };
         let state = ApiState::new(Services {
             admin: AdminService::new(store.clone(), settings.key_prefix.clone()),
-            auth: AuthService::new(store.clone())
-                .with_unowned_only(settings.owner_visibility == crate::config::OwnerVisibility::Unowned),
+            auth,
             webhooks,
             events,
             deliveries,

@@ -253,6 +253,28 @@ impl ApiKey {
         })
     }
 
+    /// The key a verified product token stands for: its scopes and owner, in its
+    /// workspace, with an id derived from the token's subject (so the subject's rate limit
+    /// and idempotency keys are its own across tokens). Never stored.
+    pub fn for_token(workspace_id: WorkspaceId, claims: &crate::service::TokenClaims, now: OffsetDateTime) -> Self {
+        let h = Sha256::digest(claims.subject.as_bytes());
+        let hex8 = format!("{:02x}{:02x}{:02x}{:02x}", h[0], h[1], h[2], h[3]);
+        ApiKey {
+            id: ApiKeyId::from_hex(&hex8).expect("8 lower-case hex digits"),
+            workspace_id,
+            name: format!("token of {}", claims.subject),
+            prefix: "token".into(),
+            secret_hash: [0; 32],
+            scopes: claims.scopes.clone(),
+            owner_scoped: false,
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+            expires_at: Some(claims.expires_at),
+            owner: claims.owner.clone(),
+        }
+    }
+
     /// Whether the product issued this key and imported it.
     pub fn is_imported(&self) -> bool {
         self.prefix.is_empty()

@@ -8,6 +8,7 @@ use crate::domain::{ApiKey, ApiKeyToken, Scope};
 use crate::id::{ApiKeyId, WorkspaceId};
 use crate::store::{Store, StoreError, WebhookFilter};
 use crate::time_fmt;
+use time::OffsetDateTime;
 
 /// How often `last_used_at` is written for a busy key: once a minute is precise enough
 /// for "when was this key last used" and keeps a write off every request.
@@ -75,6 +76,32 @@ impl Principal {
     }
 }
 
+/// What a verified product token says about its bearer.
+#[derive(Debug, Clone)]
+pub struct TokenClaims {
+    /// Who the bearer is, stable across its tokens (issuer and subject): its rate limit
+    /// and idempotency keys are its own.
+    pub subject: String,
+    /// The workspace: its id (`ws_…`) or its external id.
+    pub workspace: String,
+    /// The owner it acts for; `None` acts for the whole workspace.
+    pub owner: Option<String>,
+    pub scopes: Vec<Scope>,
+    /// Until when the verification holds.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Verifies the product's own tokens (its JWTs), so its customers' credentials work
+/// unchanged beside hookd's keys.
+#[async_trait::async_trait]
+pub trait TokenVerifier: Send + Sync + 'static {
+    /// Whether `token` is one of this verifier's (otherwise it is taken for a key).
+    fn accepts(&self, token: &str) -> bool;
+    /// Verifies it: [`AuthError::Token`] when it is refused, [`AuthError::Store`] with
+    /// `Unavailable` when it cannot be checked now (a 503, never a 401).
+    async fn verify(&self, token: &str) -> Result<TokenClaims, AuthError>;
+}
+
 /// Why a key was refused. All but `Store` are a 401 to the client, which is not told
 /// which of them it was beyond "malformed" versus "invalid".
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +114,9 @@ pub enum AuthError {
     Revoked,
     #[error("API key has expired")]
     Expired,
+    /// A product token (JWT) that does not verify; the reason is safe to tell.
+    #[error("token refused: {0}")]
+    Token(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -98,6 +128,10 @@ pub struct AuthService {
     cache: Arc<Mutex<HashMap<ApiKeyId, CachedKey>>>,
     /// Callers without an owner see only webhooks without one.
     unowned_only: bool,
+    /// The product's token verifiers, tried before keys for the tokens they accept.
+    verifiers: Vec<Arc<dyn TokenVerifier>>,
+    /// Verified tokens by hash, until they expire (or a second, for the workspace).
+    tokens: Arc<Mutex<HashMap<[u8; 32], CachedToken>>>,
     /// Imported keys by the hash of their token; unknown hashes too, briefly.
     imported: Arc<Mutex<HashMap<[u8; 32], CachedImport>>>,
 }
@@ -107,12 +141,22 @@ const KEY_CACHE_MAX: usize = 10_000;
 
 /// A key as read from the store, and when.
 type CachedKey = (Arc<ApiKey>, Instant);
+/// A verified token's key, when it was verified, and until when the token holds.
+type CachedToken = (Arc<ApiKey>, Instant, OffsetDateTime);
 /// What the store said of an imported key's hash (`None`: no such key), and when.
 type CachedImport = (Option<Arc<ApiKey>>, Instant);
 
 impl AuthService {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, last_touch: Arc::default(), cache: Arc::default(), imported: Arc::default(), unowned_only: false }
+        Self {
+            store,
+            last_touch: Arc::default(),
+            cache: Arc::default(),
+            imported: Arc::default(),
+            unowned_only: false,
+            verifiers: Vec::new(),
+            tokens: Arc::default(),
+        }
     }
 
     /// Callers without an owner see only webhooks without one (seed 003's rule:
@@ -122,10 +166,20 @@ impl AuthService {
         self
     }
 
+    /// Accepts the product's tokens that `verifier` takes.
+    pub fn with_verifier(mut self, verifier: Arc<dyn TokenVerifier>) -> Self {
+        self.verifiers.push(verifier);
+        self
+    }
+
     /// Checks a presented key. Keys are re-read from the store at most
     /// [`KEY_CACHE_TTL`] after they were last read, so a revocation made anywhere takes
     /// effect within that time.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        if let Some(v) = self.verifiers.iter().find(|v| v.accepts(token)) {
+            let key = self.verified(v.as_ref(), token).await?;
+            return Ok(Principal { unowned_only: self.unowned_only, ..Principal::new(key) });
+        }
         let key = match ApiKeyToken::parse(token) {
             Ok(parsed) => match self.key(&parsed.id).await? {
                 // Compare the secret before looking at anything else, so the response
@@ -144,6 +198,38 @@ impl AuthService {
         }
         self.touch(&key.id).await;
         Ok(Principal { unowned_only: self.unowned_only, ..Principal::new(key) })
+    }
+
+    /// A product token, verified (or taken from the cache until it expires; its
+    /// workspace is looked up again after a second, so a deleted one stops it), as the
+    /// key it stands for.
+    async fn verified(&self, verifier: &dyn TokenVerifier, token: &str) -> Result<Arc<ApiKey>, AuthError> {
+        let hash = crate::domain::token_hash(token);
+        let now = time_fmt::now();
+        {
+            let cache = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((k, at, until)) = cache.get(&hash) {
+                if *until > now && at.elapsed() < KEY_CACHE_TTL {
+                    return Ok(k.clone());
+                }
+            }
+        }
+        let claims = verifier.verify(token).await?;
+        let workspace = match WorkspaceId::parse(&claims.workspace) {
+            Ok(id) => self.store.get_workspace(&id).await?,
+            Err(_) => self.store.find_workspace_by_external_id(&claims.workspace).await?,
+        }
+        .ok_or_else(|| AuthError::Token(format!("its workspace `{}` does not exist", claims.workspace)))?;
+        let key = Arc::new(ApiKey::for_token(workspace.id, &claims, now));
+        let mut cache = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= KEY_CACHE_MAX {
+            cache.retain(|_, (_, _, until)| *until > now);
+            if cache.len() >= KEY_CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(hash, (key.clone(), Instant::now(), claims.expires_at));
+        Ok(key)
     }
 
     /// A key the product issued and imported, by the hash of the whole token; cached

@@ -11,7 +11,7 @@ mod rate_limit;
 mod webhooks;
 
 pub use admin::{AdminService, Bootstrapped, KeyLimits, NewWorkspace, WorkspaceChanges};
-pub use auth::{AuthError, AuthService, Principal};
+pub use auth::{AuthError, AuthService, Principal, TokenClaims, TokenVerifier};
 pub use deliveries::{DeliveryDetail, DeliveryService};
 pub use directory::{SigningSecret, WebhookDirectory, WebhookRoute};
 pub use events::{Engine, EventService, NodeOptions, Published, Refusals, MAX_BATCH};

@@ -55,6 +55,58 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Extra API surfaces that mirror an existing product's documented API.
     pub compat: CompatConfig,
+    /// The product's own tokens, accepted beside hookd's keys.
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`: the product's own credentials.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The product's JWTs, verified against its JWKS.
+    pub jwt: Option<JwtConfig>,
+}
+
+/// `[auth.jwt]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// The `iss` every token must carry.
+    pub issuer: String,
+    /// The `aud` every token must carry.
+    pub audience: String,
+    /// Where the JWKS is fetched from (https, or http on loopback); or `jwks_file`.
+    pub jwks_url: Option<String>,
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// Accepted algorithms: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA.
+    #[serde(default = "default_jwt_algorithms")]
+    pub algorithms: Vec<String>,
+    /// The claim naming the workspace: its id (`ws_…`) or its external id.
+    #[serde(default = "default_workspace_claim")]
+    pub workspace_claim: String,
+    /// The claim naming the owner the token acts for (falling back to `sub`); `""`:
+    /// tokens act for the whole workspace.
+    #[serde(default = "default_owner_claim")]
+    pub owner_claim: String,
+    /// The claim carrying scopes: a space-separated string or an array.
+    #[serde(default = "default_scope_claim")]
+    pub scope_claim: String,
+    /// The product's scope names, each with the hookd scopes it grants.
+    #[serde(default)]
+    pub scopes: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+fn default_jwt_algorithms() -> Vec<String> {
+    ["RS256", "ES256", "EdDSA"].map(String::from).to_vec()
+}
+fn default_workspace_claim() -> String {
+    "workspace".into()
+}
+fn default_owner_claim() -> String {
+    "client_id".into()
+}
+fn default_scope_claim() -> String {
+    "scope".into()
 }
 
 /// What a node does.
@@ -241,6 +293,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             retention: RetentionConfig::default(),
             compat: CompatConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

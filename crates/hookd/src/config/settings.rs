@@ -40,6 +40,8 @@ pub struct Settings {
     pub partner_v2: Option<PartnerV2Settings>,
     pub developer_aliases: bool,
     pub dev: bool,
+    /// `[auth.jwt]`, when set.
+    pub jwt: Option<crate::jwt::JwtSettings>,
 }
 
 /// The partner-v2 surface, when enabled.
@@ -321,6 +323,7 @@ impl Settings {
             partner_v2,
             developer_aliases: c.compat.developer_aliases,
             dev,
+            jwt: c.auth.jwt.as_ref().map(|j| jwt_settings(j, &invalid)).transpose()?,
         })
     }
 
@@ -343,6 +346,78 @@ fn parse_proxy_url(raw: &str) -> Result<url::Url, String> {
         return Err("must be a proxy's address only (scheme, optional credentials, host, port)".into());
     }
     Ok(url)
+}
+
+/// `[auth.jwt]`, checked: one JWKS source, asymmetric algorithms only, known scopes.
+fn jwt_settings(
+    j: &super::file::JwtConfig,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<crate::jwt::JwtSettings, ConfigError> {
+    use crate::jwt::{JwksSource, JwtSettings};
+    use jsonwebtoken::Algorithm as A;
+    if j.issuer.is_empty() {
+        return Err(invalid("auth.jwt.issuer", "is required: the `iss` every token must carry".into()));
+    }
+    if j.audience.is_empty() {
+        return Err(invalid("auth.jwt.audience", "is required: the `aud` every token must carry".into()));
+    }
+    let jwks = match (&j.jwks_url, &j.jwks_file) {
+        (Some(u), None) => {
+            let url = url::Url::parse(u).map_err(|e| invalid("auth.jwt.jwks_url", format!("is not a URL ({e})")))?;
+            if !matches!(url.scheme(), "https" | "http") {
+                return Err(invalid("auth.jwt.jwks_url", "must be an https:// URL".into()));
+            }
+            JwksSource::Url(url)
+        }
+        (None, Some(f)) => JwksSource::File(f.clone()),
+        _ => return Err(invalid("auth.jwt", "needs exactly one of jwks_url and jwks_file".into())),
+    };
+    let mut algorithms = Vec::new();
+    for a in &j.algorithms {
+        let alg = match a.as_str() {
+            "RS256" => A::RS256,
+            "RS384" => A::RS384,
+            "RS512" => A::RS512,
+            "PS256" => A::PS256,
+            "PS384" => A::PS384,
+            "PS512" => A::PS512,
+            "ES256" => A::ES256,
+            "ES384" => A::ES384,
+            "EdDSA" => A::EdDSA,
+            "HS256" | "HS384" | "HS512" => {
+                return Err(invalid(
+                    "auth.jwt.algorithms",
+                    format!("`{a}` is symmetric: hookd verifies only signatures made with a private key"),
+                ))
+            }
+            other => {
+                return Err(invalid("auth.jwt.algorithms", format!("`{other}` is not a JWS algorithm hookd accepts")))
+            }
+        };
+        algorithms.push(alg);
+    }
+    if algorithms.is_empty() {
+        return Err(invalid("auth.jwt.algorithms", "must list at least one algorithm".into()));
+    }
+    let mut scopes = std::collections::HashMap::new();
+    for (theirs, ours) in &j.scopes {
+        let parsed = ours
+            .iter()
+            .map(|s| s.parse::<hookd_core::domain::Scope>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| invalid(&format!("auth.jwt.scopes.{theirs}"), m))?;
+        scopes.insert(theirs.clone(), parsed);
+    }
+    Ok(JwtSettings {
+        issuer: j.issuer.clone(),
+        audience: j.audience.clone(),
+        jwks,
+        algorithms,
+        workspace_claim: j.workspace_claim.clone(),
+        owner_claim: (!j.owner_claim.is_empty()).then(|| j.owner_claim.clone()),
+        scope_claim: j.scope_claim.clone(),
+        scopes,
+    })
 }
 
 /// A duration of at least `min`.

@@ -8,6 +8,7 @@ mod delivery;
 mod disk_full;
 mod idempotency;
 mod isolation;
+mod jwt;
 mod nodes;
 mod openapi;
 mod outage;

@@ -1,0 +1,218 @@
+//! The product's own JWTs (`[auth.jwt]`): verified against the product's JWKS, so its
+//! customers' tokens work on every route beside hookd's keys.
+//!
+//! Only the asymmetric algorithms configured are accepted (RS256, ES256 and EdDSA by
+//! default): `alg: none` and HMAC-signed tokens are refused before any key is looked at,
+//! so a public key can never be used as an HMAC secret. The JWKS is fetched at start,
+//! again when a token names a `kid` it does not hold (at most every 30 s), and every
+//! ten minutes. When it cannot be fetched and holds nothing, tokens are answered 503,
+//! never let in.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use hookd_core::domain::Scope;
+use hookd_core::service::{AuthError, TokenClaims, TokenVerifier};
+use hookd_core::store::StoreError;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+/// Where the JWKS comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    Url(url::Url),
+    File(PathBuf),
+}
+
+/// `[auth.jwt]`, validated.
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks: JwksSource,
+    pub algorithms: Vec<Algorithm>,
+    pub workspace_claim: String,
+    /// `None`: tokens act for the whole workspace.
+    pub owner_claim: Option<String>,
+    pub scope_claim: String,
+    /// The product's scope names, and the hookd scopes each grants.
+    pub scopes: HashMap<String, Vec<Scope>>,
+}
+
+/// Leeway on `exp` and `nbf`, for clocks that disagree a little.
+const LEEWAY_SECS: u64 = 60;
+/// The soonest the JWKS is fetched again for an unknown `kid`.
+const REFETCH_AFTER: Duration = Duration::from_secs(30);
+/// How often the JWKS is fetched again anyway.
+const REFRESH_EVERY: Duration = Duration::from_secs(600);
+
+pub struct JwtVerifier {
+    settings: JwtSettings,
+    http: reqwest::Client,
+    keys: RwLock<Keys>,
+    fetching: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Keys {
+    by_kid: HashMap<String, DecodingKey>,
+    fetched_at: Option<Instant>,
+    /// When a token's unknown `kid` last made it fetch (the start and the periodic
+    /// refresh do not count): at most once every [`REFETCH_AFTER`].
+    refetched_at: Option<Instant>,
+}
+
+impl JwtVerifier {
+    /// Builds the verifier and fetches the JWKS once; a failure is logged, and the next
+    /// token tries again.
+    pub async fn start(settings: JwtSettings) -> Self {
+        let http = reqwest::Client::builder()
+            // The JWKS location is configuration: no proxy variable or redirect moves it.
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("an HTTP client builds");
+        let v = Self { settings, http, keys: RwLock::default(), fetching: tokio::sync::Mutex::new(()) };
+        if let Err(e) = v.fetch().await {
+            tracing::warn!(error = %e, "cannot load the JWKS for [auth.jwt]; tokens are refused with 503 until it loads");
+        }
+        v
+    }
+
+    /// Loads the JWKS; keys without a `kid` are kept under "".
+    async fn fetch(&self) -> Result<usize, String> {
+        let body = match &self.settings.jwks {
+            JwksSource::Url(u) => {
+                let r = self.http.get(u.clone()).send().await.map_err(|e| hookd_core::error_chain(&e))?;
+                if !r.status().is_success() {
+                    return Err(format!("{u} answered {}", r.status()));
+                }
+                r.bytes().await.map_err(|e| hookd_core::error_chain(&e))?.to_vec()
+            }
+            JwksSource::File(p) => tokio::fs::read(p).await.map_err(|e| format!("{}: {e}", p.display()))?,
+        };
+        let set: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("not a JWKS: {e}"))?;
+        let mut by_kid = HashMap::new();
+        for jwk in &set.keys {
+            match DecodingKey::from_jwk(jwk) {
+                Ok(k) => {
+                    by_kid.insert(jwk.common.key_id.clone().unwrap_or_default(), k);
+                }
+                Err(e) => tracing::warn!(kid = ?jwk.common.key_id, error = %e, "skipping a JWKS key hookd cannot use"),
+            }
+        }
+        let n = by_kid.len();
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        keys.by_kid = by_kid;
+        keys.fetched_at = Some(Instant::now());
+        Ok(n)
+    }
+
+    /// The key for `kid`, fetching the JWKS again when it is unknown (at most every 30 s)
+    /// or old (every ten minutes), or was never loaded.
+    async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+        let (found, due) = {
+            let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+            let found = keys.by_kid.get(kid).cloned();
+            let old = keys.fetched_at.is_none_or(|t| t.elapsed() > REFRESH_EVERY);
+            let may_refetch = keys.refetched_at.is_none_or(|t| t.elapsed() > REFETCH_AFTER);
+            (found.clone(), old || (found.is_none() && may_refetch))
+        };
+        if !due {
+            return found.ok_or_else(|| AuthError::Token(format!("unknown key id `{kid}`")));
+        }
+        {
+            let _one = self.fetching.lock().await;
+            // Another request may have fetched while this one waited.
+            let still_due = {
+                let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+                let old = keys.fetched_at.is_none_or(|t| t.elapsed() > REFRESH_EVERY);
+                let may_refetch = keys.refetched_at.is_none_or(|t| t.elapsed() > REFETCH_AFTER);
+                old || (!keys.by_kid.contains_key(kid) && may_refetch)
+            };
+            if still_due {
+                if found.is_none() {
+                    self.keys.write().unwrap_or_else(|p| p.into_inner()).refetched_at = Some(Instant::now());
+                }
+                if let Err(e) = self.fetch().await {
+                    tracing::warn!(error = %e, "cannot load the JWKS for [auth.jwt]");
+                }
+            }
+        }
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        if keys.fetched_at.is_none() {
+            return Err(AuthError::Store(StoreError::Unavailable("the JWKS for [auth.jwt] cannot be loaded".into())));
+        }
+        keys.by_kid.get(kid).cloned().or(found).ok_or_else(|| AuthError::Token(format!("unknown key id `{kid}`")))
+    }
+
+    fn claims(&self, c: &Value) -> Result<TokenClaims, AuthError> {
+        let s = &self.settings;
+        let text = |name: &str| c.get(name).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned);
+        let workspace = text(&s.workspace_claim)
+            .ok_or_else(|| AuthError::Token(format!("it has no `{}` claim naming a workspace", s.workspace_claim)))?;
+        let owner = s.owner_claim.as_deref().and_then(|claim| text(claim).or_else(|| text("sub")));
+        let granted: Vec<&str> = match c.get(&s.scope_claim) {
+            Some(Value::String(v)) => v.split_whitespace().collect(),
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let mut scopes = Vec::new();
+        for g in granted {
+            for scope in s.scopes.get(g).into_iter().flatten() {
+                if !scopes.contains(scope) {
+                    scopes.push(*scope);
+                }
+            }
+        }
+        let exp = c.get("exp").and_then(Value::as_i64).ok_or_else(|| AuthError::Token("it has no `exp`".into()))?;
+        let expires_at = time::OffsetDateTime::from_unix_timestamp(exp)
+            .map_err(|_| AuthError::Token("its `exp` is out of range".into()))?;
+        let subject = format!("{} {}", s.issuer, text("sub").unwrap_or_default());
+        Ok(TokenClaims { subject, workspace, owner, scopes, expires_at })
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for JwtVerifier {
+    /// A JWS in compact form: three base64url parts, the first a JSON header.
+    fn accepts(&self, token: &str) -> bool {
+        token.starts_with("eyJ") && token.split('.').count() == 3
+    }
+
+    async fn verify(&self, token: &str) -> Result<TokenClaims, AuthError> {
+        let refused = |m: &str| AuthError::Token(m.to_owned());
+        // `alg: none` has no `Algorithm`, so it fails here.
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| refused("its header is not a supported JWS header"))?;
+        if !self.settings.algorithms.contains(&header.alg) {
+            return Err(AuthError::Token(format!("algorithm {:?} is not accepted", header.alg)));
+        }
+        let key = self.key(header.kid.as_deref().unwrap_or_default()).await?;
+        let mut v = Validation::new(header.alg);
+        v.set_issuer(&[&self.settings.issuer]);
+        v.set_audience(&[&self.settings.audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud"]);
+        v.leeway = LEEWAY_SECS;
+        v.validate_nbf = true;
+        let data = jsonwebtoken::decode::<Value>(token, &key, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            refused(match e.kind() {
+                K::ExpiredSignature => "it has expired",
+                K::ImmatureSignature => "it is not valid yet",
+                K::InvalidSignature => "its signature does not verify",
+                K::InvalidIssuer => "it was issued by another issuer",
+                K::InvalidAudience => "it is meant for another audience",
+                K::InvalidAlgorithm => "its algorithm does not match its key",
+                K::MissingRequiredClaim(_) => "it lacks exp, iss or aud",
+                _ => "it does not verify",
+            })
+        })?;
+        self.claims(&data.claims)
+    }
+}
