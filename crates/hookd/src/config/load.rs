@@ -126,9 +126,21 @@ pub(super) fn known_keys() -> std::collections::HashSet<String> {
             }
         }
     }
-    // The defaults, with a list that is left out when empty filled in, so it is named too.
+    // The defaults, with what is left out when empty or unset filled in, so it is named
+    // too (`HOOKD_AUTH__JWT__ISSUER`).
     let mut all = Config::default();
     all.event_types.push(EventTypeConfig { name: String::new(), description: String::new() });
+    all.auth.jwt = Some(super::file::JwtConfig {
+        issuer: String::new(),
+        audience: String::new(),
+        jwks_url: Some(String::new()),
+        jwks_file: Some(Default::default()),
+        algorithms: Vec::new(),
+        workspace_claim: String::new(),
+        owner_claim: String::new(),
+        scope_claim: String::new(),
+        scopes: Default::default(),
+    });
     let mut out = std::collections::HashSet::new();
     walk("", &serde_json::to_value(all).expect("the defaults serialise"), &mut out);
     out

@@ -21,6 +21,9 @@ fn every_setting_is_known_including_those_unset_by_default() {
         "database.acquire_timeout",
         "delivery.proxy_url",
         "compat.partner_v2.token_header",
+        "auth.jwt.issuer",
+        "auth.jwt.jwks_url",
+        "auth.jwt.owner_claim",
     ] {
         assert!(known.contains(key), "{key} is not a known setting");
     }
