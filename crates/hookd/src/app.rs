@@ -159,7 +159,10 @@ impl App {
         let mut auth = AuthService::new(store.clone())
             .with_unowned_only(settings.owner_visibility == crate::config::OwnerVisibility::Unowned);
         if let Some(jwt) = &settings.jwt {
-            auth = auth.with_verifier(Arc::new(crate::jwt::JwtVerifier::start(jwt.clone()).await));
+            auth = auth.with_verifier(Arc::new(crate::tokens::jwt::JwtVerifier::start(jwt.clone()).await));
+        }
+        if let Some(i) = &settings.introspection {
+            auth = auth.with_verifier(Arc::new(crate::tokens::introspection::IntrospectionVerifier::new(i.clone())));
         }
         let catalog = Arc::new(settings.catalog.clone());
         let d = &settings.delivery;

@@ -7,11 +7,12 @@
 //! - [`app`]: [`app::App`]: store, key, services and router, wired and run.
 //! - [`cli`]: the `hookd` command line.
 //! - [`listen`]: `hookd listen`, a local receiver that checks signatures.
-//! - [`jwt`]: the product's own JWTs (`[auth.jwt]`), verified against its JWKS.
+//! - [`tokens`]: the product's own tokens: JWTs (`[auth.jwt]`) and introspection
+//!   (`[auth.introspection]`).
 
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod jwt;
 pub mod listen;
 pub mod telemetry;
+pub mod tokens;

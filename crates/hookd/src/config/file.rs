@@ -65,6 +65,36 @@ pub struct Config {
 pub struct AuthConfig {
     /// The product's JWTs, verified against its JWKS.
     pub jwt: Option<JwtConfig>,
+    /// The product's opaque tokens, asked about at its introspection endpoint.
+    pub introspection: Option<IntrospectionConfig>,
+}
+
+/// `[auth.introspection]` (RFC 7662).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionConfig {
+    /// The endpoint, asked with HTTP Basic authentication.
+    pub url: String,
+    pub client_id: String,
+    /// Never shown by `config print`.
+    pub client_secret: KeyText,
+    /// Only tokens starting with one of these are introspected; others are hookd keys.
+    pub token_prefixes: Vec<String>,
+    /// How long an active answer is kept (never past the token's `exp`).
+    #[serde(default = "default_cache_ttl", with = "duration")]
+    pub cache_ttl: Duration,
+    #[serde(default = "default_workspace_claim")]
+    pub workspace_claim: String,
+    #[serde(default = "default_owner_claim")]
+    pub owner_claim: String,
+    #[serde(default = "default_scope_claim")]
+    pub scope_claim: String,
+    #[serde(default)]
+    pub scopes: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+fn default_cache_ttl() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// `[auth.jwt]`.

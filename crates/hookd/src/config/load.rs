@@ -141,6 +141,17 @@ pub(super) fn known_keys() -> std::collections::HashSet<String> {
         scope_claim: String::new(),
         scopes: Default::default(),
     });
+    all.auth.introspection = Some(super::file::IntrospectionConfig {
+        url: String::new(),
+        client_id: String::new(),
+        client_secret: String::new().into(),
+        token_prefixes: Vec::new(),
+        cache_ttl: Default::default(),
+        workspace_claim: String::new(),
+        owner_claim: String::new(),
+        scope_claim: String::new(),
+        scopes: Default::default(),
+    });
     let mut out = std::collections::HashSet::new();
     walk("", &serde_json::to_value(all).expect("the defaults serialise"), &mut out);
     out

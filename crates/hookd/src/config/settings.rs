@@ -41,7 +41,9 @@ pub struct Settings {
     pub developer_aliases: bool,
     pub dev: bool,
     /// `[auth.jwt]`, when set.
-    pub jwt: Option<crate::jwt::JwtSettings>,
+    pub jwt: Option<crate::tokens::jwt::JwtSettings>,
+    /// `[auth.introspection]`, when set.
+    pub introspection: Option<crate::tokens::introspection::IntrospectionSettings>,
 }
 
 /// The partner-v2 surface, when enabled.
@@ -324,6 +326,7 @@ impl Settings {
             developer_aliases: c.compat.developer_aliases,
             dev,
             jwt: c.auth.jwt.as_ref().map(|j| jwt_settings(j, &invalid)).transpose()?,
+            introspection: c.auth.introspection.as_ref().map(|i| introspection_settings(i, &invalid)).transpose()?,
         })
     }
 
@@ -352,8 +355,9 @@ fn parse_proxy_url(raw: &str) -> Result<url::Url, String> {
 fn jwt_settings(
     j: &super::file::JwtConfig,
     invalid: &dyn Fn(&str, String) -> ConfigError,
-) -> Result<crate::jwt::JwtSettings, ConfigError> {
-    use crate::jwt::{JwksSource, JwtSettings};
+) -> Result<crate::tokens::jwt::JwtSettings, ConfigError> {
+    use crate::tokens::jwt::{JwksSource, JwtSettings};
+    use crate::tokens::ClaimMap;
     use jsonwebtoken::Algorithm as A;
     if j.issuer.is_empty() {
         return Err(invalid("auth.jwt.issuer", "is required: the `iss` every token must carry".into()));
@@ -399,24 +403,71 @@ fn jwt_settings(
     if algorithms.is_empty() {
         return Err(invalid("auth.jwt.algorithms", "must list at least one algorithm".into()));
     }
-    let mut scopes = std::collections::HashMap::new();
-    for (theirs, ours) in &j.scopes {
-        let parsed = ours
-            .iter()
-            .map(|s| s.parse::<hookd_core::domain::Scope>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|m| invalid(&format!("auth.jwt.scopes.{theirs}"), m))?;
-        scopes.insert(theirs.clone(), parsed);
-    }
+    let scopes = scope_map(&j.scopes, "auth.jwt.scopes", invalid)?;
     Ok(JwtSettings {
         issuer: j.issuer.clone(),
         audience: j.audience.clone(),
         jwks,
         algorithms,
-        workspace_claim: j.workspace_claim.clone(),
-        owner_claim: (!j.owner_claim.is_empty()).then(|| j.owner_claim.clone()),
-        scope_claim: j.scope_claim.clone(),
-        scopes,
+        claims: ClaimMap {
+            workspace_claim: j.workspace_claim.clone(),
+            owner_claim: (!j.owner_claim.is_empty()).then(|| j.owner_claim.clone()),
+            scope_claim: j.scope_claim.clone(),
+            scopes,
+        },
+    })
+}
+
+/// A product's scope names, each with the hookd scopes it grants.
+fn scope_map(
+    raw: &std::collections::BTreeMap<String, Vec<String>>,
+    key: &str,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<std::collections::HashMap<String, Vec<hookd_core::domain::Scope>>, ConfigError> {
+    let mut scopes = std::collections::HashMap::new();
+    for (theirs, ours) in raw {
+        let parsed = ours
+            .iter()
+            .map(|s| s.parse::<hookd_core::domain::Scope>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| invalid(&format!("{key}.{theirs}"), m))?;
+        scopes.insert(theirs.clone(), parsed);
+    }
+    Ok(scopes)
+}
+
+/// `[auth.introspection]`, checked.
+fn introspection_settings(
+    i: &super::file::IntrospectionConfig,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<crate::tokens::introspection::IntrospectionSettings, ConfigError> {
+    let url = url::Url::parse(&i.url).map_err(|e| invalid("auth.introspection.url", format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(invalid("auth.introspection.url", "must be an https:// URL".into()));
+    }
+    if i.client_id.is_empty() {
+        return Err(invalid("auth.introspection.client_id", "is required".into()));
+    }
+    if i.token_prefixes.is_empty() || i.token_prefixes.iter().any(String::is_empty) {
+        return Err(invalid(
+            "auth.introspection.token_prefixes",
+            "must list at least one non-empty prefix: only tokens starting with one are introspected".into(),
+        ));
+    }
+    let cache_ttl =
+        at_least(i.cache_ttl, Duration::from_secs(1)).map_err(|m| invalid("auth.introspection.cache_ttl", m))?;
+    Ok(crate::tokens::introspection::IntrospectionSettings {
+        url,
+        client_id: i.client_id.clone(),
+        client_secret: i.client_secret.clone(),
+        token_prefixes: i.token_prefixes.clone(),
+        cache_ttl,
+        claims: crate::tokens::ClaimMap {
+            workspace_claim: i.workspace_claim.clone(),
+            owner_claim: (!i.owner_claim.is_empty()).then(|| i.owner_claim.clone()),
+            scope_claim: i.scope_claim.clone(),
+            scopes: scope_map(&i.scopes, "auth.introspection.scopes", invalid)?,
+        },
     })
 }
 

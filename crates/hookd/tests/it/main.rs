@@ -7,6 +7,7 @@ mod cli;
 mod delivery;
 mod disk_full;
 mod idempotency;
+mod introspection;
 mod isolation;
 mod jwt;
 mod nodes;

@@ -14,12 +14,13 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use hookd_core::domain::Scope;
 use hookd_core::service::{AuthError, TokenClaims, TokenVerifier};
 use hookd_core::store::StoreError;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
+
+use super::ClaimMap;
 
 /// Where the JWKS comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,12 +36,7 @@ pub struct JwtSettings {
     pub audience: String,
     pub jwks: JwksSource,
     pub algorithms: Vec<Algorithm>,
-    pub workspace_claim: String,
-    /// `None`: tokens act for the whole workspace.
-    pub owner_claim: Option<String>,
-    pub scope_claim: String,
-    /// The product's scope names, and the hookd scopes each grants.
-    pub scopes: HashMap<String, Vec<Scope>>,
+    pub claims: ClaimMap,
 }
 
 /// Leeway on `exp` and `nbf`, for clocks that disagree a little.
@@ -152,29 +148,8 @@ impl JwtVerifier {
     }
 
     fn claims(&self, c: &Value) -> Result<TokenClaims, AuthError> {
-        let s = &self.settings;
-        let text = |name: &str| c.get(name).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned);
-        let workspace = text(&s.workspace_claim)
-            .ok_or_else(|| AuthError::Token(format!("it has no `{}` claim naming a workspace", s.workspace_claim)))?;
-        let owner = s.owner_claim.as_deref().and_then(|claim| text(claim).or_else(|| text("sub")));
-        let granted: Vec<&str> = match c.get(&s.scope_claim) {
-            Some(Value::String(v)) => v.split_whitespace().collect(),
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        let mut scopes = Vec::new();
-        for g in granted {
-            for scope in s.scopes.get(g).into_iter().flatten() {
-                if !scopes.contains(scope) {
-                    scopes.push(*scope);
-                }
-            }
-        }
         let exp = c.get("exp").and_then(Value::as_i64).ok_or_else(|| AuthError::Token("it has no `exp`".into()))?;
-        let expires_at = time::OffsetDateTime::from_unix_timestamp(exp)
-            .map_err(|_| AuthError::Token("its `exp` is out of range".into()))?;
-        let subject = format!("{} {}", s.issuer, text("sub").unwrap_or_default());
-        Ok(TokenClaims { subject, workspace, owner, scopes, expires_at })
+        self.settings.claims.read(c, &self.settings.issuer, exp)
     }
 }
 
