@@ -237,13 +237,14 @@ impl App {
         );
         let deliveries = DeliveryService::new(store.clone(), webhooks.clone(), events.clone());
         let metrics = {
-            let events = events.clone();
+            let (events, auth) = (events.clone(), auth.clone());
             Arc::new(move || {
                 let mut out = String::with_capacity(4096);
                 out.push_str("# HELP hookd_events_published_total Events published through this node.\n");
                 out.push_str("# TYPE hookd_events_published_total counter\n");
                 out.push_str(&format!("hookd_events_published_total {}\n", events.published_total()));
                 engine_metrics.render(&mut out);
+                auth.render_metrics(&mut out);
                 out
             })
         };

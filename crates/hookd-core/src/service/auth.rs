@@ -95,6 +95,8 @@ pub struct TokenClaims {
 /// unchanged beside hookd's keys.
 #[async_trait::async_trait]
 pub trait TokenVerifier: Send + Sync + 'static {
+    /// Its name in `/metrics` (`jwt`, `introspection`).
+    fn method(&self) -> &'static str;
     /// Whether `token` is one of this verifier's (otherwise it is taken for a key).
     fn accepts(&self, token: &str) -> bool;
     /// Verifies it: [`AuthError::Token`] when it is refused, [`AuthError::Store`] with
@@ -130,6 +132,8 @@ pub struct AuthService {
     unowned_only: bool,
     /// The product's token verifiers, tried before keys for the tokens they accept.
     verifiers: Vec<Arc<dyn TokenVerifier>>,
+    /// Authentications by method and outcome, for `/metrics`.
+    counts: Arc<Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>>,
     /// Verified tokens by hash, until they expire (or a second, for the workspace).
     tokens: Arc<Mutex<HashMap<[u8; 32], CachedToken>>>,
     /// Imported keys by the hash of their token; unknown hashes too, briefly.
@@ -156,6 +160,7 @@ impl AuthService {
             unowned_only: false,
             verifiers: Vec::new(),
             tokens: Arc::default(),
+            counts: Arc::default(),
         }
     }
 
@@ -176,8 +181,38 @@ impl AuthService {
     /// [`KEY_CACHE_TTL`] after they were last read, so a revocation made anywhere takes
     /// effect within that time.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
-        if let Some(v) = self.verifiers.iter().find(|v| v.accepts(token)) {
-            let key = self.verified(v.as_ref(), token).await?;
+        let verifier = self.verifiers.iter().find(|v| v.accepts(token));
+        let result = self.authenticate_with(verifier.map(|v| v.as_ref()), token).await;
+        let method = match (verifier, &result) {
+            (Some(v), _) => v.method(),
+            (None, Ok(p)) if p.key.is_imported() => "imported_key",
+            (None, _) => "key",
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(AuthError::Store(_)) => "unavailable",
+            Err(_) => "refused",
+        };
+        *self.counts.lock().unwrap_or_else(|p| p.into_inner()).entry((method, outcome)).or_default() += 1;
+        result
+    }
+
+    /// `/metrics` lines: authentications by method and outcome.
+    pub fn render_metrics(&self, out: &mut String) {
+        out.push_str("# HELP hookd_authentications_total Credentials checked, by method and outcome.\n");
+        out.push_str("# TYPE hookd_authentications_total counter\n");
+        for ((method, outcome), n) in self.counts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            out.push_str(&format!("hookd_authentications_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}\n"));
+        }
+    }
+
+    async fn authenticate_with(
+        &self,
+        verifier: Option<&dyn TokenVerifier>,
+        token: &str,
+    ) -> Result<Principal, AuthError> {
+        if let Some(v) = verifier {
+            let key = self.verified(v, token).await?;
             return Ok(Principal { unowned_only: self.unowned_only, ..Principal::new(key) });
         }
         let key = match ApiKeyToken::parse(token) {

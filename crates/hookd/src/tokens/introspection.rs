@@ -95,6 +95,10 @@ impl IntrospectionVerifier {
 
 #[async_trait]
 impl TokenVerifier for IntrospectionVerifier {
+    fn method(&self) -> &'static str {
+        "introspection"
+    }
+
     fn accepts(&self, token: &str) -> bool {
         self.settings.token_prefixes.iter().any(|p| token.starts_with(p.as_str()))
     }

@@ -156,6 +156,10 @@ impl JwtVerifier {
 #[async_trait]
 impl TokenVerifier for JwtVerifier {
     /// A JWS in compact form: three base64url parts, the first a JSON header.
+    fn method(&self) -> &'static str {
+        "jwt"
+    }
+
     fn accepts(&self, token: &str) -> bool {
         token.starts_with("eyJ") && token.split('.').count() == 3
     }

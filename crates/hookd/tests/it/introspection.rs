@@ -133,4 +133,7 @@ async fn an_endpoint_that_fails_or_cannot_be_reached_is_a_503_never_a_401() {
     // Once it answers again, the token works (a failure is not cached).
     e.down.store(false, Ordering::SeqCst);
     server.anonymous().with_key(Some("aw_oauth_one")).get("/v1/webhooks").await.assert_status(200);
+    let m = server.anonymous().get("/metrics").await.text;
+    assert!(m.contains(r#"hookd_authentications_total{method="introspection",outcome="unavailable"} 1"#), "{m}");
+    assert!(m.contains(r#"hookd_authentications_total{method="introspection",outcome="ok"} 1"#), "{m}");
 }

@@ -205,6 +205,12 @@ async fn every_refused_token_is_a_401_and_changes_nothing() {
     // Inside the leeway, an expired token still works.
     let c = bearer(&server, &sign(Algorithm::ES256, "ec1", &claims(json!({"exp": now() - 30}))));
     c.get("/v1/webhooks").await.assert_status(200);
+    // /metrics counts them by method and outcome; no token appears there.
+    let m = server.anonymous().get("/metrics").await.text;
+    assert!(m.contains(r#"hookd_authentications_total{method="jwt",outcome="refused"} 10"#), "{m}");
+    assert!(m.contains(r#"hookd_authentications_total{method="jwt",outcome="ok"} 1"#), "{m}");
+    assert!(m.contains(r#"hookd_authentications_total{method="key",outcome="ok"}"#), "{m}");
+    assert!(!m.contains("eyJ"), "no token in /metrics");
 }
 
 #[tokio::test]
