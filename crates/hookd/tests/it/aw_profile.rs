@@ -192,3 +192,43 @@ async fn idempotency_keys_cache_responses_per_api_key() {
     assert_eq!(crate::count(&c).await, 2);
     assert_eq!(hookd_core::service::IDEMPOTENCY_TTL, std::time::Duration::from_secs(24 * 3600), "cached for 24h");
 }
+
+/// Seed 003's rule with the product's own tokens: two OAuth clients (JWTs whose
+/// `client_id` names them) and an API key, on the aw profile.
+#[tokio::test]
+async fn token_clients_see_only_their_webhooks_and_the_api_key_only_the_dashboards() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, json!({"keys": [crate::jwt::ed25519_jwk()]}).to_string()).unwrap();
+    let server = TestServer::builder()
+        .profile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/aw.toml"))
+        .config(|c| {
+            let mut jwt = crate::jwt::jwt_config("");
+            jwt.jwks_url = None;
+            jwt.jwks_file = Some(jwks.clone());
+            c.auth.jwt = Some(jwt);
+        })
+        .start()
+        .await;
+    let ws = server.admin.find_workspace("default").await.unwrap().id.to_string();
+    let token = |client: &str| {
+        let t = crate::jwt::ed25519_token(&json!({"workspace": ws, "client_id": client}));
+        server.anonymous().with_key(Some(&t))
+    };
+    let (a, b, api) = (token("client-a"), token("client-b"), server.client());
+    let body = |u: &str| json!({"url": u, "events": ["message.created"]});
+    let wa = crate::create(&a, &body("https://a.example.com")).await;
+    let wb = crate::create(&b, &body("https://b.example.com")).await;
+    let wd = crate::create(&api, &body("https://d.example.com")).await;
+    assert_eq!(
+        (wa["owner"].as_str(), wb["owner"].as_str(), wd["owner"].as_str()),
+        (Some("client-a"), Some("client-b"), None)
+    );
+    let ids = |r: Response| r.data().as_array().unwrap().iter().map(|w| w["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(a.get("/v1/webhooks").await), vec![wa["id"].clone()]);
+    assert_eq!(ids(b.get("/v1/webhooks").await), vec![wb["id"].clone()]);
+    assert_eq!(ids(api.get("/v1/webhooks").await), vec![wd["id"].clone()]);
+    for (who, other) in [(&a, &wb), (&a, &wd), (&api, &wa)] {
+        assert_error(&who.get(&format!("/v1/webhooks/{}", other["id"].as_str().unwrap())).await, 404, "not_found");
+    }
+}

@@ -82,7 +82,7 @@ async fn jwks(keys: Vec<Value>) -> Jwks {
     Jwks { url: format!("http://{addr}/jwks.json"), keys: set, fetches }
 }
 
-fn jwt_config(jwks_url: &str) -> JwtConfig {
+pub(crate) fn jwt_config(jwks_url: &str) -> JwtConfig {
     JwtConfig {
         issuer: ISSUER.into(),
         audience: "hookd".into(),
@@ -132,6 +132,16 @@ fn sign(alg: Algorithm, kid: &str, claims: &Value) -> String {
     };
     let header = Header { kid: Some(kid.into()), ..Header::new(alg) };
     jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// The test's Ed25519 public key, as a JWK (`kid` `ed1`).
+pub(crate) fn ed25519_jwk() -> Value {
+    keys().ed.1.clone()
+}
+
+/// A valid EdDSA token of the test's issuer, with `extra` claims.
+pub(crate) fn ed25519_token(extra: &Value) -> String {
+    sign(Algorithm::EdDSA, "ed1", &claims(extra.clone()))
 }
 
 fn all_keys() -> Vec<Value> {

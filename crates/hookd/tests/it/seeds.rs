@@ -259,20 +259,47 @@ print(data["id"]) # "wh_a1b2c3d4..."
 /// `$JWT_TOKEN` both set to a hookd API key, and the guide's Express handler receiving.
 #[tokio::test]
 async fn the_xqr_integration_guide_runs_step_by_step() {
+    xqr_guide(false).await;
+}
+
+/// The same guide with `$JWT_TOKEN` a real JWT of the product's (`[auth.jwt]`, a JWKS
+/// file, workspace-wide tokens), as the guide's developer routes expect.
+#[tokio::test]
+async fn the_xqr_integration_guide_runs_with_a_jwt_as_jwt_token() {
+    xqr_guide(true).await;
+}
+
+async fn xqr_guide(with_jwt: bool) {
+    let jwks_dir = tempfile::tempdir().unwrap();
+    let jwks_file = jwks_dir.path().join("jwks.json");
+    std::fs::write(&jwks_file, json!({"keys": [crate::jwt::ed25519_jwk()]}).to_string()).unwrap();
     let server = hookd_test_support::TestServer::builder()
         .profile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/xqr.toml"))
         .config(|c| {
             c.allow_http = true;
             c.delivery.allow_private_cidrs = vec!["127.0.0.0/8".into()];
+            if with_jwt {
+                let mut jwt = crate::jwt::jwt_config("");
+                jwt.jwks_url = None;
+                jwt.jwks_file = Some(jwks_file.clone());
+                jwt.owner_claim = String::new();
+                c.auth.jwt = Some(jwt);
+            }
         })
         .start()
         .await;
     let key = server.first_key.clone().unwrap();
+    let jwt_token = if with_jwt {
+        let ws = server.admin.find_workspace("default").await.unwrap();
+        crate::jwt::ed25519_token(&json!({"workspace": ws.id.to_string(), "scope": "webhooks.manage"}))
+    } else {
+        key.clone()
+    };
     let port = free_port();
     let sh = |script: String, webhook_id: &str| {
         let script = script.replace("https://xqr.co", &server.base);
         let mut cmd = tokio::process::Command::new("bash");
-        cmd.args(["-c", &script]).env("XQR_API_KEY", &key).env("JWT_TOKEN", &key).env("WEBHOOK_ID", webhook_id);
+        cmd.args(["-c", &script]).env("XQR_API_KEY", &key).env("JWT_TOKEN", &jwt_token).env("WEBHOOK_ID", webhook_id);
         async move {
             let out = cmd.output().await.expect("bash runs");
             assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
