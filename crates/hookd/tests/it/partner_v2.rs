@@ -425,3 +425,31 @@ async fn a_partner_subscription_receives_signed_deliveries() {
     let ev = crate::publish(&server.client(), "message.sent", json!({"text": "again"})).await;
     assert_eq!(ev["deliveries"], 0, "{ev}");
 }
+
+/// The partner surface takes the product's JWTs in its token header too.
+#[tokio::test]
+async fn a_product_jwt_works_in_the_partner_token_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, json!({"keys": [crate::jwt::ed25519_jwk()]}).to_string()).unwrap();
+    let server = TestServer::builder()
+        .profile(&linq_profile())
+        .config(|c| {
+            let mut jwt = crate::jwt::jwt_config("");
+            jwt.jwks_url = None;
+            jwt.jwks_file = Some(jwks.clone());
+            c.auth.jwt = Some(jwt);
+        })
+        .start()
+        .await;
+    let ws = server.admin.find_workspace("default").await.unwrap().id.to_string();
+    let token = crate::jwt::ed25519_token(&json!({"workspace": ws, "client_id": "partner-7"}));
+    let p = Partner::new(&server).with_token(Some(&token));
+    let r = p.send(reqwest::Method::POST, "/webhook_subscriptions", Some(SEED_BODY)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let listed = p.get("/webhook_subscriptions").await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    // A refused token is refused here as everywhere.
+    let bad = Partner::new(&server).with_token(Some(&format!("{token}x")));
+    assert_eq!(bad.get("/webhook_subscriptions").await.status, 401);
+}
