@@ -83,6 +83,11 @@ pub struct ApiKeyId(String);
 impl ApiKeyId {
     pub const PREFIX: &'static str = "key_";
 
+    /// A new random id (the store refuses a taken one; draw again then).
+    pub fn random() -> Self {
+        Self(format!("{}{:08x}", Self::PREFIX, rand::random::<u32>()))
+    }
+
     /// Builds the id from the 8 lower-case hex digits of a key.
     pub fn from_hex(hex8: &str) -> Result<Self, ParseIdError> {
         if is_hex8(hex8) {

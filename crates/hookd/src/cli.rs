@@ -125,6 +125,45 @@ enum WorkspaceCommand {
     },
 }
 
+/// What `key create` and `key import` both take.
+#[derive(Debug, clap::Args)]
+struct NewKeyArgs {
+    /// Workspace id (ws_…) or name.
+    #[arg(long)]
+    workspace: String,
+    /// Comma-separated scopes.
+    #[arg(long, value_delimiter = ',', required = true)]
+    scopes: Vec<String>,
+    /// The key sees and changes only the webhooks it creates.
+    #[arg(long)]
+    owner_scoped: bool,
+    /// The key sees and creates only this owner's webhooks (a sub-account of the
+    /// workspace's customer).
+    #[arg(long, value_name = "OWNER", conflicts_with = "owner_scoped")]
+    owner: Option<String>,
+    /// Refuse the key after this long (90d, 12h) or from this time (RFC 3339).
+    #[arg(long, value_name = "WHEN")]
+    expires: Option<String>,
+}
+
+impl NewKeyArgs {
+    /// The workspace, scopes and limits the arguments name.
+    async fn resolve(
+        self,
+        admin: &AdminService,
+    ) -> anyhow::Result<(hookd_core::domain::Workspace, Vec<Scope>, KeyLimits)> {
+        let expires_at = self.expires.as_deref().map(parse_expiry).transpose()?;
+        let scopes = self
+            .scopes
+            .iter()
+            .map(|s| s.trim().parse::<Scope>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?;
+        let ws = find_workspace(admin, &self.workspace).await?;
+        Ok((ws, scopes, KeyLimits { expires_at, owner: self.owner }))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum KeyCommand {
     /// Create an API key; prints the key, once, alone on the last line.
@@ -133,49 +172,21 @@ enum KeyCommand {
         Scopes: webhooks:read, webhooks:write (includes read), events:write, * (all of these),\n\
         admin (manage workspaces and keys over HTTP; act in any workspace).")]
     Create {
-        /// Workspace id (ws_…) or name.
-        #[arg(long)]
-        workspace: String,
-        /// Comma-separated scopes.
-        #[arg(long, value_delimiter = ',', required = true)]
-        scopes: Vec<String>,
-        /// The key sees and changes only the webhooks it creates.
-        #[arg(long)]
-        owner_scoped: bool,
-        /// The key sees and creates only this owner's webhooks (a sub-account of the
-        /// workspace's customer).
-        #[arg(long, value_name = "OWNER", conflicts_with = "owner_scoped")]
-        owner: Option<String>,
+        #[command(flatten)]
+        key: NewKeyArgs,
         /// A label for the key.
         #[arg(long, default_value = "cli")]
         name: String,
-        /// Refuse the key after this long (90d, 12h) or from this time (RFC 3339).
-        #[arg(long, value_name = "WHEN")]
-        expires: Option<String>,
     },
     /// Import a key your product already issued, read from standard input (never from
     /// the command line, where other users could see it). Only its hash is kept.
     #[command(after_help = "Example:\n  printenv CUSTOMER_KEY | hookd key import --workspace acme --scopes '*'")]
     Import {
-        /// Workspace id (ws_…) or name.
-        #[arg(long)]
-        workspace: String,
-        /// Comma-separated scopes.
-        #[arg(long, value_delimiter = ',', required = true)]
-        scopes: Vec<String>,
-        /// The key sees and changes only the webhooks it creates.
-        #[arg(long)]
-        owner_scoped: bool,
-        /// The key sees and creates only this owner's webhooks (a sub-account of the
-        /// workspace's customer).
-        #[arg(long, value_name = "OWNER", conflicts_with = "owner_scoped")]
-        owner: Option<String>,
+        #[command(flatten)]
+        key: NewKeyArgs,
         /// A label for the key.
         #[arg(long, default_value = "imported")]
         name: String,
-        /// Refuse the key after this long (90d, 12h) or from this time (RFC 3339).
-        #[arg(long, value_name = "WHEN")]
-        expires: Option<String>,
     },
     /// List API keys (never their secrets).
     #[command(after_help = "Example:\n  hookd key list --workspace default")]
@@ -387,15 +398,10 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
     let (db, admin) = admin(settings).await?;
     let result = async {
         match cmd {
-            KeyCommand::Create { workspace, scopes, owner_scoped, owner, name, expires } => {
-                let expires_at = expires.as_deref().map(parse_expiry).transpose()?;
-                let scopes = scopes
-                    .iter()
-                    .map(|s| s.trim().parse::<Scope>())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(anyhow::Error::msg)?;
-                let ws = find_workspace(&admin, &workspace).await?;
-                let g = admin.create_key(&ws.id, &name, scopes, owner_scoped, KeyLimits { expires_at, owner }).await?;
+            KeyCommand::Create { key, name } => {
+                let owner_scoped = key.owner_scoped;
+                let (ws, scopes, limits) = key.resolve(&admin).await?;
+                let g = admin.create_key(&ws.id, &name, scopes, owner_scoped, limits).await?;
                 let scopes: Vec<&str> = g.key.scopes.iter().map(|s| s.as_str()).collect();
                 eprintln!(
                     "Created API key {} in workspace {} (scopes: {}{}). It is shown only once:",
@@ -406,17 +412,11 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
                 );
                 println!("{}", g.token);
             }
-            KeyCommand::Import { workspace, scopes, owner_scoped, owner, name, expires } => {
-                let expires_at = expires.as_deref().map(parse_expiry).transpose()?;
-                let scopes = scopes
-                    .iter()
-                    .map(|s| s.trim().parse::<Scope>())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(anyhow::Error::msg)?;
+            KeyCommand::Import { key, name } => {
+                let owner_scoped = key.owner_scoped;
+                let (ws, scopes, limits) = key.resolve(&admin).await?;
                 let mut token = String::new();
                 std::io::stdin().read_line(&mut token).context("cannot read the key from standard input")?;
-                let ws = find_workspace(&admin, &workspace).await?;
-                let limits = KeyLimits { expires_at, owner };
                 let key = admin.import_key(&ws.id, &name, token.trim(), scopes, owner_scoped, limits).await?;
                 eprintln!("Imported the key as {} in workspace {}; only its hash is kept.", key.id, ws.name);
                 println!("{}", key.id);

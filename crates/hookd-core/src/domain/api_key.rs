@@ -2,7 +2,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use rand::distributions::{Alphanumeric, DistString};
-use rand::Rng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
@@ -119,17 +118,13 @@ impl ApiKey {
 
     /// Constant-time comparison of a presented secret with the stored hash.
     pub fn verify_secret(&self, secret: &str) -> bool {
-        let h = hash_secret(secret);
+        let h = token_hash(secret);
         h.ct_eq(&self.secret_hash).into()
     }
 
     pub fn is_revoked(&self) -> bool {
         self.revoked_at.is_some()
     }
-}
-
-fn hash_secret(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
 }
 
 /// A key as presented by a client: `<prefix>_<8 hex>.<secret>`.
@@ -180,17 +175,15 @@ impl GeneratedKey {
         owner_scoped: bool,
         now: OffsetDateTime,
     ) -> Self {
-        let mut rng = rand::thread_rng();
-        let hex8 = format!("{:08x}", rng.gen::<u32>());
-        let secret = Alphanumeric.sample_string(&mut rng, SECRET_LEN);
-        let id = ApiKeyId::from_hex(&hex8).expect("8 lower-case hex digits");
-        let token = format!("{prefix}_{hex8}.{secret}");
+        let id = ApiKeyId::random();
+        let secret = Alphanumeric.sample_string(&mut rand::thread_rng(), SECRET_LEN);
+        let token = format!("{prefix}_{}.{secret}", id.hex());
         let key = ApiKey {
             id,
             workspace_id,
             name,
             prefix: prefix.to_owned(),
-            secret_hash: hash_secret(&secret),
+            secret_hash: token_hash(&secret),
             scopes,
             owner_scoped,
             created_at: now,
@@ -211,9 +204,8 @@ pub fn importable(token: &str) -> bool {
     IMPORTED_KEY_LEN.contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// What is stored of an imported key, and looked up when one is presented: SHA-256 of
-/// the whole token. (Imported keys are the product's own; like hookd's, they are long
-/// random strings, so a fast hash is enough.)
+/// SHA-256: what is stored of a hookd key's secret, and of an imported key's whole token
+/// (looked up by it). Both are long random strings, so a fast hash is enough.
 pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -236,9 +228,8 @@ impl ApiKey {
                 IMPORTED_KEY_LEN.end()
             ));
         }
-        let mut rng = rand::thread_rng();
         Ok(ApiKey {
-            id: ApiKeyId::from_hex(&format!("{:08x}", rng.gen::<u32>())).expect("8 lower-case hex digits"),
+            id: ApiKeyId::random(),
             workspace_id,
             name,
             prefix: String::new(),

@@ -50,11 +50,23 @@ pub struct KeyLimits {
     pub owner: Option<String>,
 }
 
-/// A key's owner, when given, wins over `owner_scoped` (whose owner is the key's id).
-fn check_key_owner(owner: Option<&str>, errs: &mut FieldErrors) {
-    if let Some(Err(m)) = owner.map(crate::domain::validate_owner) {
+/// The rules every new key meets, issued or imported. A key's owner, when given, wins
+/// over `owner_scoped` (whose owner is the key's id).
+fn check_new_key(name: &str, scopes: &[Scope], limits: &KeyLimits) -> FieldErrors {
+    let mut errs = FieldErrors::default();
+    if let Some(Err(m)) = limits.owner.as_deref().map(crate::domain::validate_owner) {
         errs.push("owner", m);
     }
+    if name.is_empty() || name.chars().count() > 100 {
+        errs.push("name", "must be 1 to 100 characters");
+    }
+    if scopes.is_empty() {
+        errs.push("scopes", "must name at least one scope");
+    }
+    if limits.expires_at.is_some_and(|t| t <= time_fmt::now()) {
+        errs.push("expires_at", "must be in the future");
+    }
+    errs
 }
 
 /// A taken name or external id, as the 409 that says which.
@@ -234,21 +246,11 @@ impl AdminService {
         owner_scoped: bool,
         limits: KeyLimits,
     ) -> Result<GeneratedKey, ServiceError> {
+        check_new_key(name, &scopes, &limits).into_result()?;
         let KeyLimits { expires_at, owner } = limits;
-        let mut errs = FieldErrors::default();
-        check_key_owner(owner.as_deref(), &mut errs);
-        if name.is_empty() || name.chars().count() > 100 {
-            errs.push("name", "must be 1 to 100 characters");
-        }
-        if scopes.is_empty() {
-            errs.push("scopes", "must name at least one scope");
-        }
-        if expires_at.is_some_and(|t| t <= time_fmt::now()) {
-            errs.push("expires_at", "must be in the future");
-        }
-        errs.into_result()?;
         for _ in 0..KEY_ID_ATTEMPTS {
-            let g = GeneratedKey::new(
+            // The id is part of the key: a taken one means a whole new key.
+            let mut g = GeneratedKey::new(
                 workspace.clone(),
                 &self.key_prefix,
                 name.to_owned(),
@@ -256,7 +258,6 @@ impl AdminService {
                 owner_scoped,
                 time_fmt::now(),
             );
-            let mut g = g;
             g.key.expires_at = expires_at;
             g.key.owner.clone_from(&owner);
             match self.store.create_api_key(&g.key).await {
@@ -279,18 +280,8 @@ impl AdminService {
         owner_scoped: bool,
         limits: KeyLimits,
     ) -> Result<ApiKey, ServiceError> {
+        let mut errs = check_new_key(name, &scopes, &limits);
         let KeyLimits { expires_at, owner } = limits;
-        let mut errs = FieldErrors::default();
-        check_key_owner(owner.as_deref(), &mut errs);
-        if name.is_empty() || name.chars().count() > 100 {
-            errs.push("name", "must be 1 to 100 characters");
-        }
-        if scopes.is_empty() {
-            errs.push("scopes", "must name at least one scope");
-        }
-        if expires_at.is_some_and(|t| t <= time_fmt::now()) {
-            errs.push("expires_at", "must be in the future");
-        }
         let imported =
             ApiKey::imported(workspace.clone(), name.to_owned(), token, scopes, owner_scoped, time_fmt::now());
         if let Err(m) = &imported {
@@ -303,9 +294,7 @@ impl AdminService {
         for _ in 0..KEY_ID_ATTEMPTS {
             match self.store.create_api_key(&key).await {
                 Ok(()) => return Ok(key),
-                Err(StoreError::Conflict { constraint: "api_key_id" }) => {
-                    key.id = ApiKeyId::from_hex(&format!("{:08x}", rand::random::<u32>())).expect("8 hex digits");
-                }
+                Err(StoreError::Conflict { constraint: "api_key_id" }) => key.id = ApiKeyId::random(),
                 Err(StoreError::Conflict { constraint: "imported_key" }) => {
                     return Err(ServiceError::Conflict("this key has been imported already"));
                 }

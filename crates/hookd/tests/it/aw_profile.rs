@@ -198,16 +198,9 @@ async fn idempotency_keys_cache_responses_per_api_key() {
 #[tokio::test]
 async fn token_clients_see_only_their_webhooks_and_the_api_key_only_the_dashboards() {
     let dir = tempfile::tempdir().unwrap();
-    let jwks = dir.path().join("jwks.json");
-    std::fs::write(&jwks, json!({"keys": [crate::jwt::ed25519_jwk()]}).to_string()).unwrap();
     let server = TestServer::builder()
         .profile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/aw.toml"))
-        .config(|c| {
-            let mut jwt = crate::jwt::jwt_config("");
-            jwt.jwks_url = None;
-            jwt.jwks_file = Some(jwks.clone());
-            c.auth.jwt = Some(jwt);
-        })
+        .config(|c| c.auth.jwt = Some(crate::jwt::jwt_from_file(dir.path())))
         .start()
         .await;
     let ws = server.admin.find_workspace("default").await.unwrap().id.to_string();

@@ -134,9 +134,12 @@ fn sign(alg: Algorithm, kid: &str, claims: &Value) -> String {
     jsonwebtoken::encode(&header, claims, &key).unwrap()
 }
 
-/// The test's Ed25519 public key, as a JWK (`kid` `ed1`).
-pub(crate) fn ed25519_jwk() -> Value {
-    keys().ed.1.clone()
+/// `[auth.jwt]` with a JWKS file in `dir` holding the test's Ed25519 key (`kid` `ed1`):
+/// for servers started from a profile that also take the product's tokens.
+pub(crate) fn jwt_from_file(dir: &std::path::Path) -> JwtConfig {
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, json!({"keys": [keys().ed.1.clone()]}).to_string()).unwrap();
+    JwtConfig { jwks_url: None, jwks_file: Some(jwks), ..jwt_config("") }
 }
 
 /// A valid EdDSA token of the test's issuer, with `extra` claims.

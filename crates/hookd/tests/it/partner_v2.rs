@@ -430,16 +430,9 @@ async fn a_partner_subscription_receives_signed_deliveries() {
 #[tokio::test]
 async fn a_product_jwt_works_in_the_partner_token_header() {
     let dir = tempfile::tempdir().unwrap();
-    let jwks = dir.path().join("jwks.json");
-    std::fs::write(&jwks, json!({"keys": [crate::jwt::ed25519_jwk()]}).to_string()).unwrap();
     let server = TestServer::builder()
         .profile(&linq_profile())
-        .config(|c| {
-            let mut jwt = crate::jwt::jwt_config("");
-            jwt.jwks_url = None;
-            jwt.jwks_file = Some(jwks.clone());
-            c.auth.jwt = Some(jwt);
-        })
+        .config(|c| c.auth.jwt = Some(crate::jwt::jwt_from_file(dir.path())))
         .start()
         .await;
     let ws = server.admin.find_workspace("default").await.unwrap().id.to_string();

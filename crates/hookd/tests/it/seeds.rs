@@ -270,20 +270,17 @@ async fn the_xqr_integration_guide_runs_with_a_jwt_as_jwt_token() {
 }
 
 async fn xqr_guide(with_jwt: bool) {
+    use hookd::config::JwtConfig;
     let jwks_dir = tempfile::tempdir().unwrap();
-    let jwks_file = jwks_dir.path().join("jwks.json");
-    std::fs::write(&jwks_file, json!({"keys": [crate::jwt::ed25519_jwk()]}).to_string()).unwrap();
     let server = hookd_test_support::TestServer::builder()
         .profile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/xqr.toml"))
         .config(|c| {
             c.allow_http = true;
             c.delivery.allow_private_cidrs = vec!["127.0.0.0/8".into()];
             if with_jwt {
-                let mut jwt = crate::jwt::jwt_config("");
-                jwt.jwks_url = None;
-                jwt.jwks_file = Some(jwks_file.clone());
-                jwt.owner_claim = String::new();
-                c.auth.jwt = Some(jwt);
+                // Workspace-wide tokens: the guide's developer sees the workspace's webhooks.
+                c.auth.jwt =
+                    Some(JwtConfig { owner_claim: String::new(), ..crate::jwt::jwt_from_file(jwks_dir.path()) });
             }
         })
         .start()
