@@ -4,9 +4,9 @@
 //! Only the asymmetric algorithms configured are accepted (RS256, ES256 and EdDSA by
 //! default): `alg: none` and HMAC-signed tokens are refused before any key is looked at,
 //! so a public key can never be used as an HMAC secret. The JWKS is fetched at start,
-//! again when a token names a `kid` it does not hold (at most every 30 s), and every
-//! ten minutes. When it cannot be fetched and holds nothing, tokens are answered 503,
-//! never let in.
+//! and again when a token names a `kid` it does not hold or the set is ten minutes old,
+//! at most every 30 s. When it cannot be fetched and holds nothing, tokens are answered
+//! 503, never let in.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -57,9 +57,20 @@ pub struct JwtVerifier {
 struct Keys {
     by_kid: HashMap<String, DecodingKey>,
     fetched_at: Option<Instant>,
-    /// When a token's unknown `kid` last made it fetch (the start and the periodic
-    /// refresh do not count): at most once every [`REFETCH_AFTER`].
-    refetched_at: Option<Instant>,
+    /// When a token last made it fetch (the start does not count): at most once every
+    /// [`REFETCH_AFTER`], whether that fetch worked or not, so neither garbage `kid`s nor
+    /// an identity provider that is down make every request wait on a fetch.
+    attempted_at: Option<Instant>,
+}
+
+impl Keys {
+    /// Whether a token naming `kid` should fetch the JWKS first: the key is unknown or
+    /// the set is old (or was never loaded), and no fetch was attempted lately.
+    fn due(&self, kid: &str) -> bool {
+        let old = self.fetched_at.is_none_or(|t| t.elapsed() > REFRESH_EVERY);
+        let missing = !self.by_kid.contains_key(kid);
+        (old || missing) && self.attempted_at.is_none_or(|t| t.elapsed() > REFETCH_AFTER)
+    }
 }
 
 impl JwtVerifier {
@@ -109,42 +120,24 @@ impl JwtVerifier {
         Ok(n)
     }
 
-    /// The key for `kid`, fetching the JWKS again when it is unknown (at most every 30 s)
-    /// or old (every ten minutes), or was never loaded.
+    /// The key for `kid`, fetching the JWKS again first when [`Keys::due`].
     async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
-        let (found, due) = {
-            let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-            let found = keys.by_kid.get(kid).cloned();
-            let old = keys.fetched_at.is_none_or(|t| t.elapsed() > REFRESH_EVERY);
-            let may_refetch = keys.refetched_at.is_none_or(|t| t.elapsed() > REFETCH_AFTER);
-            (found.clone(), old || (found.is_none() && may_refetch))
-        };
-        if !due {
-            return found.ok_or_else(|| AuthError::Token(format!("unknown key id `{kid}`")));
-        }
-        {
+        let keys = || self.keys.read().unwrap_or_else(|p| p.into_inner());
+        if keys().due(kid) {
             let _one = self.fetching.lock().await;
             // Another request may have fetched while this one waited.
-            let still_due = {
-                let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-                let old = keys.fetched_at.is_none_or(|t| t.elapsed() > REFRESH_EVERY);
-                let may_refetch = keys.refetched_at.is_none_or(|t| t.elapsed() > REFETCH_AFTER);
-                old || (!keys.by_kid.contains_key(kid) && may_refetch)
-            };
-            if still_due {
-                if found.is_none() {
-                    self.keys.write().unwrap_or_else(|p| p.into_inner()).refetched_at = Some(Instant::now());
-                }
+            if keys().due(kid) {
+                self.keys.write().unwrap_or_else(|p| p.into_inner()).attempted_at = Some(Instant::now());
                 if let Err(e) = self.fetch().await {
                     tracing::warn!(error = %e, "cannot load the JWKS for [auth.jwt]");
                 }
             }
         }
-        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let keys = keys();
         if keys.fetched_at.is_none() {
             return Err(AuthError::Store(StoreError::Unavailable("the JWKS for [auth.jwt] cannot be loaded".into())));
         }
-        keys.by_kid.get(kid).cloned().or(found).ok_or_else(|| AuthError::Token(format!("unknown key id `{kid}`")))
+        keys.by_kid.get(kid).cloned().ok_or_else(|| AuthError::Token(format!("unknown key id `{kid}`")))
     }
 
     fn claims(&self, c: &Value) -> Result<TokenClaims, AuthError> {

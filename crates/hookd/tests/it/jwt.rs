@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ring::signature::KeyPair;
 use serde_json::{json, Value};
 
-use crate::{assert_error, count, create, id_of};
+use crate::{assert_error, count, create};
 
 const ISSUER: &str = "https://id.example.com";
 
@@ -271,5 +271,4 @@ async fn tokens_are_refused_with_503_while_the_jwks_cannot_be_loaded() {
     assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
     // API keys are unaffected.
     server.client().get("/v1/webhooks").await.assert_status(200);
-    let _ = id_of;
 }
