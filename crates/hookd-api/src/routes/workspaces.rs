@@ -372,5 +372,5 @@ pub async fn revoke_key(
 
 /// Resolves `Hookd-Workspace` for a caller (see the auth middleware).
 pub(crate) async fn acting_workspace(state: &ApiState, raw: &str) -> Result<Option<WorkspaceId>, ApiError> {
-    Ok(state.admin.resolve_workspace(raw).await?.map(|w| w.id))
+    Ok(state.admin.acting_workspace(raw).await?)
 }

@@ -41,6 +41,18 @@ fn check_workspace(name: &str, external_id: Option<&str>, metadata: &BTreeMap<St
     crate::domain::check_metadata(metadata, errs);
 }
 
+/// A workspace by id (`ws_…`) or, failing that, by the product's external id: how
+/// `Hookd-Workspace`, the admin routes and product tokens name one.
+pub(crate) async fn find_by_id_or_external_id(
+    store: &dyn Store,
+    id_or_external: &str,
+) -> crate::store::StoreResult<Option<Workspace>> {
+    match WorkspaceId::parse(id_or_external) {
+        Ok(id) => store.get_workspace(&id).await,
+        Err(_) => store.find_workspace_by_external_id(id_or_external).await,
+    }
+}
+
 /// What limits a new key beyond its scopes.
 #[derive(Debug, Clone, Default)]
 pub struct KeyLimits {
@@ -90,15 +102,21 @@ pub struct Bootstrapped {
     pub token: String,
 }
 
+/// A `Hookd-Workspace` value's workspace (`None`: there is none), and when it was read.
+type ResolvedWorkspace = (Option<WorkspaceId>, std::time::Instant);
+
 #[derive(Clone)]
 pub struct AdminService {
     store: Arc<dyn Store>,
     key_prefix: String,
+    /// `Hookd-Workspace` values resolved lately: every request of a product publishing
+    /// for its customers names one.
+    acting: Arc<std::sync::Mutex<std::collections::HashMap<String, ResolvedWorkspace>>>,
 }
 
 impl AdminService {
     pub fn new(store: Arc<dyn Store>, key_prefix: String) -> Self {
-        Self { store, key_prefix }
+        Self { store, key_prefix, acting: Arc::default() }
     }
 
     /// Whether the database answers (readiness).
@@ -181,10 +199,26 @@ impl AdminService {
 
     /// The workspace a `Hookd-Workspace` header names: its id (`ws_…`) or its external id.
     pub async fn resolve_workspace(&self, id_or_external: &str) -> Result<Option<Workspace>, ServiceError> {
-        Ok(match WorkspaceId::parse(id_or_external) {
-            Ok(id) => self.store.get_workspace(&id).await?,
-            Err(_) => self.store.find_workspace_by_external_id(id_or_external).await?,
-        })
+        Ok(find_by_id_or_external_id(&*self.store, id_or_external).await?)
+    }
+
+    /// The id of the workspace a `Hookd-Workspace` header names, read from the store
+    /// at most a second before (as keys are, so a deleted workspace stops within a
+    /// second).
+    pub async fn acting_workspace(&self, id_or_external: &str) -> Result<Option<WorkspaceId>, ServiceError> {
+        use crate::service::auth::KEY_CACHE_TTL;
+        if let Some((id, at)) = self.acting.lock().unwrap_or_else(|p| p.into_inner()).get(id_or_external) {
+            if at.elapsed() < KEY_CACHE_TTL {
+                return Ok(id.clone());
+            }
+        }
+        let id = self.resolve_workspace(id_or_external).await?.map(|w| w.id);
+        let mut cache = self.acting.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= 10_000 {
+            cache.clear();
+        }
+        cache.insert(id_or_external.to_owned(), (id.clone(), std::time::Instant::now()));
+        Ok(id)
     }
 
     /// Changes name, external id or metadata; absent fields stay as they are.
@@ -222,6 +256,8 @@ impl AdminService {
             ));
         }
         if self.store.delete_workspace(id).await? {
+            // This node forgets it at once; others within a second.
+            self.acting.lock().unwrap_or_else(|p| p.into_inner()).clear();
             Ok(())
         } else {
             Err(ServiceError::NotFound { what: "workspace" })

@@ -250,11 +250,9 @@ impl AuthService {
             }
         }
         let claims = verifier.verify(token).await?;
-        let workspace = match WorkspaceId::parse(&claims.workspace) {
-            Ok(id) => self.store.get_workspace(&id).await?,
-            Err(_) => self.store.find_workspace_by_external_id(&claims.workspace).await?,
-        }
-        .ok_or_else(|| AuthError::Token(format!("its workspace `{}` does not exist", claims.workspace)))?;
+        let workspace = crate::service::admin::find_by_id_or_external_id(&*self.store, &claims.workspace)
+            .await?
+            .ok_or_else(|| AuthError::Token(format!("its workspace `{}` does not exist", claims.workspace)))?;
         let key = Arc::new(ApiKey::for_token(workspace.id, &claims, now));
         let mut cache = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= KEY_CACHE_MAX {

@@ -183,11 +183,12 @@ impl EventService {
         let refusals = self.engine.refusals();
         let now = time_fmt::now();
         let lease = Some((self.node.node_id.clone(), now + self.node.lease));
+        // A caller with an owner publishes for it alone.
+        let caller_owner = who.owner();
         let mut records = Vec::with_capacity(reqs.len());
         for req in reqs {
             let event_type = req.event.expect("checked");
-            // A caller with an owner publishes for it alone.
-            let owner = who.owner().or(req.owner);
+            let owner = caller_owner.clone().or(req.owner);
             let event = Event {
                 owner,
                 id: EventId::generate(),
