@@ -8,7 +8,9 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{ApiKey, Attempt, Delivery, DeliveryStatus, Event, Webhook, Workspace};
+use crate::domain::{
+    ApiKey, Attempt, Delivery, DeliveryStatus, Event, PortalLink, StatRow, WebSession, Webhook, Workspace,
+};
 use crate::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 
 /// What can go wrong in storage, separated so callers can react to each.
@@ -217,6 +219,7 @@ pub struct DeliveryResult {
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     pub webhook_id: Option<WebhookId>,
+    pub event_id: Option<EventId>,
     pub status: Option<DeliveryStatus>,
     pub event_type: Option<String>,
     pub since: Option<OffsetDateTime>,
@@ -428,4 +431,26 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes succeeded deliveries created before `before`, with their attempts, and the
     /// events no delivery refers to any more. Returns how many deliveries.
     async fn prune_deliveries(&self, before: OffsetDateTime) -> StoreResult<u64>;
+
+    // The dashboard and the portal.
+
+    async fn create_web_session(&self, session: &WebSession) -> StoreResult<()>;
+    async fn get_web_session(&self, id_hash: &[u8; 32]) -> StoreResult<Option<WebSession>>;
+    /// Records activity and the workspace an admin acts in. False when the session is gone.
+    async fn update_web_session(
+        &self,
+        id_hash: &[u8; 32],
+        last_seen_at: OffsetDateTime,
+        acting_workspace: Option<&WorkspaceId>,
+    ) -> StoreResult<bool>;
+    async fn delete_web_session(&self, id_hash: &[u8; 32]) -> StoreResult<bool>;
+    async fn create_portal_link(&self, link: &PortalLink) -> StoreResult<()>;
+    /// Marks the link used at `now` and returns it, if it exists, is unused and has not
+    /// expired; `None` otherwise. Of two concurrent calls, one gets the link.
+    async fn redeem_portal_link(&self, token_hash: &[u8; 32], now: OffsetDateTime) -> StoreResult<Option<PortalLink>>;
+    /// Deletes sessions and links expired at `now`, and statistics of hours before
+    /// `stats_before`. Returns how many rows.
+    async fn prune_web(&self, now: OffsetDateTime, stats_before: OffsetDateTime) -> StoreResult<u64>;
+    /// The statistics rows of these webhooks for the hours from `since`.
+    async fn webhook_stats(&self, webhooks: &[WebhookId], since: OffsetDateTime) -> StoreResult<Vec<StatRow>>;
 }

@@ -17,6 +17,9 @@ use crate::ssrf::{AddressPolicy, Blocked, GuardedResolver};
 const MAX_READ: usize = 64 * 1024;
 /// Most of a response kept in the attempt log.
 const MAX_STORED: usize = 4 * 1024;
+/// Most response headers kept in the attempt log, and the longest value kept.
+pub const MAX_HEADERS_KEPT: usize = 32;
+const MAX_HEADER_VALUE_KEPT: usize = 512;
 
 #[derive(Debug, Clone)]
 pub struct SenderOptions {
@@ -60,6 +63,10 @@ pub struct Outcome {
     pub error_message: Option<String>,
     /// `Retry-After` of a 429 or 503.
     pub retry_after: Option<Duration>,
+    /// The headers sent (none when the request was not sent).
+    pub request_headers: Vec<(String, String)>,
+    /// The response's headers, at most [`MAX_HEADERS_KEPT`] of them.
+    pub response_headers: Vec<(String, String)>,
 }
 
 impl Outcome {
@@ -112,32 +119,36 @@ impl Sender {
     pub async fn send(&self, route: &WebhookRoute, job: &DeliveryJob) -> Outcome {
         let started_at = OffsetDateTime::now_utc();
         let clock = Instant::now();
-        let fail = |kind: &'static str, message: String, status: Option<u16>| Outcome {
+        let fail = |kind: &'static str, message: String, sent: Vec<(String, String)>| Outcome {
             started_at,
             duration: clock.elapsed(),
-            status_code: status,
+            status_code: None,
             response: None,
             error_kind: Some(kind),
             error_message: Some(message),
             retry_after: None,
+            request_headers: sent,
+            response_headers: Vec::new(),
         };
         let url = match &route.url {
             Ok(u) => u.clone(),
-            Err(e) => return fail("invalid_url", e.to_string(), None),
+            Err(e) => return fail("invalid_url", e.to_string(), Vec::new()),
         };
         if let Err(b) = self.options.policy.check_url(&url) {
-            return fail("blocked_address", b.to_string(), None);
+            return fail("blocked_address", b.to_string(), Vec::new());
         }
         let headers = self.headers(route, job, started_at);
+        let request_headers = header_pairs(&headers, usize::MAX);
         let sent = self.client.post(url).headers(headers).body(job.body.as_bytes().to_vec()).send().await;
         let mut res = match sent {
             Ok(r) => r,
             Err(e) => {
                 let (kind, msg) = classify(&e);
-                return fail(kind, msg, None);
+                return fail(kind, msg, request_headers);
             }
         };
         let status = res.status();
+        let response_headers = header_pairs(res.headers(), MAX_HEADERS_KEPT);
         let retry_after = match status {
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                 res.headers().get(RETRY_AFTER).and_then(|v| parse_retry_after(v, started_at))
@@ -176,6 +187,8 @@ impl Sender {
             error_kind,
             error_message,
             retry_after,
+            request_headers,
+            response_headers,
         }
     }
 
@@ -199,6 +212,19 @@ impl Sender {
         h.insert(HeaderName::from_static("webhook-signature"), value(&sig));
         h
     }
+}
+
+/// Headers as name and value pairs, in order, values cut to a readable length.
+fn header_pairs(headers: &HeaderMap, most: usize) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .take(most)
+        .map(|(name, value)| {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            let cut = text.char_indices().nth(MAX_HEADER_VALUE_KEPT).map_or(text.len(), |(i, _)| i);
+            (name.as_str().to_owned(), text[..cut].to_owned())
+        })
+        .collect()
 }
 
 /// Names the failure of a request that got no response.

@@ -95,6 +95,8 @@ mod tests {
                 response: None,
                 error_kind: None,
                 error_message: None,
+                request_headers: Vec::new(),
+                response_headers: Vec::new(),
             }),
             delivery_id: id,
             webhook_id: w.clone(),

@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 
 use hookd_core::crypto::Sealed;
-use hookd_core::domain::{ApiKey, Attempt, Delivery, DeliveryStatus, Event, Scope, Webhook, WebhookSecrets, Workspace};
+use hookd_core::domain::{
+    ApiKey, Attempt, Delivery, DeliveryStatus, Event, PortalLink, Scope, StatRow, WebSession, Webhook, WebhookSecrets,
+    Workspace,
+};
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::StoreError;
 use time::OffsetDateTime;
@@ -281,6 +284,8 @@ pub struct AttemptRow {
     response: Option<String>,
     error_kind: Option<String>,
     error_message: Option<String>,
+    request_headers: Option<String>,
+    response_headers: Option<String>,
 }
 
 impl TryFrom<AttemptRow> for Attempt {
@@ -295,6 +300,103 @@ impl TryFrom<AttemptRow> for Attempt {
             response: r.response,
             error_kind: r.error_kind,
             error_message: r.error_message,
+            request_headers: headers_from(r.request_headers.as_deref(), "attempts.request_headers")?,
+            response_headers: headers_from(r.response_headers.as_deref(), "attempts.response_headers")?,
+        })
+    }
+}
+
+/// Headers as stored: a JSON array of `[name, value]` pairs, in order (a name may repeat).
+pub fn headers_json(headers: &[(String, String)]) -> Option<String> {
+    (!headers.is_empty()).then(|| serde_json::to_string(headers).expect("headers serialise"))
+}
+
+fn headers_from(v: Option<&str>, column: &'static str) -> Result<Vec<(String, String)>, StoreError> {
+    v.map(|s| serde_json::from_str(s).map_err(|e| corrupt(column, e))).transpose().map(Option::unwrap_or_default)
+}
+
+fn hash32(v: Vec<u8>, column: &'static str) -> Result<[u8; 32], StoreError> {
+    v.try_into().map_err(|v: Vec<u8>| corrupt(column, format!("{} bytes, not 32", v.len())))
+}
+
+#[derive(sqlx::FromRow)]
+pub struct WebSessionRow {
+    id_hash: Vec<u8>,
+    workspace_id: String,
+    api_key_id: Option<String>,
+    owner: Option<String>,
+    csrf_token: String,
+    acting_workspace: Option<String>,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<WebSessionRow> for WebSession {
+    type Error = StoreError;
+    fn try_from(r: WebSessionRow) -> Result<Self, StoreError> {
+        Ok(WebSession {
+            id_hash: hash32(r.id_hash, "web_sessions.id_hash")?,
+            workspace_id: WorkspaceId::parse(&r.workspace_id).map_err(|e| corrupt("web_sessions.workspace_id", e))?,
+            api_key_id: r
+                .api_key_id
+                .map(|k| ApiKeyId::parse(&k).map_err(|e| corrupt("web_sessions.api_key_id", e)))
+                .transpose()?,
+            owner: r.owner,
+            csrf_token: r.csrf_token,
+            acting_workspace: r
+                .acting_workspace
+                .map(|w| WorkspaceId::parse(&w).map_err(|e| corrupt("web_sessions.acting_workspace", e)))
+                .transpose()?,
+            created_at: from_micros(r.created_at)?,
+            last_seen_at: from_micros(r.last_seen_at)?,
+            expires_at: from_micros(r.expires_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct PortalLinkRow {
+    token_hash: Vec<u8>,
+    workspace_id: String,
+    owner: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+impl TryFrom<PortalLinkRow> for PortalLink {
+    type Error = StoreError;
+    fn try_from(r: PortalLinkRow) -> Result<Self, StoreError> {
+        Ok(PortalLink {
+            token_hash: hash32(r.token_hash, "portal_links.token_hash")?,
+            workspace_id: WorkspaceId::parse(&r.workspace_id).map_err(|e| corrupt("portal_links.workspace_id", e))?,
+            owner: r.owner,
+            created_at: from_micros(r.created_at)?,
+            expires_at: from_micros(r.expires_at)?,
+            used_at: opt_micros(r.used_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct StatRowRow {
+    webhook_id: String,
+    hour: i64,
+    bucket: i64,
+    succeeded: i64,
+    failed: i64,
+}
+
+impl TryFrom<StatRowRow> for StatRow {
+    type Error = StoreError;
+    fn try_from(r: StatRowRow) -> Result<Self, StoreError> {
+        Ok(StatRow {
+            webhook_id: WebhookId::parse(&r.webhook_id).map_err(|e| corrupt("webhook_stats.webhook_id", e))?,
+            hour: from_micros(r.hour)?,
+            bucket: usize::try_from(r.bucket).map_err(|e| corrupt("webhook_stats.bucket", e))?,
+            succeeded: r.succeeded,
+            failed: r.failed,
         })
     }
 }

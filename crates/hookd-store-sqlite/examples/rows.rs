@@ -86,6 +86,8 @@ async fn main() {
                     response: Some("".into()),
                     error_kind: None,
                     error_message: None,
+                    request_headers: Vec::new(),
+                    response_headers: Vec::new(),
                 }),
                 next: NextStep::Succeeded,
             })

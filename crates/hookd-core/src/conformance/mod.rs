@@ -5,7 +5,8 @@
 //! per check.
 //!
 //! `accounts.rs` holds the checks of workspaces, keys, webhooks and settings;
-//! `deliveries.rs` those of events and deliveries; this file the shared fixtures.
+//! `deliveries.rs` those of events and deliveries; `web.rs` those of the dashboard's
+//! sessions, portal links and statistics; this file the shared fixtures.
 
 use std::time::Duration;
 
@@ -23,9 +24,11 @@ use crate::time_fmt;
 
 mod accounts;
 mod deliveries;
+mod web;
 
 pub use accounts::*;
 pub use deliveries::*;
+pub use web::*;
 
 /// Declares one test per check, so that one failing check never hides the others.
 ///
@@ -60,6 +63,9 @@ macro_rules! store_conformance_tests {
             retry_replay_and_prune
             an_unleased_retry_is_due_for_any_node
             request_reservations_never_pass_the_limit
+            web_sessions_round_trip_and_end
+            portal_links_open_once
+            attempts_are_counted_by_hour_and_latency
         );
     };
     (@each $make:path, $attrs:tt, $($check:ident)*) => {
@@ -172,6 +178,11 @@ fn attempt(d: &DeliveryId, n: i32, code: i32) -> Attempt {
         response: Some("ok".into()),
         error_kind: (code >= 300).then(|| "http_status".to_owned()),
         error_message: (code >= 300).then(|| format!("answered {code}")),
+        request_headers: vec![
+            ("webhook-id".into(), "evt_1".into()),
+            ("content-type".into(), "application/json".into()),
+        ],
+        response_headers: vec![("x-seen".into(), "1".into()), ("x-seen".into(), "2".into())],
     }
 }
 

@@ -266,6 +266,25 @@ impl ApiKey {
         }
     }
 
+    /// The caller of a portal session: the webhook scopes, limited to `owner`, until
+    /// the session ends. Never stored.
+    pub fn for_portal(workspace_id: WorkspaceId, owner: String, expires_at: OffsetDateTime) -> Self {
+        ApiKey {
+            id: crate::service::portal_key_id(&workspace_id, &owner),
+            workspace_id,
+            name: format!("portal of {owner}"),
+            prefix: "portal".into(),
+            secret_hash: [0; 32],
+            scopes: vec![Scope::WebhooksWrite],
+            owner_scoped: false,
+            created_at: expires_at,
+            last_used_at: None,
+            revoked_at: None,
+            expires_at: Some(expires_at),
+            owner: Some(owner),
+        }
+    }
+
     /// Whether the product issued this key and imported it.
     pub fn is_imported(&self) -> bool {
         self.prefix.is_empty()

@@ -116,6 +116,10 @@ pub struct Attempt {
     /// `timeout`, `connect`, `blocked_address`, `redirect`, `http_status`, …
     pub error_kind: Option<String>,
     pub error_message: Option<String>,
+    /// The headers sent, in order.
+    pub request_headers: Vec<(String, String)>,
+    /// The headers of the response, in order (none when there was no response).
+    pub response_headers: Vec<(String, String)>,
 }
 
 impl Delivery {

@@ -5,6 +5,7 @@
 mod api_key;
 mod event;
 mod event_type;
+mod web;
 mod webhook;
 mod workspace;
 
@@ -18,6 +19,7 @@ pub use event::{
 pub use event_type::{
     pattern_matches, validate_name as validate_event_name, EventCatalog, EventType, EventTypeError, TEST_PING,
 };
+pub use web::{hour_of, latency_bucket, Health, PortalLink, StatRow, WebSession, LATENCY_BOUNDS_MS};
 pub(crate) use webhook::check_metadata;
 pub use webhook::{
     generate_signing_secret, validate_owner, validate_signing_secret, validate_url, AddressCheck, NewWebhook, Webhook,

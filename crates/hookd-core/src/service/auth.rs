@@ -197,6 +197,16 @@ impl AuthService {
         result
     }
 
+    /// A stored key by id, from the same cache as [`AuthService::authenticate`].
+    pub async fn key_by_id(&self, id: &ApiKeyId) -> Result<Option<Arc<ApiKey>>, StoreError> {
+        self.key(id).await
+    }
+
+    /// The caller a key is, under this deployment's visibility rule.
+    pub fn principal(&self, key: Arc<ApiKey>) -> Principal {
+        Principal { unowned_only: self.unowned_only, ..Principal::new(key) }
+    }
+
     /// `/metrics` lines: authentications by method and outcome.
     pub fn render_metrics(&self, out: &mut String) {
         out.push_str("# HELP hookd_authentications_total Credentials checked, by method and outcome.\n");

@@ -8,6 +8,7 @@ mod directory;
 mod events;
 mod idempotency;
 mod rate_limit;
+mod web;
 mod webhooks;
 
 pub use admin::{AdminService, Bootstrapped, KeyLimits, NewWorkspace, WorkspaceChanges};
@@ -17,6 +18,8 @@ pub use directory::{SigningSecret, WebhookDirectory, WebhookRoute};
 pub use events::{Engine, EventService, NodeOptions, Published, Refusals, MAX_BATCH};
 pub use idempotency::{Idempotency, IdempotencyService, IDEMPOTENCY_TTL};
 pub use rate_limit::{RateDecision, RateLimitInfo, RateLimiter, SharedRateLimiter, WindowRateLimiter};
+pub(crate) use web::portal_key_id;
+pub use web::{ActiveSession, HealthReport, SignInError, WebOptions, WebService, MAX_PORTAL_LIFETIME};
 pub use webhooks::{CreatedWebhook, Page, WebhookOptions, WebhookService};
 
 use crate::crypto::OpenError;

@@ -50,6 +50,8 @@ pub(super) fn attempt_of(job: &DeliveryJob, o: &Outcome) -> Attempt {
         response: o.response.clone(),
         error_kind: o.error_kind.map(str::to_owned),
         error_message: o.error_message.clone(),
+        request_headers: o.request_headers.clone(),
+        response_headers: o.response_headers.clone(),
     }
 }
 
@@ -155,6 +157,8 @@ mod tests {
             error_kind: (!ok).then_some("status"),
             error_message: None,
             retry_after,
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
         }
     }
 

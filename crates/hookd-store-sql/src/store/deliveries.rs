@@ -142,7 +142,7 @@ pub(super) async fn record_results<D: Dialect>(
     for chunk in sized_chunks(&attempts) {
         let mut q = Sql::new(
             "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response, \
-             error_kind, error_message) ",
+             error_kind, error_message, request_headers, response_headers) ",
         );
         q.push_values(chunk, |r, a| {
             r.bind(a.delivery_id.as_str())
@@ -152,12 +152,27 @@ pub(super) async fn record_results<D: Dialect>(
                 .bind(a.status_code)
                 .bind(&a.response)
                 .bind(&a.error_kind)
-                .bind(&a.error_message);
+                .bind(&a.error_message)
+                .bind(headers_json(&a.request_headers))
+                .bind(headers_json(&a.response_headers));
         });
         q.push(
             " ON CONFLICT (delivery_id, attempt) DO UPDATE SET started_at = excluded.started_at, \
              duration_ms = excluded.duration_ms, status_code = excluded.status_code, response = excluded.response, \
-             error_kind = excluded.error_kind, error_message = excluded.error_message",
+             error_kind = excluded.error_kind, error_message = excluded.error_message, \
+             request_headers = excluded.request_headers, response_headers = excluded.response_headers",
+        );
+        tx.execute(q).await?;
+    }
+    let stats = hourly_stats(batch);
+    for chunk in sized_chunks(&stats) {
+        let mut q = Sql::new("INSERT INTO webhook_stats (webhook_id, hour, bucket, succeeded, failed) ");
+        q.push_values(chunk, |r, ((webhook, hour, bucket), (succeeded, failed))| {
+            r.bind(*webhook).bind(*hour).bind(*bucket).bind(*succeeded).bind(*failed);
+        });
+        q.push(
+            " ON CONFLICT (webhook_id, hour, bucket) DO UPDATE SET succeeded = webhook_stats.succeeded + \
+             excluded.succeeded, failed = webhook_stats.failed + excluded.failed",
         );
         tx.execute(q).await?;
     }
@@ -251,6 +266,25 @@ pub(super) async fn record_results<D: Dialect>(
     }
     tx.commit().await?;
     Ok(disabled)
+}
+
+/// A batch's attempts counted by webhook, hour and latency bucket, in key order (so
+/// that two nodes lock the rows they share in the same order).
+type StatKey<'a> = (&'a str, i64, i64);
+
+fn hourly_stats(batch: &[DeliveryResult]) -> Vec<(StatKey<'_>, (i64, i64))> {
+    let mut out: std::collections::BTreeMap<StatKey<'_>, (i64, i64)> = Default::default();
+    for r in batch {
+        let Some(a) = &r.attempt else { continue };
+        let key = (r.webhook_id.as_str(), micros(hour_of(a.started_at)), latency_bucket(a.duration_ms) as i64);
+        let counts = out.entry(key).or_default();
+        if a.error_kind.is_none() {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+    }
+    out.into_iter().collect()
 }
 
 pub(super) async fn claim_for_retry<D: Dialect>(

@@ -4,7 +4,10 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use hookd_core::domain::{ApiKey, Attempt, Delivery, DeliveryStatus, Event, Webhook, WebhookSecrets, Workspace};
+use hookd_core::domain::{
+    hour_of, latency_bucket, ApiKey, Attempt, Delivery, DeliveryStatus, Event, PortalLink, StatRow, WebSession,
+    Webhook, WebhookSecrets, Workspace,
+};
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::{
     Claim, DeliveryFilter, DeliveryResult, IdempotencyClaim, IdempotencyRequest, InsertedEvent, NewEventRecord,
@@ -15,13 +18,14 @@ use time::OffsetDateTime;
 
 use crate::batch::{sized_chunks, tally};
 use crate::rows::{
-    self, from_micros, json, micros, scopes_json, ApiKeyRow, AttemptRow, ClaimRow, DeliveryRow, EventRow, WebhookRow,
-    WorkspaceRow,
+    self, from_micros, headers_json, json, micros, scopes_json, ApiKeyRow, AttemptRow, ClaimRow, DeliveryRow, EventRow,
+    WebhookRow, WorkspaceRow,
 };
 use crate::{Dialect, Sql, SqlStore};
 
 mod deliveries;
 mod limits;
+mod web;
 mod webhooks;
 mod workspaces;
 
@@ -429,8 +433,8 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn list_attempts(&self, delivery: &DeliveryId) -> StoreResult<Vec<Attempt>> {
         let sql = Sql::new(
-            "SELECT delivery_id, attempt, started_at, duration_ms, status_code, response, error_kind, error_message \
-             FROM attempts WHERE delivery_id = ? ORDER BY attempt",
+            "SELECT delivery_id, attempt, started_at, duration_ms, status_code, response, error_kind, error_message, \
+             request_headers, response_headers FROM attempts WHERE delivery_id = ? ORDER BY attempt",
         )
         .bind(delivery.as_str());
         self.read::<AttemptRow>(sql).await?.into_iter().map(Attempt::try_from).collect()
@@ -446,6 +450,9 @@ impl<D: Dialect> Store for SqlStore<D> {
             .bind(workspace.as_str());
         if let Some(w) = &filter.webhook_id {
             q.push_bind(" AND webhook_id = ?", w.as_str());
+        }
+        if let Some(e) = &filter.event_id {
+            q.push_bind(" AND event_id = ?", e.as_str());
         }
         if let Some(s) = filter.status {
             q.push_bind(" AND status = ?", s.as_str());
@@ -507,6 +514,43 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn prune_deliveries(&self, before: OffsetDateTime) -> StoreResult<u64> {
         deliveries::prune_deliveries(self, before).await
+    }
+
+    async fn create_web_session(&self, session: &WebSession) -> StoreResult<()> {
+        web::create_session(self, session).await
+    }
+
+    async fn get_web_session(&self, id_hash: &[u8; 32]) -> StoreResult<Option<WebSession>> {
+        web::get_session(self, id_hash).await
+    }
+
+    async fn update_web_session(
+        &self,
+        id_hash: &[u8; 32],
+        last_seen_at: OffsetDateTime,
+        acting_workspace: Option<&WorkspaceId>,
+    ) -> StoreResult<bool> {
+        web::update_session(self, id_hash, last_seen_at, acting_workspace).await
+    }
+
+    async fn delete_web_session(&self, id_hash: &[u8; 32]) -> StoreResult<bool> {
+        web::delete_session(self, id_hash).await
+    }
+
+    async fn create_portal_link(&self, link: &PortalLink) -> StoreResult<()> {
+        web::create_link(self, link).await
+    }
+
+    async fn redeem_portal_link(&self, token_hash: &[u8; 32], now: OffsetDateTime) -> StoreResult<Option<PortalLink>> {
+        web::redeem_link(self, token_hash, now).await
+    }
+
+    async fn prune_web(&self, now: OffsetDateTime, stats_before: OffsetDateTime) -> StoreResult<u64> {
+        web::prune(self, now, stats_before).await
+    }
+
+    async fn webhook_stats(&self, webhooks: &[WebhookId], since: OffsetDateTime) -> StoreResult<Vec<StatRow>> {
+        web::stats(self, webhooks, since).await
     }
 }
 
