@@ -28,7 +28,7 @@ use axum::http::Method;
 use axum::Router;
 use hookd_core::domain::Scope;
 use hookd_core::service::{
-    AdminService, AuthService, DeliveryService, EventService, IdempotencyService, WebhookService,
+    AdminService, AuthService, DeliveryService, EventService, IdempotencyService, WebService, WebhookService,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -68,6 +68,10 @@ pub struct Services {
     pub events: EventService,
     pub deliveries: DeliveryService,
     pub idempotency: IdempotencyService,
+    /// Portal links and the dashboard's sessions.
+    pub web: WebService,
+    /// Where users reach hookd (`public_url`): portal links start with it.
+    pub public_url: Option<String>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     /// Renders `/metrics` (Prometheus text).
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
@@ -86,6 +90,7 @@ pub struct Services {
         (name = "event types", description = "The catalog"),
         (name = "events", description = "Publishing"),
         (name = "deliveries", description = "The delivery log, retries, replays and test pings"),
+        (name = "portal", description = "One-time links into the customer portal"),
         (name = "workspaces", description = "The admin API: the product's customers and their keys (scope `admin`)"),
         (name = "operations", description = "Probes and the API description"),
     )
@@ -129,6 +134,7 @@ fn v1_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(routes::workspaces::get, routes::workspaces::update, routes::workspaces::delete))
         .routes(routes!(routes::workspaces::create_key, routes::workspaces::list_keys))
         .routes(routes!(routes::workspaces::revoke_key))
+        .routes(routes!(routes::portal::create))
 }
 
 /// Routes without authentication.

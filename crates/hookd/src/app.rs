@@ -12,7 +12,7 @@ use hookd_api::{ApiState, Services, SharedRateLimiter, WindowRateLimiter};
 use hookd_core::crypto::{EncryptionKey, SecretCipher};
 use hookd_core::domain::{AddressCheck, RetrySchedule, WebhookRules};
 use hookd_core::service::{
-    AdminService, AuthService, Bootstrapped, IdempotencyService, WebhookOptions, WebhookService,
+    AdminService, AuthService, Bootstrapped, IdempotencyService, WebOptions, WebService, WebhookOptions, WebhookService,
 };
 use hookd_core::service::{DeliveryService, Engine, EventService, NodeOptions, WebhookDirectory};
 use hookd_core::store::{StorageHealth, Store};
@@ -109,6 +109,8 @@ pub struct App {
     /// The engine to shut down; `None` on an API-only node.
     delivering: Option<Arc<DeliveryEngine>>,
     routes: hookd_api::RouterOptions,
+    /// The dashboard and the portal, when enabled.
+    web: Option<hookd_web::WebState>,
     shutdown_grace: Duration,
     retention: Duration,
     watcher: Option<tokio::task::JoinHandle<()>>,
@@ -248,12 +250,36 @@ impl App {
                 out
             })
         };
+        let admin = AdminService::new(store.clone(), settings.key_prefix.clone());
+        let w = &settings.web;
+        let web = WebService::new(
+            store.clone(),
+            auth.clone(),
+            WebOptions {
+                idle_timeout: time::Duration::try_from(w.idle_timeout).context("dashboard.idle_timeout")?,
+                lifetime: time::Duration::try_from(w.session_lifetime).context("dashboard.session_lifetime")?,
+            },
+        );
+        let web_state = w.enabled.then(|| {
+            hookd_web::WebState::new(
+                hookd_web::WebServices {
+                    admin: admin.clone(),
+                    webhooks: webhooks.clone(),
+                    events: events.clone(),
+                    deliveries: deliveries.clone(),
+                    web: web.clone(),
+                },
+                hookd_web::WebConfig { secure_cookies: w.secure_cookies, portal: w.portal.clone() },
+            )
+        });
         let state = ApiState::new(Services {
-            admin: AdminService::new(store.clone(), settings.key_prefix.clone()),
+            admin,
             auth,
             webhooks,
             events,
             deliveries,
+            web,
+            public_url: settings.public_url.as_ref().map(|u| u.as_str().trim_end_matches('/').to_owned()),
             idempotency: IdempotencyService::new(store.clone()),
             // Nodes sharing a database share each key's allowance through it.
             rate_limiter: if settings.database.is_shared() {
@@ -278,6 +304,7 @@ impl App {
                 developer_aliases: settings.developer_aliases,
                 allow_http: settings.allow_http,
             },
+            web: web_state,
             shutdown_grace: d.shutdown_grace,
             retention: settings.retention,
             watcher,
@@ -306,11 +333,16 @@ impl App {
         let maintenance = tokio::spawn(maintain(
             self.state.idempotency.clone(),
             self.state.deliveries.clone(),
+            self.state.web.clone(),
             self.retention,
             stop_rx,
         ));
         let router = if self.role.serves_api() {
-            hookd_api::router(self.state, &self.routes)
+            let api = hookd_api::router(self.state, &self.routes);
+            match self.web {
+                Some(web) => hookd_web::router(web).merge(api),
+                None => api,
+            }
         } else {
             hookd_api::ops_router(self.state)
         };
@@ -368,11 +400,16 @@ fn own_sqlite_file(db: &Path) -> anyhow::Result<std::fs::File> {
     }
 }
 
-/// Periodic housekeeping: expired idempotency records, and succeeded deliveries past
-/// the retention. Sleeps until the next round or until told to stop.
+/// How long the hourly statistics behind the dashboard's charts are kept: the longest
+/// chart shows 7 days.
+const STATS_RETENTION: time::Duration = time::Duration::days(8);
+
+/// Periodic housekeeping: expired idempotency records, succeeded deliveries past the
+/// retention, ended sessions and old statistics. Sleeps until the next round or until told to stop.
 async fn maintain(
     idempotency: IdempotencyService,
     deliveries: DeliveryService,
+    web: WebService,
     retention: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -386,6 +423,11 @@ async fn maintain(
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "deleted succeeded deliveries past the retention"),
             Err(e) => tracing::warn!(error = %hookd_core::error_chain(&e), "could not prune deliveries"),
+        }
+        match web.prune(STATS_RETENTION).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "deleted ended sessions, used portal links and old statistics"),
+            Err(e) => tracing::warn!(error = %hookd_core::error_chain(&e), "could not prune sessions"),
         }
         tokio::select! {
             _ = tokio::time::sleep(MAINTENANCE_INTERVAL) => {}

@@ -4,5 +4,6 @@ pub mod deliveries;
 pub mod event_types;
 pub mod events;
 pub mod health;
+pub mod portal;
 pub mod webhooks;
 pub mod workspaces;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::domain::{Attempt, Delivery, DeliveryJob, DeliveryStatus, FieldErrors};
-use crate::id::{DeliveryId, WebhookId};
+use crate::id::{DeliveryId, EventId, WebhookId};
 use crate::service::webhooks::{Page, WebhookService};
 use crate::service::{EventService, Principal, ServiceError};
 use crate::store::{DeliveryFilter, PageRequest, Store};
@@ -49,6 +49,33 @@ impl DeliveryService {
         let items =
             self.store.list_deliveries(who.workspace_id(), &filter, &PageRequest { limit: limit + 1, before }).await?;
         Ok(Page::from_overfetch(items, limit, |d| d.id.to_string()))
+    }
+
+    /// The deliveries of one event (at most `limit`, newest first) to the webhooks the
+    /// caller may see.
+    pub async fn for_event(&self, who: &Principal, event: &EventId, limit: u32) -> Result<Vec<Delivery>, ServiceError> {
+        let filter = DeliveryFilter { event_id: Some(event.clone()), ..DeliveryFilter::default() };
+        let mut items =
+            self.store.list_deliveries(who.workspace_id(), &filter, &PageRequest { limit, before: None }).await?;
+        if who.visibility() != crate::store::WebhookFilter::All {
+            let mut seen: std::collections::HashMap<WebhookId, bool> = Default::default();
+            let mut kept = Vec::with_capacity(items.len());
+            for d in items {
+                let visible = match seen.get(&d.webhook_id) {
+                    Some(v) => *v,
+                    None => {
+                        let v = self.webhooks.get(who, &d.webhook_id).await.is_ok();
+                        seen.insert(d.webhook_id.clone(), v);
+                        v
+                    }
+                };
+                if visible {
+                    kept.push(d);
+                }
+            }
+            items = kept;
+        }
+        Ok(items)
     }
 
     /// One delivery with its attempts, if the caller may see its webhook.

@@ -84,6 +84,11 @@ impl WebhookService {
         Self { store, cipher: directory.cipher().clone(), directory, catalog, options }
     }
 
+    /// Whether signing secrets may be read back (`secret_retrieval`).
+    pub fn secret_retrieval(&self) -> bool {
+        self.options.secret_retrieval
+    }
+
     pub fn catalog(&self) -> &EventCatalog {
         &self.catalog
     }

@@ -57,6 +57,59 @@ pub struct Config {
     pub compat: CompatConfig,
     /// The product's own tokens, accepted beside hookd's keys.
     pub auth: AuthConfig,
+    /// The address users reach hookd at (`https://hooks.example.com`): portal links
+    /// start with it. Unset, they start with the address the API request came to.
+    pub public_url: Option<String>,
+    pub dashboard: DashboardConfig,
+    pub portal: PortalConfig,
+}
+
+/// `[dashboard]`: the operator dashboard at `/dashboard`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// Serve `/dashboard` and `/portal`.
+    pub enabled: bool,
+    /// Mark session cookies `Secure` even on plain HTTP (behind a TLS proxy that does not
+    /// send `X-Forwarded-Proto: https`).
+    pub secure_cookies: bool,
+    /// A session unused this long ends.
+    #[serde(with = "duration")]
+    pub idle_timeout: Duration,
+    /// A dashboard session ends this long after signing in, however active.
+    #[serde(with = "duration")]
+    pub session_lifetime: Duration,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            secure_cookies: false,
+            idle_timeout: Duration::from_secs(30 * 60),
+            session_lifetime: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// `[portal]`: the customer portal at `/portal`, opened with one-time links.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// The portal's title and heading.
+    pub title: String,
+    /// Links and buttons, as `#rgb` or `#rrggbb`.
+    pub accent_color: String,
+    /// An https image shown beside the title.
+    pub logo_url: Option<String>,
+    /// Origins that may embed the portal in a frame (`https://app.example.com`).
+    pub frame_ancestors: Vec<String>,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self { title: "Webhooks".into(), accent_color: "#4f46e5".into(), logo_url: None, frame_ancestors: Vec::new() }
+    }
 }
 
 /// `[auth]`: the product's own credentials.
@@ -324,6 +377,9 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             compat: CompatConfig::default(),
             auth: AuthConfig::default(),
+            public_url: None,
+            dashboard: DashboardConfig::default(),
+            portal: PortalConfig::default(),
         }
     }
 }

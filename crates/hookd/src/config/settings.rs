@@ -44,6 +44,95 @@ pub struct Settings {
     pub jwt: Option<crate::tokens::jwt::JwtSettings>,
     /// `[auth.introspection]`, when set.
     pub introspection: Option<crate::tokens::introspection::IntrospectionSettings>,
+    pub public_url: Option<url::Url>,
+    pub web: WebSettings,
+}
+
+/// `[dashboard]` and `[portal]`, validated.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    pub enabled: bool,
+    pub secure_cookies: bool,
+    pub idle_timeout: Duration,
+    pub session_lifetime: Duration,
+    pub portal: hookd_web::PortalOptions,
+}
+
+/// `#rgb` or `#rrggbb`: the only colours the portal's style sheet takes.
+fn is_colour(s: &str) -> bool {
+    s.strip_prefix('#').is_some_and(|h| matches!(h.len(), 3 | 6) && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// An origin a CSP `frame-ancestors` names: `https://host[:port]`, or `http://` for
+/// loopback hosts.
+fn frame_origin(s: &str) -> Result<String, String> {
+    let u = url::Url::parse(s).map_err(|_| format!("`{s}` is not an origin like https://app.example.com"))?;
+    let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if !(u.scheme() == "https" || (u.scheme() == "http" && loopback))
+        || u.host_str().is_none()
+        || u.path() != "/"
+        || u.query().is_some()
+        || u.fragment().is_some()
+        || !u.username().is_empty()
+    {
+        return Err(format!("`{s}` must be an origin like https://app.example.com (https, no path)"));
+    }
+    Ok(u.origin().ascii_serialization())
+}
+
+fn web_settings(
+    c: &Config,
+    invalid: &impl Fn(&str, String) -> ConfigError,
+) -> Result<(Option<url::Url>, WebSettings), ConfigError> {
+    let public_url = c
+        .public_url
+        .as_deref()
+        .map(|s| match url::Url::parse(s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() && u.host_str().is_some() => Ok(u),
+            _ => Err(invalid("public_url", format!("`{s}` is not a URL like https://hooks.example.com"))),
+        })
+        .transpose()?;
+    let d = &c.dashboard;
+    let idle_timeout =
+        at_least(d.idle_timeout, Duration::from_secs(60)).map_err(|m| invalid("dashboard.idle_timeout", m))?;
+    let session_lifetime =
+        at_least(d.session_lifetime, Duration::from_secs(60)).map_err(|m| invalid("dashboard.session_lifetime", m))?;
+    let p = &c.portal;
+    if p.title.trim().is_empty() || p.title.chars().count() > 60 {
+        return Err(invalid("portal.title", "must be 1 to 60 characters".into()));
+    }
+    if !is_colour(&p.accent_color) {
+        return Err(invalid("portal.accent_color", format!("`{}` is not a colour like #4f46e5", p.accent_color)));
+    }
+    let logo_url = p
+        .logo_url
+        .as_deref()
+        .map(|s| match url::Url::parse(s) {
+            Ok(u) if u.scheme() == "https" && u.host_str().is_some() => Ok(u),
+            _ => Err(invalid("portal.logo_url", format!("`{s}` is not an https:// image URL"))),
+        })
+        .transpose()?;
+    let frame_ancestors = p
+        .frame_ancestors
+        .iter()
+        .map(|s| frame_origin(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| invalid("portal.frame_ancestors", m))?;
+    Ok((
+        public_url,
+        WebSettings {
+            enabled: d.enabled,
+            secure_cookies: d.secure_cookies,
+            idle_timeout,
+            session_lifetime,
+            portal: hookd_web::PortalOptions {
+                title: p.title.trim().to_owned(),
+                accent_color: p.accent_color.clone(),
+                logo_url,
+                frame_ancestors,
+            },
+        },
+    ))
 }
 
 /// The partner-v2 surface, when enabled.
@@ -299,6 +388,7 @@ impl Settings {
             return Err(invalid("retention.days", "must be at least 1".into()));
         }
         let retention = Duration::from_secs(u64::from(c.retention.days) * 86_400);
+        let (public_url, web) = web_settings(c, &invalid)?;
         Ok(Settings {
             listen,
             database,
@@ -327,6 +417,8 @@ impl Settings {
             dev,
             jwt: c.auth.jwt.as_ref().map(|j| jwt_settings(j, &invalid)).transpose()?,
             introspection: c.auth.introspection.as_ref().map(|i| introspection_settings(i, &invalid)).transpose()?,
+            public_url,
+            web,
         })
     }
 
