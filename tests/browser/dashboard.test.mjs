@@ -237,7 +237,9 @@ describe("the dashboard", () => {
   });
 
   test("creates a key with its scopes, shows it once, and revokes it", async () => {
-    await page.getByRole("link", { name: "API Keys" }).click();
+    // Settings → API Keys, as the aw_live_ product's documentation says.
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Settings" }).click();
+    await page.getByRole("navigation", { name: "Settings" }).getByRole("link", { name: "API Keys" }).click();
     await page.getByRole("heading", { name: "API Keys" }).waitFor();
     await page.getByLabel("Name").fill("reporting");
     await page.getByLabel("webhooks:read", { exact: true }).check();
@@ -337,7 +339,7 @@ describe("the customer portal", () => {
     assert.match(page.url(), /\/portal\/webhooks$/, "the token leaves the address bar");
     await page.getByRole("link", { name: `${receiver.url}/mine` }).waitFor();
     assert.equal(await page.getByText(`${receiver.url}/theirs`).count(), 0);
-    assert.equal(await page.getByRole("link", { name: "API Keys" }).count(), 0, "no keys in the portal");
+    assert.equal(await page.getByRole("link", { name: "Settings" }).count(), 0, "no settings in the portal");
 
     // Another owner's webhook is not found, by page or by action.
     const other = await page.goto(`${hookd.url}/portal/webhooks/${theirs.id}`);

@@ -29,6 +29,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
 use hookd_core::service::{AdminService, DeliveryService, EventService, WebService, WebhookService};
+use tracing::Instrument;
 
 /// Which of the two web surfaces a request is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,10 +120,16 @@ pub fn router(state: WebState) -> Router {
         .layer(axum::middleware::from_fn_with_state((state.clone(), Surface::Dashboard), security_headers));
     let portal = pages::portal_routes()
         .layer(axum::middleware::from_fn_with_state((state.clone(), Surface::Portal), security_headers));
-    Router::new().nest("/dashboard", dashboard).nest("/portal", portal).with_state(state)
+    Router::new().nest("/dashboard", dashboard).nest("/portal", portal).with_state(state).layer(
+        tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a page handler panicked");
+            axum::response::IntoResponse::into_response(error::WebError::Internal)
+        }),
+    )
 }
 
-/// Tells the pages which surface they are on, and sets the headers of every page: a strict Content-Security-Policy (the dashboard is never
+/// Tells the pages which surface they are on, logs each page (method, path without its
+/// query, status, duration), and sets the headers of every page: a strict Content-Security-Policy (the dashboard is never
 /// framed; the portal only by the configured origins), no sniffing, no referrer, and
 /// nothing kept in caches but the assets.
 async fn security_headers(
@@ -132,7 +139,19 @@ async fn security_headers(
 ) -> Response {
     let is_asset = req.uri().path().contains("/assets/");
     req.extensions_mut().insert(surface);
-    let mut res = next.run(req).await;
+    // The path without its query: a portal link's token never reaches the log.
+    let span = tracing::info_span!("page", method = %req.method(), path = %req.uri().path());
+    let started = std::time::Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let status = res.status().as_u16();
+    let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, duration_ms, "page failed");
+        } else if !is_asset {
+            tracing::info!(status, duration_ms, "page");
+        }
+    });
     let frame_ancestors = match surface {
         Surface::Dashboard => "'none'".to_owned(),
         Surface::Portal if state.config().portal.frame_ancestors.is_empty() => "'none'".to_owned(),

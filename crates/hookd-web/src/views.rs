@@ -89,7 +89,7 @@ impl Chrome {
                     nav.push(item("Events", "/events", Section::Events));
                 }
                 if viewer.manages_keys() {
-                    nav.push(item("API Keys", "/settings/keys", Section::Keys));
+                    nav.push(item("Settings", "/settings/keys", Section::Keys));
                 }
                 if viewer.active.is_admin() {
                     nav.push(item("Workspaces", "/workspaces", Section::Workspaces));

@@ -321,10 +321,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("API key: {}", first.token);
         println!();
         println!("Try it:  curl -H \"Authorization: Bearer {}\" http://{addr}/v1/webhooks", first.token);
+        if settings.web.enabled && settings.role.serves_api() {
+            println!("Or sign in with it at http://{addr}/dashboard");
+        }
         println!("Lost it? With hookd stopped or running: hookd key create --workspace default --scopes '*'");
         println!("{rule}");
     }
-    tracing::info!(%addr, database = ?settings.database, role = %settings.role, "hookd listening");
+    let dashboard = (settings.web.enabled && settings.role.serves_api()).then(|| format!("http://{addr}/dashboard"));
+    tracing::info!(%addr, database = ?settings.database, role = %settings.role, dashboard, "hookd listening");
     app.run(listener, shutdown_signal()).await
 }
 

@@ -130,7 +130,11 @@ pub async fn attempts_are_counted_by_hour_and_latency(store: Arc<dyn Store>) {
     assert_eq!(rows.iter().map(|r| r.succeeded + r.failed).sum::<i64>(), 3);
 
     // Hours before `since` are not read; hours before the cut are pruned.
-    assert!(store.webhook_stats(std::slice::from_ref(&w.id), hour + Duration::from_secs(7200)).await.unwrap().is_empty());
+    assert!(store
+        .webhook_stats(std::slice::from_ref(&w.id), hour + Duration::from_secs(7200))
+        .await
+        .unwrap()
+        .is_empty());
     let pruned = store.prune_web(time_fmt::now(), hour + Duration::from_secs(3600)).await.unwrap();
     assert_eq!(pruned, rows.len() as u64);
     assert!(store.webhook_stats(std::slice::from_ref(&w.id), far).await.unwrap().is_empty());

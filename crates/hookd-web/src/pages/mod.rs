@@ -49,6 +49,7 @@ pub fn dashboard_routes() -> Router<WebState> {
         .route("/sign-out", post(auth::sign_out))
         .route("/workspace", post(auth::switch_workspace))
         .route("/events", get(events::show))
+        .route("/settings", get(settings::index))
         .route("/settings/keys", get(settings::keys).post(settings::create_key))
         .route("/settings/keys/{id}/revoke", post(settings::revoke_key))
         .route("/workspaces", get(settings::workspaces).post(settings::create_workspace))

@@ -116,6 +116,11 @@ async fn keys_page(
     })
 }
 
+/// Settings opens on its first (and, for now, only) section.
+pub async fn index(viewer: Viewer) -> Response {
+    see_other(&viewer.path("/settings/keys"))
+}
+
 pub async fn keys(State(state): State<WebState>, viewer: Viewer, RawQuery(q): RawQuery) -> Result<Response, WebError> {
     if !viewer.manages_keys() {
         return Err(WebError::Forbidden("Only API keys with the admin or * scope, and no owner, manage keys."));

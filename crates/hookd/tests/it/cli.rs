@@ -263,6 +263,26 @@ async fn no_log_line_or_other_response_carries_a_secret() {
     c.post(&format!("/v1/webhooks/{id}/secret/rotate"), &json!({"secret": supplied_rotation})).await.assert_status(200);
     // A rejected request echoing a secret must not log it either.
     c.post("/v1/webhooks", &json!({"url": "ftp://x", "events": ["*"], "secret": "rejected-secret-value-3"})).await;
+    // The dashboard's sign-in (the key in a form) and a portal link (a token in its URL).
+    let web = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = web.get(format!("{}/dashboard/sign-in", p.base)).send().await.unwrap();
+    let pre = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let text = form.text().await.unwrap();
+    let csrf = text.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let signed_in = web
+        .post(format!("{}/dashboard/sign-in", p.base))
+        .header("cookie", &pre)
+        .form(&[("csrf", csrf.as_str()), ("api_key", key.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let session = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap()[14..].to_owned();
+    let link = c.post("/v1/portal/sessions", &json!({"owner": "acct_1"})).await;
+    link.assert_status(201);
+    let url = link.data()["url"].as_str().unwrap().to_owned();
+    let portal_token = url.split("token=").nth(1).unwrap().to_owned();
+    assert_eq!(web.get(&url).send().await.unwrap().status(), 303);
 
     let secrets = [
         key_secret.as_str(),
@@ -271,6 +291,8 @@ async fn no_log_line_or_other_response_carries_a_secret() {
         &rotated_secret,
         supplied_rotation,
         "rejected-secret-value-3",
+        &session,
+        &portal_token,
     ];
     let views = [
         c.get("/v1/webhooks").await,

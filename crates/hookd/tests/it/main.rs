@@ -22,6 +22,7 @@ mod seeds;
 mod ssrf;
 mod tenants;
 mod validation;
+mod web;
 mod webhooks;
 
 use hookd_test_support::{Client, Response};
