@@ -146,6 +146,17 @@ describe("the dashboard", () => {
     );
   });
 
+  test("replays the finished deliveries since a time", async () => {
+    await page.goto(`${hookd.url}/dashboard/webhooks/${webhook.id}`);
+    const before = receiver.requests.length;
+    await page.getByLabel("Only failed").uncheck();
+    await page.getByRole("button", { name: "Replay" }).click();
+    const notice = await page.getByRole("status").filter({ hasText: "Replaying" }).textContent();
+    const n = Number(notice.match(/Replaying (\d+) finished deliveries/)[1]);
+    assert.ok(n >= 1, notice);
+    await eventually(() => receiver.requests.length >= before + n, 10000, "the replayed deliveries");
+  });
+
   test("lists deliveries, filters them, and refreshes the log by itself", async () => {
     await page.goto(`${hookd.url}/dashboard/webhooks/${webhook.id}`);
     const rows = page.locator("#delivery-rows tr");

@@ -16,6 +16,8 @@ pub enum WebError {
     SignedOut(Surface),
     #[error("the form's CSRF token is missing or wrong")]
     Csrf,
+    #[error("the form is too large")]
+    TooLarge,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{0} not found")]
@@ -89,6 +91,11 @@ impl IntoResponse for WebError {
                 "The form did not carry this session's security token (it may be from an older session). Go back, \
                  reload the page and try again."
                     .to_owned(),
+            ),
+            WebError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "This form is too large",
+                "Forms take at most 64 KiB. Nothing was changed.".to_owned(),
             ),
             WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", (*m).to_owned()),
             WebError::NotFound(what) => {

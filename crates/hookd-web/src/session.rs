@@ -8,7 +8,7 @@
 //! session's CSRF token; a POST without the right one is refused with 403 whatever
 //! the cookie says.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use hookd_core::domain::Scope;
@@ -70,9 +70,35 @@ impl Viewer {
         }
     }
 
+    /// Whether this is the portal (which has no events, keys or settings pages).
+    pub fn is_portal(&self) -> bool {
+        self.surface == Surface::Portal
+    }
+
     /// A path on this viewer's surface.
     pub fn path(&self, rest: &str) -> String {
         format!("{}{rest}", self.surface.base())
+    }
+}
+
+/// Most of a form body read: forms here are small.
+const FORM_LIMIT: usize = 64 * 1024;
+
+/// A form posted from a signed-in page, its CSRF token checked.
+pub struct Submitted {
+    pub viewer: Viewer,
+    pub form: Form,
+}
+
+impl FromRequest<WebState> for Submitted {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &WebState) -> Result<Self, WebError> {
+        let (mut parts, body) = req.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, state).await?;
+        let bytes = axum::body::to_bytes(body, FORM_LIMIT).await.map_err(|_| WebError::TooLarge)?;
+        let form = viewer.form(&bytes)?;
+        Ok(Self { viewer, form })
     }
 }
 

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::{query, see_other};
 use crate::error::WebError;
-use crate::session::{self, clear_cookie, cookie, session_cookie, Form, Viewer, SIGN_IN_COOKIE};
+use crate::session::{self, clear_cookie, cookie, session_cookie, Form, Submitted, SIGN_IN_COOKIE};
 use crate::views::{html, Chrome};
 use crate::{Surface, WebState};
 
@@ -94,11 +94,9 @@ pub async fn sign_in(State(state): State<WebState>, headers: HeaderMap, body: By
 
 pub async fn sign_out(
     State(state): State<WebState>,
-    viewer: Viewer,
     headers: HeaderMap,
-    body: Bytes,
+    _: Submitted,
 ) -> Result<Response, WebError> {
-    viewer.form(&body)?;
     if let Some(c) = cookie(&headers, Surface::Dashboard.cookie()) {
         state.services().web.sign_out(c).await?;
     }
@@ -109,10 +107,8 @@ pub async fn sign_out(
 
 pub async fn switch_workspace(
     State(state): State<WebState>,
-    viewer: Viewer,
-    body: Bytes,
+    Submitted { viewer, form }: Submitted,
 ) -> Result<Response, WebError> {
-    let form = viewer.form(&body)?;
     viewer.require(hookd_core::domain::Scope::Admin)?;
     let to = form.text("workspace").and_then(|w| WorkspaceId::parse(&w).ok()).ok_or(WebError::NotFound("workspace"))?;
     // It must exist: a deleted one would leave the session acting nowhere.

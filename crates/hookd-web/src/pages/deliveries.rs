@@ -2,7 +2,6 @@
 //! test pings.
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use hookd_core::domain::{Attempt, DeliveryStatus, Scope, Webhook};
@@ -15,7 +14,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use super::webhooks::parse_id;
 use super::{query, see_other};
 use crate::error::WebError;
-use crate::session::{Form, Viewer};
+use crate::session::{Form, Submitted, Viewer};
 use crate::views::{ago, html, pretty_json, status, when, Chrome, Section};
 use crate::WebState;
 
@@ -266,11 +265,10 @@ pub async fn show(
 
 pub async fn retry(
     State(state): State<WebState>,
-    viewer: Viewer,
+
     Path(id): Path<String>,
-    body: Bytes,
+    Submitted { viewer, .. }: Submitted,
 ) -> Result<Response, WebError> {
-    viewer.form(&body)?;
     viewer.require(Scope::WebhooksWrite)?;
     let id = DeliveryId::parse(&id).map_err(|_| WebError::NotFound("delivery"))?;
     state.services().deliveries.retry(&viewer.active.principal, &id).await?;
@@ -279,11 +277,10 @@ pub async fn retry(
 
 pub async fn send_test(
     State(state): State<WebState>,
-    viewer: Viewer,
+
     Path(id): Path<String>,
-    body: Bytes,
+    Submitted { viewer, .. }: Submitted,
 ) -> Result<Response, WebError> {
-    viewer.form(&body)?;
     viewer.require(Scope::WebhooksWrite)?;
     let (delivery, _) = state.services().deliveries.test(&viewer.active.principal, &parse_id(&id)?).await?;
     Ok(see_other(&viewer.path(&format!("/deliveries/{}?notice=test", delivery.id))))
@@ -298,11 +295,10 @@ fn parse_local(s: &str) -> Option<OffsetDateTime> {
 
 pub async fn replay(
     State(state): State<WebState>,
-    viewer: Viewer,
+
     Path(id): Path<String>,
-    body: Bytes,
+    Submitted { viewer, form }: Submitted,
 ) -> Result<Response, WebError> {
-    let form = viewer.form(&body)?;
     viewer.require(Scope::WebhooksWrite)?;
     let id = parse_id(&id)?;
     let s = state.services();
@@ -314,10 +310,8 @@ pub async fn replay(
     };
     let only_failed = form.get("only_failed").is_some();
     let n = s.deliveries.replay(&viewer.active.principal, &id, since, now, only_failed).await?;
-    let w = s.webhooks.get(&viewer.active.principal, &id).await?;
-    let what = if only_failed { "failed deliveries" } else { "finished deliveries" };
-    let notice = format!("Replaying {n} {what} since {}.", when(since));
-    super::webhooks::show_page(&state, &viewer, &w, &Form::default(), None, notice, None).await
+    let failed = if only_failed { "&only_failed=1" } else { "" };
+    Ok(see_other(&viewer.path(&format!("/webhooks/{id}?notice=replayed&count={n}{failed}"))))
 }
 
 #[cfg(test)]

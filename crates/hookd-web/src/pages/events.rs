@@ -9,12 +9,23 @@ use hookd_core::id::EventId;
 use hookd_core::service::ServiceError;
 use hookd_core::time_fmt;
 
-use super::deliveries::Row;
 use super::query;
 use crate::error::WebError;
 use crate::session::Viewer;
 use crate::views::{ago, html, pretty_json, status, when, Chrome, Section};
 use crate::WebState;
+
+/// One of the event's deliveries.
+pub struct Row {
+    pub href: String,
+    pub id: String,
+    pub webhook: String,
+    pub created_ago: String,
+    pub status: &'static str,
+    pub badge: &'static str,
+    pub attempts: i32,
+    pub last: String,
+}
 
 pub struct EventView {
     pub id: String,
@@ -72,9 +83,8 @@ pub async fn show(State(state): State<WebState>, viewer: Viewer, RawQuery(q): Ra
             Row {
                 href: viewer.path(&format!("/deliveries/{}", d.id)),
                 id: d.id.to_string(),
-                created: when(d.created_at),
+                webhook: d.webhook_id.to_string(),
                 created_ago: ago(d.created_at, now),
-                event_type: d.webhook_id.to_string(),
                 status: label,
                 badge,
                 attempts: d.attempts,

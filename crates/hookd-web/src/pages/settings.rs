@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use time::Duration;
 
 use super::{query, see_other};
 use crate::error::WebError;
-use crate::session::{Form, Viewer};
+use crate::session::{Form, Submitted, Viewer};
 use crate::views::{ago, html, when, Chrome, Section};
 use crate::WebState;
 
@@ -149,8 +148,10 @@ fn errors_by_field(e: &FieldErrors) -> HashMap<String, String> {
     out
 }
 
-pub async fn create_key(State(state): State<WebState>, viewer: Viewer, body: Bytes) -> Result<Response, WebError> {
-    let form = viewer.form(&body)?;
+pub async fn create_key(
+    State(state): State<WebState>,
+    Submitted { viewer, form }: Submitted,
+) -> Result<Response, WebError> {
     if !viewer.manages_keys() {
         return Err(WebError::Forbidden("Only API keys with the admin or * scope, and no owner, manage keys."));
     }
@@ -202,11 +203,10 @@ pub async fn create_key(State(state): State<WebState>, viewer: Viewer, body: Byt
 
 pub async fn revoke_key(
     State(state): State<WebState>,
-    viewer: Viewer,
+
     Path(id): Path<String>,
-    body: Bytes,
+    Submitted { viewer, .. }: Submitted,
 ) -> Result<Response, WebError> {
-    viewer.form(&body)?;
     if !viewer.manages_keys() {
         return Err(WebError::Forbidden("Only API keys with the admin or * scope, and no owner, manage keys."));
     }
@@ -295,10 +295,8 @@ pub async fn workspaces(
 
 pub async fn create_workspace(
     State(state): State<WebState>,
-    viewer: Viewer,
-    body: Bytes,
+    Submitted { viewer, form }: Submitted,
 ) -> Result<Response, WebError> {
-    let form = viewer.form(&body)?;
     viewer.require(Scope::Admin)?;
     let new = NewWorkspace {
         name: form.text("name").unwrap_or_default(),

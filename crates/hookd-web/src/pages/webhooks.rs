@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,9 +16,9 @@ use super::deliveries::{delivery_log, DeliveryLog};
 use super::{query, see_other};
 use crate::charts;
 use crate::error::WebError;
-use crate::session::{Form, Viewer};
+use crate::session::{Form, Submitted, Viewer};
 use crate::views::{ago, html, p95, rate, Chrome, Section};
-use crate::{Surface, WebState};
+use crate::WebState;
 
 /// Webhooks per page of the list.
 const PAGE: u32 = 50;
@@ -194,8 +193,10 @@ struct CreatedPage {
     warnings: Vec<String>,
 }
 
-pub async fn create(State(state): State<WebState>, viewer: Viewer, body: Bytes) -> Result<Response, WebError> {
-    let form = viewer.form(&body)?;
+pub async fn create(
+    State(state): State<WebState>,
+    Submitted { viewer, form }: Submitted,
+) -> Result<Response, WebError> {
     viewer.require(Scope::WebhooksWrite)?;
     let events = WebhookForm::chosen(&form);
     let req = NewWebhook {
@@ -356,23 +357,25 @@ pub async fn show(
     let w = state.services().webhooks.get(&viewer.active.principal, &parse_id(&id)?).await?;
     let q = query(q.as_deref());
     let notice = match q.get("notice") {
-        Some("saved") => "Changes saved.",
-        Some("enabled") => "Webhook enabled: deliveries resume.",
-        Some("disabled") => "Webhook disabled: nothing is sent until you enable it again.",
-        Some("rotated") => "Secret rotated. The previous secret keeps signing alongside the new one for the overlap.",
-        Some("created") => "Webhook created.",
-        _ => "",
+        Some("saved") => "Changes saved.".to_owned(),
+        Some("enabled") => "Webhook enabled: deliveries resume.".to_owned(),
+        Some("disabled") => "Webhook disabled: nothing is sent until you enable it again.".to_owned(),
+        Some("replayed") => {
+            let n = q.get("count").and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+            let what = if q.get("only_failed").is_some() { "failed" } else { "finished" };
+            format!("Replaying {n} {what} deliveries.")
+        }
+        _ => String::new(),
     };
-    show_page(&state, &viewer, &w, &q, None, notice.to_owned(), None).await
+    show_page(&state, &viewer, &w, &q, None, notice, None).await
 }
 
 pub async fn save(
     State(state): State<WebState>,
-    viewer: Viewer,
+
     Path(id): Path<String>,
-    body: Bytes,
+    Submitted { viewer, form }: Submitted,
 ) -> Result<Response, WebError> {
-    let form = viewer.form(&body)?;
     viewer.require(Scope::WebhooksWrite)?;
     let id = parse_id(&id)?;
     let events = WebhookForm::chosen(&form);
@@ -396,11 +399,10 @@ pub async fn save(
 
 pub async fn set_enabled(
     State(state): State<WebState>,
-    viewer: Viewer,
+
     Path(id): Path<String>,
-    body: Bytes,
+    Submitted { viewer, form }: Submitted,
 ) -> Result<Response, WebError> {
-    let form = viewer.form(&body)?;
     viewer.require(Scope::WebhooksWrite)?;
     let id = parse_id(&id)?;
     let enabled = form.get("enabled") == Some("true");
@@ -433,11 +435,10 @@ pub async fn confirm_delete(
 
 pub async fn delete(
     State(state): State<WebState>,
-    viewer: Viewer,
+
     Path(id): Path<String>,
-    body: Bytes,
+    Submitted { viewer, .. }: Submitted,
 ) -> Result<Response, WebError> {
-    viewer.form(&body)?;
     viewer.require(Scope::WebhooksWrite)?;
     state.services().webhooks.delete(&viewer.active.principal, &parse_id(&id)?).await?;
     Ok(see_other(&viewer.path("/webhooks?notice=deleted")))
@@ -447,11 +448,10 @@ pub async fn delete(
 /// URL, and only with the session's CSRF token.
 pub async fn reveal_secret(
     State(state): State<WebState>,
-    viewer: Viewer,
+
     Path(id): Path<String>,
-    body: Bytes,
+    Submitted { viewer, .. }: Submitted,
 ) -> Result<Response, WebError> {
-    viewer.form(&body)?;
     viewer.require(Scope::WebhooksWrite)?;
     let id = parse_id(&id)?;
     let s = state.services();
@@ -462,22 +462,14 @@ pub async fn reveal_secret(
 
 pub async fn rotate_secret(
     State(state): State<WebState>,
-    viewer: Viewer,
+
     Path(id): Path<String>,
-    body: Bytes,
+    Submitted { viewer, .. }: Submitted,
 ) -> Result<Response, WebError> {
-    viewer.form(&body)?;
     viewer.require(Scope::WebhooksWrite)?;
     let id = parse_id(&id)?;
     let (w, secret) = state.services().webhooks.rotate_secret(&viewer.active.principal, &id, None).await?;
     let notice = "Secret rotated. The previous secret keeps signing alongside the new one during the overlap, so \
                   receivers can switch without missing a delivery. The new secret is shown once, below.";
     show_page(&state, &viewer, &w, &Form::default(), None, notice.into(), Some(secret)).await
-}
-
-impl Viewer {
-    /// Whether this is the portal (templates hide what the portal does not have).
-    pub fn is_portal(&self) -> bool {
-        self.surface == Surface::Portal
-    }
 }

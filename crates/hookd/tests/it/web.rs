@@ -170,6 +170,9 @@ async fn every_post_needs_the_sessions_csrf_token_and_a_refused_one_changes_noth
     for path in ["/delete", "/rotate", "/test", "/secret"] {
         assert_eq!(b.post(&format!("/dashboard/webhooks/{id}{path}"), &[]).await.status, 403, "{path}");
     }
+    let huge = "x".repeat(100 * 1024);
+    let r = b.post(&format!("/dashboard/webhooks/{id}"), &[("csrf", &csrf), ("description", &huge)]).await;
+    assert_eq!(r.status, 413, "forms take at most 64 KiB");
     let still = c.get(&format!("/v1/webhooks/{id}")).await;
     assert_eq!(still.data()["enabled"], true);
     // With the token, the same request works.
