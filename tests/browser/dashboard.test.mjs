@@ -302,6 +302,40 @@ describe("the dashboard", () => {
     await phone.close();
   });
 
+  test("labels every control and works from the keyboard", async () => {
+    const unnamed = () =>
+      page.evaluate(() =>
+        [...document.querySelectorAll("input:not([type=hidden]), select, textarea, button, a[href]")]
+          .filter((el) => {
+            const labelled = el.id && document.querySelector(`label[for="${el.id}"]`);
+            const named = el.getAttribute("aria-label") || el.getAttribute("title") || el.textContent.trim();
+            return !labelled && !named && !el.closest("label");
+          })
+          .map((el) => el.outerHTML),
+      );
+    for (const route of [
+      "/dashboard/webhooks",
+      "/dashboard/webhooks/new",
+      `/dashboard/webhooks/${webhook.id}`,
+      "/dashboard/events",
+      "/dashboard/settings/keys",
+      "/dashboard/workspaces",
+    ]) {
+      await page.goto(`${hookd.url}${route}`);
+      assert.deepEqual(await unnamed(), [], `controls without a name on ${route}`);
+    }
+    // Tab to "Send test event" and press Enter: no mouse needed.
+    await page.goto(`${hookd.url}/dashboard/webhooks/${webhook.id}`);
+    let focused = "";
+    for (let i = 0; i < 40 && focused !== "Send test event"; i++) {
+      await page.keyboard.press("Tab");
+      focused = await page.evaluate(() => document.activeElement?.textContent.trim());
+    }
+    assert.equal(focused, "Send test event");
+    await page.keyboard.press("Enter");
+    await page.getByText("Test event sent").waitFor();
+  });
+
   test("deletes a webhook after a confirmation", async () => {
     const doomed = await createWebhook(page, `${receiver.url}/doomed`, ["link.deleted"], "to delete");
     await page.getByRole("link", { name: "Delete" }).click();
