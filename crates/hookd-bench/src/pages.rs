@@ -16,7 +16,7 @@ use hookd::app::App;
 use hookd::config::{Config, Settings};
 use hookd_core::crypto::{EncryptionKey, SecretCipher};
 use hookd_core::domain::{
-    Attempt, Delivery, DeliveryStatus, Event, GeneratedKey, Scope, Webhook, WebhookSecrets, Workspace,
+    Attempt, Delivery, DeliveryStatus, Event, GeneratedKey, Scope, StatsTally, Webhook, WebhookSecrets, Workspace,
 };
 use hookd_core::id::{DeliveryId, EventId, WebhookId};
 use hookd_core::store::{DeliveryResult, NewEventRecord, NextStep, Store};
@@ -71,6 +71,13 @@ async fn main() -> anyhow::Result<()> {
         ("busiest webhook, 7 days", format!("/dashboard/webhooks/{hot}?range=7d"), &cookie),
         ("busiest webhook, failed only", format!("/dashboard/webhooks/{hot}?status=failed"), &cookie),
         ("busiest webhook, a status it has none of", format!("/dashboard/webhooks/{hot}?status=cancelled"), &cookie),
+        ("busiest webhook, pending only (it has none)", format!("/dashboard/webhooks/{hot}?status=pending"), &cookie),
+        ("busiest webhook, sending only (it has none)", format!("/dashboard/webhooks/{hot}?status=in_flight"), &cookie),
+        (
+            "busiest webhook, an event type it never got",
+            format!("/dashboard/webhooks/{hot}?event_type=test.ping"),
+            &cookie,
+        ),
         ("busiest webhook, by event type", format!("/dashboard/webhooks/{hot}?event_type=link.deleted"), &cookie),
         (
             "busiest webhook, an older page",
@@ -261,9 +268,7 @@ async fn record(store: &dyn Store, batch: Vec<NewEventRecord>) -> anyhow::Result
                 error_kind: failed.then(|| "http_status".into()),
                 error_message: failed.then(|| "answered 500 Internal Server Error".into()),
                 request_headers: vec![
-                    ("content-type".into(), "application/json".into()),
-                    ("webhook-id".into(), d.event_id.to_string()),
-                    ("webhook-timestamp".into(), d.created_at.unix_timestamp().to_string()),
+                    ("x-hookd-signature".into(), format!("sha256={}", "ab".repeat(32))),
                     ("webhook-signature".into(), "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=".into()),
                 ],
                 response_headers: vec![("content-type".into(), "application/json".into())],
@@ -272,9 +277,14 @@ async fn record(store: &dyn Store, batch: Vec<NewEventRecord>) -> anyhow::Result
         });
     }
     let far = time_fmt::now() - time::Duration::days(365);
+    let mut tally = StatsTally::default();
     for chunk in results.chunks(2_000) {
         store.record_results(chunk, far).await?;
+        for r in chunk {
+            tally.add(&r.webhook_id, r.attempt.as_ref().expect("an attempt"));
+        }
     }
+    store.add_webhook_stats(&tally.take()).await?;
     Ok(())
 }
 

@@ -220,6 +220,8 @@ pub struct DeliveryResult {
 pub struct DeliveryFilter {
     pub webhook_id: Option<WebhookId>,
     pub event_id: Option<EventId>,
+    /// Only deliveries with this id or a later one (a search window's floor).
+    pub from: Option<DeliveryId>,
     pub status: Option<DeliveryStatus>,
     pub event_type: Option<String>,
     pub since: Option<OffsetDateTime>,
@@ -412,6 +414,14 @@ pub trait Store: Send + Sync + 'static {
     /// Starts a new retry round for one delivery, due now: leased to `lease`'s node for
     /// an immediate attempt, or, without a lease, left pending for whichever node claims
     /// it (and announced to them). `None` when it does not exist or is in flight.
+    /// The id of the `size`-th newest delivery of `webhook` older than `before`: the floor
+    /// of a search window of `size` deliveries. `None` when fewer exist.
+    async fn delivery_window_floor(
+        &self,
+        webhook: &WebhookId,
+        before: Option<&DeliveryId>,
+        size: u32,
+    ) -> StoreResult<Option<DeliveryId>>;
     async fn claim_for_retry(
         &self,
         workspace: &WorkspaceId,
@@ -451,6 +461,8 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes sessions and links expired at `now`, and statistics of hours before
     /// `stats_before`. Returns how many rows.
     async fn prune_web(&self, now: OffsetDateTime, stats_before: OffsetDateTime) -> StoreResult<u64>;
+    /// Adds attempt counts to the hourly statistics.
+    async fn add_webhook_stats(&self, rows: &[StatRow]) -> StoreResult<()>;
     /// The statistics rows of these webhooks for the hours from `since`.
     async fn webhook_stats(&self, webhooks: &[WebhookId], since: OffsetDateTime) -> StoreResult<Vec<StatRow>>;
 }

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookd_core::domain::DeliveryJob;
+use hookd_core::domain::{attempt_headers, DeliveryJob};
 use hookd_core::service::WebhookRoute;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::StatusCode;
 use time::OffsetDateTime;
 
@@ -63,7 +63,7 @@ pub struct Outcome {
     pub error_message: Option<String>,
     /// `Retry-After` of a 429 or 503.
     pub retry_after: Option<Duration>,
-    /// The headers sent (none when the request was not sent).
+    /// The signature headers sent (none when the request was not sent).
     pub request_headers: Vec<(String, String)>,
     /// The response's headers, at most [`MAX_HEADERS_KEPT`] of them.
     pub response_headers: Vec<(String, String)>,
@@ -83,7 +83,6 @@ impl Outcome {
 pub struct Sender {
     client: reqwest::Client,
     options: Arc<SenderOptions>,
-    user_agent: HeaderValue,
 }
 
 impl Sender {
@@ -111,8 +110,7 @@ impl Sender {
             .pool_max_idle_per_host(options.max_idle_per_host)
             .tcp_nodelay(true)
             .build()?;
-        let user_agent = HeaderValue::from_str(&format!("hookd/{}", env!("CARGO_PKG_VERSION"))).expect("ascii");
-        Ok(Self { client, options: Arc::new(options), user_agent })
+        Ok(Self { client, options: Arc::new(options) })
     }
 
     /// Sends one attempt of `job` to `route`.
@@ -137,8 +135,7 @@ impl Sender {
         if let Err(b) = self.options.policy.check_url(&url) {
             return fail("blocked_address", b.to_string(), Vec::new());
         }
-        let headers = self.headers(route, job, started_at);
-        let request_headers = header_pairs(&headers, usize::MAX);
+        let (headers, request_headers) = self.headers(route, job, started_at);
         let sent = self.client.post(url).headers(headers).body(job.body.as_bytes().to_vec()).send().await;
         let mut res = match sent {
             Ok(r) => r,
@@ -148,7 +145,7 @@ impl Sender {
             }
         };
         let status = res.status();
-        let response_headers = header_pairs(res.headers(), MAX_HEADERS_KEPT);
+        let response_headers = header_pairs(res.headers());
         let retry_after = match status {
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                 res.headers().get(RETRY_AFTER).and_then(|v| parse_retry_after(v, started_at))
@@ -192,33 +189,37 @@ impl Sender {
         }
     }
 
-    fn headers(&self, route: &WebhookRoute, job: &DeliveryJob, now: OffsetDateTime) -> HeaderMap {
+    /// The request's headers, and the signature headers alone (for the attempt log; the
+    /// others follow from the delivery: [`attempt_headers`]).
+    fn headers(
+        &self,
+        route: &WebhookRoute,
+        job: &DeliveryJob,
+        now: OffsetDateTime,
+    ) -> (HeaderMap, Vec<(String, String)>) {
         let body = job.body.as_bytes();
         let ts = now.unix_timestamp();
         let secrets = route.signing_secrets(now);
         let mut h = HeaderMap::with_capacity(10);
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert(USER_AGENT, self.user_agent.clone());
         let value = |s: &str| HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-        h.insert(HeaderName::from_static("x-hookd-event"), value(&job.event_type));
-        h.insert(HeaderName::from_static("x-hookd-delivery"), value(job.delivery_id.as_str()));
-        // 1 for the first attempt: a receiver (and `hookd listen`) can tell a retry from a
-        // duplicate.
-        h.insert(HeaderName::from_static("x-hookd-attempt"), HeaderValue::from(job.attempts + 1));
-        h.insert(self.options.signature_header.clone(), value(&signing::body_hmac(&secrets[0].0, body)));
-        h.insert(HeaderName::from_static("webhook-id"), value(job.event_id.as_str()));
-        h.insert(HeaderName::from_static("webhook-timestamp"), HeaderValue::from(ts));
-        let sig = signing::standard_header(secrets.iter().map(|s| s.0.as_str()), job.event_id.as_str(), ts, body);
-        h.insert(HeaderName::from_static("webhook-signature"), value(&sig));
-        h
+        for (name, v) in attempt_headers(&job.event_type, &job.delivery_id, job.attempts + 1, &job.event_id, ts) {
+            h.insert(HeaderName::from_static(name), value(&v));
+        }
+        let hmac = signing::body_hmac(&secrets[0].0, body);
+        let standard = signing::standard_header(secrets.iter().map(|s| s.0.as_str()), job.event_id.as_str(), ts, body);
+        h.insert(self.options.signature_header.clone(), value(&hmac));
+        h.insert(HeaderName::from_static("webhook-signature"), value(&standard));
+        let signatures =
+            vec![(self.options.signature_header.as_str().to_owned(), hmac), ("webhook-signature".to_owned(), standard)];
+        (h, signatures)
     }
 }
 
 /// Headers as name and value pairs, in order, values cut to a readable length.
-fn header_pairs(headers: &HeaderMap, most: usize) -> Vec<(String, String)> {
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
-        .take(most)
+        .take(MAX_HEADERS_KEPT)
         .map(|(name, value)| {
             let text = String::from_utf8_lossy(value.as_bytes());
             let cut = text.char_indices().nth(MAX_HEADER_VALUE_KEPT).map_or(text.len(), |(i, _)| i);

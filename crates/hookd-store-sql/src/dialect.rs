@@ -52,6 +52,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const GREATEST: &'static str;
     /// The rows of a JSON array of strings bound to its one placeholder, for `IN (…)`.
     const JSON_TEXT_ROWS: &'static str;
+    /// After `FROM deliveries` when the query wants deliveries in flight: SQLite is told
+    /// to read `deliveries_leased` (which lists exactly those) rather than walk a
+    /// webhook's history in id order; PostgreSQL plans from statistics and needs no hint.
+    const IN_FLIGHT_INDEX: &'static str;
 
     fn begin(pools: &Self::Pools) -> impl Future<Output = StoreResult<Self::Tx>> + Send;
     fn commit(tx: Self::Tx) -> impl Future<Output = StoreResult<()>> + Send;
@@ -118,6 +122,7 @@ impl Dialect for Sqlite {
     const LEAST: &'static str = "MIN";
     const GREATEST: &'static str = "MAX";
     const JSON_TEXT_ROWS: &'static str = "SELECT value FROM json_each(?)";
+    const IN_FLIGHT_INDEX: &'static str = " INDEXED BY deliveries_leased";
     const NUMBERS_FROM_COUNTER: bool = true;
 
     async fn begin(pools: &SqlitePools) -> StoreResult<Self::Tx> {
@@ -215,6 +220,7 @@ impl Dialect for Postgres {
     const LEAST: &'static str = "LEAST";
     const GREATEST: &'static str = "GREATEST";
     const JSON_TEXT_ROWS: &'static str = "SELECT jsonb_array_elements_text(CAST(? AS jsonb))";
+    const IN_FLIGHT_INDEX: &'static str = "";
     const NUMBERS_FROM_COUNTER: bool = false;
 
     async fn begin(pool: &sqlx::PgPool) -> StoreResult<Self::Tx> {

@@ -4,6 +4,7 @@
 //!
 //!   cargo run --release -p hookd-store-sqlite --example rows
 //!   cargo run --release -p hookd-store-sqlite --example rows -- "DROP INDEX deliveries_event"
+//!   HEADERS=0 cargo run --release -p hookd-store-sqlite --example rows
 //!
 //! An argument is SQL run after migrating, to try a schema change before writing a
 //! migration for it. Pair runs with a timer that repeats them; single runs are noisy.
@@ -30,6 +31,8 @@ async fn main() {
         }
         c.close().await.unwrap();
     }
+    // HEADERS=0 records attempts without their headers, to see what keeping them costs.
+    let headers = std::env::var("HEADERS").as_deref() != Ok("0");
     let ws = WorkspaceId::generate();
     let hooks: Vec<WebhookId> = (0..100).map(|_| WebhookId::generate()).collect();
     let t = Instant::now();
@@ -86,8 +89,20 @@ async fn main() {
                     response: Some("".into()),
                     error_kind: None,
                     error_message: None,
-                    request_headers: Vec::new(),
-                    response_headers: Vec::new(),
+                    // What the sender records: the signatures sent, and the answer's headers.
+                    request_headers: [
+                        ("x-hookd-signature", format!("sha256={}", "ab".repeat(32))),
+                        ("webhook-signature", "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=".to_owned()),
+                    ]
+                    .into_iter()
+                    .filter(|_| headers)
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+                    response_headers: [("content-length", "0"), ("date", "Wed, 02 Dec 2026 16:00:00 GMT")]
+                        .into_iter()
+                        .filter(|_| headers)
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
                 }),
                 next: NextStep::Succeeded,
             })

@@ -47,7 +47,7 @@ pub async fn list(
     let since = p.since.as_deref().and_then(|t| parse_time("since", t, &mut errs));
     let until = p.until.as_deref().and_then(|t| parse_time("until", t, &mut errs));
     errs.into_result().map_err(ApiError::Validation)?;
-    let filter = DeliveryFilter { webhook_id: None, event_id: None, status, event_type: p.event, since, until };
+    let filter = DeliveryFilter { status, event_type: p.event, since, until, ..DeliveryFilter::default() };
     let page = state.deliveries.list(who, &WebhookId::from_path(&id)?, filter, limit, p.cursor.as_deref()).await?;
     let items: Vec<DeliveryResponse> = page.items.iter().map(|d| DeliveryResponse::new(d, None)).collect();
     Ok(ApiResponse::ok(items).with_next_cursor(page.next_cursor))

@@ -249,3 +249,87 @@ pub async fn retry_replay_and_prune(store: Arc<dyn Store>) {
     assert!(store.list_attempts(&b).await.unwrap().is_empty());
     assert!(store.get_delivery(&ws.id, &a).await.unwrap().is_some());
 }
+
+pub async fn the_log_filters_by_every_status_event_type_and_event(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let k = key(&ws.id, false);
+    store.create_api_key(&k.key).await.unwrap();
+    let mut other = webhook(&ws.id, &k, "https://example.com/other");
+    other.number = store.insert_webhook(&other).await.unwrap();
+    // Five deliveries to `w` (one per status to be) and one to the other webhook, of two
+    // event types.
+    let lease = Some(("n", time_fmt::now() + Duration::from_secs(60)));
+    let mut created = event(&ws.id, None);
+    created.event_type = "link.created".into();
+    let mut deleted = event(&ws.id, None);
+    deleted.event_type = "link.deleted".into();
+    let a = record(created, &[&w.id, &w.id, &w.id, &other.id], lease);
+    let b = record(deleted, &[&w.id, &w.id], lease);
+    store.insert_events(&[a.clone(), b.clone()]).await.unwrap();
+    let d = |r: &NewEventRecord, i: usize| r.deliveries[i].id.clone();
+    let result = |id: DeliveryId, next: NextStep, code: i32| DeliveryResult {
+        delivery_id: id.clone(),
+        webhook_id: w.id.clone(),
+        attempt: Some(attempt(&id, 1, code)),
+        next,
+    };
+    let far = time_fmt::now() - Duration::from_secs(86_400);
+    let later = time_fmt::now() + Duration::from_secs(600);
+    store
+        .record_results(
+            &[
+                result(d(&a, 0), NextStep::Succeeded, 200),
+                result(d(&a, 1), NextStep::Failed, 500),
+                result(d(&a, 2), NextStep::RetryAt(later), 503),
+                DeliveryResult {
+                    delivery_id: d(&b, 0),
+                    webhook_id: w.id.clone(),
+                    attempt: None,
+                    next: NextStep::Cancelled,
+                },
+            ],
+            far,
+        )
+        .await
+        .unwrap();
+    // d(&b, 1) stays in flight, and so does the other webhook's.
+    let list = |status: Option<DeliveryStatus>, event_type: Option<&str>, event_id: Option<&EventId>| {
+        let filter = DeliveryFilter {
+            webhook_id: Some(w.id.clone()),
+            status,
+            event_type: event_type.map(str::to_owned),
+            event_id: event_id.cloned(),
+            ..Default::default()
+        };
+        let store = store.clone();
+        let ws = ws.id.clone();
+        async move {
+            let got = store.list_deliveries(&ws, &filter, &PageRequest { limit: 10, before: None }).await.unwrap();
+            got.into_iter().map(|d| d.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(Some(DeliveryStatus::Succeeded), None, None).await, vec![d(&a, 0)]);
+    assert_eq!(list(Some(DeliveryStatus::Failed), None, None).await, vec![d(&a, 1)]);
+    assert_eq!(list(Some(DeliveryStatus::Pending), None, None).await, vec![d(&a, 2)]);
+    assert_eq!(list(Some(DeliveryStatus::Cancelled), None, None).await, vec![d(&b, 0)]);
+    assert_eq!(list(Some(DeliveryStatus::InFlight), None, None).await, vec![d(&b, 1)], "not the other webhook's");
+    let mut deleted_ids = vec![d(&b, 0), d(&b, 1)];
+    deleted_ids.sort();
+    deleted_ids.reverse();
+    assert_eq!(list(None, Some("link.deleted"), None).await, deleted_ids, "newest first");
+    assert_eq!(list(Some(DeliveryStatus::Failed), Some("link.deleted"), None).await, Vec::<DeliveryId>::new());
+    assert_eq!(list(None, None, Some(&b.event.id)).await, deleted_ids);
+    assert_eq!(list(None, Some("link.created"), None).await.len(), 3);
+
+    // Search windows: the floor of the 2 newest is the second newest; past the history,
+    // none. A window bounds the list from below.
+    let mut all: Vec<DeliveryId> = a.deliveries[..3].iter().chain(&b.deliveries).map(|d| d.id.clone()).collect();
+    all.sort();
+    all.reverse();
+    assert_eq!(store.delivery_window_floor(&w.id, None, 2).await.unwrap(), Some(all[1].clone()));
+    assert_eq!(store.delivery_window_floor(&w.id, Some(&all[0]), 2).await.unwrap(), Some(all[2].clone()));
+    assert_eq!(store.delivery_window_floor(&w.id, None, 6).await.unwrap(), None);
+    let windowed = DeliveryFilter { webhook_id: Some(w.id.clone()), from: Some(all[1].clone()), ..Default::default() };
+    let got = store.list_deliveries(&ws.id, &windowed, &PageRequest { limit: 10, before: None }).await.unwrap();
+    assert_eq!(got.into_iter().map(|d| d.id).collect::<Vec<_>>(), all[..2].to_vec());
+}

@@ -61,6 +61,7 @@ macro_rules! store_conformance_tests {
             results_move_deliveries_and_counters
             gone_disables_and_cancels
             retry_replay_and_prune
+            the_log_filters_by_every_status_event_type_and_event
             an_unleased_retry_is_due_for_any_node
             request_reservations_never_pass_the_limit
             web_sessions_round_trip_and_end

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::domain::{hour_of, latency_bucket, PortalLink, WebSession};
+use crate::domain::{hour_of, latency_bucket, PortalLink, StatsTally, WebSession};
 
 fn session(ws: &WorkspaceId, key: Option<&ApiKeyId>, owner: Option<&str>) -> WebSession {
     let now = time_fmt::now();
@@ -102,32 +102,26 @@ pub async fn portal_links_open_once(store: Arc<dyn Store>) {
 }
 
 pub async fn attempts_are_counted_by_hour_and_latency(store: Arc<dyn Store>) {
-    let (ws, w) = with_webhook(&*store).await;
-    let rec =
-        record(event(&ws.id, None), &[&w.id, &w.id, &w.id], Some(("n", time_fmt::now() + Duration::from_secs(60))));
-    store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
-    let far = time_fmt::now() - Duration::from_secs(86_400);
-    let result = |i: usize, code: i32, ms: i64| {
-        let d = &rec.deliveries[i].id;
-        DeliveryResult {
-            delivery_id: d.clone(),
-            webhook_id: w.id.clone(),
-            attempt: Some(Attempt { duration_ms: ms, ..attempt(d, 1, code) }),
-            next: if code < 300 { NextStep::Succeeded } else { NextStep::Failed },
-        }
-    };
-    store.record_results(&[result(0, 200, 3), result(1, 500, 3)], far).await.unwrap();
-    // A second batch adds to the same row.
-    store.record_results(&[result(2, 200, 120)], far).await.unwrap();
+    let (_, w) = with_webhook(&*store).await;
+    let a = |ms: i64, code: i32| Attempt { duration_ms: ms, ..attempt(&DeliveryId::generate(), 1, code) };
+    let mut tally = StatsTally::default();
+    tally.add(&w.id, &a(3, 200));
+    tally.add(&w.id, &a(3, 500));
+    store.add_webhook_stats(&tally.take()).await.unwrap();
+    // A second write adds to the same rows, and makes others.
+    tally.add(&w.id, &a(120, 200));
+    tally.add(&w.id, &a(4, 200));
+    store.add_webhook_stats(&tally.take()).await.unwrap();
+    store.add_webhook_stats(&[]).await.unwrap();
 
     let hour = hour_of(time_fmt::now());
-    let rows =
-        store.webhook_stats(&[w.id.clone(), WebhookId::generate()], hour - Duration::from_secs(3600)).await.unwrap();
+    let since = hour - Duration::from_secs(3600);
+    let rows = store.webhook_stats(&[w.id.clone(), WebhookId::generate()], since).await.unwrap();
     let fast = rows.iter().find(|r| r.bucket == latency_bucket(3)).expect("a row for 3 ms");
     let slow = rows.iter().find(|r| r.bucket == latency_bucket(120)).expect("a row for 120 ms");
-    assert_eq!((fast.succeeded, fast.failed, slow.succeeded, slow.failed), (1, 1, 1, 0));
-    assert!(rows.iter().all(|r| r.webhook_id == w.id && r.hour >= hour - Duration::from_secs(3600)));
-    assert_eq!(rows.iter().map(|r| r.succeeded + r.failed).sum::<i64>(), 3);
+    assert_eq!((fast.succeeded, fast.failed, slow.succeeded, slow.failed), (2, 1, 1, 0));
+    assert!(rows.iter().all(|r| r.webhook_id == w.id && r.hour >= since));
+    assert_eq!(rows.iter().map(|r| r.succeeded + r.failed).sum::<i64>(), 4);
 
     // Hours before `since` are not read; hours before the cut are pruned.
     assert!(store
@@ -137,5 +131,6 @@ pub async fn attempts_are_counted_by_hour_and_latency(store: Arc<dyn Store>) {
         .is_empty());
     let pruned = store.prune_web(time_fmt::now(), hour + Duration::from_secs(3600)).await.unwrap();
     assert_eq!(pruned, rows.len() as u64);
+    let far = time_fmt::now() - Duration::from_secs(86_400);
     assert!(store.webhook_stats(std::slice::from_ref(&w.id), far).await.unwrap().is_empty());
 }

@@ -116,10 +116,54 @@ pub struct Attempt {
     /// `timeout`, `connect`, `blocked_address`, `redirect`, `http_status`, …
     pub error_kind: Option<String>,
     pub error_message: Option<String>,
-    /// The headers sent, in order.
+    /// The signature headers sent (none when no request was sent). The other headers
+    /// follow from the delivery and the attempt: [`Attempt::headers_sent`].
     pub request_headers: Vec<(String, String)>,
     /// The headers of the response, in order (none when there was no response).
     pub response_headers: Vec<(String, String)>,
+}
+
+/// The `User-Agent` of every delivery.
+pub const USER_AGENT: &str = concat!("hookd/", env!("CARGO_PKG_VERSION"));
+
+/// The headers of an attempt that follow from the delivery, in the order they are sent:
+/// the sender sends these, then the signatures; the delivery log shows them the same way.
+pub fn attempt_headers(
+    event_type: &str,
+    delivery_id: &DeliveryId,
+    attempt: i32,
+    event_id: &EventId,
+    timestamp: i64,
+) -> [(&'static str, String); 7] {
+    [
+        ("content-type", "application/json".to_owned()),
+        ("user-agent", USER_AGENT.to_owned()),
+        ("x-hookd-event", event_type.to_owned()),
+        ("x-hookd-delivery", delivery_id.to_string()),
+        // 1 for the first attempt: a receiver (and `hookd listen`) can tell a retry from
+        // a duplicate.
+        ("x-hookd-attempt", attempt.to_string()),
+        ("webhook-id", event_id.to_string()),
+        ("webhook-timestamp", timestamp.to_string()),
+    ]
+}
+
+impl Attempt {
+    /// Every header this attempt sent, in order: those that follow from the delivery,
+    /// then the stored signatures. Empty when no request was sent (a refused address).
+    pub fn headers_sent(&self, delivery: &Delivery) -> Vec<(String, String)> {
+        if self.request_headers.is_empty() {
+            return Vec::new();
+        }
+        let derived = attempt_headers(
+            &delivery.event_type,
+            &delivery.id,
+            self.attempt,
+            &delivery.event_id,
+            self.started_at.unix_timestamp(),
+        );
+        derived.into_iter().map(|(k, v)| (k.to_owned(), v)).chain(self.request_headers.iter().cloned()).collect()
+    }
 }
 
 impl Delivery {
@@ -238,6 +282,55 @@ pub fn validate_producer_id(id: &str, errs: &mut FieldErrors, field: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attempts_headers_are_the_derived_ones_then_its_signatures() {
+        let now = time_fmt::now();
+        let e = Event {
+            id: EventId::generate(),
+            workspace_id: WorkspaceId::generate(),
+            event_type: "link.created".into(),
+            producer_id: None,
+            owner: None,
+            data: "{}".into(),
+            occurred_at: None,
+            created_at: now,
+            deliveries: 1,
+        };
+        let d = Delivery::new_in_flight(&e, &WebhookId::generate(), now);
+        let mut a = Attempt {
+            delivery_id: d.id.clone(),
+            attempt: 2,
+            started_at: now,
+            duration_ms: 5,
+            status_code: Some(200),
+            response: None,
+            error_kind: None,
+            error_message: None,
+            request_headers: vec![("webhook-signature".into(), "v1,abc".into())],
+            response_headers: Vec::new(),
+        };
+        let sent = a.headers_sent(&d);
+        let names: Vec<&str> = sent.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "content-type",
+                "user-agent",
+                "x-hookd-event",
+                "x-hookd-delivery",
+                "x-hookd-attempt",
+                "webhook-id",
+                "webhook-timestamp",
+                "webhook-signature"
+            ]
+        );
+        assert_eq!(sent[4].1, "2");
+        assert_eq!(sent[5].1, e.id.to_string());
+        assert_eq!(sent[6].1, now.unix_timestamp().to_string());
+        a.request_headers.clear();
+        assert!(a.headers_sent(&d).is_empty(), "nothing was sent");
+    }
 
     #[test]
     fn schedule_steps_jitter_within_twenty_percent_and_run_out() {

@@ -70,6 +70,53 @@ pub struct StatRow {
     pub failed: i64,
 }
 
+/// Attempts counted in memory by webhook, hour and latency bucket, until they are
+/// written (`Store::add_webhook_stats`) in one statement for many batches of results.
+#[derive(Debug, Default)]
+pub struct StatsTally(std::collections::BTreeMap<(WebhookId, i64, usize), (i64, i64)>);
+
+impl StatsTally {
+    /// Counts one attempt of `webhook`.
+    pub fn add(&mut self, webhook: &WebhookId, attempt: &crate::domain::Attempt) {
+        let hour = hour_of(attempt.started_at).unix_timestamp();
+        let key = (webhook.clone(), hour, latency_bucket(attempt.duration_ms));
+        let counts = self.0.entry(key).or_default();
+        if attempt.error_kind.is_none() {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The rows counted so far, in key order (so that two nodes writing the same rows
+    /// lock them in the same order); the tally starts again empty.
+    pub fn take(&mut self) -> Vec<StatRow> {
+        std::mem::take(&mut self.0)
+            .into_iter()
+            .map(|((webhook_id, hour, bucket), (succeeded, failed))| StatRow {
+                webhook_id,
+                hour: OffsetDateTime::from_unix_timestamp(hour).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                bucket,
+                succeeded,
+                failed,
+            })
+            .collect()
+    }
+
+    /// Adds rows back (a write that failed), to be written with the next ones.
+    pub fn restore(&mut self, rows: Vec<StatRow>) {
+        for r in rows {
+            let counts = self.0.entry((r.webhook_id, r.hour.unix_timestamp(), r.bucket)).or_default();
+            counts.0 += r.succeeded;
+            counts.1 += r.failed;
+        }
+    }
+}
+
 /// The start of the hour `t` falls in.
 pub fn hour_of(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_minute(0).and_then(|t| t.replace_second(0)).and_then(|t| t.replace_nanosecond(0)).unwrap_or(t)
@@ -168,6 +215,36 @@ mod tests {
         assert_eq!(h.latency_quantile(1.0), Some(100.0));
         assert_eq!(Health::of(&[]).success_rate(), None);
         assert_eq!(Health::of(&[]).latency_quantile(0.95), None);
+    }
+
+    #[test]
+    fn a_tally_counts_attempts_by_webhook_hour_and_bucket_and_keeps_failed_writes() {
+        let w = WebhookId::generate();
+        let t = datetime!(2026-01-01 10:20 UTC);
+        let attempt = |ms: i64, ok: bool, at: OffsetDateTime| crate::domain::Attempt {
+            delivery_id: crate::id::DeliveryId::generate(),
+            attempt: 1,
+            started_at: at,
+            duration_ms: ms,
+            status_code: Some(if ok { 200 } else { 500 }),
+            response: None,
+            error_kind: (!ok).then(|| "http_status".into()),
+            error_message: None,
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
+        };
+        let mut tally = StatsTally::default();
+        tally.add(&w, &attempt(3, true, t));
+        tally.add(&w, &attempt(4, false, t + Duration::minutes(30)));
+        tally.add(&w, &attempt(120, true, t));
+        tally.add(&w, &attempt(3, true, t + Duration::HOUR));
+        let rows = tally.take();
+        assert!(tally.is_empty());
+        let summary: Vec<_> = rows.iter().map(|r| (r.hour.hour(), r.bucket, r.succeeded, r.failed)).collect();
+        assert_eq!(summary, [(10, 0, 1, 1), (10, latency_bucket(120), 1, 0), (11, 0, 1, 0)]);
+        tally.restore(rows.clone());
+        tally.add(&w, &attempt(3, true, t));
+        assert_eq!(tally.take()[0].succeeded, 2, "restored rows add up with new ones");
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub struct DeliveryDetail {
     pub attempts: Vec<Attempt>,
 }
 
+/// Deliveries of a webhook searched for one page of a filtered log.
+pub const SEARCH_WINDOW: u32 = 10_000;
+
 #[derive(Clone)]
 pub struct DeliveryService {
     store: Arc<dyn Store>,
@@ -45,10 +48,27 @@ impl DeliveryService {
                 DeliveryId::parse(c).map_err(|_| FieldErrors::single("cursor", "is not a cursor returned by this list"))
             })
             .transpose()?;
+        // A filter may match nothing in a long history: search a window of the webhook's
+        // newest deliveries (before the cursor) at a time, so that every page costs the
+        // same however long the history. A page may then hold fewer matches than `limit`,
+        // and still a cursor, to search the next window.
+        let windowed =
+            filter.status.is_some() || filter.event_type.is_some() || filter.since.is_some() || filter.until.is_some();
+        let floor = if windowed {
+            self.store.delivery_window_floor(&wh.id, before.as_ref(), SEARCH_WINDOW).await?
+        } else {
+            None
+        };
         filter.webhook_id = Some(wh.id);
+        filter.from = floor.clone();
         let items =
             self.store.list_deliveries(who.workspace_id(), &filter, &PageRequest { limit: limit + 1, before }).await?;
-        Ok(Page::from_overfetch(items, limit, |d| d.id.to_string()))
+        let mut page = Page::from_overfetch(items, limit, |d| d.id.to_string());
+        if page.next_cursor.is_none() {
+            // The window is searched; older deliveries remain below its floor.
+            page.next_cursor = floor.map(|f| f.to_string());
+        }
+        Ok(page)
     }
 
     /// The deliveries of one event (at most `limit`, newest first) to the webhooks the

@@ -13,7 +13,7 @@ mod webhooks;
 
 pub use admin::{AdminService, Bootstrapped, KeyLimits, NewWorkspace, WorkspaceChanges};
 pub use auth::{AuthError, AuthService, Principal, TokenClaims, TokenVerifier};
-pub use deliveries::{DeliveryDetail, DeliveryService};
+pub use deliveries::{DeliveryDetail, DeliveryService, SEARCH_WINDOW};
 pub use directory::{SigningSecret, WebhookDirectory, WebhookRoute};
 pub use events::{Engine, EventService, NodeOptions, Published, Refusals, MAX_BATCH};
 pub use idempotency::{Idempotency, IdempotencyService, IDEMPOTENCY_TTL};

@@ -33,6 +33,9 @@ pub(super) async fn send_once(
     for w in &disabled {
         directory.invalidate_webhook(w);
     }
+    let mut tally = StatsTally::default();
+    tally.add(&job.webhook_id, &attempt);
+    write_stats(&**store, &mut tally).await;
     Ok(attempt)
 }
 

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use hookd_core::domain::{Attempt, DeliveryJob, RetrySchedule};
+use hookd_core::domain::{Attempt, DeliveryJob, RetrySchedule, StatsTally};
 use hookd_core::id::{DeliveryId, EventId, WebhookId};
 use hookd_core::service::{Engine, Refusals, ServiceError, WebhookDirectory};
 use hookd_core::store::{Claim, DeliveryResult, NextStep, StorageHealth, Store};
@@ -43,7 +43,7 @@ mod store_only;
 
 use attempt::{attempt, disable_before, send_once};
 use dispatcher::Dispatcher;
-use results::write_results;
+use results::{write_results, write_stats};
 use scheduler::schedule;
 pub use store_only::StoreOnlyEngine;
 
@@ -57,6 +57,9 @@ const MAX_RESULTS_PER_WRITE: usize = 1000;
 const RESULTS_LINGER: Duration = Duration::from_millis(20);
 /// Most deliveries claimed in one query.
 const MAX_CLAIM: usize = 1000;
+/// How often the attempts counted for the dashboard's statistics are written: one
+/// statement for every webhook, hour and latency bucket seen since the last write.
+const STATS_INTERVAL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct EngineOptions {

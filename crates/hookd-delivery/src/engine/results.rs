@@ -3,13 +3,34 @@
 
 use super::*;
 
-/// Writes outcomes in batches, retrying the store until it takes them.
+/// Writes outcomes in batches, retrying the store until it takes them. Attempts are
+/// also counted for the dashboard's statistics, written every [`STATS_INTERVAL`] in one
+/// statement rather than with every batch.
 pub(super) async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<DeliveryResult>) {
-    while let Some(batch) = next_batch(&mut rx).await {
+    let mut tally = StatsTally::default();
+    let mut stats_timer = tokio::time::interval(STATS_INTERVAL);
+    stats_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // Waiting for the first result of a batch is the one place to stop and write the
+        // statistics (a channel's `recv` loses nothing when another branch wins).
+        let first = tokio::select! {
+            r = rx.recv() => r,
+            _ = stats_timer.tick() => {
+                write_stats(&*shared.store, &mut tally).await;
+                continue;
+            }
+        };
+        let Some(first) = first else { break };
+        let batch = collect_batch(first, &mut rx).await;
         let disabled = until_stored(&shared.options.storage, batch.len(), || {
             shared.store.record_results(&batch, disable_before(&shared.options))
         })
         .await;
+        for r in &batch {
+            if let Some(a) = &r.attempt {
+                tally.add(&r.webhook_id, a);
+            }
+        }
         for w in &disabled {
             tracing::warn!(webhook_id = %w, "webhook disabled");
             shared.directory.invalidate_webhook(w);
@@ -33,13 +54,38 @@ pub(super) async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedRe
             }
         }
     }
+    // Shutting down: what is counted is written now.
+    write_stats(&*shared.store, &mut tally).await;
+}
+
+/// Writes the statistics counted so far. They are not worth holding results up for: a
+/// write that fails keeps its counts for the next one.
+pub(super) async fn write_stats(store: &dyn Store, tally: &mut StatsTally) {
+    if tally.is_empty() {
+        return;
+    }
+    let rows = tally.take();
+    if let Err(e) = store.add_webhook_stats(&rows).await {
+        tracing::warn!(error = %hookd_core::error_chain(&e), "could not record delivery statistics; keeping them for the next write");
+        tally.restore(rows);
+    }
 }
 
 /// The next batch: the first outcome to arrive, and whatever follows it within
 /// [`RESULTS_LINGER`], up to [`MAX_RESULTS_PER_WRITE`]. `None` once the channel is closed
 /// and empty. A closed channel (shutdown) does not linger.
+#[cfg(test)]
 pub(super) async fn next_batch(rx: &mut mpsc::UnboundedReceiver<DeliveryResult>) -> Option<Vec<DeliveryResult>> {
     let first = rx.recv().await?;
+    Some(collect_batch(first, rx).await)
+}
+
+/// A batch that starts with `first`: whatever follows it within [`RESULTS_LINGER`], up
+/// to [`MAX_RESULTS_PER_WRITE`]. A closed channel (shutdown) does not linger.
+pub(super) async fn collect_batch(
+    first: DeliveryResult,
+    rx: &mut mpsc::UnboundedReceiver<DeliveryResult>,
+) -> Vec<DeliveryResult> {
     let mut batch = vec![first];
     if !rx.is_closed() {
         tokio::time::sleep(RESULTS_LINGER).await;
@@ -50,7 +96,7 @@ pub(super) async fn next_batch(rx: &mut mpsc::UnboundedReceiver<DeliveryResult>)
             Err(_) => break,
         }
     }
-    Some(batch)
+    batch
 }
 
 /// Runs `write` until it succeeds: the outcomes are already sent, so they are never

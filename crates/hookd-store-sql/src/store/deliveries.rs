@@ -164,18 +164,6 @@ pub(super) async fn record_results<D: Dialect>(
         );
         tx.execute(q).await?;
     }
-    let stats = hourly_stats(batch);
-    for chunk in sized_chunks(&stats) {
-        let mut q = Sql::new("INSERT INTO webhook_stats (webhook_id, hour, bucket, succeeded, failed) ");
-        q.push_values(chunk, |r, ((webhook, hour, bucket), (succeeded, failed))| {
-            r.bind(*webhook).bind(*hour).bind(*bucket).bind(*succeeded).bind(*failed);
-        });
-        q.push(
-            " ON CONFLICT (webhook_id, hour, bucket) DO UPDATE SET succeeded = webhook_stats.succeeded + \
-             excluded.succeeded, failed = webhook_stats.failed + excluded.failed",
-        );
-        tx.execute(q).await?;
-    }
     for chunk in sized_chunks(batch) {
         let mut q = Sql::new("WITH v(id, status, next, attempts, code, error) AS (");
         q.push_values(chunk, |row, r| {
@@ -266,25 +254,6 @@ pub(super) async fn record_results<D: Dialect>(
     }
     tx.commit().await?;
     Ok(disabled)
-}
-
-/// A batch's attempts counted by webhook, hour and latency bucket, in key order (so
-/// that two nodes lock the rows they share in the same order).
-type StatKey<'a> = (&'a str, i64, i64);
-
-fn hourly_stats(batch: &[DeliveryResult]) -> Vec<(StatKey<'_>, (i64, i64))> {
-    let mut out: std::collections::BTreeMap<StatKey<'_>, (i64, i64)> = Default::default();
-    for r in batch {
-        let Some(a) = &r.attempt else { continue };
-        let key = (r.webhook_id.as_str(), micros(hour_of(a.started_at)), latency_bucket(a.duration_ms) as i64);
-        let counts = out.entry(key).or_default();
-        if a.error_kind.is_none() {
-            counts.0 += 1;
-        } else {
-            counts.1 += 1;
-        }
-    }
-    out.into_iter().collect()
 }
 
 pub(super) async fn claim_for_retry<D: Dialect>(

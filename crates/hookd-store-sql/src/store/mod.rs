@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use hookd_core::domain::{
-    hour_of, latency_bucket, ApiKey, Attempt, Delivery, DeliveryStatus, Event, PortalLink, StatRow, WebSession,
-    Webhook, WebhookSecrets, Workspace,
+    ApiKey, Attempt, Delivery, DeliveryStatus, Event, PortalLink, StatRow, WebSession, Webhook, WebhookSecrets,
+    Workspace,
 };
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::{
@@ -446,7 +446,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         filter: &DeliveryFilter,
         page: &PageRequest<DeliveryId>,
     ) -> StoreResult<Vec<Delivery>> {
-        let mut q = Sql::new(format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE workspace_id = ?"))
+        // Deliveries in flight are few in the whole database (each node holds at most its
+        // `max_in_flight`), and `deliveries_leased` lists exactly them: read that, not a
+        // webhook's whole history, which may hold none.
+        let hint = if filter.status == Some(DeliveryStatus::InFlight) { D::IN_FLIGHT_INDEX } else { "" };
+        let mut q = Sql::new(format!("SELECT {DELIVERY_COLUMNS} FROM deliveries{hint} WHERE workspace_id = ?"))
             .bind(workspace.as_str());
         if let Some(w) = &filter.webhook_id {
             q.push_bind(" AND webhook_id = ?", w.as_str());
@@ -455,7 +459,10 @@ impl<D: Dialect> Store for SqlStore<D> {
             q.push_bind(" AND event_id = ?", e.as_str());
         }
         if let Some(s) = filter.status {
-            q.push_bind(" AND status = ?", s.as_str());
+            // A literal, not a parameter (the status is one of a fixed set): a partial
+            // index on one status (`deliveries_leased`) is usable only when the statement
+            // names that status.
+            q.push(format!(" AND status = '{}'", s.as_str()));
         }
         if let Some(t) = &filter.event_type {
             q.push_bind(" AND event_type = ?", t.as_str());
@@ -466,11 +473,32 @@ impl<D: Dialect> Store for SqlStore<D> {
         if let Some(t) = filter.until {
             q.push_bind(" AND created_at < ?", micros(t));
         }
+        if let Some(from) = &filter.from {
+            q.push_bind(" AND id >= ?", from.as_str());
+        }
+        if let Some(from) = &filter.from {
+            q.push_bind(" AND id >= ?", from.as_str());
+        }
         if let Some(before) = &page.before {
             q.push_bind(" AND id < ?", before.as_str());
         }
         q.push_bind(" ORDER BY id DESC LIMIT ?", i64::from(page.limit));
         self.read::<DeliveryRow>(q).await?.into_iter().map(Delivery::try_from).collect()
+    }
+
+    async fn delivery_window_floor(
+        &self,
+        webhook: &WebhookId,
+        before: Option<&DeliveryId>,
+        size: u32,
+    ) -> StoreResult<Option<DeliveryId>> {
+        let mut q = Sql::new("SELECT id FROM deliveries WHERE webhook_id = ?").bind(webhook.as_str());
+        if let Some(b) = before {
+            q.push_bind(" AND id < ?", b.as_str());
+        }
+        q.push_bind(" ORDER BY id DESC LIMIT 1 OFFSET ?", i64::from(size.max(1)) - 1);
+        let row: Option<(String,)> = self.read_one(q).await?;
+        row.map(|(id,)| DeliveryId::parse(&id).map_err(StoreError::other)).transpose()
     }
 
     async fn claim_for_retry(
@@ -547,6 +575,10 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn prune_web(&self, now: OffsetDateTime, stats_before: OffsetDateTime) -> StoreResult<u64> {
         web::prune(self, now, stats_before).await
+    }
+
+    async fn add_webhook_stats(&self, rows: &[StatRow]) -> StoreResult<()> {
+        web::add_stats(self, rows).await
     }
 
     async fn webhook_stats(&self, webhooks: &[WebhookId], since: OffsetDateTime) -> StoreResult<Vec<StatRow>> {

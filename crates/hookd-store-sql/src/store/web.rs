@@ -5,6 +5,7 @@ use hookd_core::id::{WebhookId, WorkspaceId};
 use hookd_core::store::StoreResult;
 use time::OffsetDateTime;
 
+use crate::batch::sized_chunks;
 use crate::rows::{micros, PortalLinkRow, StatRowRow, WebSessionRow};
 use crate::{Dialect, Sql, SqlStore};
 
@@ -103,6 +104,26 @@ pub(super) async fn prune<D: Dialect>(
     n += tx.execute(Sql::new("DELETE FROM webhook_stats WHERE hour < ?").bind(micros(stats_before))).await?;
     tx.commit().await?;
     Ok(n)
+}
+
+pub(super) async fn add_stats<D: Dialect>(store: &SqlStore<D>, rows: &[StatRow]) -> StoreResult<()> {
+    let mut tx = store.begin().await?;
+    for chunk in sized_chunks(rows) {
+        let mut q = Sql::new("INSERT INTO webhook_stats (webhook_id, hour, bucket, succeeded, failed) ");
+        q.push_values(chunk, |r, row| {
+            r.bind(row.webhook_id.as_str())
+                .bind(micros(row.hour))
+                .bind(row.bucket as i64)
+                .bind(row.succeeded)
+                .bind(row.failed);
+        });
+        q.push(
+            " ON CONFLICT (webhook_id, hour, bucket) DO UPDATE SET succeeded = webhook_stats.succeeded + \
+             excluded.succeeded, failed = webhook_stats.failed + excluded.failed",
+        );
+        tx.execute(q).await?;
+    }
+    tx.commit().await
 }
 
 pub(super) async fn stats<D: Dialect>(

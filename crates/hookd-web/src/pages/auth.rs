@@ -92,11 +92,7 @@ pub async fn sign_in(State(state): State<WebState>, headers: HeaderMap, body: By
     }
 }
 
-pub async fn sign_out(
-    State(state): State<WebState>,
-    headers: HeaderMap,
-    _: Submitted,
-) -> Result<Response, WebError> {
+pub async fn sign_out(State(state): State<WebState>, headers: HeaderMap, _: Submitted) -> Result<Response, WebError> {
     if let Some(c) = cookie(&headers, Surface::Dashboard.cookie()) {
         state.services().web.sign_out(c).await?;
     }

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use hookd_core::domain::{Attempt, DeliveryStatus, Scope, Webhook};
+use hookd_core::domain::{Attempt, Delivery, DeliveryStatus, Scope, Webhook};
 use hookd_core::id::DeliveryId;
 use hookd_core::service::ServiceError;
 use hookd_core::store::DeliveryFilter;
@@ -52,9 +52,13 @@ pub struct DeliveryLog {
     pub refresh: Option<String>,
     pub action: String,
     pub filtered: bool,
+    /// A filtered page that searched its whole window without filling up: the next link
+    /// searches the window before it.
+    pub window_searched: bool,
+    pub window: u32,
 }
 
-fn row(viewer: &Viewer, d: &hookd_core::domain::Delivery, now: OffsetDateTime) -> Row {
+fn row(viewer: &Viewer, d: &Delivery, now: OffsetDateTime) -> Row {
     let (label, badge) = status(d.status);
     Row {
         href: viewer.path(&format!("/deliveries/{}", d.id)),
@@ -110,12 +114,15 @@ pub(crate) async fn delivery_log(
     if let Some(t) = &event_type {
         params.push(format!("event_type={}", encode(t)));
     }
+    let filtered = status.is_some() || event_type.is_some();
+    let window_searched = filtered && page.items.len() < PAGE as usize && page.next_cursor.is_some();
     let next = page.next_cursor.map(|c| {
         let mut p = params.clone();
         p.push(format!("cursor={c}"));
         format!("{base}?{}#deliveries", p.join("&"))
     });
     let refresh = cursor.is_none().then(|| format!("{base}/deliveries?{}", params.join("&")));
+
     let mut event_types: Vec<String> =
         state.services().webhooks.catalog().types().iter().map(|t| t.name.clone()).collect();
     event_types.push(hookd_core::domain::TEST_PING.to_owned());
@@ -134,7 +141,9 @@ pub(crate) async fn delivery_log(
         next,
         refresh,
         action: base,
-        filtered: status.is_some() || q.text("event_type").is_some(),
+        filtered,
+        window_searched,
+        window: hookd_core::service::SEARCH_WINDOW,
     })
 }
 
@@ -175,7 +184,7 @@ pub struct AttemptView {
 }
 
 impl AttemptView {
-    fn of(a: &Attempt) -> Self {
+    fn of(a: &Attempt, delivery: &Delivery) -> Self {
         Self {
             number: a.attempt,
             started: when(a.started_at),
@@ -187,7 +196,7 @@ impl AttemptView {
                 (Some(k), None) => k.clone(),
                 _ => String::new(),
             },
-            request_headers: a.request_headers.clone(),
+            request_headers: a.headers_sent(delivery),
             response_headers: a.response_headers.clone(),
             response: a.response.clone().unwrap_or_default(),
         }
@@ -238,7 +247,7 @@ pub async fn show(
         Some("retried") => "Sending again now. Reload in a moment to see the attempt.",
         _ => "",
     };
-    let mut attempts: Vec<AttemptView> = detail.attempts.iter().map(AttemptView::of).collect();
+    let mut attempts: Vec<AttemptView> = detail.attempts.iter().map(|a| AttemptView::of(a, d)).collect();
     attempts.reverse();
     let page = DeliveryPage {
         chrome: Chrome::of(&viewer, &state, format!("Delivery {}", d.id), Section::Webhooks).await,

@@ -55,3 +55,36 @@ async fn the_last_full_page_has_no_cursor() {
     assert_eq!(r.data().as_array().unwrap().len(), 3);
     assert!(r.body["meta"].get("next_cursor").is_none(), "{}", r.text);
 }
+
+/// A filter that matches only an old delivery, behind more than a search window of
+/// others: each page searches one window, so a page may come back short (even empty)
+/// with a cursor, and following the cursors finds it.
+#[tokio::test]
+async fn a_filtered_log_searches_one_window_per_page_and_the_cursor_goes_on() {
+    let server = crate::delivering_server(|_| {}).await;
+    let rx = hookd_test_support::TestReceiver::start().await;
+    let c = server.client();
+    let w = create(&c, &json!({"url": rx.url("/h"), "events": ["*"]})).await;
+    let id = crate::id_of(&w);
+    let old = crate::publish(&c, "link.deleted", json!({"old": true})).await;
+    let window = hookd_core::service::SEARCH_WINDOW as usize;
+    let events: Vec<_> = (0..1000).map(|i| json!({"event": "link.created", "data": {"i": i}})).collect();
+    for _ in 0..=window / 1000 {
+        c.post("/v1/events/batch", &json!({"events": events})).await.assert_status(202);
+    }
+    let first = c.get(&format!("/v1/webhooks/{id}/deliveries?event=link.deleted")).await;
+    first.assert_status(200);
+    assert_eq!(first.data().as_array().unwrap().len(), 0, "the newest window holds none");
+    let mut cursor = first.body["meta"]["next_cursor"].as_str().expect("a cursor to search on").to_owned();
+    let mut found = Vec::new();
+    for _ in 0..5 {
+        let page = c.get(&format!("/v1/webhooks/{id}/deliveries?event=link.deleted&cursor={cursor}")).await;
+        page.assert_status(200);
+        found.extend(page.data().as_array().unwrap().iter().map(|d| d["event_id"].clone()));
+        match page.body["meta"]["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(found, vec![old["id"].clone()]);
+}

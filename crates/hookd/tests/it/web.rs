@@ -436,3 +436,64 @@ async fn the_portal_is_branded_and_framed_only_where_configured() {
     let dash = b.get("/dashboard/sign-in").await;
     assert!(dash.header("content-security-policy").contains("frame-ancestors 'none'"));
 }
+
+#[tokio::test]
+async fn a_deliverys_page_shows_exactly_the_headers_that_were_sent_and_the_answers() {
+    let server = crate::delivering_server(|_| {}).await;
+    let rx = hookd_test_support::TestReceiver::start().await;
+    let c = server.client();
+    let w = create(&c, &json!({"url": rx.url("/h"), "events": ["*"]})).await;
+    let test = c.post_raw(&format!("/v1/webhooks/{}/test", id_of(&w)), "").await;
+    test.assert_status(200);
+    let delivery = test.data()["delivery_id"].as_str().unwrap().to_owned();
+    let got = rx.wait_for(1, Some("/h"), std::time::Duration::from_secs(5)).await;
+    let mut b = Browser::new(&server.base);
+    b.sign_in(server.first_key.as_deref().unwrap()).await;
+    let page = b.get(&format!("/dashboard/deliveries/{delivery}")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let sent: Vec<(String, String)> = got[0]
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .filter(|(k, _)| !matches!(k.as_str(), "host" | "accept" | "content-length"))
+        .collect();
+    assert!(sent.len() >= 9, "{sent:?}");
+    for (name, value) in &sent {
+        let row = format!(r#"<tr><th scope="row">{name}</th><td>{}</td></tr>"#, value.replace('+', "&#43;"));
+        let row_plain = format!(r#"<tr><th scope="row">{name}</th><td>{value}</td></tr>"#);
+        assert!(page.text.contains(&row) || page.text.contains(&row_plain), "{name}: {value} is not on the page");
+    }
+    // And what the receiver answered.
+    assert!(page.text.contains("<th scope=\"row\">content-type</th><td>"), "the response's headers");
+}
+
+#[tokio::test]
+async fn the_health_figures_count_what_the_engine_delivered() {
+    let server = crate::delivering_server(|_| {}).await;
+    let rx = hookd_test_support::TestReceiver::start().await;
+    let c = server.client();
+    let w = create(&c, &json!({"url": rx.url("/h"), "events": ["*"]})).await;
+    for i in 0..5 {
+        crate::publish(&c, "link.created", json!({"i": i})).await;
+    }
+    rx.wait_for(5, Some("/h"), std::time::Duration::from_secs(5)).await;
+    let mut b = Browser::new(&server.base);
+    b.sign_in(server.first_key.as_deref().unwrap()).await;
+    // Counted in memory and written every few seconds.
+    eventually(std::time::Duration::from_secs(15), || {
+        let mut b = Browser { http: b.http.clone(), base: b.base.clone(), cookies: b.cookies.clone() };
+        let path = format!("/dashboard/webhooks/{}", id_of(&w));
+        async move {
+            let page = b.get(&path).await;
+            if page.text.contains("<dt>Attempts</dt><dd>5</dd>") && page.text.contains("<dt>Success</dt><dd>100%</dd>")
+            {
+                Ok(())
+            } else {
+                Err("not counted yet".to_owned())
+            }
+        }
+    })
+    .await;
+    let list = b.get("/dashboard/webhooks").await;
+    assert!(list.text.contains("100% <span class=\"muted\">of 5</span>"), "{}", list.text);
+}
