@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookd_core::domain::{attempt_headers, DeliveryJob};
+#[cfg(doc)]
+use hookd_core::domain::attempt_headers;
+use hookd_core::domain::DeliveryJob;
 use hookd_core::service::WebhookRoute;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use reqwest::StatusCode;
 use time::OffsetDateTime;
 
@@ -190,7 +192,7 @@ impl Sender {
     }
 
     /// The request's headers, and the signature headers alone (for the attempt log; the
-    /// others follow from the delivery: [`attempt_headers`]).
+    /// others follow from the delivery: [`attempt_headers`], which a test holds these to).
     fn headers(
         &self,
         route: &WebhookRoute,
@@ -201,10 +203,14 @@ impl Sender {
         let ts = now.unix_timestamp();
         let secrets = route.signing_secrets(now);
         let mut h = HeaderMap::with_capacity(10);
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(USER_AGENT, HeaderValue::from_static(hookd_core::domain::USER_AGENT));
         let value = |s: &str| HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-        for (name, v) in attempt_headers(&job.event_type, &job.delivery_id, job.attempts + 1, &job.event_id, ts) {
-            h.insert(HeaderName::from_static(name), value(&v));
-        }
+        h.insert(HeaderName::from_static("x-hookd-event"), value(&job.event_type));
+        h.insert(HeaderName::from_static("x-hookd-delivery"), value(job.delivery_id.as_str()));
+        h.insert(HeaderName::from_static("x-hookd-attempt"), HeaderValue::from(job.attempts + 1));
+        h.insert(HeaderName::from_static("webhook-id"), value(job.event_id.as_str()));
+        h.insert(HeaderName::from_static("webhook-timestamp"), HeaderValue::from(ts));
         let hmac = signing::body_hmac(&secrets[0].0, body);
         let standard = signing::standard_header(secrets.iter().map(|s| s.0.as_str()), job.event_id.as_str(), ts, body);
         h.insert(self.options.signature_header.clone(), value(&hmac));
@@ -287,6 +293,69 @@ mod tests {
             Some(Duration::from_secs(120))
         );
         assert_eq!(parse_retry_after(&HeaderValue::from_static("soon"), now), None);
+    }
+
+    #[test]
+    fn the_headers_sent_are_those_the_delivery_log_shows() {
+        use hookd_core::crypto::Sealed;
+        use hookd_core::domain::{Webhook, WebhookSecrets};
+        use hookd_core::id::{DeliveryId, EventId, WebhookId, WorkspaceId};
+        use hookd_core::service::{SigningSecret, WebhookRoute};
+        let sender = Sender::new(SenderOptions::default()).unwrap();
+        let now = time::macros::datetime!(2026-12-02 12:00 UTC);
+        let webhook = Webhook {
+            id: WebhookId::generate(),
+            number: 1,
+            workspace_id: WorkspaceId::generate(),
+            created_by: None,
+            owner: None,
+            url: "https://example.com/h".into(),
+            events: vec!["*".into()],
+            description: None,
+            enabled: true,
+            disabled_reason: None,
+            failure_count: 0,
+            delivery_attempts: 0,
+            last_delivered_at: None,
+            metadata: Default::default(),
+            rate_limit: None,
+            secrets: WebhookSecrets { current: Sealed(Vec::new()), previous: None, previous_expires_at: None },
+            created_at: now,
+            updated_at: now,
+        };
+        let route = WebhookRoute {
+            url: url::Url::parse(&webhook.url),
+            webhook,
+            secret: SigningSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+            previous_secret: Some((SigningSecret("whsec_dGVzdC1rZXktdGVzdC1rZXk=".into()), now + time::Duration::HOUR)),
+        };
+        let job = DeliveryJob {
+            delivery_id: DeliveryId::generate(),
+            webhook_id: WebhookId::generate(),
+            event_id: EventId::generate(),
+            event_type: "link.created".into(),
+            body: "{}".into(),
+            attempts: 2,
+            schedule_base: 0,
+        };
+        let (sent, signatures) = sender.headers(&route, &job, now);
+        assert!(signatures[1].1.contains(' '), "both secrets sign during the overlap");
+        let mut expected: Vec<(String, String)> = hookd_core::domain::attempt_headers(
+            &job.event_type,
+            &job.delivery_id,
+            job.attempts + 1,
+            &job.event_id,
+            now.unix_timestamp(),
+        )
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain(signatures)
+        .collect();
+        let mut got: Vec<(String, String)> =
+            sent.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())).collect();
+        expected.sort();
+        got.sort();
+        assert_eq!(got, expected);
     }
 
     #[test]

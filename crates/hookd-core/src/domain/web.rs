@@ -73,14 +73,21 @@ pub struct StatRow {
 /// Attempts counted in memory by webhook, hour and latency bucket, until they are
 /// written (`Store::add_webhook_stats`) in one statement for many batches of results.
 #[derive(Debug, Default)]
-pub struct StatsTally(std::collections::BTreeMap<(WebhookId, i64, usize), (i64, i64)>);
+pub struct StatsTally(std::collections::HashMap<WebhookId, HourlyCounts>);
+
+/// Succeeded and failed attempts by hour (Unix seconds) and latency bucket.
+type HourlyCounts = std::collections::BTreeMap<(i64, usize), (i64, i64)>;
 
 impl StatsTally {
     /// Counts one attempt of `webhook`.
     pub fn add(&mut self, webhook: &WebhookId, attempt: &crate::domain::Attempt) {
         let hour = hour_of(attempt.started_at).unix_timestamp();
-        let key = (webhook.clone(), hour, latency_bucket(attempt.duration_ms));
-        let counts = self.0.entry(key).or_default();
+        // The webhook's id is copied only the first time it is seen.
+        let per_webhook = match self.0.get_mut(webhook) {
+            Some(m) => m,
+            None => self.0.entry(webhook.clone()).or_default(),
+        };
+        let counts = per_webhook.entry((hour, latency_bucket(attempt.duration_ms))).or_default();
         if attempt.error_kind.is_none() {
             counts.0 += 1;
         } else {
@@ -95,14 +102,18 @@ impl StatsTally {
     /// The rows counted so far, in key order (so that two nodes writing the same rows
     /// lock them in the same order); the tally starts again empty.
     pub fn take(&mut self) -> Vec<StatRow> {
-        std::mem::take(&mut self.0)
+        let mut webhooks: Vec<_> = std::mem::take(&mut self.0).into_iter().collect();
+        webhooks.sort_by(|a, b| a.0.cmp(&b.0));
+        webhooks
             .into_iter()
-            .map(|((webhook_id, hour, bucket), (succeeded, failed))| StatRow {
-                webhook_id,
-                hour: OffsetDateTime::from_unix_timestamp(hour).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                bucket,
-                succeeded,
-                failed,
+            .flat_map(|(webhook_id, counts)| {
+                counts.into_iter().map(move |((hour, bucket), (succeeded, failed))| StatRow {
+                    webhook_id: webhook_id.clone(),
+                    hour: OffsetDateTime::from_unix_timestamp(hour).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    bucket,
+                    succeeded,
+                    failed,
+                })
             })
             .collect()
     }
@@ -110,7 +121,8 @@ impl StatsTally {
     /// Adds rows back (a write that failed), to be written with the next ones.
     pub fn restore(&mut self, rows: Vec<StatRow>) {
         for r in rows {
-            let counts = self.0.entry((r.webhook_id, r.hour.unix_timestamp(), r.bucket)).or_default();
+            let counts =
+                self.0.entry(r.webhook_id).or_default().entry((r.hour.unix_timestamp(), r.bucket)).or_default();
             counts.0 += r.succeeded;
             counts.1 += r.failed;
         }

@@ -15,7 +15,6 @@ pub(super) async fn send_once(
     let route = directory.route(&job.webhook_id).await?.ok_or(ServiceError::NotFound { what: "webhook" })?;
     let outcome = sender.send(&route, &job).await;
     metrics.observe(&outcome);
-    let attempt = attempt_of(&job, &outcome);
     let next = if outcome.succeeded() {
         NextStep::Succeeded
     } else if outcome.gone() {
@@ -23,6 +22,7 @@ pub(super) async fn send_once(
     } else {
         NextStep::Failed
     };
+    let attempt = attempt_of(&job, outcome);
     let result = DeliveryResult {
         delivery_id: job.delivery_id.clone(),
         webhook_id: job.webhook_id.clone(),
@@ -43,18 +43,19 @@ pub(super) fn disable_before(options: &EngineOptions) -> OffsetDateTime {
     time_fmt::now() - options.disable_after
 }
 
-pub(super) fn attempt_of(job: &DeliveryJob, o: &Outcome) -> Attempt {
+/// The attempt an outcome records; its headers move into it.
+pub(super) fn attempt_of(job: &DeliveryJob, o: Outcome) -> Attempt {
     Attempt {
         delivery_id: job.delivery_id.clone(),
         attempt: job.attempts + 1,
         started_at: o.started_at,
         duration_ms: o.duration.as_millis() as i64,
         status_code: o.status_code.map(i32::from),
-        response: o.response.clone(),
+        response: o.response,
         error_kind: o.error_kind.map(str::to_owned),
-        error_message: o.error_message.clone(),
-        request_headers: o.request_headers.clone(),
-        response_headers: o.response_headers.clone(),
+        error_message: o.error_message,
+        request_headers: o.request_headers,
+        response_headers: o.response_headers,
     }
 }
 
@@ -119,7 +120,7 @@ pub(super) async fn attempt(shared: &Shared, job: &DeliveryJob, now: OffsetDateT
     let result = DeliveryResult {
         delivery_id: job.delivery_id.clone(),
         webhook_id: job.webhook_id.clone(),
-        attempt: Some(attempt_of(job, &outcome)),
+        attempt: Some(attempt_of(job, outcome)),
         next,
     };
     (result, Some(success))
