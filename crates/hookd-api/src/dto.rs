@@ -212,7 +212,7 @@ pub struct UpdateWebhookRequest {
 
 /// A count that JSON Schema calls an integer: `2`, or `2.0` (a number whose fraction is
 /// zero is an integer too), but not `2.5` or `-1`.
-fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+pub(crate) fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     use serde::de::Error;
     match Option::<serde_json::Number>::deserialize(d)? {
         None => Ok(None),

@@ -22,8 +22,9 @@ pub struct CreatePortalSessionRequest {
     pub owner: String,
     /// Seconds the link, and the portal session it opens, last: 60 to 604800; default
     /// 3600.
-    #[schema(minimum = 60, maximum = 604800)]
-    pub expires_in: Option<u64>,
+    #[serde(default, deserialize_with = "crate::dto::whole_number")]
+    #[schema(value_type = Option<u32>, minimum = 60, maximum = 604800)]
+    pub expires_in: Option<u32>,
 }
 
 /// A one-time portal link.
@@ -53,7 +54,7 @@ pub async fn create(
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksWrite)?;
     let req: CreatePortalSessionRequest = body.json()?;
-    let seconds = req.expires_in.unwrap_or(3600).min(i64::MAX as u64) as i64;
+    let seconds = i64::from(req.expires_in.unwrap_or(3600));
     let (token, link) = state.web.create_portal_link(who, &req.owner, time::Duration::seconds(seconds)).await?;
     let base = match &state.public_url {
         Some(u) => u.trim_end_matches('/').to_owned(),

@@ -362,11 +362,15 @@ async fn portal_sessions_check_their_request_and_the_callers_owner() {
         (json!({"owner": "acct_1", "expires_in": 10}), "expires_in"),
         (json!({"owner": "acct_1", "expires_in": 700_000}), "expires_in"),
         (json!({"owner": "acct_1", "extra": 1}), "extra"),
+        (json!({"owner": "acct_1", "expires_in": 90.5}), "expires_in"),
     ] {
         let r = c.post("/v1/portal/sessions", &body).await;
         assert_error(&r, 422, "validation_error");
         assert!(r.error_fields().contains(&field.to_owned()), "{body}: {}", r.text);
     }
+    // 120.0 is an integer to JSON Schema, and so here.
+    let r = c.post("/v1/portal/sessions", &json!({"owner": "acct_1", "expires_in": 120.0})).await;
+    r.assert_status(201);
     let ws = server.admin.find_workspace("default").await.unwrap();
     let reader = server
         .admin
