@@ -120,12 +120,23 @@ pub fn router(state: WebState) -> Router {
         .layer(axum::middleware::from_fn_with_state((state.clone(), Surface::Dashboard), security_headers));
     let portal = pages::portal_routes()
         .layer(axum::middleware::from_fn_with_state((state.clone(), Surface::Portal), security_headers));
-    Router::new().nest("/dashboard", dashboard).nest("/portal", portal).with_state(state).layer(
-        tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a page handler panicked");
+    let redirect = |to: &'static str| axum::routing::get(move || async move { axum::response::Redirect::to(to) });
+    Router::new()
+        .nest("/dashboard", dashboard)
+        .nest("/portal", portal)
+        // `/dashboard/` is outside the nested router; it is the dashboard all the same.
+        .route("/dashboard/", redirect("/dashboard"))
+        .route("/portal/", redirect("/portal"))
+        .with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(%message, "a page handler panicked");
             axum::response::IntoResponse::into_response(error::WebError::Internal)
-        }),
-    )
+        }))
 }
 
 /// Tells the pages which surface they are on, logs each page (method, path without its

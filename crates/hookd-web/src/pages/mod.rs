@@ -13,6 +13,7 @@ mod events;
 mod settings;
 mod webhooks;
 
+use axum::extract::OriginalUri;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -64,8 +65,20 @@ async fn home(viewer: Viewer) -> Response {
     Redirect::to(&viewer.path("/webhooks")).into_response()
 }
 
-async fn not_found() -> WebError {
-    WebError::NotFound("page")
+/// A page that does not exist; `/dashboard/` and other paths with a trailing slash are
+/// the page without it.
+async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
+    let path = uri.path();
+    let trimmed = path.trim_end_matches('/');
+    // Only within this origin: never a `//host` a browser would take for another site.
+    if trimmed.len() < path.len() && trimmed.starts_with('/') && !trimmed.starts_with("//") {
+        let to = match uri.query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        return see_other(&to);
+    }
+    WebError::NotFound("page").into_response()
 }
 
 /// `?name=value` pairs of a page's query string.

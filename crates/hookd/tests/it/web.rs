@@ -198,6 +198,10 @@ async fn pages_send_a_strict_content_security_policy_and_no_referrer() {
     }
     let missing = b.get("/dashboard/nope").await;
     assert_eq!(missing.status, 404);
+    // A trailing slash is the page without it.
+    assert_eq!(b.get("/dashboard/").await.location(), "/dashboard");
+    assert_eq!(b.get("/dashboard/webhooks/?cursor=x").await.location(), "/dashboard/webhooks?cursor=x");
+    assert_eq!(b.get("/portal/").await.location(), "/portal");
     assert!(missing.header("content-type").starts_with("text/html"));
     let css = b.get("/dashboard/assets/app.css").await;
     assert_eq!((css.status, css.header("content-type")), (200, "text/css; charset=utf-8"));
