@@ -176,6 +176,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
     let fanout_events = (args.deliveries - hot_share) / args.webhooks.max(1);
     let week = time::Duration::days(7);
     let total_events = fanout_events + hot_share;
+    let every = (total_events / fanout_events.max(1)).max(1);
     let mut sample_event = None;
     let mut sample_delivery = None;
     let mut hot_middle = None;
@@ -184,13 +185,9 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
     let mut pending = 0usize;
     for n in 0..total_events {
         let at = now - week + week * (n as f64 / total_events as f64);
-        let targets: &[WebhookId] = if n % (total_events / fanout_events.max(1)).max(1) == 0
-            && n / (total_events / fanout_events.max(1)).max(1) < fanout_events
-        {
-            &webhooks
-        } else {
-            std::slice::from_ref(&hot)
-        };
+        // The fanned-out events are spread evenly among the busiest webhook's own.
+        let targets: &[WebhookId] =
+            if n % every == 0 && n / every < fanout_events { &webhooks } else { std::slice::from_ref(&hot) };
         let event = Event {
             id: EventId::generate(),
             workspace_id: ws.id.clone(),

@@ -62,8 +62,7 @@ impl Viewer {
     /// A form body, once its CSRF token has been checked.
     pub fn form(&self, body: &[u8]) -> Result<Form, WebError> {
         let form = Form::parse(body);
-        let sent = form.get("csrf").unwrap_or_default();
-        if bool::from(sent.as_bytes().ct_eq(self.csrf().as_bytes())) && !sent.is_empty() {
+        if same_token(form.get("csrf").unwrap_or_default(), self.csrf()) {
             Ok(form)
         } else {
             Err(WebError::Csrf)
@@ -117,6 +116,12 @@ impl FromRequestParts<WebState> for Viewer {
             _ => Err(WebError::SignedOut(surface)),
         }
     }
+}
+
+/// Whether a form's token is the expected one: compared in constant time, and never
+/// when either is empty.
+pub fn same_token(sent: &str, expected: &str) -> bool {
+    !sent.is_empty() && !expected.is_empty() && bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// A cookie's value from the request's `Cookie` headers.
@@ -206,6 +211,14 @@ mod tests {
         assert_eq!(cookie(&h, "hookd_session"), Some("abc"));
         assert_eq!(cookie(&h, "b"), Some("2"));
         assert_eq!(cookie(&h, "hookd_portal"), None);
+    }
+
+    #[test]
+    fn tokens_match_only_when_equal_and_present() {
+        assert!(same_token("abc", "abc"));
+        assert!(!same_token("abc", "abd"));
+        assert!(!same_token("", ""), "no token is never the right one");
+        assert!(!same_token("abc", ""));
     }
 
     #[test]

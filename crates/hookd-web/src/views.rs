@@ -128,6 +128,17 @@ impl Chrome {
     }
 }
 
+/// A form's errors by field, the first of each, shown beside the field. A list's entry
+/// (`events[2]`) or a map's (`metadata.team`) is reported on the list or the map.
+pub fn field_errors(errors: &hookd_core::domain::FieldErrors) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    for e in &errors.0 {
+        let field = e.field.split(['[', '.']).next().unwrap_or(&e.field).to_owned();
+        out.entry(field).or_insert_with(|| e.message.clone());
+    }
+    out
+}
+
 /// `2026-12-02 15:04:05 UTC`.
 pub fn when(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);

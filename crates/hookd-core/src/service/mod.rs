@@ -19,7 +19,7 @@ pub use events::{Engine, EventService, NodeOptions, Published, Refusals, MAX_BAT
 pub use idempotency::{Idempotency, IdempotencyService, IDEMPOTENCY_TTL};
 pub use rate_limit::{RateDecision, RateLimitInfo, RateLimiter, SharedRateLimiter, WindowRateLimiter};
 pub(crate) use web::portal_key_id;
-pub use web::{ActiveSession, HealthReport, SignInError, WebOptions, WebService, MAX_PORTAL_LIFETIME};
+pub use web::{random_token, ActiveSession, HealthReport, SignInError, WebOptions, WebService, MAX_PORTAL_LIFETIME};
 pub use webhooks::{CreatedWebhook, Page, WebhookOptions, WebhookService};
 
 use crate::crypto::OpenError;

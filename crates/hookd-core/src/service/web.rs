@@ -143,14 +143,14 @@ impl WebService {
         let Some(session) = self.store.get_web_session(&id_hash).await? else { return Ok(None) };
         let now = time_fmt::now();
         if !session.is_live(now, self.options.idle_timeout) {
-            self.store.delete_web_session(&id_hash).await?;
+            self.forget(&id_hash).await;
             return Ok(None);
         }
         let principal = match &session.api_key_id {
             Some(key_id) => {
                 let Some(key) = self.auth.key_by_id(key_id).await? else { return Ok(None) };
                 if key.is_revoked() || key.is_expired(now) {
-                    self.store.delete_web_session(&id_hash).await?;
+                    self.forget(&id_hash).await;
                     return Ok(None);
                 }
                 let p = self.auth.principal(key);
@@ -165,9 +165,21 @@ impl WebService {
             }
         };
         if now - session.last_seen_at >= TOUCH_INTERVAL {
-            self.store.update_web_session(&id_hash, now, session.acting_workspace.as_ref()).await?;
+            // Reading pages needs no write: a database that refuses writes (a full disk)
+            // leaves the idle timer where it was, and the page is served.
+            if let Err(e) = self.store.update_web_session(&id_hash, now, session.acting_workspace.as_ref()).await {
+                tracing::warn!(error = %crate::error_chain(&e), "could not record a session's activity");
+            }
         }
         Ok(Some(ActiveSession { session, principal }))
+    }
+
+    /// Deletes an ended session. It is refused either way, so a failed delete only
+    /// leaves a row for the pruning to take.
+    async fn forget(&self, id_hash: &[u8; 32]) {
+        if let Err(e) = self.store.delete_web_session(id_hash).await {
+            tracing::warn!(error = %crate::error_chain(&e), "could not delete an ended session");
+        }
     }
 
     /// Ends the session a cookie value names.
@@ -264,6 +276,11 @@ impl WebService {
         let now = time_fmt::now();
         Ok(self.store.prune_web(now, now - stats_retention).await?)
     }
+}
+
+/// A random token of 64 hex digits (256 bits), for a form's CSRF field.
+pub fn random_token() -> String {
+    new_secret().0
 }
 
 /// A new random secret (64 hex digits) and its SHA-256.

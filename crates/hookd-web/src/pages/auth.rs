@@ -7,11 +7,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hookd_core::id::WorkspaceId;
 use hookd_core::service::{AuthError, SignInError};
-use subtle::ConstantTimeEq;
 
 use super::{query, see_other};
 use crate::error::WebError;
-use crate::session::{self, clear_cookie, cookie, session_cookie, Form, Submitted, SIGN_IN_COOKIE};
+use crate::session::{self, clear_cookie, cookie, same_token, session_cookie, Form, Submitted, SIGN_IN_COOKIE};
 use crate::views::{html, Chrome};
 use crate::{Surface, WebState};
 
@@ -29,21 +28,13 @@ struct SignInPage {
 /// The sign-in form, with a fresh token in a cookie and in the form: the POST must
 /// carry both, so another site cannot sign a browser in with its own key.
 fn sign_in_form(state: &WebState, headers: &HeaderMap, status: StatusCode, error: Option<String>) -> Response {
-    let csrf = hex_token();
+    let csrf = hookd_core::service::random_token();
     let page = SignInPage { chrome: Chrome::bare(Surface::Dashboard, "Sign in"), csrf: csrf.clone(), error };
     let secure = if session::secure(state, headers) { "; Secure" } else { "" };
     let cookie = format!("{SIGN_IN_COOKIE}={csrf}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=3600{secure}");
     let mut res = (status, html(&page)).into_response();
     res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("hex"));
     res
-}
-
-fn hex_token() -> String {
-    use std::fmt::Write;
-    rand::random::<[u8; 16]>().iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 pub async fn sign_in_page(State(state): State<WebState>, headers: HeaderMap) -> Response {
@@ -57,9 +48,8 @@ pub async fn sign_in_page(State(state): State<WebState>, headers: HeaderMap) -> 
 
 pub async fn sign_in(State(state): State<WebState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
     let form = Form::parse(&body);
-    let sent = form.get("csrf").unwrap_or_default();
     let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
-    if sent.is_empty() || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
+    if !same_token(form.get("csrf").unwrap_or_default(), expected) {
         return Err(WebError::Csrf);
     }
     let token = form.text("api_key").unwrap_or_default();

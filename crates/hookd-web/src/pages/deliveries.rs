@@ -96,15 +96,8 @@ pub(crate) async fn delivery_log(
     let event_type = q.text("event_type");
     let cursor = q.text("cursor");
     let filter = DeliveryFilter { status, event_type: event_type.clone(), ..DeliveryFilter::default() };
-    let page = state
-        .services()
-        .deliveries
-        .list(&viewer.active.principal, &w.id, filter, PAGE, cursor.as_deref())
-        .await
-        .map_err(|e| match e {
-            ServiceError::Validation(_) => WebError::NotFound("page"),
-            e => e.into(),
-        })?;
+    let page =
+        state.services().deliveries.list(&viewer.active.principal, &w.id, filter, PAGE, cursor.as_deref()).await?;
     let now = time_fmt::now();
     let base = viewer.path(&format!("/webhooks/{}", w.id));
     let mut params = Vec::new();

@@ -15,7 +15,7 @@ use time::Duration;
 use super::{query, see_other};
 use crate::error::WebError;
 use crate::session::{Form, Submitted, Viewer};
-use crate::views::{ago, html, when, Chrome, Section};
+use crate::views::{ago, field_errors, html, when, Chrome, Section};
 use crate::WebState;
 
 pub struct KeyRow {
@@ -140,14 +140,6 @@ struct KeyCreatedPage {
     back: String,
 }
 
-fn errors_by_field(e: &FieldErrors) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for f in &e.0 {
-        out.entry(f.field.split('[').next().unwrap_or(&f.field).to_owned()).or_insert_with(|| f.message.clone());
-    }
-    out
-}
-
 pub async fn create_key(
     State(state): State<WebState>,
     Submitted { viewer, form }: Submitted,
@@ -194,7 +186,7 @@ pub async fn create_key(
             Ok((StatusCode::CREATED, html(&page)).into_response())
         }
         Err(ServiceError::Validation(e)) => {
-            let page = keys_page(&state, &viewer, Some(&form), errors_by_field(&e), "").await?;
+            let page = keys_page(&state, &viewer, Some(&form), field_errors(&e), "").await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html(&page)).into_response())
         }
         Err(e) => Err(e.into()),
@@ -255,10 +247,7 @@ async fn workspaces_page(
     errors: HashMap<String, String>,
     notice: &'static str,
 ) -> Result<WorkspacesPage, WebError> {
-    let page = state.services().admin.list_workspaces(None, 50, cursor).await.map_err(|e| match e {
-        ServiceError::Validation(_) => WebError::NotFound("page"),
-        e => e.into(),
-    })?;
+    let page = state.services().admin.list_workspaces(None, 50, cursor).await?;
     let current = viewer.active.principal.workspace_id();
     Ok(WorkspacesPage {
         chrome: Chrome::of(viewer, state, "Workspaces", Section::Workspaces).await,
@@ -306,7 +295,7 @@ pub async fn create_workspace(
     match state.services().admin.create_workspace(new).await {
         Ok(_) => Ok(see_other(&viewer.path("/workspaces?notice=created"))),
         Err(ServiceError::Validation(e)) => {
-            let page = workspaces_page(&state, &viewer, None, Some(&form), errors_by_field(&e), "").await?;
+            let page = workspaces_page(&state, &viewer, None, Some(&form), field_errors(&e), "").await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html(&page)).into_response())
         }
         Err(ServiceError::Conflict(m)) => {

@@ -17,7 +17,7 @@ use super::{query, see_other};
 use crate::charts;
 use crate::error::WebError;
 use crate::session::{Form, Submitted, Viewer};
-use crate::views::{ago, html, p95, rate, Chrome, Section};
+use crate::views::{ago, field_errors, html, p95, rate, Chrome, Section};
 use crate::WebState;
 
 /// Webhooks per page of the list.
@@ -56,10 +56,7 @@ pub async fn list(State(state): State<WebState>, viewer: Viewer, RawQuery(q): Ra
     let q = query(q.as_deref());
     let s = state.services();
     let who = &viewer.active.principal;
-    let page = s.webhooks.list(who, PAGE, q.get("cursor")).await.map_err(|e| match e {
-        ServiceError::Validation(_) => WebError::NotFound("page"),
-        e => e.into(),
-    })?;
+    let page = s.webhooks.list(who, PAGE, q.get("cursor")).await?;
     let now = time_fmt::now();
     let ids: Vec<WebhookId> = page.items.iter().map(|w| w.id.clone()).collect();
     let health = s.web.health(&ids, now - Duration::DAY).await?;
@@ -151,11 +148,7 @@ impl WebhookForm {
     }
 
     fn with_errors(mut self, errors: &FieldErrors) -> Self {
-        for e in &errors.0 {
-            // `events[2]` is reported on the events fieldset.
-            let field = e.field.split(['[', '.']).next().unwrap_or(&e.field).to_owned();
-            self.errors.entry(field).or_insert_with(|| e.message.clone());
-        }
+        self.errors = field_errors(errors);
         self
     }
 

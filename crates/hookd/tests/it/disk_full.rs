@@ -177,6 +177,8 @@ async fn a_full_disk_refuses_publishes_with_503_and_loses_nothing_acknowledged()
     let before = publish_some(&client, 40, "before").await;
     assert_eq!(before.refused, 0, "publishes refused before the disk filled");
     assert_readable(&client, &before.accepted, "before the disk filled").await;
+    let mut dashboard = crate::web::Browser::new(&node.base);
+    assert_eq!(dashboard.sign_in(&key).await.status, 303, "signed in to the dashboard");
 
     // A little room left: publishes fill it, then the disk is full.
     let ballast = disk.fill(512 * 1024);
@@ -194,6 +196,20 @@ async fn a_full_disk_refuses_publishes_with_503_and_loses_nothing_acknowledged()
     let ready = client.get("/readyz").await;
     assert_eq!(ready.status, 503, "/readyz with the disk full: {}", ready.text);
     assert_eq!(ready.error_code(), "storage_unavailable");
+    // The dashboard still shows what is stored, and a form that must write says so with
+    // a 503 and Retry-After (or works, if the little room left takes it).
+    let page = dashboard.get("/dashboard/webhooks").await;
+    assert_eq!(page.status, 200, "reading the dashboard with the disk full: {}", page.text);
+    let form = dashboard.get("/dashboard/webhooks/new").await;
+    let made = dashboard
+        .post("/dashboard/webhooks", &[("csrf", &form.csrf()), ("url", "http://127.0.0.1:9/x"), ("events", "*")])
+        .await;
+    assert!(
+        made.status == 201 || (made.status == 503 && made.header("retry-after") == "5"),
+        "a write from the dashboard with the disk full: {} {}",
+        made.status,
+        made.text
+    );
 
     // Space comes back: hookd recovers by itself, with no restart.
     std::fs::remove_file(&ballast).unwrap();

@@ -10,14 +10,14 @@ use serde_json::json;
 use crate::{assert_error, create, id_of};
 
 /// A page as a browser got it.
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) status: u16,
     headers: reqwest::header::HeaderMap,
-    text: String,
+    pub(crate) text: String,
 }
 
 impl Page {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
     }
 
@@ -26,7 +26,7 @@ impl Page {
     }
 
     /// The CSRF token of the page's first form.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let at = self.text.find(r#"name="csrf" value=""#).expect("a form with a CSRF token");
         let rest = &self.text[at + r#"name="csrf" value=""#.len()..];
         rest[..rest.find('"').unwrap()].to_owned()
@@ -38,14 +38,14 @@ impl Page {
 }
 
 /// A browser without JavaScript: keeps cookies, follows no redirects.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     cookies: BTreeMap<String, String>,
 }
 
 impl Browser {
-    fn new(base: &str) -> Self {
+    pub(crate) fn new(base: &str) -> Self {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { http, base: base.to_owned(), cookies: BTreeMap::new() }
     }
@@ -68,12 +68,12 @@ impl Browser {
         Page { text, ..page }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) };
         self.send(self.http.get(url)).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
         let rb = self
             .http
@@ -83,7 +83,7 @@ impl Browser {
         self.send(rb).await
     }
 
-    async fn sign_in(&mut self, key: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, key: &str) -> Page {
         let form = self.get("/dashboard/sign-in").await;
         assert_eq!(form.status, 200, "{}", form.text);
         self.post("/dashboard/sign-in", &[("csrf", &form.csrf()), ("api_key", key)]).await
