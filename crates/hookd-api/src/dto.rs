@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use hookd_core::domain::{EventType, FieldErrors, NewWebhook, Webhook, WebhookChanges};
+use hookd_core::domain::{EventType, FieldErrors, NewWebhook, Webhook, WebhookChanges, MASKED_VALUE};
 use hookd_core::time_fmt;
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 /// A public `https://` URL as the schema describes it: a dotted host name, an optional
@@ -18,6 +19,57 @@ pub const EVENT_NAME_PATTERN: &str = "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$";
 /// A subscription: an event type, `*`, or a prefix wildcard such as `link.*`.
 pub const EVENT_PATTERN_PATTERN: &str =
     "^(\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*\\.\\*|[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+)$";
+/// A payload filter (docs/filters.md) as JSON Schema: exact but for the bounds on
+/// nesting (8), conditions (64) and size (4 KiB), which a schema cannot count.
+fn payload_filter_schema() -> serde_json::Value {
+    let filters = json!({"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/PayloadFilter"}});
+    json!({
+        "type": "object",
+        "description": "A payload filter: paths into the event (`event`, `id`, `owner`, `data.country`) mapped to a value or to operators, and the combinators `$and`, `$or` and `$not`. See docs/filters.md.",
+        "maxProperties": 64,
+        "propertyNames": {"anyOf": [
+            {"enum": ["$and", "$or", "$not"]},
+            {"pattern": "^(event|id|owner|data(\\.[^.]+){0,15})$"}
+        ]},
+        "properties": {
+            "$and": filters.clone(),
+            "$or": filters,
+            "$not": {"$ref": "#/components/schemas/PayloadFilter"}
+        },
+        "additionalProperties": {"$ref": "#/components/schemas/FilterCondition"},
+        "example": {"data.country": {"$in": ["NL", "BE"]}}
+    })
+}
+
+/// One path's condition: a value to equal, or an object of operators.
+fn filter_condition_schema() -> serde_json::Value {
+    let list = json!({"type": "array", "maxItems": 100});
+    let comparable = json!({"type": ["number", "string"]});
+    json!({"anyOf": [
+        {"type": ["string", "number", "boolean", "null", "array"]},
+        {"type": "object", "propertyNames": {"not": {"pattern": "^\\$"}}},
+        {"type": "object", "minProperties": 1,
+         "propertyNames": {"enum": ["$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists", "$prefix", "$contains", "$not"]},
+         "properties": {
+            "$in": list.clone(), "$nin": list,
+            "$gt": comparable.clone(), "$gte": comparable.clone(), "$lt": comparable.clone(), "$lte": comparable,
+            "$exists": {"type": "boolean"},
+            "$prefix": {"type": "string"},
+            "$contains": {"type": ["string", "number", "boolean", "null"]},
+            "$not": {"$ref": "#/components/schemas/FilterCondition"}
+         }}
+    ]})
+}
+
+/// `c` as a character of an ECMA pattern.
+fn regex_escape(c: char) -> String {
+    if c.is_ascii_alphanumeric() || c == '_' {
+        c.to_string()
+    } else {
+        format!("\\{c}")
+    }
+}
+
 /// Visible ASCII, no spaces.
 pub const VISIBLE_ASCII: &str = "^[!-~]+$";
 /// The scopes a key may be given.
@@ -26,8 +78,8 @@ pub const SCOPES: [&str; 5] = ["webhooks:read", "webhooks:write", "events:write"
 /// What the derive attributes cannot say (patterns from constants, `propertyNames`,
 /// alternatives), as JSON Schema fragments merged into the document: (a component schema
 /// or `param:<name>` for a parameter of every operation, the property, the fragment).
-pub fn schema_bounds(allow_http: bool) -> Vec<(&'static str, &'static str, serde_json::Value)> {
-    use serde_json::json;
+/// `component:<name>` adds a whole schema, such as the recursive payload filter.
+pub fn schema_bounds(allow_http: bool, signature_header: &str) -> Vec<(&'static str, &'static str, serde_json::Value)> {
     let url = if allow_http { URL_PATTERN.replacen("^https://", "^https?://", 1) } else { URL_PATTERN.to_owned() };
     let secret = json!({"anyOf": [
         {"type": "null"},
@@ -40,12 +92,43 @@ pub fn schema_bounds(allow_http: bool) -> Vec<(&'static str, &'static str, serde
             "additionalProperties": {"type": "string", "maxLength": 500}})
     };
     let events = json!({"type": "string", "maxLength": 128, "pattern": EVENT_PATTERN_PATTERN});
+    let headers = |nullable: bool| {
+        // Names are RFC 9110 tokens, except the ones hookd or the connection sets; ECMA
+        // patterns have no case-insensitive flag, so each letter is a class.
+        let any_case = |name: &str| -> String {
+            name.chars()
+                .map(|c| {
+                    if c.is_ascii_alphabetic() {
+                        format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                    } else {
+                        regex_escape(c)
+                    }
+                })
+                .collect()
+        };
+        let refused: Vec<String> = hookd_core::domain::REFUSED_HEADERS
+            .iter()
+            .map(|n| any_case(n))
+            .chain(hookd_core::domain::REFUSED_HEADER_PREFIXES.iter().map(|p| format!("{}.*", any_case(p))))
+            .chain(std::iter::once(any_case(signature_header)))
+            .collect();
+        json!({"type": if nullable { json!(["object", "null"]) } else { json!("object") }, "maxProperties": 20,
+            "propertyNames": {"pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", "not": {"pattern": format!("^({})$", refused.join("|"))}},
+            "additionalProperties": {"type": "string", "pattern": "^[\\t -~\\u0080-\\uffff]*$"}})
+    };
     let external_id = json!({"pattern": VISIBLE_ASCII, "not": {"type": "string", "pattern": "^ws_"}});
+    let filter_ref = json!({"anyOf": [{"type": "null"}, {"$ref": "#/components/schemas/PayloadFilter"}]});
     vec![
         ("CreateWebhookRequest", "url", json!({"pattern": url})),
         ("CreateWebhookRequest", "events", json!({"uniqueItems": true, "items": events})),
         ("CreateWebhookRequest", "secret", secret.clone()),
         ("CreateWebhookRequest", "metadata", metadata(true)),
+        ("component:PayloadFilter", "", payload_filter_schema()),
+        ("component:FilterCondition", "", filter_condition_schema()),
+        ("CreateWebhookRequest", "filter", filter_ref.clone()),
+        ("UpdateWebhookRequest", "filter", filter_ref),
+        ("CreateWebhookRequest", "headers", headers(true)),
+        ("UpdateWebhookRequest", "headers", headers(true)),
         ("UpdateWebhookRequest", "url", json!({"pattern": url})),
         ("UpdateWebhookRequest", "events", json!({"uniqueItems": true, "items": events})),
         ("UpdateWebhookRequest", "metadata", metadata(false)),
@@ -89,6 +172,13 @@ pub struct WebhookResponse {
     pub rate_limit: Option<u32>,
     /// The owner it belongs to; `null` for a webhook the workspace itself manages.
     pub owner: Option<String>,
+    /// The custom headers sent with every delivery, their values masked
+    /// (`GET /v1/webhooks/{id}/headers` shows them).
+    #[schema(example = json!({"X-Api-Key": "********"}))]
+    pub headers: BTreeMap<String, String>,
+    /// Which events it receives beyond their types; `null` for all of them.
+    #[schema(value_type = Option<Object>, example = json!({"data.country": {"$in": ["NL", "BE"]}}))]
+    pub filter: Option<serde_json::Value>,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
     pub created_at: String,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
@@ -112,6 +202,12 @@ impl From<&Webhook> for WebhookResponse {
             metadata: w.metadata.clone(),
             rate_limit: w.rate_limit,
             owner: w.owner.clone(),
+            headers: w
+                .headers
+                .iter()
+                .flat_map(|h| h.names.iter().map(|n| (n.clone(), MASKED_VALUE.to_owned())))
+                .collect(),
+            filter: w.filter.as_ref().map(|f| f.source().clone()),
             created_at: time_fmt::format(w.created_at),
             updated_at: time_fmt::format(w.updated_at),
         }
@@ -167,6 +263,18 @@ pub struct CreateWebhookRequest {
     /// ASCII characters. A key with an owner always creates webhooks for it.
     #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
     pub owner: Option<String>,
+    /// Headers sent with every delivery and test ping: at most 20, 4 KiB in all. Names
+    /// are RFC 9110 tokens; values have no CR, LF, NUL or other control character
+    /// except tab. Refused: hop-by-hop headers, `Host`, `Content-Length`,
+    /// `Content-Type`, `Content-Encoding`, `Expect`, and hookd's own signature,
+    /// `X-Hookd-*`, `webhook-*` and `svix-*` headers. Values are stored encrypted.
+    #[schema(value_type = Option<Object>, example = json!({"X-Api-Key": "k_live_123"}))]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Deliver only the events this filter matches (docs/filters.md): paths such as
+    /// `data.country` mapped to a value or to operators (`$eq $ne $in $nin $gt $gte $lt
+    /// $lte $exists $prefix $contains`), combined with `$and`, `$or`, `$not`.
+    #[schema(value_type = Option<Object>, example = json!({"data.country": {"$in": ["NL", "BE"]}}))]
+    pub filter: Option<serde_json::Value>,
 }
 
 impl From<CreateWebhookRequest> for NewWebhook {
@@ -180,6 +288,9 @@ impl From<CreateWebhookRequest> for NewWebhook {
             enabled: r.enabled,
             metadata: r.metadata,
             rate_limit: r.rate_limit,
+            headers: r.headers,
+            filter: r.filter,
+            parsed_filter: None,
         }
     }
 }
@@ -208,6 +319,14 @@ pub struct UpdateWebhookRequest {
     #[serde(default, deserialize_with = "present_whole_number")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     pub rate_limit: Option<Option<u32>>,
+    /// Replaces every custom header; `null` or `{}` removes them all.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub headers: Option<Option<BTreeMap<String, String>>>,
+    /// Replaces the filter; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Option<serde_json::Value>>,
 }
 
 /// A count that JSON Schema calls an integer: `2`, or `2.0` (a number whose fraction is
@@ -253,6 +372,9 @@ impl UpdateWebhookRequest {
             enabled: self.enabled.flatten(),
             metadata: self.metadata.flatten(),
             rate_limit: self.rate_limit,
+            headers: self.headers,
+            filter: self.filter,
+            parsed_filter: None,
         })
     }
 }
@@ -264,6 +386,13 @@ pub struct RotateSecretRequest {
     /// standard base64 of at least 16 bytes); generated when omitted.
     #[schema(value_type = Option<String>)]
     pub secret: Option<String>,
+}
+
+/// A webhook's custom headers in full.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeadersResponse {
+    #[schema(example = json!({"X-Api-Key": "k_live_123"}))]
+    pub headers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -120,6 +120,7 @@ fn v1_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(routes::webhooks::create, routes::webhooks::list))
         .routes(routes!(routes::webhooks::get, routes::webhooks::update, routes::webhooks::delete))
         .routes(routes!(routes::webhooks::secret))
+        .routes(routes!(routes::webhooks::headers))
         .routes(routes!(routes::webhooks::rotate_secret))
         .routes(routes!(routes::event_types::list))
         .routes(routes!(routes::events::publish))
@@ -148,11 +149,15 @@ fn open_routes() -> OpenApiRouter<ApiState> {
 /// The OpenAPI document, built from the same route lists as the router, so a route
 /// cannot exist without being documented.
 pub fn openapi() -> serde_json::Value {
-    openapi_with(false)
+    openapi_with(false, DEFAULT_SIGNATURE_HEADER)
 }
 
-/// The OpenAPI document of a deployment: `allow_http` lets webhook URLs be `http://`.
-pub fn openapi_with(allow_http: bool) -> serde_json::Value {
+/// The body-signature header of a deployment that does not name its own.
+pub const DEFAULT_SIGNATURE_HEADER: &str = "x-hookd-signature";
+
+/// The OpenAPI document of a deployment: `allow_http` lets webhook URLs be `http://`;
+/// custom headers may not name `signature_header`.
+pub fn openapi_with(allow_http: bool, signature_header: &str) -> serde_json::Value {
     let (_, mut doc) =
         OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(v1_routes()).merge(open_routes()).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
@@ -166,7 +171,7 @@ pub fn openapi_with(allow_http: bool) -> serde_json::Value {
                 .response("200", utoipa::openapi::Response::new("The OpenAPI 3.1 document")),
         ),
     );
-    complete_responses(doc, &dto::schema_bounds(allow_http))
+    complete_responses(doc, &dto::schema_bounds(allow_http, signature_header))
 }
 
 /// Adds to every operation the answers that come from the layers around its handler,
@@ -192,6 +197,10 @@ fn complete_responses(doc: utoipa::openapi::OpenApi, bounds: &[(&str, &str, serd
         }
     };
     for (schema, property, fragment) in bounds {
+        if let Some(name) = schema.strip_prefix("component:") {
+            v["components"]["schemas"][name] = fragment.clone();
+            continue;
+        }
         match schema.strip_prefix("param:") {
             Some(name) => {
                 for item in v["paths"].as_object_mut().expect("paths").values_mut() {
@@ -298,6 +307,9 @@ pub struct RouterOptions {
     pub developer_aliases: bool,
     /// Webhook URLs may be plain `http://`: the served document says so.
     pub allow_http: bool,
+    /// The body-signature header, which custom headers may not name (empty: the
+    /// default, [`DEFAULT_SIGNATURE_HEADER`]).
+    pub signature_header: String,
 }
 
 /// The whole HTTP application.
@@ -307,7 +319,11 @@ pub struct RouterOptions {
 /// and `/metrics` stay at the root, where infrastructure looks for them.
 pub fn router(state: ApiState, options: &RouterOptions) -> Router {
     let path_prefix = options.path_prefix.as_str();
-    let mut doc = openapi_with(options.allow_http);
+    let signature_header = match options.signature_header.as_str() {
+        "" => DEFAULT_SIGNATURE_HEADER,
+        h => h,
+    };
+    let mut doc = openapi_with(options.allow_http, signature_header);
     if !path_prefix.is_empty() {
         doc["servers"] = serde_json::json!([{"url": path_prefix}]);
     }

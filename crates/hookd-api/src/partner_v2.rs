@@ -138,6 +138,9 @@ struct Subscription {
     secret_configured: bool,
     last_delivered_at: Option<String>,
     delivery_attempts: i64,
+    /// Custom headers, their values masked.
+    headers: std::collections::BTreeMap<String, String>,
+    filter: Option<serde_json::Value>,
     created_at: String,
     updated_at: String,
     /// On create only, when the caller did not supply `secret`: the secret hookd made,
@@ -157,6 +160,8 @@ impl From<&Webhook> for Subscription {
             secret_configured: true,
             last_delivered_at: w.last_delivered_at.map(time_fmt::format),
             delivery_attempts: w.delivery_attempts,
+            headers: crate::dto::WebhookResponse::from(w).headers,
+            filter: w.filter.as_ref().map(|f| f.source().clone()),
             created_at: time_fmt::format(w.created_at),
             updated_at: time_fmt::format(w.updated_at),
             signing_secret: None,
@@ -188,6 +193,12 @@ struct Fields {
     secret: Option<String>,
     active: Option<bool>,
     events: Option<Vec<String>>,
+    /// `null` removes them.
+    #[serde(default, deserialize_with = "crate::dto::present")]
+    headers: Option<Option<std::collections::BTreeMap<String, String>>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "crate::dto::present")]
+    filter: Option<Option<serde_json::Value>>,
 }
 
 const ROOT: &str = "webhook_subscription";
@@ -262,8 +273,15 @@ async fn create(State(state): State<ApiState>, caller: Caller, body: RawBody) ->
     let who = caller.require(Scope::WebhooksWrite)?;
     let f = fields(&body, true)?;
     let supplied_secret = f.secret.is_some();
-    let req =
-        NewWebhook { url: f.webhook_url, events: f.events, secret: f.secret, enabled: f.active, ..Default::default() };
+    let req = NewWebhook {
+        url: f.webhook_url,
+        events: f.events,
+        secret: f.secret,
+        enabled: f.active,
+        headers: f.headers.flatten(),
+        filter: f.filter.flatten(),
+        ..Default::default()
+    };
     let created = state.webhooks.create(who, req).await.map_err(in_partner_terms)?;
     let mut sub = Subscription::from(&created.webhook);
     if !supplied_secret {
@@ -321,7 +339,14 @@ async fn change(state: ApiState, caller: Caller, id: String, body: RawBody, full
     let n = number(&id)?;
     let f = fields(&body, full)?;
     let current = state.webhooks.get_by_number(who, n).await.map_err(in_partner_terms)?;
-    let changes = WebhookChanges { url: f.webhook_url, events: f.events, enabled: f.active, ..Default::default() };
+    let changes = WebhookChanges {
+        url: f.webhook_url,
+        events: f.events,
+        enabled: f.active,
+        headers: f.headers,
+        filter: f.filter,
+        ..Default::default()
+    };
     // The secret was checked in `fields`, so once the settings are written the rotation
     // cannot be refused for bad input.
     let (mut wh, warnings) = state.webhooks.update(who, &current.id, changes).await.map_err(in_partner_terms)?;

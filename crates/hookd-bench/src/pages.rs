@@ -164,6 +164,8 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
             last_delivered_at: None,
             metadata: Default::default(),
             rate_limit: None,
+            headers: None,
+            filter: None,
             created_at: now,
             updated_at: now,
         };

@@ -156,6 +156,8 @@ pub struct WebhookSettings {
     pub disabled_reason: Option<String>,
     pub metadata: std::collections::BTreeMap<String, String>,
     pub rate_limit: Option<u32>,
+    pub headers: Option<crate::domain::SealedHeaders>,
+    pub filter: Option<crate::domain::Filter>,
     /// Set when the webhook is (re-)enabled: `failure_count` restarts from zero.
     pub reset_failures: bool,
     pub updated_at: OffsetDateTime,

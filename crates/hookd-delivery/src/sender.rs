@@ -191,8 +191,9 @@ impl Sender {
         }
     }
 
-    /// The request's headers, and the signature headers alone (for the attempt log; the
-    /// others follow from the delivery: [`attempt_headers`], which a test holds these to).
+    /// The request's headers, and for the attempt log the signature headers and the
+    /// custom headers' names (the others follow from the delivery: [`attempt_headers`],
+    /// which a test holds these to).
     fn headers(
         &self,
         route: &WebhookRoute,
@@ -215,9 +216,17 @@ impl Sender {
         let standard = signing::standard_header(secrets.iter().map(|s| s.0.as_str()), job.event_id.as_str(), ts, body);
         h.insert(self.options.signature_header.clone(), value(&hmac));
         h.insert(HeaderName::from_static("webhook-signature"), value(&standard));
-        let signatures =
+        let mut logged =
             vec![(self.options.signature_header.as_str().to_owned(), hmac), ("webhook-signature".to_owned(), standard)];
-        (h, signatures)
+        // The webhook's own headers, checked when they were set; the log shows their
+        // names, not their values (which are often credentials).
+        for (name, v) in &route.headers {
+            if let (Ok(name), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(v)) {
+                logged.push((name.as_str().to_owned(), hookd_core::domain::MASKED_VALUE.to_owned()));
+                h.insert(name, v);
+            }
+        }
+        (h, logged)
     }
 }
 
@@ -319,6 +328,8 @@ mod tests {
             last_delivered_at: None,
             metadata: Default::default(),
             rate_limit: None,
+            headers: None,
+            filter: None,
             secrets: WebhookSecrets { current: Sealed(Vec::new()), previous: None, previous_expires_at: None },
             created_at: now,
             updated_at: now,
@@ -328,6 +339,7 @@ mod tests {
             webhook,
             secret: SigningSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
             previous_secret: Some((SigningSecret("whsec_dGVzdC1rZXktdGVzdC1rZXk=".into()), now + time::Duration::HOUR)),
+            headers: vec![("X-Api-Key".into(), "k_live_1".into())],
         };
         let job = DeliveryJob {
             delivery_id: DeliveryId::generate(),
@@ -353,6 +365,10 @@ mod tests {
         .collect();
         let mut got: Vec<(String, String)> =
             sent.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())).collect();
+        assert!(got.contains(&("x-api-key".into(), "k_live_1".into())), "custom headers are sent");
+        assert!(expected.contains(&("x-api-key".into(), "********".into())), "and logged masked");
+        got.retain(|(k, _)| k != "x-api-key");
+        expected.retain(|(k, _)| k != "x-api-key");
         expected.sort();
         got.sort();
         assert_eq!(got, expected);

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use hookd_core::crypto::Sealed;
 use hookd_core::domain::{
-    ApiKey, Attempt, Delivery, DeliveryStatus, Event, PortalLink, Scope, StatRow, WebSession, Webhook, WebhookSecrets,
-    Workspace,
+    ApiKey, Attempt, Delivery, DeliveryStatus, Event, Filter, PortalLink, Scope, SealedHeaders, StatRow, WebSession,
+    Webhook, WebhookSecrets, Workspace,
 };
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::StoreError;
@@ -119,6 +119,9 @@ pub struct WebhookRow {
     previous_secret_expires_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    header_names: Option<String>,
+    headers: Option<Vec<u8>>,
+    payload_filter: Option<String>,
     number: i64,
 }
 
@@ -150,6 +153,20 @@ impl TryFrom<WebhookRow> for Webhook {
                 previous: r.previous_secret.map(Sealed),
                 previous_expires_at: opt_micros(r.previous_secret_expires_at)?,
             },
+            headers: match (r.header_names, r.headers) {
+                (Some(names), Some(sealed)) => Some(SealedHeaders {
+                    names: serde_json::from_str(&names).map_err(|e| corrupt("webhooks.header_names", e))?,
+                    sealed: Sealed(sealed),
+                }),
+                _ => None,
+            },
+            filter: r
+                .payload_filter
+                .map(|f| {
+                    let v = serde_json::from_str(&f).map_err(|e| corrupt("webhooks.payload_filter", e))?;
+                    Filter::parse(&v).map_err(|e| corrupt("webhooks.payload_filter", e))
+                })
+                .transpose()?,
             created_at: from_micros(r.created_at)?,
             updated_at: from_micros(r.updated_at)?,
         })

@@ -224,6 +224,7 @@ impl App {
                             policy.check_url(url).map_err(|b| format!("must point to a public host: {b}"))
                         })
                     },
+                    signature_header: settings.signature_header.clone(),
                 },
                 secret_retrieval: settings.secret_retrieval,
                 rotation_overlap: settings.secret_rotation_overlap,
@@ -303,6 +304,7 @@ impl App {
                 }),
                 developer_aliases: settings.developer_aliases,
                 allow_http: settings.allow_http,
+                signature_header: settings.signature_header.clone(),
             },
             web: web_state,
             shutdown_grace: d.shutdown_grace,

@@ -7,8 +7,8 @@ use hookd_core::domain::Scope;
 use hookd_core::id::WebhookId;
 
 use crate::dto::{
-    CreateWebhookRequest, DeletedResponse, ListParams, RotateSecretRequest, SecretResponse, UpdateWebhookRequest,
-    WebhookResponse, WebhookWithSecretResponse,
+    CreateWebhookRequest, DeletedResponse, HeadersResponse, ListParams, RotateSecretRequest, SecretResponse,
+    UpdateWebhookRequest, WebhookResponse, WebhookWithSecretResponse,
 };
 use crate::envelope::{ApiResponse, Envelope, ErrorEnvelope};
 use crate::error::ApiError;
@@ -142,6 +142,25 @@ pub async fn secret(
     let who = caller.require(Scope::WebhooksWrite)?;
     let signing_secret = state.webhooks.secret(who, &WebhookId::from_path(&id)?).await?;
     Ok(ApiResponse::ok(SecretResponse { signing_secret }))
+}
+
+/// The custom headers in full: names and values, as sent with every delivery.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/headers", tag = "webhooks",
+    security(("api_key" = ["webhooks:write"])),
+    params(("id" = String, Path, description = "Webhook id (`wh_…`)")),
+    responses(
+        (status = 200, description = "The headers", body = Envelope<HeadersResponse>),
+        (status = 403, description = "The key lacks webhooks:write", body = ErrorEnvelope),
+        (status = 404, description = "No such webhook visible to this key", body = ErrorEnvelope),
+    ))]
+pub async fn headers(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiResponse, ApiError> {
+    let who = caller.require(Scope::WebhooksWrite)?;
+    let headers = state.webhooks.headers(who, &WebhookId::from_path(&id)?).await?;
+    Ok(ApiResponse::ok(HeadersResponse { headers }))
 }
 
 /// Replaces the signing secret (generated, or `secret` from the body). The previous

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::domain::ApiKey;
+use crate::domain::{ApiKey, Filter, SealedHeaders};
 
 pub async fn bootstrap_happens_once(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
@@ -188,7 +188,11 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
     let mut w = webhook(&ws.id, &k, "https://example.com/a");
     w.failure_count = 3;
     w.delivery_attempts = 9;
+    w.headers = Some(SealedHeaders { names: vec!["X-Api-Key".into(), "X-Tenant".into()], sealed: Sealed(vec![7, 8]) });
+    w.filter = Some(Filter::parse(&serde_json::json!({"data.country": {"$in": ["NL", "BE"]}})).unwrap());
     w.number = store.insert_webhook(&w).await.unwrap();
+    let got = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
+    assert_eq!((&got.headers, &got.filter), (&w.headers, &w.filter), "headers and filter round-trip");
     let later = time_fmt::now() + Duration::from_secs(1);
     let settings = WebhookSettings {
         url: "https://example.com/b".into(),
@@ -198,6 +202,8 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
         disabled_reason: Some("manual".into()),
         metadata: Default::default(),
         rate_limit: None,
+        headers: Some(SealedHeaders { names: vec!["Authorization".into()], sealed: Sealed(vec![9]) }),
+        filter: None,
         reset_failures: false,
         updated_at: later,
     };
@@ -207,6 +213,7 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
     assert_eq!((got.failure_count, got.delivery_attempts), (3, 9), "settings must not touch counters");
     assert_eq!(got.secrets, w.secrets, "settings must not touch secrets");
     assert_eq!(got.updated_at, later);
+    assert_eq!((&got.headers, &got.filter), (&settings.headers, &None));
 
     let secrets = WebhookSecrets {
         current: Sealed(vec![9]),

@@ -116,6 +116,8 @@ fn webhook(ws: &WorkspaceId, created_by: &GeneratedKey, url: &str) -> Webhook {
         metadata: [("team".to_owned(), "growth".to_owned())].into(),
         rate_limit: Some(5),
         secrets: WebhookSecrets { current: Sealed(vec![1, 2, 3]), previous: None, previous_expires_at: None },
+        headers: None,
+        filter: None,
         created_at: now,
         updated_at: now,
     }

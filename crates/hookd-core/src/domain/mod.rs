@@ -5,6 +5,8 @@
 mod api_key;
 mod event;
 mod event_type;
+mod filter;
+mod headers;
 mod web;
 mod webhook;
 mod workspace;
@@ -18,6 +20,11 @@ pub use event::{
 };
 pub use event_type::{
     pattern_matches, validate_name as validate_event_name, EventCatalog, EventType, EventTypeError, TEST_PING,
+};
+pub use filter::{Filter, FilterError, FilterInput, MAX_FILTER_BYTES, MAX_FILTER_CONDITIONS, MAX_FILTER_DEPTH};
+pub use headers::{
+    check_headers, headers_context, is_token, SealedHeaders, MASKED_VALUE, MAX_CUSTOM_HEADERS, MAX_CUSTOM_HEADER_BYTES,
+    REFUSED_HEADERS, REFUSED_HEADER_PREFIXES,
 };
 pub use web::{hour_of, latency_bucket, Health, PortalLink, StatRow, StatsTally, WebSession, LATENCY_BOUNDS_MS};
 pub(crate) use webhook::check_metadata;

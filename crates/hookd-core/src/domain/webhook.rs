@@ -9,6 +9,8 @@ use time::OffsetDateTime;
 use url::Url;
 
 use super::event_type::EventCatalog;
+use super::filter::Filter;
+use super::headers::{check_headers, SealedHeaders};
 use super::FieldErrors;
 use crate::crypto::Sealed;
 use crate::id::{ApiKeyId, WebhookId, WorkspaceId};
@@ -48,6 +50,10 @@ pub struct Webhook {
     /// Most deliveries a second, if the customer set a limit.
     pub rate_limit: Option<u32>,
     pub secrets: WebhookSecrets,
+    /// Headers sent with every delivery, their values sealed.
+    pub headers: Option<SealedHeaders>,
+    /// Which events it receives, beyond their types: `None` for all of them.
+    pub filter: Option<Filter>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -72,11 +78,19 @@ pub struct WebhookRules {
     /// `https://10.0.0.1/` is refused when it is registered rather than on every
     /// delivery. Host names are still checked at connect time, on what they resolve to.
     pub address_check: AddressCheck,
+    /// The body-signature header hookd sets, which custom headers may not name.
+    pub signature_header: String,
 }
 
 impl Default for WebhookRules {
     fn default() -> Self {
-        Self { allow_http: false, max_events: 100, max_description_len: 500, address_check: AddressCheck::default() }
+        Self {
+            allow_http: false,
+            max_events: 100,
+            max_description_len: 500,
+            address_check: AddressCheck::default(),
+            signature_header: "x-hookd-signature".into(),
+        }
     }
 }
 
@@ -112,6 +126,10 @@ pub struct NewWebhook {
     pub enabled: Option<bool>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub rate_limit: Option<u32>,
+    pub headers: Option<BTreeMap<String, String>>,
+    /// The filter as sent; [`WebhookRules::check_new`] parses it into `parsed_filter`.
+    pub filter: Option<serde_json::Value>,
+    pub parsed_filter: Option<Filter>,
 }
 
 /// A change request (PATCH). `None` leaves a field alone; `description: Some(None)`
@@ -125,6 +143,12 @@ pub struct WebhookChanges {
     pub metadata: Option<BTreeMap<String, String>>,
     /// `Some(None)` removes the limit.
     pub rate_limit: Option<Option<u32>>,
+    /// Replaces every custom header; `Some(None)` removes them all.
+    pub headers: Option<Option<BTreeMap<String, String>>>,
+    /// `Some(None)` removes the filter. [`WebhookRules::check_changes`] parses it into
+    /// `parsed_filter`.
+    pub filter: Option<Option<serde_json::Value>>,
+    pub parsed_filter: Option<Filter>,
 }
 
 impl WebhookChanges {
@@ -135,6 +159,8 @@ impl WebhookChanges {
             && self.enabled.is_none()
             && self.metadata.is_none()
             && self.rate_limit.is_none()
+            && self.headers.is_none()
+            && self.filter.is_none()
     }
 }
 
@@ -170,6 +196,10 @@ impl WebhookRules {
         if let Some(r) = req.rate_limit {
             check_rate_limit(r, &mut errs);
         }
+        if let Some(h) = &req.headers {
+            check_headers(h, &self.signature_header, &mut errs);
+        }
+        req.parsed_filter = req.filter.as_ref().and_then(|f| parse_filter(f, &mut errs));
         errs.into_result()
     }
 
@@ -193,6 +223,12 @@ impl WebhookRules {
         }
         if let Some(Some(r)) = ch.rate_limit {
             check_rate_limit(r, &mut errs);
+        }
+        if let Some(Some(h)) = &ch.headers {
+            check_headers(h, &self.signature_header, &mut errs);
+        }
+        if let Some(Some(f)) = &ch.filter {
+            ch.parsed_filter = parse_filter(f, &mut errs);
         }
         errs.into_result()
     }
@@ -228,6 +264,18 @@ impl WebhookRules {
     fn check_description(&self, d: &str, errs: &mut FieldErrors) {
         if d.chars().count() > self.max_description_len {
             errs.push("description", format!("must be at most {} characters", self.max_description_len));
+        }
+    }
+}
+
+/// A filter, or its problem reported under `filter` (`filter.data.country.$gt`).
+fn parse_filter(f: &serde_json::Value, errs: &mut FieldErrors) -> Option<Filter> {
+    match Filter::parse(f) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            let field = if e.at.is_empty() { "filter".to_owned() } else { format!("filter.{}", e.at) };
+            errs.push(field, e.message);
+            None
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct WebhookRoute {
     pub secret: SigningSecret,
     /// The rotated-out secret, while it still signs.
     pub previous_secret: Option<(SigningSecret, OffsetDateTime)>,
+    /// The custom headers in clear, sent with every delivery.
+    pub headers: Vec<(String, String)>,
 }
 
 impl WebhookRoute {
@@ -165,6 +167,7 @@ impl WebhookDirectory {
             _ => None,
         };
         let url = url::Url::parse(&w.url);
-        Ok(WebhookRoute { webhook: w, url, secret, previous_secret })
+        let headers = super::webhooks::open_headers(&self.cipher, &w)?.into_iter().collect();
+        Ok(WebhookRoute { webhook: w, url, secret, previous_secret, headers })
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{
     pattern_matches, validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryStatus, Event, EventCatalog,
-    FieldErrors, NewEvent, MAX_EVENT_DATA,
+    FieldErrors, FilterInput, NewEvent, MAX_EVENT_DATA,
 };
 use crate::id::{EventId, WebhookId};
 use crate::service::directory::WebhookDirectory;
@@ -200,18 +200,33 @@ impl EventService {
                 created_at: now,
                 event_type,
             };
-            let deliveries: Vec<Delivery> = routes
-                .iter()
-                .filter(|r| r.webhook.events.iter().any(|p| pattern_matches(p, &event.event_type)))
-                .filter(|r| event.owner.is_none() || r.webhook.owner == event.owner)
-                .map(|r| {
-                    if refusals.refuses(&r.webhook.id) {
-                        Delivery::new_pending(&event, &r.webhook.id, now)
-                    } else {
-                        Delivery::new_in_flight(&event, &r.webhook.id, now)
+            // Parsed only when a subscribed webhook has a filter, and then once.
+            let mut data: Option<serde_json::Value> = None;
+            let mut deliveries = Vec::new();
+            for r in routes.iter() {
+                if !r.webhook.events.iter().any(|p| pattern_matches(p, &event.event_type))
+                    || !(event.owner.is_none() || r.webhook.owner == event.owner)
+                {
+                    continue;
+                }
+                if let Some(filter) = &r.webhook.filter {
+                    let data = data.get_or_insert_with(|| serde_json::from_str(&event.data).unwrap_or_default());
+                    let input = FilterInput {
+                        event_type: &event.event_type,
+                        id: event.id.as_str(),
+                        owner: event.owner.as_deref(),
+                        data,
+                    };
+                    if !filter.matches(&input) {
+                        continue;
                     }
-                })
-                .collect();
+                }
+                deliveries.push(if refusals.refuses(&r.webhook.id) {
+                    Delivery::new_pending(&event, &r.webhook.id, now)
+                } else {
+                    Delivery::new_in_flight(&event, &r.webhook.id, now)
+                });
+            }
             let event = Event { deliveries: deliveries.len() as i64, ..event };
             records.push(NewEventRecord { event, deliveries, lease: lease.clone() });
         }

@@ -1,12 +1,13 @@
 //! Managing webhooks: create, read, change, delete, and their signing secrets.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::crypto::SecretCipher;
+use crate::crypto::{OpenError, SecretCipher};
 use crate::domain::{
-    generate_signing_secret, validate_signing_secret, EventCatalog, FieldErrors, NewWebhook, Webhook, WebhookChanges,
-    WebhookRules, WebhookSecrets,
+    generate_signing_secret, headers_context, validate_signing_secret, EventCatalog, FieldErrors, NewWebhook,
+    SealedHeaders, Webhook, WebhookChanges, WebhookRules, WebhookSecrets,
 };
 use crate::id::{WebhookId, WorkspaceId};
 use crate::service::directory::WebhookDirectory;
@@ -150,9 +151,12 @@ impl WebhookService {
             last_delivered_at: None,
             metadata: req.metadata.unwrap_or_default(),
             rate_limit: req.rate_limit,
+            headers: None,
+            filter: req.parsed_filter,
             created_at: now,
             updated_at: now,
         };
+        webhook.headers = seal_headers(&self.cipher, &webhook.id, req.headers.unwrap_or_default());
         webhook.number = self.store.insert_webhook(&webhook).await?;
         self.directory.invalidate(&webhook.workspace_id, &webhook.id);
         tracing::info!(webhook_id = %webhook.id, workspace_id = %webhook.workspace_id, "webhook created");
@@ -231,6 +235,14 @@ impl WebhookService {
             disabled_reason,
             metadata: changes.metadata.unwrap_or_else(|| current.metadata.clone()),
             rate_limit: changes.rate_limit.unwrap_or(current.rate_limit),
+            headers: match changes.headers {
+                Some(h) => seal_headers(&self.cipher, &current.id, h.unwrap_or_default()),
+                None => current.headers.clone(),
+            },
+            filter: match changes.filter {
+                Some(_) => changes.parsed_filter,
+                None => current.filter.clone(),
+            },
             reset_failures,
             updated_at: time_fmt::now(),
         };
@@ -248,6 +260,8 @@ impl WebhookService {
             disabled_reason: settings.disabled_reason,
             metadata: settings.metadata,
             rate_limit: settings.rate_limit,
+            headers: settings.headers,
+            filter: settings.filter,
             failure_count: if reset_failures { 0 } else { current.failure_count },
             updated_at: settings.updated_at,
             ..current
@@ -264,6 +278,12 @@ impl WebhookService {
         }
         tracing::info!(webhook_id = %wh.id, "webhook deleted");
         Ok(())
+    }
+
+    /// A webhook's custom headers in clear.
+    pub async fn headers(&self, who: &Principal, id: &WebhookId) -> Result<BTreeMap<String, String>, ServiceError> {
+        let wh = self.get(who, id).await?;
+        Ok(open_headers(&self.cipher, &wh)?)
     }
 
     /// The current secret in clear, where the deployment allows reading it back.
@@ -337,6 +357,29 @@ impl WebhookService {
                 )
             })
             .collect())
+    }
+}
+
+/// Seals custom headers under the webhook's id; `None` for none.
+fn seal_headers(cipher: &SecretCipher, id: &WebhookId, headers: BTreeMap<String, String>) -> Option<SealedHeaders> {
+    if headers.is_empty() {
+        return None;
+    }
+    let json = serde_json::to_vec(&headers).expect("a map of strings serialises");
+    Some(SealedHeaders {
+        names: headers.into_keys().collect(),
+        sealed: cipher.seal(&json, &headers_context(id.as_str())),
+    })
+}
+
+/// A webhook's custom headers in clear, by name.
+pub(crate) fn open_headers(cipher: &SecretCipher, w: &Webhook) -> Result<BTreeMap<String, String>, OpenError> {
+    match &w.headers {
+        None => Ok(BTreeMap::new()),
+        Some(h) => {
+            let plain = cipher.open(&h.sealed, &headers_context(w.id.as_str()))?;
+            serde_json::from_slice(&plain).map_err(|_| OpenError)
+        }
     }
 }
 

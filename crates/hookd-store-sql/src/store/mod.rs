@@ -34,7 +34,7 @@ use deliveries::cancel_open_deliveries;
 const WEBHOOK_COLUMNS: &str =
     "id, workspace_id, created_by, owner, url, events, description, enabled, disabled_reason, \
      failure_count, delivery_attempts, last_delivered_at, metadata, rate_limit, secret, previous_secret, \
-     previous_secret_expires_at, created_at, updated_at";
+     previous_secret_expires_at, created_at, updated_at, header_names, headers, payload_filter";
 
 const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, event_id, event_type, status, attempts, schedule_base, \
      next_attempt_at, last_status_code, last_error, created_at, updated_at";
@@ -226,7 +226,7 @@ impl<D: Dialect> Store for SqlStore<D> {
     ) -> StoreResult<bool> {
         let sql = Sql::new(
             "UPDATE webhooks SET url = ?, events = ?, description = ?, enabled = ?, disabled_reason = ?, \
-             metadata = ?, rate_limit = ?, updated_at = ?, \
+             metadata = ?, rate_limit = ?, updated_at = ?, header_names = ?, headers = ?, payload_filter = ?, \
              failure_count = CASE WHEN ? THEN 0 ELSE failure_count END, \
              failing_since = CASE WHEN ? THEN NULL ELSE failing_since END \
              WHERE workspace_id = ? AND id = ?",
@@ -239,6 +239,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         .bind(json(&s.metadata))
         .bind(s.rate_limit.map(i64::from))
         .bind(micros(s.updated_at))
+        .bind(s.headers.as_ref().map(|h| json(&h.names)))
+        .bind(s.headers.as_ref().map(|h| &h.sealed.0))
+        .bind(s.filter.as_ref().map(|f| json(f.source())))
         .bind(s.reset_failures)
         .bind(s.reset_failures)
         .bind(workspace.as_str())

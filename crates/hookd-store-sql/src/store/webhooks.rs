@@ -40,7 +40,10 @@ pub(super) async fn insert_webhook<D: Dialect>(store: &SqlStore<D>, w: &Webhook)
             .bind(w.secrets.previous.as_ref().map(|s| &s.0))
             .bind(w.secrets.previous_expires_at.map(micros))
             .bind(micros(w.created_at))
-            .bind(micros(w.updated_at));
+            .bind(micros(w.updated_at))
+            .bind(w.headers.as_ref().map(|h| json(&h.names)))
+            .bind(w.headers.as_ref().map(|h| &h.sealed.0))
+            .bind(w.filter.as_ref().map(|f| json(f.source())));
         if let Some(n) = counted {
             r.bind(n);
         }

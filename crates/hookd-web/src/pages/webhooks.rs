@@ -197,10 +197,7 @@ pub async fn create(
         url: Some(form.text("url").unwrap_or_default()),
         events: Some(events.clone()),
         description: form.text("description"),
-        secret: None,
-        enabled: None,
-        metadata: None,
-        rate_limit: None,
+        ..Default::default()
     };
     match state.services().webhooks.create(&viewer.active.principal, req).await {
         Ok(created) => {

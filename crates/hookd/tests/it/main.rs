@@ -20,6 +20,7 @@ mod proxy;
 mod rate_limit;
 mod seeds;
 mod ssrf;
+mod subscriptions;
 mod tenants;
 mod validation;
 mod web;

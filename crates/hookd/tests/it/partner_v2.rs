@@ -446,3 +446,45 @@ async fn a_product_jwt_works_in_the_partner_token_header() {
     let bad = Partner::new(&server).with_token(Some(&format!("{token}x")));
     assert_eq!(bad.get("/webhook_subscriptions").await.status, 401);
 }
+
+#[tokio::test]
+async fn subscriptions_carry_custom_headers_and_filters() {
+    let server = linq_server().await;
+    let p = Partner::new(&server);
+    let mut body = subscription("https://example.com/webhooks/linq", &["message.sent"]);
+    body["webhook_subscription"]["headers"] = json!({"X-Api-Key": "k_123"});
+    body["webhook_subscription"]["filter"] = json!({"data.chat_id": {"$exists": true}});
+    let r = p.post(&body).await;
+    r.assert_status(201);
+    let s = &r.body["webhook_subscription"];
+    assert_seed_shape(s);
+    assert_eq!(s["headers"], json!({"X-Api-Key": "********"}));
+    assert_eq!(s["filter"], json!({"data.chat_id": {"$exists": true}}));
+    let id = s["id"].as_i64().unwrap();
+
+    // The same rules as /v1, named in this surface's terms.
+    let r = p
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/webhook_subscriptions/{id}"),
+            Some(r#"{"webhook_subscription": {"headers": {"Host": "x"}, "filter": {"$or": 1}}}"#),
+        )
+        .await;
+    assert_partner_error(
+        &r,
+        422,
+        "validation_error",
+        &["webhook_subscription.headers.Host", "webhook_subscription.filter.$or"],
+    );
+    // null removes them; leaving them out keeps them.
+    let r = p
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/webhook_subscriptions/{id}"),
+            Some(r#"{"webhook_subscription": {"headers": null}}"#),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body["webhook_subscription"]["headers"], json!({}));
+    assert_eq!(r.body["webhook_subscription"]["filter"], json!({"data.chat_id": {"$exists": true}}));
+}
