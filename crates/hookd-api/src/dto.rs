@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use hookd_core::domain::{EventType, FieldErrors, NewWebhook, Webhook, WebhookChanges, MASKED_VALUE};
+use hookd_core::domain::{EventType, FieldErrors, NewWebhook, SigningScheme, Webhook, WebhookChanges, MASKED_VALUE};
 use hookd_core::time_fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
@@ -78,7 +78,8 @@ pub const SCOPES: [&str; 5] = ["webhooks:read", "webhooks:write", "events:write"
 /// What the derive attributes cannot say (patterns from constants, `propertyNames`,
 /// alternatives), as JSON Schema fragments merged into the document: (a component schema
 /// or `param:<name>` for a parameter of every operation, the property, the fragment).
-/// `component:<name>` adds a whole schema, such as the recursive payload filter.
+/// `component:<name>` adds a whole schema, such as the recursive payload filter; an
+/// empty property merges the fragment into the schema itself.
 pub fn schema_bounds(allow_http: bool, signature_header: &str) -> Vec<(&'static str, &'static str, serde_json::Value)> {
     let url = if allow_http { URL_PATTERN.replacen("^https://", "^https?://", 1) } else { URL_PATTERN.to_owned() };
     let secret = json!({"anyOf": [
@@ -128,6 +129,15 @@ pub fn schema_bounds(allow_http: bool, signature_header: &str) -> Vec<(&'static 
         ("CreateWebhookRequest", "filter", filter_ref.clone()),
         ("UpdateWebhookRequest", "filter", filter_ref),
         ("CreateWebhookRequest", "headers", headers(true)),
+        // `secret` is for hmac signing only.
+        (
+            "CreateWebhookRequest",
+            "",
+            json!({"if": {"required": ["signing"], "properties": {"signing": {"const": "ed25519"}}},
+                   "then": {"properties": {"secret": {"type": "null"}}}}),
+        ),
+        ("CreateWebhookRequest", "signing", json!({"type": ["string", "null"], "enum": ["hmac", "ed25519", null]})),
+        ("WebhookResponse", "signing", json!({"enum": ["hmac", "ed25519"]})),
         ("UpdateWebhookRequest", "headers", headers(true)),
         ("UpdateWebhookRequest", "url", json!({"pattern": url})),
         ("UpdateWebhookRequest", "events", json!({"uniqueItems": true, "items": events})),
@@ -179,6 +189,12 @@ pub struct WebhookResponse {
     /// Which events it receives beyond their types; `null` for all of them.
     #[schema(value_type = Option<Object>, example = json!({"data.country": {"$in": ["NL", "BE"]}}))]
     pub filter: Option<serde_json::Value>,
+    /// `hmac` (a shared `whsec_` secret: the body HMAC and Standard Webhooks `v1`) or
+    /// `ed25519` (Standard Webhooks `v1a`, verified with `public_key`).
+    #[schema(value_type = String, example = "hmac")]
+    pub signing: SigningScheme,
+    /// With `ed25519` signing: the `whpk_…` key receivers verify with; `null` otherwise.
+    pub public_key: Option<String>,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
     pub created_at: String,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
@@ -208,6 +224,8 @@ impl From<&Webhook> for WebhookResponse {
                 .flat_map(|h| h.names.iter().map(|n| (n.clone(), MASKED_VALUE.to_owned())))
                 .collect(),
             filter: w.filter.as_ref().map(|f| f.source().clone()),
+            signing: w.signing,
+            public_key: w.secrets.public_key.clone(),
             created_at: time_fmt::format(w.created_at),
             updated_at: time_fmt::format(w.updated_at),
         }
@@ -220,7 +238,8 @@ impl From<&Webhook> for WebhookResponse {
 pub struct WebhookWithSecretResponse {
     #[serde(flatten)]
     pub webhook: WebhookResponse,
-    /// Store it now: it is not shown again.
+    /// What receivers verify with: the `whsec_…` secret (store it now: it is not shown
+    /// again), or with `ed25519` signing the `whpk_…` public key.
     #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
     pub signing_secret: String,
     /// After a rotation: until when the previous secret also signs deliveries.
@@ -275,6 +294,12 @@ pub struct CreateWebhookRequest {
     /// $lte $exists $prefix $contains`), combined with `$and`, `$or`, `$not`.
     #[schema(value_type = Option<Object>, example = json!({"data.country": {"$in": ["NL", "BE"]}}))]
     pub filter: Option<serde_json::Value>,
+    /// `hmac` (default): a shared secret signs the body HMAC and Standard Webhooks `v1`.
+    /// `ed25519`: hookd generates a key pair, keeps the private key and signs Standard
+    /// Webhooks `v1a`; `signing_secret` and `public_key` carry the `whpk_…` public key.
+    /// Fixed at creation; `secret` applies to `hmac` only.
+    #[schema(value_type = Option<String>, example = "ed25519")]
+    pub signing: Option<SigningScheme>,
 }
 
 impl From<CreateWebhookRequest> for NewWebhook {
@@ -291,6 +316,7 @@ impl From<CreateWebhookRequest> for NewWebhook {
             headers: r.headers,
             filter: r.filter,
             parsed_filter: None,
+            signing: r.signing,
         }
     }
 }

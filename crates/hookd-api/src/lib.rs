@@ -214,6 +214,11 @@ fn complete_responses(doc: utoipa::openapi::OpenApi, bounds: &[(&str, &str, serd
                     }
                 }
             }
+            None if property.is_empty() => {
+                let target = &mut v["components"]["schemas"][*schema];
+                assert!(target.is_object(), "no schema {schema} in the document");
+                merge(target, fragment);
+            }
             None => {
                 let target = &mut v["components"]["schemas"][*schema]["properties"][*property];
                 assert!(target.is_object(), "no property {schema}.{property} in the document");

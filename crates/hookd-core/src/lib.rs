@@ -12,6 +12,7 @@
 
 pub mod crypto;
 pub mod domain;
+pub mod ed25519;
 pub mod id;
 pub mod service;
 pub mod store;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 #[cfg(doc)]
 use hookd_core::domain::attempt_headers;
-use hookd_core::domain::DeliveryJob;
+use hookd_core::domain::{DeliveryJob, SigningScheme};
 use hookd_core::service::WebhookRoute;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use reqwest::StatusCode;
@@ -212,12 +212,20 @@ impl Sender {
         h.insert(HeaderName::from_static("x-hookd-attempt"), HeaderValue::from(job.attempts + 1));
         h.insert(HeaderName::from_static("webhook-id"), value(job.event_id.as_str()));
         h.insert(HeaderName::from_static("webhook-timestamp"), HeaderValue::from(ts));
-        let hmac = signing::body_hmac(&secrets[0].0, body);
-        let standard = signing::standard_header(secrets.iter().map(|s| s.0.as_str()), job.event_id.as_str(), ts, body);
-        h.insert(self.options.signature_header.clone(), value(&hmac));
+        let keys = secrets.iter().map(|s| s.0.as_str());
+        let mut logged = Vec::with_capacity(2 + route.headers.len());
+        let standard = match route.webhook.signing {
+            SigningScheme::Hmac => {
+                let hmac = signing::body_hmac(&secrets[0].0, body);
+                h.insert(self.options.signature_header.clone(), value(&hmac));
+                logged.push((self.options.signature_header.as_str().to_owned(), hmac));
+                signing::standard_header(keys, job.event_id.as_str(), ts, body)
+            }
+            // No shared secret, so no body HMAC: `v1a` alone.
+            SigningScheme::Ed25519 => signing::ed25519_header(keys, job.event_id.as_str(), ts, body),
+        };
         h.insert(HeaderName::from_static("webhook-signature"), value(&standard));
-        let mut logged =
-            vec![(self.options.signature_header.as_str().to_owned(), hmac), ("webhook-signature".to_owned(), standard)];
+        logged.push(("webhook-signature".to_owned(), standard));
         // The webhook's own headers, checked when they were set; the log shows their
         // names, not their values (which are often credentials).
         for (name, v) in &route.headers {
@@ -330,7 +338,13 @@ mod tests {
             rate_limit: None,
             headers: None,
             filter: None,
-            secrets: WebhookSecrets { current: Sealed(Vec::new()), previous: None, previous_expires_at: None },
+            secrets: WebhookSecrets {
+                current: Sealed(Vec::new()),
+                previous: None,
+                previous_expires_at: None,
+                public_key: None,
+            },
+            signing: SigningScheme::Hmac,
             created_at: now,
             updated_at: now,
         };
@@ -372,6 +386,25 @@ mod tests {
         expected.sort();
         got.sort();
         assert_eq!(got, expected);
+
+        // An Ed25519 webhook: `v1a` from both keys during the overlap, and no body HMAC.
+        let (new_sk, new_pk) = hookd_core::ed25519::generate();
+        let (old_sk, old_pk) = hookd_core::ed25519::generate();
+        let mut route = route;
+        route.webhook.signing = SigningScheme::Ed25519;
+        route.secret = SigningSecret(new_sk);
+        route.previous_secret = Some((SigningSecret(old_sk), now + time::Duration::HOUR));
+        let (sent, logged) = sender.headers(&route, &job, now);
+        assert!(sent.get("x-hookd-signature").is_none(), "no shared secret, no body HMAC");
+        let pairs: Vec<(String, String)> =
+            sent.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())).collect();
+        let sig = sent["webhook-signature"].to_str().unwrap();
+        assert!(sig.split(' ').all(|s| s.starts_with("v1a,")) && sig.split(' ').count() == 2, "{sig}");
+        assert!(logged.iter().any(|(k, v)| k == "webhook-signature" && v == sig));
+        for pk in [new_pk, old_pk] {
+            let ok = signing::verify(&signing::VerifyKey::PublicKey(pk), &pairs, b"{}", now.unix_timestamp(), 300);
+            assert_eq!(ok.unwrap().scheme, "v1a");
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use hookd_core::crypto::Sealed;
 use hookd_core::domain::{
-    ApiKey, Attempt, Delivery, DeliveryStatus, Event, Filter, PortalLink, Scope, SealedHeaders, StatRow, WebSession,
-    Webhook, WebhookSecrets, Workspace,
+    ApiKey, Attempt, Delivery, DeliveryStatus, Event, Filter, PortalLink, Scope, SealedHeaders, SigningScheme, StatRow,
+    WebSession, Webhook, WebhookSecrets, Workspace,
 };
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::StoreError;
@@ -122,6 +122,8 @@ pub struct WebhookRow {
     header_names: Option<String>,
     headers: Option<Vec<u8>>,
     payload_filter: Option<String>,
+    signing: String,
+    public_key: Option<String>,
     number: i64,
 }
 
@@ -152,7 +154,9 @@ impl TryFrom<WebhookRow> for Webhook {
                 current: Sealed(r.secret),
                 previous: r.previous_secret.map(Sealed),
                 previous_expires_at: opt_micros(r.previous_secret_expires_at)?,
+                public_key: r.public_key,
             },
+            signing: SigningScheme::parse(&r.signing).ok_or_else(|| corrupt("webhooks.signing", &r.signing))?,
             headers: match (r.header_names, r.headers) {
                 (Some(names), Some(sealed)) => Some(SealedHeaders {
                     names: serde_json::from_str(&names).map_err(|e| corrupt("webhooks.header_names", e))?,

@@ -68,9 +68,41 @@ enum Command {
     #[command(after_help = "Example:\n  hookd listen --port 9000 --secret whsec_…\n\n\
         Then create a webhook for http://127.0.0.1:9000/webhooks on a `hookd serve --dev`, and publish an event.")]
     Listen(ListenArgs),
+    /// Check a captured delivery's signature (Standard Webhooks v1 or v1a), as a receiver would.
+    #[command(after_help = "Examples:\n  \
+        hookd verify --secret whsec_… -H 'webhook-id: evt_…' -H 'webhook-timestamp: 1764700000' \\\n    \
+        -H 'webhook-signature: v1,…' --body body.json\n  \
+        hookd verify --public-key whpk_… --headers request-headers.txt < request-body.json\n\n\
+        Exits 0 when the delivery verifies; otherwise prints the reason (missing header, bad signature, \
+        timestamp outside the tolerance) and exits 1; exits 2 when a file cannot be read. The body must be \
+        byte for byte what was received.")]
+    Verify(VerifyArgs),
     /// Print the version.
     #[command(after_help = "Example:\n  hookd version")]
     Version,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("key").required(true).args(["secret", "public_key"])))]
+struct VerifyArgs {
+    /// The webhook's signing secret (whsec_… or your own), for v1 signatures.
+    #[arg(long, env = "HOOKD_VERIFY_SECRET", value_name = "SECRET")]
+    secret: Option<String>,
+    /// An Ed25519 webhook's public key (whpk_…), for v1a signatures.
+    #[arg(long, value_name = "whpk_…")]
+    public_key: Option<String>,
+    /// A header as `Name: value`; repeat for each (webhook-id, webhook-timestamp, webhook-signature).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// Headers from a file: `Name: value` lines (a raw HTTP request's head) or a JSON object.
+    #[arg(long = "headers", value_name = "FILE")]
+    headers_file: Option<PathBuf>,
+    /// The raw body; standard input when left out or `-`.
+    #[arg(long, value_name = "FILE")]
+    body: Option<PathBuf>,
+    /// How far the timestamp may be from now (raise it to check an old capture).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    tolerance: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +113,9 @@ struct ListenArgs {
     /// The webhook's signing secret, to check both signatures.
     #[arg(long, env = "HOOKD_LISTEN_SECRET")]
     secret: Option<String>,
+    /// An ed25519 webhook's public key (whpk_…), to check its v1a signature.
+    #[arg(long, value_name = "whpk_…", conflicts_with = "secret")]
+    public_key: Option<String>,
     /// Answer with this status (e.g. 500 to watch retries, 410 to disable the webhook).
     #[arg(long, default_value_t = 200)]
     status: u16,
@@ -216,6 +251,35 @@ enum ConfigCommand {
 /// Runs the command line; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Verifying needs no configuration and no runtime: a receiver's developer runs it anywhere.
+    if let Command::Verify(a) = &cli.command {
+        let key = match (&a.secret, &a.public_key) {
+            (_, Some(pk)) => hookd_delivery::signing::VerifyKey::PublicKey(pk.clone()),
+            (Some(s), None) => hookd_delivery::signing::VerifyKey::Secret(s.clone()),
+            (None, None) => unreachable!("clap requires one"),
+        };
+        let opts = crate::verify::VerifyOptions {
+            key,
+            headers: &a.headers,
+            headers_file: a.headers_file.as_deref(),
+            body_file: a.body.as_deref(),
+            tolerance: a.tolerance,
+        };
+        return match crate::verify::verify(&opts) {
+            Ok(Ok(summary)) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Ok(Err(reason)) => {
+                eprintln!("not verified: {reason}");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -290,14 +354,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Listen(a) => {
             let status = axum::http::StatusCode::from_u16(a.status)
                 .map_err(|_| anyhow::anyhow!("--status {} is not an HTTP status", a.status))?;
+            let key = match (a.public_key, a.secret) {
+                (Some(pk), _) => Some(hookd_delivery::signing::VerifyKey::PublicKey(pk)),
+                (None, Some(s)) => Some(hookd_delivery::signing::VerifyKey::Secret(s)),
+                (None, None) => None,
+            };
             crate::listen::listen(crate::listen::ListenOptions {
                 addr: std::net::SocketAddr::from(([127, 0, 0, 1], a.port)),
-                secret: a.secret,
+                key,
                 signature_header: settings.signature_header.to_ascii_lowercase(),
                 status,
             })
             .await
         }
+        Command::Verify(_) => unreachable!("handled in main"),
         Command::Version => {
             println!("hookd {}", env!("CARGO_PKG_VERSION"));
             Ok(())

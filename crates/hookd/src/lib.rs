@@ -16,3 +16,4 @@ pub mod config;
 pub mod listen;
 pub mod telemetry;
 pub mod tokens;
+pub mod verify;

@@ -8,20 +8,20 @@ use anyhow::Context;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use hookd_delivery::signing;
+use hookd_delivery::signing::{self, VerifyError, VerifyKey};
 
 /// How far a `webhook-timestamp` may be from now and still verify.
 const TOLERANCE_SECS: i64 = 300;
 
 pub struct ListenOptions {
     pub addr: SocketAddr,
-    pub secret: Option<String>,
+    pub key: Option<VerifyKey>,
     pub signature_header: String,
     pub status: StatusCode,
 }
 
 struct Ctx {
-    secret: Option<String>,
+    key: Option<VerifyKey>,
     signature_header: String,
     status: StatusCode,
 }
@@ -34,10 +34,15 @@ pub async fn listen(opts: ListenOptions) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     println!("Listening on http://{addr}/ (any path). Point a webhook at it with `hookd serve --dev`:");
     println!("  {{\"url\": \"http://{addr}/webhooks\", \"events\": [\"*\"]}}");
-    if opts.secret.is_none() {
-        println!("Signatures are not checked: pass --secret <the webhook's signing_secret> to check them.");
-    } else {
-        println!("Checking the body signature in {} and the Standard Webhooks signature.", opts.signature_header);
+    match &opts.key {
+        None => println!(
+            "Signatures are not checked: pass --secret <the webhook's signing_secret> (or --public-key whpk_… \
+             for an ed25519 webhook) to check them."
+        ),
+        Some(VerifyKey::Secret(_)) => {
+            println!("Checking the body signature in {} and the Standard Webhooks signature.", opts.signature_header)
+        }
+        Some(VerifyKey::PublicKey(_)) => println!("Checking the Standard Webhooks v1a (Ed25519) signature."),
     }
     if !opts.status.is_success() {
         println!(
@@ -46,7 +51,7 @@ pub async fn listen(opts: ListenOptions) -> anyhow::Result<()> {
             opts.status.as_u16()
         );
     }
-    let ctx = Arc::new(Ctx { secret: opts.secret, signature_header: opts.signature_header, status: opts.status });
+    let ctx = Arc::new(Ctx { key: opts.key, signature_header: opts.signature_header, status: opts.status });
     let app = axum::Router::new().fallback(receive).with_state(ctx);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
@@ -89,31 +94,28 @@ fn time_now() -> String {
 
 /// The verdicts on the body HMAC and on the Standard Webhooks signature.
 fn verify(ctx: &Ctx, headers: &HeaderMap, body: &[u8]) -> (String, String) {
-    let Some(secret) = &ctx.secret else {
+    let Some(key) = &ctx.key else {
         return ("not checked (no --secret)".into(), "not checked (no --secret)".into());
     };
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let hmac = match get(&ctx.signature_header) {
-        None => "missing".to_owned(),
-        Some(v) if v == signing::body_hmac(secret, body) => "valid".to_owned(),
-        Some(_) => "INVALID".to_owned(),
+    let hmac = match (key, get(&ctx.signature_header)) {
+        (VerifyKey::PublicKey(_), None) => "none (an ed25519 webhook signs v1a only)".to_owned(),
+        (VerifyKey::PublicKey(_), Some(_)) => "not checked (needs the secret)".to_owned(),
+        (VerifyKey::Secret(_), None) => "missing".to_owned(),
+        (VerifyKey::Secret(secret), Some(v)) if v == signing::body_hmac(secret, body) => "valid".to_owned(),
+        (VerifyKey::Secret(_), Some(_)) => "INVALID".to_owned(),
     };
-    let standard = match (get("webhook-id"), get("webhook-timestamp"), get("webhook-signature")) {
-        (Some(id), Some(ts), Some(sigs)) => match ts.parse::<i64>() {
-            Ok(t) => {
-                let expected = signing::standard_signature(secret, id, t, body);
-                let age = (time::OffsetDateTime::now_utc().unix_timestamp() - t).abs();
-                if !sigs.split(' ').any(|s| s == expected) {
-                    "INVALID".to_owned()
-                } else if age > TOLERANCE_SECS {
-                    format!("valid signature, but the timestamp is {age} s away")
-                } else {
-                    "valid".to_owned()
-                }
-            }
-            Err(_) => "INVALID (webhook-timestamp is not a number)".to_owned(),
-        },
-        _ => "missing".to_owned(),
+    let pairs: Vec<(String, String)> =
+        headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned()))).collect();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let standard = match signing::verify(key, &pairs, body, now, TOLERANCE_SECS) {
+        Ok(v) => format!("valid ({})", v.scheme),
+        Err(VerifyError::MissingHeader(..)) => "missing".to_owned(),
+        Err(VerifyError::BadSignature { .. }) => "INVALID".to_owned(),
+        Err(VerifyError::OutsideTolerance { age, direction, .. }) => {
+            format!("valid signature, but the timestamp is {age} s {direction}")
+        }
+        Err(e) => format!("INVALID ({e})"),
     };
     (hmac, standard)
 }
@@ -127,7 +129,7 @@ mod tests {
     #[test]
     fn checks_both_signatures() {
         let ctx = Ctx {
-            secret: Some("whsec_AAECAwQFBgcICQoLDA0ODw==".into()),
+            key: Some(VerifyKey::Secret("whsec_AAECAwQFBgcICQoLDA0ODw==".into())),
             signature_header: "x-hookd-signature".into(),
             status: StatusCode::OK,
         };
@@ -142,7 +144,7 @@ mod tests {
         h.insert("webhook-timestamp", HeaderValue::from(ts));
         let sig = signing::standard_signature("whsec_AAECAwQFBgcICQoLDA0ODw==", "evt_1", ts, body);
         h.insert("webhook-signature", HeaderValue::from_str(&format!("v1,old {sig}")).unwrap());
-        assert_eq!(verify(&ctx, &h, body), ("valid".into(), "valid".into()));
+        assert_eq!(verify(&ctx, &h, body), ("valid".into(), "valid (v1)".into()));
         h.insert("x-hookd-attempt", HeaderValue::from(2));
         let out = describe(&ctx, "/webhooks", &h, body);
         assert!(out.contains("\"event\": \"link.created\""), "{out}");

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::domain::{ApiKey, Filter, SealedHeaders};
+use crate::domain::{ApiKey, Filter, SealedHeaders, SigningScheme};
 
 pub async fn bootstrap_happens_once(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
@@ -190,9 +190,12 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
     w.delivery_attempts = 9;
     w.headers = Some(SealedHeaders { names: vec!["X-Api-Key".into(), "X-Tenant".into()], sealed: Sealed(vec![7, 8]) });
     w.filter = Some(Filter::parse(&serde_json::json!({"data.country": {"$in": ["NL", "BE"]}})).unwrap());
+    w.signing = SigningScheme::Ed25519;
+    w.secrets.public_key = Some("whpk_old".into());
     w.number = store.insert_webhook(&w).await.unwrap();
     let got = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
     assert_eq!((&got.headers, &got.filter), (&w.headers, &w.filter), "headers and filter round-trip");
+    assert_eq!((got.signing, &got.secrets), (SigningScheme::Ed25519, &w.secrets), "and the signing scheme and key");
     let later = time_fmt::now() + Duration::from_secs(1);
     let settings = WebhookSettings {
         url: "https://example.com/b".into(),
@@ -219,6 +222,7 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
         current: Sealed(vec![9]),
         previous: Some(w.secrets.current.clone()),
         previous_expires_at: Some(later),
+        public_key: Some("whpk_new".into()),
     };
     assert!(store.update_webhook_secrets(&ws.id, &w.id, &secrets, later).await.unwrap());
     let got = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::crypto::Sealed;
 use crate::domain::{
-    Attempt, Delivery, DeliveryStatus, Event, GeneratedKey, Scope, Webhook, WebhookSecrets, Workspace,
+    Attempt, Delivery, DeliveryStatus, Event, GeneratedKey, Scope, SigningScheme, Webhook, WebhookSecrets, Workspace,
 };
 use crate::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use crate::store::{Claim, DeliveryFilter, DeliveryResult, InsertedEvent, NewEventRecord, NextStep};
@@ -115,7 +115,13 @@ fn webhook(ws: &WorkspaceId, created_by: &GeneratedKey, url: &str) -> Webhook {
         last_delivered_at: None,
         metadata: [("team".to_owned(), "growth".to_owned())].into(),
         rate_limit: Some(5),
-        secrets: WebhookSecrets { current: Sealed(vec![1, 2, 3]), previous: None, previous_expires_at: None },
+        secrets: WebhookSecrets {
+            current: Sealed(vec![1, 2, 3]),
+            previous: None,
+            previous_expires_at: None,
+            public_key: None,
+        },
+        signing: SigningScheme::Hmac,
         headers: None,
         filter: None,
         created_at: now,

@@ -29,8 +29,8 @@ pub use headers::{
 pub use web::{hour_of, latency_bucket, Health, PortalLink, StatRow, StatsTally, WebSession, LATENCY_BOUNDS_MS};
 pub(crate) use webhook::check_metadata;
 pub use webhook::{
-    generate_signing_secret, validate_owner, validate_signing_secret, validate_url, AddressCheck, NewWebhook, Webhook,
-    WebhookChanges, WebhookRules, WebhookSecrets,
+    generate_signing_secret, validate_owner, validate_signing_secret, validate_url, AddressCheck, NewWebhook,
+    SigningScheme, Webhook, WebhookChanges, WebhookRules, WebhookSecrets,
 };
 pub use workspace::{validate_external_id, validate_workspace_name, Workspace};
 

@@ -50,6 +50,8 @@ pub struct Webhook {
     /// Most deliveries a second, if the customer set a limit.
     pub rate_limit: Option<u32>,
     pub secrets: WebhookSecrets,
+    /// How deliveries are signed: fixed when the webhook is created.
+    pub signing: SigningScheme,
     /// Headers sent with every delivery, their values sealed.
     pub headers: Option<SealedHeaders>,
     /// Which events it receives, beyond their types: `None` for all of them.
@@ -65,6 +67,37 @@ pub struct WebhookSecrets {
     pub current: Sealed,
     pub previous: Option<Sealed>,
     pub previous_expires_at: Option<OffsetDateTime>,
+    /// With Ed25519 signing, the current key's `whpk_…` public key.
+    pub public_key: Option<String>,
+}
+
+/// How a webhook's deliveries are signed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SigningScheme {
+    /// A shared `whsec_` secret: the body HMAC header and Standard Webhooks `v1`.
+    #[default]
+    Hmac,
+    /// A key pair whose private half stays in hookd: Standard Webhooks `v1a`, verified
+    /// with the `whpk_` public key.
+    Ed25519,
+}
+
+impl SigningScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hmac => "hmac",
+            Self::Ed25519 => "ed25519",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hmac" => Some(Self::Hmac),
+            "ed25519" => Some(Self::Ed25519),
+            _ => None,
+        }
+    }
 }
 
 /// Deployment rules for webhooks.
@@ -127,6 +160,8 @@ pub struct NewWebhook {
     pub metadata: Option<BTreeMap<String, String>>,
     pub rate_limit: Option<u32>,
     pub headers: Option<BTreeMap<String, String>>,
+    /// Default [`SigningScheme::Hmac`].
+    pub signing: Option<SigningScheme>,
     /// The filter as sent; [`WebhookRules::check_new`] parses it into `parsed_filter`.
     pub filter: Option<serde_json::Value>,
     pub parsed_filter: Option<Filter>,
@@ -186,7 +221,9 @@ impl WebhookRules {
             self.check_description(d, &mut errs);
         }
         if let Some(s) = &req.secret {
-            if let Err(m) = validate_signing_secret(s) {
+            if req.signing == Some(SigningScheme::Ed25519) {
+                errs.push("secret", "applies to hmac signing only: an ed25519 webhook's key pair is generated");
+            } else if let Err(m) = validate_signing_secret(s) {
                 errs.push("secret", m);
             }
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::crypto::{OpenError, SecretCipher};
 use crate::domain::{
     generate_signing_secret, headers_context, validate_signing_secret, EventCatalog, FieldErrors, NewWebhook,
-    SealedHeaders, Webhook, WebhookChanges, WebhookRules, WebhookSecrets,
+    SealedHeaders, SigningScheme, Webhook, WebhookChanges, WebhookRules, WebhookSecrets,
 };
 use crate::id::{WebhookId, WorkspaceId};
 use crate::service::directory::WebhookDirectory;
@@ -127,7 +127,8 @@ impl WebhookService {
         let warnings = self.duplicate_warnings(who, &filter, &url, &events, None).await?;
 
         let id = WebhookId::generate();
-        let secret = req.secret.unwrap_or_else(generate_signing_secret);
+        let signing = req.signing.unwrap_or_default();
+        let (secret, public_key) = new_signing_key(signing, req.secret);
         let now = time_fmt::now();
         let enabled = req.enabled.unwrap_or(true);
         let mut webhook = Webhook {
@@ -136,7 +137,9 @@ impl WebhookService {
                 current: self.cipher.seal(secret.as_bytes(), id.as_str()),
                 previous: None,
                 previous_expires_at: None,
+                public_key: public_key.clone(),
             },
+            signing,
             id,
             workspace_id: who.workspace_id().clone(),
             created_by: Some(who.key_id().clone()),
@@ -160,7 +163,8 @@ impl WebhookService {
         webhook.number = self.store.insert_webhook(&webhook).await?;
         self.directory.invalidate(&webhook.workspace_id, &webhook.id);
         tracing::info!(webhook_id = %webhook.id, workspace_id = %webhook.workspace_id, "webhook created");
-        Ok(CreatedWebhook { webhook, signing_secret: secret, warnings })
+        // What the receiver verifies with: the shared secret, or the public key.
+        Ok(CreatedWebhook { webhook, signing_secret: public_key.unwrap_or(secret), warnings })
     }
 
     pub async fn list(&self, who: &Principal, limit: u32, cursor: Option<&str>) -> Result<Page<Webhook>, ServiceError> {
@@ -286,14 +290,22 @@ impl WebhookService {
         Ok(open_headers(&self.cipher, &wh)?)
     }
 
-    /// The current secret in clear, where the deployment allows reading it back.
+    /// What a receiver verifies with: the current secret in clear, where the deployment
+    /// allows reading it back, or an Ed25519 webhook's public key (always).
     pub async fn secret(&self, who: &Principal, id: &WebhookId) -> Result<String, ServiceError> {
         if !self.options.secret_retrieval {
+            let wh = self.get(who, id).await?;
+            if let (SigningScheme::Ed25519, Some(pk)) = (wh.signing, wh.secrets.public_key) {
+                return Ok(pk);
+            }
             return Err(ServiceError::FeatureDisabled(
                 "secret retrieval is disabled on this deployment (set secret_retrieval = true to enable it)",
             ));
         }
         let wh = self.get(who, id).await?;
+        if let (SigningScheme::Ed25519, Some(pk)) = (wh.signing, &wh.secrets.public_key) {
+            return Ok(pk.clone());
+        }
         let plain = self.cipher.open(&wh.secrets.current, wh.id.as_str())?;
         Ok(String::from_utf8_lossy(&plain).into_owned())
     }
@@ -311,6 +323,13 @@ impl WebhookService {
             validate_signing_secret(s).map_err(|m| FieldErrors::single("secret", m))?;
         }
         let wh = self.get(who, id).await?;
+        if supplied.is_some() && wh.signing == SigningScheme::Ed25519 {
+            return Err(FieldErrors::single(
+                "secret",
+                "applies to hmac signing only: rotating an ed25519 webhook generates a new key pair",
+            )
+            .into());
+        }
         if let Some(s) = &supplied {
             // Setting the secret it already has changes nothing, and must not start an
             // overlap that would sign with the same secret twice.
@@ -318,12 +337,13 @@ impl WebhookService {
                 return Ok((wh, s.clone()));
             }
         }
-        let secret = supplied.unwrap_or_else(generate_signing_secret);
+        let (secret, public_key) = new_signing_key(wh.signing, supplied);
         let now = time_fmt::now();
         let secrets = WebhookSecrets {
             current: self.cipher.seal(secret.as_bytes(), wh.id.as_str()),
             previous: Some(wh.secrets.current.clone()),
             previous_expires_at: Some(now + self.options.rotation_overlap),
+            public_key: public_key.clone(),
         };
         let updated = self.store.update_webhook_secrets(who.workspace_id(), &wh.id, &secrets, now).await?;
         self.directory.invalidate(who.workspace_id(), &wh.id);
@@ -331,7 +351,7 @@ impl WebhookService {
             return Err(ServiceError::NotFound { what: "webhook" });
         }
         tracing::info!(webhook_id = %wh.id, "signing secret rotated");
-        Ok((Webhook { secrets, updated_at: now, ..wh }, secret))
+        Ok((Webhook { secrets, updated_at: now, ..wh }, public_key.unwrap_or(secret)))
     }
 
     /// A warning per visible webhook with the same URL whose events overlap: the second
@@ -357,6 +377,18 @@ impl WebhookService {
                 )
             })
             .collect())
+    }
+}
+
+/// A new signing key and, for Ed25519, its public key: the caller's own secret or a
+/// generated one for HMAC, a generated key pair for Ed25519.
+fn new_signing_key(signing: SigningScheme, supplied: Option<String>) -> (String, Option<String>) {
+    match signing {
+        SigningScheme::Hmac => (supplied.unwrap_or_else(generate_signing_secret), None),
+        SigningScheme::Ed25519 => {
+            let (private, public) = crate::ed25519::generate();
+            (private, Some(public))
+        }
     }
 }
 

@@ -34,7 +34,7 @@ use deliveries::cancel_open_deliveries;
 const WEBHOOK_COLUMNS: &str =
     "id, workspace_id, created_by, owner, url, events, description, enabled, disabled_reason, \
      failure_count, delivery_attempts, last_delivered_at, metadata, rate_limit, secret, previous_secret, \
-     previous_secret_expires_at, created_at, updated_at, header_names, headers, payload_filter";
+     previous_secret_expires_at, created_at, updated_at, header_names, headers, payload_filter, signing, public_key";
 
 const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, event_id, event_type, status, attempts, schedule_base, \
      next_attempt_at, last_status_code, last_error, created_at, updated_at";
@@ -257,12 +257,13 @@ impl<D: Dialect> Store for SqlStore<D> {
         updated_at: OffsetDateTime,
     ) -> StoreResult<bool> {
         let sql = Sql::new(
-            "UPDATE webhooks SET secret = ?, previous_secret = ?, previous_secret_expires_at = ?, updated_at = ? \
-             WHERE workspace_id = ? AND id = ?",
+            "UPDATE webhooks SET secret = ?, previous_secret = ?, previous_secret_expires_at = ?, public_key = ?, \
+             updated_at = ? WHERE workspace_id = ? AND id = ?",
         )
         .bind(&secrets.current.0)
         .bind(secrets.previous.as_ref().map(|s| &s.0))
         .bind(secrets.previous_expires_at.map(micros))
+        .bind(&secrets.public_key)
         .bind(micros(updated_at))
         .bind(workspace.as_str())
         .bind(id.as_str());

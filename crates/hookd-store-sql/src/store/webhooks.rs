@@ -43,7 +43,9 @@ pub(super) async fn insert_webhook<D: Dialect>(store: &SqlStore<D>, w: &Webhook)
             .bind(micros(w.updated_at))
             .bind(w.headers.as_ref().map(|h| json(&h.names)))
             .bind(w.headers.as_ref().map(|h| &h.sealed.0))
-            .bind(w.filter.as_ref().map(|f| json(f.source())));
+            .bind(w.filter.as_ref().map(|f| json(f.source())))
+            .bind(w.signing.as_str())
+            .bind(&w.secrets.public_key);
         if let Some(n) = counted {
             r.bind(n);
         }

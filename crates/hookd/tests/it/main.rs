@@ -23,6 +23,7 @@ mod ssrf;
 mod subscriptions;
 mod tenants;
 mod validation;
+mod verify_docs;
 mod web;
 mod webhooks;
 

@@ -163,3 +163,154 @@ async fn headers_and_filters_survive_a_restart() {
     assert_eq!(got[0].header("x-k"), Some("v1"));
     assert_eq!(c.get(&format!("/v1/webhooks/{}/headers", id_of(&wh))).await.data()["headers"], json!({"X-K": "v1"}));
 }
+
+fn bin() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_hookd"))
+}
+
+/// A received request saved as a receiver would: `Name: value` lines and the raw body.
+fn save(dir: &std::path::Path, name: &str, req: &hookd_test_support::Received) -> (String, String) {
+    let head: String = req.headers.iter().map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap())).collect();
+    let (h, b) = (dir.join(format!("{name}.headers")), dir.join(format!("{name}.body")));
+    std::fs::write(&h, format!("POST {} HTTP/1.1\n{head}", req.path)).unwrap();
+    std::fs::write(&b, &req.body).unwrap();
+    (h.to_str().unwrap().to_owned(), b.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn ed25519_webhooks_sign_v1a_that_hookd_verify_accepts_through_a_rotation() {
+    let server = delivering_server(|_| {}).await;
+    let rx = TestReceiver::start().await;
+    let c = server.client();
+    let wh = create(&c, &json!({"url": rx.url("/ed"), "events": ["*"], "signing": "ed25519"})).await;
+    let id = id_of(&wh);
+    let pk = wh["public_key"].as_str().unwrap().to_owned();
+    assert!(pk.starts_with("whpk_"), "{wh}");
+    assert_eq!((wh["signing"].as_str(), wh["signing_secret"].as_str()), (Some("ed25519"), Some(pk.as_str())));
+    // The public key is no secret: readable even without secret retrieval.
+    assert_eq!(c.get(&format!("/v1/webhooks/{id}/secret")).await.data()["signing_secret"], pk);
+
+    publish(&c, "link.created", json!({"n": 1})).await;
+    let got = rx.wait_for(1, Some("/ed"), WAIT).await;
+    let sig = got[0].header("webhook-signature").unwrap();
+    assert!(sig.starts_with("v1a,") && !sig.contains(' '), "{sig}");
+    assert_eq!(got[0].header("x-hookd-signature"), None, "no shared secret, no body HMAC");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (headers, body) = save(dir.path(), "first", &got[0]);
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        hookd_test_support::run_cli(bin(), std::path::Path::new("."), &args, &[]).await
+    };
+    let verify = |key: &str, flag: &str, headers: &str, body: &str| {
+        vec!["verify".into(), flag.into(), key.into(), "--headers".into(), headers.into(), "--body".into(), body.into()]
+    };
+    let (code, out, err) = run(verify(&pk, "--public-key", &headers, &body)).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("verified: a valid v1a signature"), "{out}");
+
+    // A byte changed in the body, another key, a missing header: exit 1 with the reason.
+    std::fs::write(dir.path().join("tampered"), [&got[0].body[..], b" "].concat()).unwrap();
+    let tampered = dir.path().join("tampered").to_str().unwrap().to_owned();
+    let (code, _, err) = run(verify(&pk, "--public-key", &headers, &tampered)).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("bad signature"), "{err}");
+    let stranger = create(&c, &json!({"url": rx.url("/x"), "events": ["x.y"], "signing": "ed25519"})).await;
+    let (code, _, err) = run(verify(stranger["public_key"].as_str().unwrap(), "--public-key", &headers, &body)).await;
+    assert_eq!((code, err.contains("bad signature")), (1, true), "{err}");
+    let (code, _, err) = run(verify("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "--secret", &headers, &body)).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("carries no v1 signature") && err.contains("--public-key"), "{err}");
+    let only_two = dir.path().join("two.headers");
+    let text = std::fs::read_to_string(&headers).unwrap();
+    std::fs::write(
+        &only_two,
+        text.lines().filter(|l| !l.starts_with("webhook-timestamp")).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let (code, _, err) = run(verify(&pk, "--public-key", only_two.to_str().unwrap(), &body)).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("missing header webhook-timestamp"), "{err}");
+
+    // Rotation: a new key pair; both sign during the overlap, and each key verifies.
+    let r = c.post(&format!("/v1/webhooks/{id}/secret/rotate"), &json!({})).await;
+    r.assert_status(200);
+    let new_pk = r.data()["public_key"].as_str().unwrap().to_owned();
+    assert!(new_pk.starts_with("whpk_") && new_pk != pk);
+    assert_eq!(r.data()["signing_secret"], new_pk);
+    let r = c.post(&format!("/v1/webhooks/{id}/secret/rotate"), &json!({"secret": "my-own-secret-value-1"})).await;
+    assert_error(&r, 422, "validation_error");
+    assert_eq!(r.error_fields(), ["secret"]);
+    publish(&c, "link.created", json!({"n": 2})).await;
+    let got = rx.wait_for(2, Some("/ed"), WAIT).await;
+    assert_eq!(got[1].header("webhook-signature").unwrap().split(' ').count(), 2);
+    let (headers, body) = save(dir.path(), "second", &got[1]);
+    for key in [&pk, &new_pk] {
+        let (code, out, err) = run(verify(key, "--public-key", &headers, &body)).await;
+        assert_eq!(code, 0, "{out}{err}");
+    }
+}
+
+#[tokio::test]
+async fn hookd_verify_checks_v1_secrets_and_the_timestamp_tolerance() {
+    use base64::Engine;
+    use hmac::Mac;
+    let server = delivering_server(|_| {}).await;
+    let rx = TestReceiver::start().await;
+    let c = server.client();
+    let wh = create(&c, &json!({"url": rx.url("/v1"), "events": ["*"]})).await;
+    let secret = wh["signing_secret"].as_str().unwrap().to_owned();
+    assert_eq!((wh["signing"].as_str(), &wh["public_key"]), (Some("hmac"), &json!(null)));
+    publish(&c, "link.created", json!({"n": 1})).await;
+    let got = rx.wait_for(1, Some("/v1"), WAIT).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, body) = save(dir.path(), "d", &got[0]);
+    let h = |n: &str| format!("{n}: {}", got[0].header(n).unwrap());
+    let mut args = vec!["verify".to_owned(), "--body".into(), body.clone()];
+    for n in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        args.extend(["-H".to_owned(), h(n)]);
+    }
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The secret from the environment, so it stays out of the shell's history.
+    let (code, out, err) =
+        hookd_test_support::run_cli(bin(), dir.path(), &a, &[("HOOKD_VERIFY_SECRET", &secret)]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("valid v1 signature"), "{out}");
+    let (code, _, err) = hookd_test_support::run_cli(
+        bin(),
+        dir.path(),
+        &a,
+        &[("HOOKD_VERIFY_SECRET", "whsec_AAAAAAAAAAAAAAAAAAAAAA==")],
+    )
+    .await;
+    assert_eq!((code, err.contains("bad signature")), (1, true), "{err}");
+
+    // A capture an hour old: valid, but outside the 5-minute tolerance unless raised.
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp() - 3600;
+    let key = base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    m.update(format!("evt_old.{ts}.").as_bytes());
+    m.update(&got[0].body);
+    let sig = format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes()));
+    let old: Vec<String> = vec![
+        "verify".into(),
+        "--secret".into(),
+        secret.clone(),
+        "--body".into(),
+        body.clone(),
+        "-H".into(),
+        "webhook-id: evt_old".into(),
+        "-H".into(),
+        format!("webhook-timestamp: {ts}"),
+        "-H".into(),
+        format!("webhook-signature: {sig}"),
+    ];
+    let a: Vec<&str> = old.iter().map(String::as_str).collect();
+    let (code, _, err) = hookd_test_support::run_cli(bin(), dir.path(), &a, &[]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("the signature is valid, but the timestamp is 36") && err.contains("in the past"), "{err}");
+    let mut a = a.clone();
+    a.extend(["--tolerance", "2h"]);
+    let (code, out, err) = hookd_test_support::run_cli(bin(), dir.path(), &a, &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+}
