@@ -40,7 +40,7 @@ struct Args {
     /// Print the results as JSON too.
     #[arg(long)]
     json: bool,
-    /// Run only these scenarios (comma-separated: ceiling,s1,s2,s3,s4,s5,neighbour).
+    /// Run only these scenarios (comma-separated: ceiling,s1,s2,s3,s4,s5,neighbour,congested).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Run hookd on PostgreSQL: a URL whose user may create databases
@@ -109,6 +109,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("neighbour") {
         figures.extend(scenarios::latency::neighbour(&r, &h).await?);
+    }
+    if run("congested") {
+        figures.push(scenarios::congested::run(&r, &h).await?);
     }
     h.stop().await;
 

@@ -1,7 +1,11 @@
 //! The engine's Prometheus metrics, kept in atomics and rendered as text.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use hookd_core::id::WebhookId;
 
 use hookd_core::store::NextStep;
 
@@ -25,6 +29,8 @@ pub struct Metrics {
     queued: AtomicU64,
     in_flight: AtomicU64,
     open_circuits: AtomicU64,
+    /// Each webhook held in memory here, and how many attempts it may have in flight.
+    concurrency: Mutex<HashMap<WebhookId, usize>>,
 }
 
 impl Metrics {
@@ -59,6 +65,22 @@ impl Metrics {
         self.queued.store(queued as u64, Ordering::Relaxed);
         self.in_flight.store(in_flight as u64, Ordering::Relaxed);
         self.open_circuits.store(open_circuits as u64, Ordering::Relaxed);
+    }
+
+    /// Applies changes of webhooks' concurrency limits (`None`: no longer held here).
+    pub fn set_concurrency(&self, changes: Vec<(WebhookId, Option<usize>)>) {
+        let mut map = self.concurrency.lock().unwrap_or_else(|p| p.into_inner());
+        for (w, limit) in changes {
+            match limit {
+                Some(l) => map.insert(w, l),
+                None => map.remove(&w),
+            };
+        }
+    }
+
+    /// A webhook's concurrency limit on this node, while it has deliveries here.
+    pub fn concurrency(&self, webhook: &WebhookId) -> Option<usize> {
+        self.concurrency.lock().unwrap_or_else(|p| p.into_inner()).get(webhook).copied()
     }
 
     /// Appends the Prometheus text exposition of these metrics.
@@ -96,6 +118,23 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} gauge");
             let _ = writeln!(out, "{name} {}", g(v));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hookd_webhook_concurrency_limit Attempts a webhook may have in flight on this node, \
+             learned from its answers (webhooks with deliveries held here)."
+        );
+        let _ = writeln!(out, "# TYPE hookd_webhook_concurrency_limit gauge");
+        let mut limits: Vec<(String, usize)> = self
+            .concurrency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(w, l)| (w.to_string(), *l))
+            .collect();
+        limits.sort();
+        for (w, l) in limits {
+            let _ = writeln!(out, "hookd_webhook_concurrency_limit{{webhook_id=\"{w}\"}} {l}");
         }
     }
 }

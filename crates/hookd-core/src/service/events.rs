@@ -43,6 +43,11 @@ pub trait Engine: Send + Sync + 'static {
     fn refusals(&self) -> Refusals {
         Refusals::default()
     }
+    /// How many attempts a webhook may have in flight on this node now, as its endpoint's
+    /// answers taught; `None` when it has no deliveries here.
+    fn concurrency_limit(&self, _webhook: &WebhookId) -> Option<usize> {
+        None
+    }
 }
 
 /// See [`Engine::refusals`].
@@ -118,6 +123,11 @@ impl EventService {
 
     pub fn node(&self) -> &NodeOptions {
         &self.node
+    }
+
+    /// See [`Engine::concurrency_limit`].
+    pub fn concurrency_limit(&self, webhook: &WebhookId) -> Option<usize> {
+        self.engine.concurrency_limit(webhook)
     }
 
     /// Events published by this process (for metrics).

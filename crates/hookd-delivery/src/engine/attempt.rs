@@ -76,7 +76,11 @@ pub(super) fn next_step(options: &EngineOptions, job: &DeliveryJob, o: &Outcome,
 
 /// One attempt of a job: look up the webhook, send, decide what follows.
 /// `now` is when the attempt was started.
-pub(super) async fn attempt(shared: &Shared, job: &DeliveryJob, now: OffsetDateTime) -> (DeliveryResult, Option<bool>) {
+pub(super) async fn attempt(
+    shared: &Shared,
+    job: &DeliveryJob,
+    now: OffsetDateTime,
+) -> (DeliveryResult, Option<Signal>) {
     let cancelled = || DeliveryResult {
         delivery_id: job.delivery_id.clone(),
         webhook_id: job.webhook_id.clone(),
@@ -116,14 +120,14 @@ pub(super) async fn attempt(shared: &Shared, job: &DeliveryJob, now: OffsetDateT
         error = outcome.error_kind,
         "attempt"
     );
-    let success = outcome.succeeded();
+    let signal = Signal::of(&outcome);
     let result = DeliveryResult {
         delivery_id: job.delivery_id.clone(),
         webhook_id: job.webhook_id.clone(),
         attempt: Some(attempt_of(job, outcome)),
         next,
     };
-    (result, Some(success))
+    (result, Some(signal))
 }
 
 #[cfg(test)]

@@ -81,9 +81,9 @@ impl Dispatcher {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Done { webhook_id, delivery_id, success } => {
+            Msg::Done { webhook_id, delivery_id, signal } => {
                 self.attempts.remove(&delivery_id);
-                if let Some(open) = self.queues.finished(&webhook_id, &delivery_id, success, Instant::now()) {
+                if let Some(open) = self.queues.finished(&webhook_id, &delivery_id, signal, Instant::now()) {
                     tracing::info!(webhook_id = %webhook_id, open, "circuit breaker changed");
                 }
             }
@@ -116,6 +116,9 @@ impl Dispatcher {
         if changes.claimable || (had_none && free > 0) {
             self.shared.wake_to_claim();
         }
+        if !changes.limits.is_empty() {
+            self.shared.metrics.set_concurrency(changes.limits);
+        }
         let q = &self.queues;
         self.shared.metrics.set_gauges(q.queued(), q.in_flight(), q.open_circuits());
     }
@@ -124,14 +127,14 @@ impl Dispatcher {
         let shared = self.shared.clone();
         let id = job.delivery_id.clone();
         let task = tokio::spawn(async move {
-            let (result, success) = attempt(&shared, &job, time_fmt::now()).await;
+            let (result, signal) = attempt(&shared, &job, time_fmt::now()).await;
             if let Some(tx) = shared.results.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
                 let _ = tx.send(result);
             }
             let _ = shared.dispatch.send(Msg::Done {
                 webhook_id: job.webhook_id.clone(),
                 delivery_id: job.delivery_id.clone(),
-                success,
+                signal,
             });
         });
         self.attempts.insert(id, task.abort_handle());

@@ -36,6 +36,7 @@ use crate::sender::{Outcome, Sender};
 
 mod attempt;
 mod dispatcher;
+mod limiter;
 mod queues;
 mod results;
 mod scheduler;
@@ -93,7 +94,7 @@ impl Default for EngineOptions {
             node_id: format!("node-{:08x}", rand::random::<u32>()),
             lease: Duration::from_secs(60),
             max_in_flight: 256,
-            max_in_flight_per_webhook: 4,
+            max_in_flight_per_webhook: 64,
             max_queued: 100_000,
             max_queued_per_webhook: 1_000,
             retry_schedule: RetrySchedule::default(),
@@ -107,13 +108,48 @@ impl Default for EngineOptions {
     }
 }
 
+/// What a finished attempt tells the queues: whether it succeeded (for the circuit
+/// breaker), and what it says of the endpoint's load and latency (for its concurrency).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Signal {
+    pub success: bool,
+    pub load: limiter::Load,
+    pub latency: Duration,
+}
+
+impl Signal {
+    pub(crate) fn of(outcome: &Outcome) -> Self {
+        let load = if outcome.succeeded() {
+            limiter::Load::Ok
+        } else if outcome.error_kind == Some("timeout") || matches!(outcome.status_code, Some(429 | 503)) {
+            limiter::Load::Overloaded
+        } else {
+            limiter::Load::Other
+        };
+        Self { success: outcome.succeeded(), load, latency: outcome.duration }
+    }
+
+    /// A quick success.
+    #[cfg(test)]
+    pub(crate) fn success() -> Self {
+        Self { success: true, load: limiter::Load::Ok, latency: Duration::from_millis(1) }
+    }
+
+    /// A failure that says nothing of load (a 500).
+    #[cfg(test)]
+    pub(crate) fn failure() -> Self {
+        Self { success: false, load: limiter::Load::Other, latency: Duration::from_millis(1) }
+    }
+}
+
 enum Msg {
     /// Deliveries to hold; the scheduler's claims ask to be told when they are taken.
     Jobs(Vec<DeliveryJob>, Option<oneshot::Sender<()>>),
     Done {
         webhook_id: WebhookId,
         delivery_id: DeliveryId,
-        success: Option<bool>,
+        /// `None` when no attempt was made.
+        signal: Option<Signal>,
     },
     Disabled(Vec<WebhookId>),
     Shutdown {
@@ -236,6 +272,10 @@ impl Engine for DeliveryEngine {
             all: self.shared.free.load(Ordering::Relaxed) == 0,
             webhooks: self.shared.saturated.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
+    }
+
+    fn concurrency_limit(&self, webhook: &WebhookId) -> Option<usize> {
+        self.shared.metrics.concurrency(webhook)
     }
 
     async fn send_now(&self, job: DeliveryJob) -> Result<Attempt, ServiceError> {

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use hookd_core::domain::DeliveryJob;
 use hookd_core::id::{DeliveryId, WebhookId};
 
+use super::limiter::Limiter;
+use super::Signal;
 use crate::breaker::{Breaker, Bucket, Permit};
 
 /// Deliveries held in memory for a webhook whose circuit is open: enough for the probes;
@@ -36,6 +38,8 @@ pub(super) struct Limits {
 struct WebhookQueue {
     queue: VecDeque<DeliveryJob>,
     in_flight: usize,
+    /// How many may be in flight, learned from the endpoint's answers.
+    limiter: Limiter,
     breaker: Breaker,
     bucket: Option<Bucket>,
 }
@@ -47,6 +51,9 @@ pub(super) struct Changes {
     pub saturated: Option<Arc<HashSet<WebhookId>>>,
     /// Stored deliveries may have become claimable here: a webhook left saturation.
     pub claimable: bool,
+    /// Webhooks whose concurrency limit changed, and the new limit (`None`: the webhook
+    /// is no longer held here).
+    pub limits: Vec<(WebhookId, Option<usize>)>,
 }
 
 pub(super) struct Queues {
@@ -89,11 +96,17 @@ impl Queues {
                 continue;
             }
             let limits = &self.limits;
-            let q = self.webhooks.entry(job.webhook_id.clone()).or_insert_with(|| WebhookQueue {
-                queue: VecDeque::new(),
-                in_flight: 0,
-                breaker: Breaker::new(limits.breaker_cooldown),
-                bucket: None,
+            let changes = &mut self.changes;
+            let q = self.webhooks.entry(job.webhook_id.clone()).or_insert_with(|| {
+                let limiter = Limiter::new(limits.max_in_flight_per_webhook);
+                changes.limits.push((job.webhook_id.clone(), Some(limiter.limit())));
+                WebhookQueue {
+                    queue: VecDeque::new(),
+                    in_flight: 0,
+                    limiter,
+                    breaker: Breaker::new(limits.breaker_cooldown),
+                    bucket: None,
+                }
             });
             touched.insert(job.webhook_id.clone());
             if self.queued >= limits.max_queued || q.queue.len() >= hold_limit(limits, q) {
@@ -121,7 +134,7 @@ impl Queues {
             let Some(w) = self.ready.pop_front() else { break };
             self.is_ready.remove(&w);
             let Some(q) = self.webhooks.get_mut(&w) else { continue };
-            if q.queue.is_empty() || q.in_flight >= self.limits.max_in_flight_per_webhook {
+            if q.queue.is_empty() || q.in_flight >= q.limiter.limit() {
                 continue;
             }
             match q.breaker.permit(now) {
@@ -148,7 +161,7 @@ impl Queues {
             q.in_flight += 1;
             self.queued -= 1;
             self.in_flight += 1;
-            let more = !probing && !q.queue.is_empty() && q.in_flight < self.limits.max_in_flight_per_webhook;
+            let more = !probing && !q.queue.is_empty() && q.in_flight < q.limiter.limit();
             self.update_saturation(&w);
             started.push(job);
             if more {
@@ -158,21 +171,28 @@ impl Queues {
         started
     }
 
-    /// An attempt finished: `success` is `None` when none was made (the webhook is gone
+    /// An attempt finished: `signal` is `None` when none was made (the webhook is gone
     /// or could not be loaded). Returns whether the webhook's circuit opened or closed.
     pub fn finished(
         &mut self,
         webhook: &WebhookId,
         delivery: &DeliveryId,
-        success: Option<bool>,
+        signal: Option<Signal>,
         now: Instant,
     ) -> Option<bool> {
         self.in_flight -= 1;
         self.known.remove(delivery);
         let mut circuit = None;
         if let Some(q) = self.webhooks.get_mut(webhook) {
+            let was_in_flight = q.in_flight;
             q.in_flight -= 1;
-            if let Some(ok) = success {
+            if let Some(signal) = signal {
+                let before = q.limiter.limit();
+                q.limiter.record(signal.load, signal.latency, was_in_flight, now);
+                if q.limiter.limit() != before {
+                    self.changes.limits.push((webhook.clone(), Some(q.limiter.limit())));
+                }
+                let ok = signal.success;
                 let was_open = q.breaker.is_open();
                 let l = &self.limits;
                 q.breaker.record(ok, l.breaker_threshold, (l.breaker_cooldown, l.breaker_max_cooldown), now);
@@ -184,6 +204,7 @@ impl Queues {
             // back through the store, and must meet the same breaker.
             if q.queue.is_empty() && q.in_flight == 0 && q.breaker.is_clean() {
                 self.webhooks.remove(webhook);
+                self.changes.limits.push((webhook.clone(), None));
             }
         }
         self.update_saturation(webhook);
@@ -369,7 +390,7 @@ mod tests {
         // has waited, not back to the same one.
         let done = &started[0];
         assert_eq!(done.webhook_id, hooks[0]);
-        q.finished(&done.webhook_id, &done.delivery_id, Some(true), t0);
+        q.finished(&done.webhook_id, &done.delivery_id, Some(Signal::success()), t0);
         let next = q.pump(t0, no_rate);
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].webhook_id, hooks[2]);
@@ -387,7 +408,7 @@ mod tests {
         for _ in 0..3 {
             let started = q.pump(t0, no_rate);
             for j in started {
-                opened = opened.or(q.finished(&w, &j.delivery_id, Some(false), t0));
+                opened = opened.or(q.finished(&w, &j.delivery_id, Some(Signal::failure()), t0));
             }
         }
         assert_eq!(opened, Some(true));
@@ -401,14 +422,14 @@ mod tests {
         assert_eq!(probe.len(), 1);
         assert!(q.pump(probe_at, no_rate).is_empty(), "one probe at a time");
         // Its failure reopens for twice as long; a later probe's success closes it.
-        assert_eq!(q.finished(&w, &probe[0].delivery_id, Some(false), probe_at), None);
+        assert_eq!(q.finished(&w, &probe[0].delivery_id, Some(Signal::failure()), probe_at), None);
         assert!(q.pump(probe_at, no_rate).is_empty());
         let again = q.next_timer().expect("timer");
         assert_eq!(again, probe_at + Duration::from_secs(60));
         q.fire_timers(again);
         let probe = q.pump(again, no_rate);
         assert_eq!(probe.len(), 1);
-        assert_eq!(q.finished(&w, &probe[0].delivery_id, Some(true), again), Some(false));
+        assert_eq!(q.finished(&w, &probe[0].delivery_id, Some(Signal::success()), again), Some(false));
         assert_eq!(q.pump(again, no_rate).len(), 2, "closed: back to the per-webhook limit");
     }
 
@@ -430,7 +451,7 @@ mod tests {
             let started = q.pump(t0, no_rate);
             assert!(!started.is_empty());
             for j in &started {
-                q.finished(&w, &j.delivery_id, Some(true), t0);
+                q.finished(&w, &j.delivery_id, Some(Signal::success()), t0);
             }
             let c = q.take_changes();
             if c.claimable {
@@ -448,10 +469,10 @@ mod tests {
         let w = WebhookId::generate();
         q.enqueue(jobs(&w, 3));
         for j in q.pump(t0, no_rate) {
-            q.finished(&w, &j.delivery_id, Some(false), t0);
+            q.finished(&w, &j.delivery_id, Some(Signal::failure()), t0);
         }
         for j in q.pump(t0, no_rate) {
-            q.finished(&w, &j.delivery_id, Some(false), t0);
+            q.finished(&w, &j.delivery_id, Some(Signal::failure()), t0);
         }
         assert_eq!(q.open_circuits(), 1);
         assert_eq!(q.queued(), 0);
@@ -469,7 +490,7 @@ mod tests {
         let one_per_second = |_: &WebhookId| Some(1);
         let first = q.pump(t0, one_per_second);
         assert_eq!(first.len(), 1);
-        q.finished(&w, &first[0].delivery_id, Some(true), t0);
+        q.finished(&w, &first[0].delivery_id, Some(Signal::success()), t0);
         assert!(q.pump(t0, one_per_second).is_empty());
         let at = q.next_timer().expect("a timer for the bucket");
         assert!(at > t0 && at <= t0 + Duration::from_secs(1), "{:?}", at - t0);

@@ -241,6 +241,11 @@ pub struct Details {
     pub last: String,
     pub failing: i64,
     pub events: String,
+    pub signing: &'static str,
+    pub public_key: String,
+    /// Custom header names, comma-separated.
+    pub headers: String,
+    pub filter: String,
 }
 
 impl Details {
@@ -258,12 +263,18 @@ impl Details {
             last: w.last_delivered_at.map(|t| ago(t, now)).unwrap_or_else(|| "never".into()),
             failing: w.failure_count,
             events: w.events.join(", "),
+            signing: w.signing.as_str(),
+            public_key: w.secrets.public_key.clone().unwrap_or_default(),
+            headers: w.headers.as_ref().map(|h| h.names.join(", ")).unwrap_or_default(),
+            filter: w.filter.as_ref().map(|f| f.source().to_string()).unwrap_or_default(),
         }
     }
 }
 
 /// The figures above the charts.
 pub struct Summary {
+    /// Attempts it may have in flight on this node now.
+    pub concurrency: String,
     pub attempts: i64,
     pub success: String,
     pub p50: String,
@@ -305,8 +316,14 @@ pub(crate) async fn show_page(
     let hourly = health.hourly(&w.id, since, now);
     let total = health.of(&w.id);
     let q_ms = |q: f64| total.latency_quantile(q).map(crate::views::millis).unwrap_or_else(|| "—".into());
-    let summary =
-        Summary { attempts: total.attempts(), success: rate(&total), p50: q_ms(0.5), p95: q_ms(0.95), p99: q_ms(0.99) };
+    let summary = Summary {
+        concurrency: state.services().events.concurrency_limit(&w.id).map_or_else(|| "—".into(), |n| n.to_string()),
+        attempts: total.attempts(),
+        success: rate(&total),
+        p50: q_ms(0.5),
+        p95: q_ms(0.95),
+        p99: q_ms(0.99),
+    };
     let status = if form.as_ref().is_some_and(|f| !f.errors.is_empty()) {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {

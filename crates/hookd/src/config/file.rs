@@ -327,6 +327,8 @@ pub struct DeliveryConfig {
     /// The whole attempt, connecting to reading the answer.
     #[serde(with = "duration")]
     pub attempt_timeout: Duration,
+    /// The most attempts one webhook may have in flight; within it, each webhook's limit
+    /// adapts to how its endpoint answers (from 4, between 1 and this).
     pub max_in_flight_per_webhook: u32,
     pub max_in_flight: u32,
     /// Consecutive failures that open a webhook's circuit breaker.
@@ -401,7 +403,7 @@ impl Default for DeliveryConfig {
             secret_rotation_overlap: h(24),
             connect_timeout: s(5),
             attempt_timeout: s(15),
-            max_in_flight_per_webhook: 4,
+            max_in_flight_per_webhook: 64,
             max_in_flight: 256,
             breaker_threshold: 5,
             breaker_cooldown: s(30),

@@ -233,3 +233,51 @@ async fn sigterm_lets_attempts_in_flight_finish_and_releases_the_rest() {
     assert_eq!(list.len(), 3);
     assert_eq!(rx.received().len(), 3, "exactly one attempt per delivery");
 }
+
+/// A webhook's learned concurrency limit, from `/metrics`.
+async fn concurrency_limit(server: &hookd_test_support::TestServer, webhook: &str) -> Option<u64> {
+    let m = server.anonymous().get("/metrics").await.text;
+    m.lines()
+        .find(|l| l.starts_with("hookd_webhook_concurrency_limit{") && l.contains(webhook))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn concurrency_grows_for_a_willing_endpoint_and_shrinks_on_429() {
+    let server = delivering_server(|c| {
+        c.delivery.retry_schedule = vec![Duration::ZERO, Duration::from_secs(60)];
+    })
+    .await;
+    let c = server.client();
+    // A steady endpoint taking 50 ms an answer: the limit doubles each round trip from 4
+    // while it is in use.
+    let steady = TestReceiver::start().await;
+    steady.set_default(Reply::ok().delay(Duration::from_millis(50)));
+    let wh = id_of(&create(&c, &json!({"url": steady.url("/s"), "events": ["*"]})).await);
+    let events: Vec<serde_json::Value> = (0..400).map(|n| json!({"event": "order.paid", "data": {"n": n}})).collect();
+    c.post("/v1/events/batch", &json!({"events": events})).await.assert_status(202);
+    eventually(WAIT, || async {
+        match concurrency_limit(&server, &wh).await {
+            Some(l) if l >= 16 => Ok(()),
+            other => Err(format!("limit {other:?}")),
+        }
+    })
+    .await;
+    steady.wait_for(400, None, WAIT).await;
+
+    // An endpoint that answers 429 to everything: the limit halves down to 1, and the
+    // metrics say so while its deliveries wait for their retry.
+    let busy = TestReceiver::start().await;
+    busy.set_default(Reply::status(429));
+    let wh = id_of(&create(&c, &json!({"url": busy.url("/b"), "events": ["order.shipped"]})).await);
+    for n in 0..20 {
+        publish(&c, "order.shipped", json!({"n": n})).await;
+    }
+    eventually(WAIT, || async {
+        match concurrency_limit(&server, &wh).await {
+            Some(1) => Ok(()),
+            other => Err(format!("limit {other:?}")),
+        }
+    })
+    .await;
+}
