@@ -3,7 +3,7 @@
 // find them.
 
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
+import { createHmac, createPublicKey, verify } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -50,6 +50,16 @@ function verifies(secret, headers, body) {
   const signed = `${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`;
   const expected = createHmac("sha256", key).update(signed).digest("base64");
   return headers["webhook-signature"].split(" ").some((s) => s === `v1,${expected}`);
+}
+
+/** Standard Webhooks `v1a`: an Ed25519 signature of "id.timestamp.body", key `whpk_…`. */
+function verifiesV1a(publicKey, headers, body) {
+  const x = Buffer.from(publicKey.replace(/^whpk_/, ""), "base64").toString("base64url");
+  const key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x }, format: "jwk" });
+  const signed = Buffer.from(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`);
+  return headers["webhook-signature"]
+    .split(" ")
+    .some((s) => s.startsWith("v1a,") && verify(null, signed, key, Buffer.from(s.slice(4), "base64")));
 }
 
 /** Creates a webhook through the form and returns its id and signing secret. */
@@ -334,6 +344,26 @@ describe("the dashboard", () => {
     assert.equal(focused, "Send test event");
     await page.keyboard.press("Enter");
     await page.getByText("Test event sent").waitFor();
+  });
+
+  test("creates an Ed25519 webhook whose pings verify with the public key it shows", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Webhooks" }).click();
+    await page.getByRole("link", { name: "New webhook" }).click();
+    await page.getByLabel("URL").fill(`${receiver.url}/ed25519`);
+    await page.getByLabel("link.created", { exact: true }).check();
+    await page.getByLabel("Ed25519, a public key").check();
+    await page.getByRole("button", { name: "Create" }).click();
+    await page.getByRole("heading", { name: "Public key" }).waitFor();
+    const publicKey = (await page.locator("#signing-secret").textContent()).trim();
+    assert.match(publicKey, /^whpk_/);
+    await page.getByRole("link", { name: "Go to the webhook" }).click();
+    assert.equal((await page.locator("#public-key").textContent()).trim(), publicKey);
+    const before = receiver.requests.length;
+    await page.getByRole("button", { name: "Send test event" }).click();
+    await page.getByText("Test event sent").waitFor();
+    const got = await eventually(() => receiver.requests[before], 5000, "the test ping");
+    assert.ok(verifiesV1a(publicKey, got.headers, got.body), "the v1a signature verifies");
+    assert.equal(got.headers["x-hookd-signature"], undefined, "no body HMAC without a shared secret");
   });
 
   test("deletes a webhook after a confirmation", async () => {

@@ -218,11 +218,7 @@ impl From<&Webhook> for WebhookResponse {
             metadata: w.metadata.clone(),
             rate_limit: w.rate_limit,
             owner: w.owner.clone(),
-            headers: w
-                .headers
-                .iter()
-                .flat_map(|h| h.names.iter().map(|n| (n.clone(), MASKED_VALUE.to_owned())))
-                .collect(),
+            headers: masked_headers(w),
             filter: w.filter.as_ref().map(|f| f.source().clone()),
             signing: w.signing,
             public_key: w.secrets.public_key.clone(),
@@ -230,6 +226,11 @@ impl From<&Webhook> for WebhookResponse {
             updated_at: time_fmt::format(w.updated_at),
         }
     }
+}
+
+/// A webhook's custom header names, each with a masked value.
+pub(crate) fn masked_headers(w: &Webhook) -> BTreeMap<String, String> {
+    w.headers.iter().flat_map(|h| h.names.iter().map(|n| (n.clone(), MASKED_VALUE.to_owned()))).collect()
 }
 
 /// A webhook with its signing secret: the create and rotate responses, the only times

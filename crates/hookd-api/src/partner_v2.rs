@@ -160,7 +160,7 @@ impl From<&Webhook> for Subscription {
             secret_configured: true,
             last_delivered_at: w.last_delivered_at.map(time_fmt::format),
             delivery_attempts: w.delivery_attempts,
-            headers: crate::dto::WebhookResponse::from(w).headers,
+            headers: crate::dto::masked_headers(w),
             filter: w.filter.as_ref().map(|f| f.source().clone()),
             created_at: time_fmt::format(w.created_at),
             updated_at: time_fmt::format(w.updated_at),

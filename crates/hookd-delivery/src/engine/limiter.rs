@@ -19,9 +19,11 @@ use std::time::{Duration, Instant};
 
 /// The limit a webhook starts with.
 pub(super) const INITIAL: f64 = 4.0;
-/// A latency above `best × SLOWER + SLACK` means the endpoint is queueing requests.
+/// A latency above `best × SLOWER + SLACK` means the endpoint is queueing requests. The
+/// slack is small: on loopback, where the best answer takes a fraction of a millisecond,
+/// 5 ms let the limit climb to 64 while the cores were the bottleneck, and S1 lost 18 %.
 const SLOWER: f64 = 1.5;
-const SLACK: Duration = Duration::from_millis(5);
+const SLACK: Duration = Duration::from_millis(1);
 /// How long a best latency stands before fresher answers replace it, so the limit
 /// follows an endpoint whose speed changes.
 const BEST_WINDOW: Duration = Duration::from_secs(10);

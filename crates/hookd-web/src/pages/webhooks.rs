@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hookd_core::domain::{FieldErrors, NewWebhook, Scope, Webhook, WebhookChanges};
+use hookd_core::domain::{FieldErrors, NewWebhook, Scope, SigningScheme, Webhook, WebhookChanges};
 use hookd_core::id::WebhookId;
 use hookd_core::service::ServiceError;
 use hookd_core::time_fmt;
@@ -197,6 +197,7 @@ pub async fn create(
         url: Some(form.text("url").unwrap_or_default()),
         events: Some(events.clone()),
         description: form.text("description"),
+        signing: form.text("signing").as_deref().and_then(SigningScheme::parse),
         ..Default::default()
     };
     match state.services().webhooks.create(&viewer.active.principal, req).await {
