@@ -151,4 +151,25 @@ mod tests {
         assert!(out.contains("attempt 2") && out.contains("answered 200"), "{out}");
         assert_eq!(verify(&ctx, &h, b"tampered"), ("INVALID".into(), "INVALID".into()));
     }
+
+    #[test]
+    fn checks_an_ed25519_signature_with_the_public_key() {
+        let (private, public) = hookd_core::ed25519::generate();
+        let ctx = Ctx {
+            key: Some(VerifyKey::PublicKey(public)),
+            signature_header: "x-hookd-signature".into(),
+            status: StatusCode::OK,
+        };
+        let body = br#"{"id":"evt_1","event":"link.created","data":{}}"#;
+        let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut h = HeaderMap::new();
+        h.insert("webhook-id", HeaderValue::from_static("evt_1"));
+        h.insert("webhook-timestamp", HeaderValue::from(ts));
+        let sig = signing::ed25519_signature(&private, "evt_1", ts, body);
+        h.insert("webhook-signature", HeaderValue::from_str(&sig).unwrap());
+        let (hmac, standard) = verify(&ctx, &h, body);
+        assert_eq!(standard, "valid (v1a)");
+        assert!(hmac.starts_with("none"), "{hmac}");
+        assert_eq!(verify(&ctx, &h, b"tampered").1, "INVALID");
+    }
 }

@@ -121,3 +121,38 @@ pub async fn deliveries_until(
     })
     .await
 }
+
+/// Packages for code run as written (a seed's Express app, the receivers of
+/// docs/verify.md), installed into `target/tmp/<name>` by `commands` (each run there:
+/// `["npm", "install", …]`, `["python3", "-m", "pip", "install", "--target", "python", …]`).
+/// Tests run side by side in one process: one install, which the others wait for. A
+/// marker written after a successful install tells a complete install from one that was
+/// interrupted, which starts again from scratch.
+pub async fn installed(
+    cell: &'static tokio::sync::OnceCell<std::path::PathBuf>,
+    name: &str,
+    commands: &[&[&str]],
+) -> std::path::PathBuf {
+    cell.get_or_init(|| async {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let marker = dir.join(".installed");
+        if marker.exists() {
+            return dir;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let package = format!(r#"{{"name": "{name}", "private": true, "type": "module"}}"#);
+        std::fs::write(dir.join("package.json"), package).unwrap();
+        for argv in commands {
+            let out =
+                tokio::process::Command::new(argv[0]).args(&argv[1..]).current_dir(&dir).output().await.unwrap_or_else(
+                    |e| panic!("{} runs (curl, node with npm and python3 with pip are needed): {e}", argv[0]),
+                );
+            assert!(out.status.success(), "{argv:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::fs::write(&marker, "").unwrap();
+        dir
+    })
+    .await
+    .clone()
+}

@@ -49,33 +49,13 @@ app.listen(Number(process.env.PORT), "127.0.0.1", () => console.log("listening")
 
 /// A directory with express installed, shared by test runs.
 async fn express_dir() -> PathBuf {
-    // Tests run side by side in one process: one install, which the others wait for. A
-    // marker written after a successful install tells a complete install from one that
-    // was interrupted, which is started again from scratch.
     static INSTALLED: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
-    INSTALLED
-        .get_or_init(|| async {
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seed-express");
-            let marker = dir.join(".installed-express-4");
-            if marker.exists() {
-                return dir;
-            }
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("package.json"), r#"{"name": "seed-express", "private": true, "type": "module"}"#)
-                .unwrap();
-            let out = tokio::process::Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--silent", "express@4"])
-                .current_dir(&dir)
-                .output()
-                .await
-                .expect("npm runs (install Node.js and npm: apt-get install -y nodejs npm)");
-            assert!(out.status.success(), "npm install express failed: {}", String::from_utf8_lossy(&out.stderr));
-            std::fs::write(&marker, "").unwrap();
-            dir
-        })
-        .await
-        .clone()
+    crate::installed(
+        &INSTALLED,
+        "seed-express",
+        &[&["npm", "install", "--no-audit", "--no-fund", "--silent", "express@4"]],
+    )
+    .await
 }
 
 struct NodeApp {

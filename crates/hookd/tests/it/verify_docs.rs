@@ -42,45 +42,24 @@ fn snippets() -> Vec<Snippet> {
     out
 }
 
-/// One install per process of what the snippets import: npm's standardwebhooks, and
-/// PyPI's standardwebhooks and cryptography. A marker tells a finished install.
-async fn packages() -> &'static PathBuf {
+/// What the snippets import: npm's standardwebhooks, and PyPI's standardwebhooks and
+/// cryptography.
+async fn packages() -> PathBuf {
     static DIR: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
-    DIR.get_or_init(|| async {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-docs");
-        let marker = dir.join(".installed-1");
-        if marker.exists() {
-            return dir;
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("package.json"), r#"{"name": "verify-docs", "private": true, "type": "module"}"#)
-            .unwrap();
-        let npm = tokio::process::Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--silent", "standardwebhooks@1"])
-            .current_dir(&dir)
-            .output()
-            .await
-            .expect("npm runs (apt-get install -y nodejs npm)");
-        assert!(npm.status.success(), "npm install failed: {}", String::from_utf8_lossy(&npm.stderr));
-        let pip = tokio::process::Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
-            .arg(dir.join("python"))
-            .args(["standardwebhooks", "cryptography"])
-            .output()
-            .await
-            .expect("python3 runs");
-        assert!(pip.status.success(), "pip install failed: {}", String::from_utf8_lossy(&pip.stderr));
-        std::fs::write(&marker, "").unwrap();
-        dir
-    })
+    let pip = ["python3", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", "python"];
+    let pip: Vec<&str> = pip.iter().copied().chain(["standardwebhooks", "cryptography"]).collect();
+    crate::installed(
+        &DIR,
+        "verify-docs",
+        &[&["npm", "install", "--no-audit", "--no-fund", "--silent", "standardwebhooks@1"], &pip],
+    )
     .await
 }
 
 /// Runs a snippet on one delivery: `Ok(())` when it accepts it, `Err(message)` when not.
 async fn run(s: &Snippet, key: &str, req: &Received, body: &[u8]) -> Result<(), String> {
     let dir = packages().await;
-    let case = tempfile::tempdir_in(dir).unwrap();
+    let case = tempfile::tempdir_in(&dir).unwrap();
     let headers: serde_json::Map<String, serde_json::Value> =
         req.headers.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap()))).collect();
     std::fs::write(case.path().join("headers.json"), serde_json::to_vec(&headers).unwrap()).unwrap();
