@@ -313,4 +313,23 @@ async fn hookd_verify_checks_v1_secrets_and_the_timestamp_tolerance() {
     a.extend(["--tolerance", "2h"]);
     let (code, out, err) = hookd_test_support::run_cli(bin(), dir.path(), &a, &[]).await;
     assert_eq!(code, 0, "{out}{err}");
+
+    // The body from standard input, as `hookd verify … < body.json` gives it.
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(bin())
+        .args(["verify", "--secret", &secret])
+        .args(["-H", &h("webhook-id"), "-H", &h("webhook-timestamp"), "-H", &h("webhook-signature")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&got[0].body).await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // An unreadable body file is not a verdict: exit 2.
+    let (code, _, err) =
+        hookd_test_support::run_cli(bin(), dir.path(), &["verify", "--secret", &secret, "--body", "/nonexistent"], &[])
+            .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read /nonexistent"), "{err}");
 }
