@@ -58,6 +58,14 @@ async fn custom_headers_reach_the_receiver_and_stay_masked_in_the_api() {
     publish(&c, "link.created", json!({"n": 3})).await;
     let got = rx.wait_for(4, Some("/h"), WAIT).await;
     assert_eq!(got[3].header("x-api-key"), None);
+
+    // Reading them in full needs webhooks:write.
+    let ws = server.admin.find_workspace("default").await.unwrap().id;
+    let k = c.post(&format!("/v1/workspaces/{ws}/keys"), &json!({"scopes": ["webhooks:read"]})).await;
+    k.assert_status(201);
+    let ro = c.with_key(k.data()["key"].as_str());
+    ro.get(&format!("/v1/webhooks/{id}")).await.assert_status(200);
+    assert_error(&ro.get(&format!("/v1/webhooks/{id}/headers")).await, 403, "insufficient_scope");
 }
 
 #[tokio::test]
