@@ -93,7 +93,7 @@ pub fn schema_bounds(allow_http: bool, signature_header: &str) -> Vec<(&'static 
             "additionalProperties": {"type": "string", "maxLength": 500}})
     };
     let events = json!({"type": "string", "maxLength": 128, "pattern": EVENT_PATTERN_PATTERN});
-    let headers = |nullable: bool| {
+    let headers = {
         // Names are RFC 9110 tokens, except the ones hookd or the connection sets; ECMA
         // patterns have no case-insensitive flag, so each letter is a class.
         let any_case = |name: &str| -> String {
@@ -113,7 +113,7 @@ pub fn schema_bounds(allow_http: bool, signature_header: &str) -> Vec<(&'static 
             .chain(hookd_core::domain::REFUSED_HEADER_PREFIXES.iter().map(|p| format!("{}.*", any_case(p))))
             .chain(std::iter::once(any_case(signature_header)))
             .collect();
-        json!({"type": if nullable { json!(["object", "null"]) } else { json!("object") }, "maxProperties": 20,
+        json!({"type": ["object", "null"], "maxProperties": 20,
             "propertyNames": {"pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", "not": {"pattern": format!("^({})$", refused.join("|"))}},
             "additionalProperties": {"type": "string", "pattern": "^[\\t -~\\u0080-\\uffff]*$"}})
     };
@@ -128,7 +128,7 @@ pub fn schema_bounds(allow_http: bool, signature_header: &str) -> Vec<(&'static 
         ("component:FilterCondition", "", filter_condition_schema()),
         ("CreateWebhookRequest", "filter", filter_ref.clone()),
         ("UpdateWebhookRequest", "filter", filter_ref),
-        ("CreateWebhookRequest", "headers", headers(true)),
+        ("CreateWebhookRequest", "headers", headers.clone()),
         // `secret` is for hmac signing only.
         (
             "CreateWebhookRequest",
@@ -138,7 +138,7 @@ pub fn schema_bounds(allow_http: bool, signature_header: &str) -> Vec<(&'static 
         ),
         ("CreateWebhookRequest", "signing", json!({"type": ["string", "null"], "enum": ["hmac", "ed25519", null]})),
         ("WebhookResponse", "signing", json!({"enum": ["hmac", "ed25519"]})),
-        ("UpdateWebhookRequest", "headers", headers(true)),
+        ("UpdateWebhookRequest", "headers", headers),
         ("UpdateWebhookRequest", "url", json!({"pattern": url})),
         ("UpdateWebhookRequest", "events", json!({"uniqueItems": true, "items": events})),
         ("UpdateWebhookRequest", "metadata", metadata(false)),
@@ -286,7 +286,7 @@ pub struct CreateWebhookRequest {
     /// Headers sent with every delivery and test ping: at most 20, 4 KiB in all. Names
     /// are RFC 9110 tokens; values have no CR, LF, NUL or other control character
     /// except tab. Refused: hop-by-hop headers, `Host`, `Content-Length`,
-    /// `Content-Type`, `Content-Encoding`, `Expect`, and hookd's own signature,
+    /// `Content-Type`, `Content-Encoding`, `Expect`, `User-Agent`, and hookd's own signature,
     /// `X-Hookd-*`, `webhook-*` and `svix-*` headers. Values are stored encrypted.
     #[schema(value_type = Option<Object>, example = json!({"X-Api-Key": "k_live_123"}))]
     pub headers: Option<BTreeMap<String, String>>,

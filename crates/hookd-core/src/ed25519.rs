@@ -24,9 +24,32 @@ pub fn generate() -> (String, String) {
     (private, public)
 }
 
-fn key_pair(private: &str) -> Result<Ed25519KeyPair, KeyError> {
-    let seed = decode(private, PRIVATE_PREFIX)?;
-    Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|_| KeyError("is not an Ed25519 private key"))
+/// A private key ready to sign: deriving it from the seed costs about as much as a
+/// signature, so it is done once, when a webhook is loaded, not on every attempt.
+pub struct SigningKey(Ed25519KeyPair);
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(..)")
+    }
+}
+
+impl SigningKey {
+    /// The key of a `whsk_…` private key.
+    pub fn from_private(private: &str) -> Result<Self, KeyError> {
+        let seed = decode(private, PRIVATE_PREFIX)?;
+        Ed25519KeyPair::from_seed_unchecked(&seed).map(Self).map_err(|_| KeyError("is not an Ed25519 private key"))
+    }
+
+    /// The signature of `message`, base64.
+    pub fn sign(&self, message: &[u8]) -> String {
+        STANDARD.encode(self.0.sign(message).as_ref())
+    }
+
+    /// Its `whpk_…` public key.
+    pub fn public_key(&self) -> String {
+        format!("{PUBLIC_PREFIX}{}", STANDARD.encode(self.0.public_key().as_ref()))
+    }
 }
 
 fn decode(key: &str, prefix: &str) -> Result<[u8; 32], KeyError> {
@@ -41,13 +64,7 @@ fn decode(key: &str, prefix: &str) -> Result<[u8; 32], KeyError> {
 
 /// The `whpk_…` public key of a `whsk_…` private key.
 pub fn public_key(private: &str) -> Result<String, KeyError> {
-    let pair = key_pair(private)?;
-    Ok(format!("{PUBLIC_PREFIX}{}", STANDARD.encode(pair.public_key().as_ref())))
-}
-
-/// The signature of `message`, base64.
-pub fn sign(private: &str, message: &[u8]) -> Result<String, KeyError> {
-    Ok(STANDARD.encode(key_pair(private)?.sign(message).as_ref()))
+    Ok(SigningKey::from_private(private)?.public_key())
 }
 
 /// Whether `signature` (base64) is `public`'s signature of `message`.
@@ -71,7 +88,7 @@ mod tests {
             STANDARD.decode(public.strip_prefix("whpk_").unwrap()).unwrap(),
             hex::decode("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c").unwrap()
         );
-        let sig = sign(&private, &[0x72]).unwrap();
+        let sig = SigningKey::from_private(&private).unwrap().sign(&[0x72]);
         assert_eq!(
             STANDARD.decode(&sig).unwrap(),
             hex::decode(
@@ -88,7 +105,7 @@ mod tests {
     fn generated_pairs_sign_and_verify() {
         let (private, public) = generate();
         assert!(private.starts_with("whsk_") && public.starts_with("whpk_"));
-        let sig = sign(&private, b"msg_1.1700000000.{}").unwrap();
+        let sig = SigningKey::from_private(&private).unwrap().sign(b"msg_1.1700000000.{}");
         assert!(verify(&public, b"msg_1.1700000000.{}", &sig).unwrap());
         let (_, other) = generate();
         assert!(!verify(&other, b"msg_1.1700000000.{}", &sig).unwrap());

@@ -413,9 +413,6 @@ pub trait Store: Send + Sync + 'static {
         filter: &DeliveryFilter,
         page: &PageRequest<DeliveryId>,
     ) -> StoreResult<Vec<Delivery>>;
-    /// Starts a new retry round for one delivery, due now: leased to `lease`'s node for
-    /// an immediate attempt, or, without a lease, left pending for whichever node claims
-    /// it (and announced to them). `None` when it does not exist or is in flight.
     /// The id of the `size`-th newest delivery of `webhook` older than `before`: the floor
     /// of a search window of `size` deliveries. `None` when fewer exist.
     async fn delivery_window_floor(
@@ -424,6 +421,9 @@ pub trait Store: Send + Sync + 'static {
         before: Option<&DeliveryId>,
         size: u32,
     ) -> StoreResult<Option<DeliveryId>>;
+    /// Starts a new retry round for one delivery, due now: leased to `lease`'s node for
+    /// an immediate attempt, or, without a lease, left pending for whichever node claims
+    /// it (and announced to them). `None` when it does not exist or is in flight.
     async fn claim_for_retry(
         &self,
         workspace: &WorkspaceId,

@@ -65,7 +65,8 @@ pub struct Outcome {
     pub error_message: Option<String>,
     /// `Retry-After` of a 429 or 503.
     pub retry_after: Option<Duration>,
-    /// The signature headers sent (none when the request was not sent).
+    /// The signature headers sent and the custom headers' names, as the attempt log keeps
+    /// them (none when the request was not sent).
     pub request_headers: Vec<(String, String)>,
     /// The response's headers, at most [`MAX_HEADERS_KEPT`] of them.
     pub response_headers: Vec<(String, String)>,
@@ -212,17 +213,19 @@ impl Sender {
         h.insert(HeaderName::from_static("x-hookd-attempt"), HeaderValue::from(job.attempts + 1));
         h.insert(HeaderName::from_static("webhook-id"), value(job.event_id.as_str()));
         h.insert(HeaderName::from_static("webhook-timestamp"), HeaderValue::from(ts));
-        let keys = secrets.iter().map(|s| s.0.as_str());
         let mut logged = Vec::with_capacity(2 + route.headers.len());
         let standard = match route.webhook.signing {
             SigningScheme::Hmac => {
-                let hmac = signing::body_hmac(&secrets[0].0, body);
+                let hmac = signing::body_hmac(secrets[0].as_str(), body);
                 h.insert(self.options.signature_header.clone(), value(&hmac));
                 logged.push((self.options.signature_header.as_str().to_owned(), hmac));
-                signing::standard_header(keys, job.event_id.as_str(), ts, body)
+                signing::standard_header(secrets.iter().map(|s| s.as_str()), job.event_id.as_str(), ts, body)
             }
             // No shared secret, so no body HMAC: `v1a` alone.
-            SigningScheme::Ed25519 => signing::ed25519_header(keys, job.event_id.as_str(), ts, body),
+            SigningScheme::Ed25519 => {
+                let keys = secrets.iter().filter_map(|s| s.ed25519());
+                signing::ed25519_header(keys, job.event_id.as_str(), ts, body)
+            }
         };
         h.insert(HeaderName::from_static("webhook-signature"), value(&standard));
         logged.push(("webhook-signature".to_owned(), standard));
@@ -351,8 +354,11 @@ mod tests {
         let route = WebhookRoute {
             url: url::Url::parse(&webhook.url),
             webhook,
-            secret: SigningSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
-            previous_secret: Some((SigningSecret("whsec_dGVzdC1rZXktdGVzdC1rZXk=".into()), now + time::Duration::HOUR)),
+            secret: SigningSecret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+            previous_secret: Some((
+                SigningSecret::new("whsec_dGVzdC1rZXktdGVzdC1rZXk=".into()),
+                now + time::Duration::HOUR,
+            )),
             headers: vec![("X-Api-Key".into(), "k_live_1".into())],
         };
         let job = DeliveryJob {
@@ -392,8 +398,8 @@ mod tests {
         let (old_sk, old_pk) = hookd_core::ed25519::generate();
         let mut route = route;
         route.webhook.signing = SigningScheme::Ed25519;
-        route.secret = SigningSecret(new_sk);
-        route.previous_secret = Some((SigningSecret(old_sk), now + time::Duration::HOUR));
+        route.secret = SigningSecret::new(new_sk);
+        route.previous_secret = Some((SigningSecret::new(old_sk), now + time::Duration::HOUR));
         let (sent, logged) = sender.headers(&route, &job, now);
         assert!(sent.get("x-hookd-signature").is_none(), "no shared secret, no body HMAC");
         let pairs: Vec<(String, String)> =

@@ -12,6 +12,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use hookd_core::ed25519::SigningKey;
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -57,21 +58,16 @@ pub fn signed_content(msg_id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
     m
 }
 
-/// One `v1a,<base64>` signature by a `whsk_…` private key. A key that is not one (which
-/// hookd never stores) signs nothing: `v1a,` alone, which no receiver accepts.
-pub fn ed25519_signature(private: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let sig = hookd_core::ed25519::sign(private, &signed_content(msg_id, timestamp, body)).unwrap_or_default();
-    format!("v1a,{sig}")
-}
-
-/// The `webhook-signature` header of an Ed25519 webhook: one signature per key.
+/// The `webhook-signature` header of an Ed25519 webhook: one `v1a,<base64>` signature
+/// per key, space-separated.
 pub fn ed25519_header<'a>(
-    keys: impl IntoIterator<Item = &'a str>,
+    keys: impl IntoIterator<Item = &'a SigningKey>,
     msg_id: &str,
     timestamp: i64,
     body: &[u8],
 ) -> String {
-    keys.into_iter().map(|k| ed25519_signature(k, msg_id, timestamp, body)).collect::<Vec<_>>().join(" ")
+    let content = signed_content(msg_id, timestamp, body);
+    keys.into_iter().map(|k| format!("v1a,{}", k.sign(&content))).collect::<Vec<_>>().join(" ")
 }
 
 /// The `webhook-signature` header: one signature per secret, space-separated.
@@ -163,20 +159,16 @@ pub fn verify(
         let found = if found.is_empty() { "nothing".to_owned() } else { found.join(", ") };
         return Err(VerifyError::NoSignatureOfScheme { header: sig_name, scheme, found, hint });
     }
-    let content = signed_content(msg_id, timestamp, body);
     let matched = match key {
         VerifyKey::Secret(secret) => {
-            let mut m = mac(&standard_key(secret));
-            m.update(&content);
-            let expected = m.finalize().into_bytes();
-            // Constant time: the comparison of MAC bytes leaks nothing about the secret.
-            candidates.iter().any(|c| {
-                STANDARD
-                    .decode(c)
-                    .is_ok_and(|got| subtle::ConstantTimeEq::ct_eq(got.as_slice(), expected.as_slice()).into())
-            })
+            // The signature hookd would send, compared in constant time: the comparison
+            // leaks nothing about the secret.
+            let expected = standard_signature(secret, msg_id, timestamp, body);
+            let expected = expected.strip_prefix("v1,").unwrap_or_default().as_bytes();
+            candidates.iter().any(|c| subtle::ConstantTimeEq::ct_eq(c.as_bytes(), expected).into())
         }
         VerifyKey::PublicKey(public) => {
+            let content = signed_content(msg_id, timestamp, body);
             let mut any = false;
             for c in &candidates {
                 any |=
@@ -268,7 +260,8 @@ mod verify_tests {
     fn v1a_verifies_with_the_public_key_during_a_rotation_too() {
         let (old_sk, old_pk) = hookd_core::ed25519::generate();
         let (new_sk, new_pk) = hookd_core::ed25519::generate();
-        let sig = ed25519_header([new_sk.as_str(), old_sk.as_str()], "evt_1", 1700000000, b"{}");
+        let (new_sk, old_sk) = (SigningKey::from_private(&new_sk).unwrap(), SigningKey::from_private(&old_sk).unwrap());
+        let sig = ed25519_header([&new_sk, &old_sk], "evt_1", 1700000000, b"{}");
         for pk in [&new_pk, &old_pk] {
             let ok =
                 verify(&VerifyKey::PublicKey(pk.clone()), &headers("evt_1", 1700000000, &sig), b"{}", 1700000010, 300);

@@ -165,7 +165,8 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("webhook-id", HeaderValue::from_static("evt_1"));
         h.insert("webhook-timestamp", HeaderValue::from(ts));
-        let sig = signing::ed25519_signature(&private, "evt_1", ts, body);
+        let key = hookd_core::ed25519::SigningKey::from_private(&private).unwrap();
+        let sig = signing::ed25519_header([&key], "evt_1", ts, body);
         h.insert("webhook-signature", HeaderValue::from_str(&sig).unwrap());
         let (hmac, standard) = verify(&ctx, &h, body);
         assert_eq!(standard, "valid (v1a)");

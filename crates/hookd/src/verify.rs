@@ -32,6 +32,10 @@ pub fn verify(opts: &VerifyOptions<'_>) -> anyhow::Result<Result<String, String>
     let body = match opts.body_file {
         Some(p) if p != Path::new("-") => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
         _ => {
+            use std::io::IsTerminal;
+            if std::io::stdin().is_terminal() {
+                bail!("no body: pass --body FILE, or pipe the body in (hookd verify … < body.json)");
+            }
             let mut b = Vec::new();
             std::io::stdin().read_to_end(&mut b).context("cannot read the body from standard input")?;
             b

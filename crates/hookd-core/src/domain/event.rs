@@ -116,8 +116,9 @@ pub struct Attempt {
     /// `timeout`, `connect`, `blocked_address`, `redirect`, `http_status`, …
     pub error_kind: Option<String>,
     pub error_message: Option<String>,
-    /// The signature headers sent (none when no request was sent). The other headers
-    /// follow from the delivery and the attempt: [`Attempt::headers_sent`].
+    /// The signature headers sent, then the webhook's custom headers with their values
+    /// masked (none when no request was sent). The other headers follow from the
+    /// delivery and the attempt: [`Attempt::headers_sent`].
     pub request_headers: Vec<(String, String)>,
     /// The headers of the response, in order (none when there was no response).
     pub response_headers: Vec<(String, String)>,

@@ -14,8 +14,9 @@ pub const MAX_CUSTOM_HEADER_BYTES: usize = 4096;
 pub const MASKED_VALUE: &str = "********";
 
 /// Headers the connection owns (RFC 9110 §7.6.1 and the proxies'), and the ones hookd
-/// sets from the delivery itself.
-pub const REFUSED_HEADERS: [&str; 14] = [
+/// sets from the delivery itself (which the attempt log derives, so they must be what was
+/// sent).
+pub const REFUSED_HEADERS: [&str; 15] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -30,6 +31,7 @@ pub const REFUSED_HEADERS: [&str; 14] = [
     "content-type",
     "content-encoding",
     "expect",
+    "user-agent",
 ];
 
 /// Prefixes of the headers hookd signs and identifies deliveries with.
@@ -108,7 +110,9 @@ mod tests {
 
     #[test]
     fn refused_names_are_named() {
-        for name in ["Host", "content-length", "Transfer-Encoding", "Connection", "Upgrade", "TE", "Content-Type"] {
+        for name in
+            ["Host", "content-length", "Transfer-Encoding", "Connection", "Upgrade", "TE", "Content-Type", "User-Agent"]
+        {
             let e = errors(&[(name, "x")]);
             assert_eq!(e[0].0, format!("headers.{name}"));
             assert!(e[0].1.contains("may not be set"), "{e:?}");

@@ -14,13 +14,37 @@ use time::OffsetDateTime;
 
 use crate::crypto::SecretCipher;
 use crate::domain::Webhook;
+use crate::ed25519::SigningKey;
 use crate::id::{WebhookId, WorkspaceId};
 use crate::service::ServiceError;
 use crate::store::Store;
 
-/// A signing secret in clear. Its `Debug` never shows it.
+/// A signing secret in clear: a shared secret, or an Ed25519 private key (`whsk_…`),
+/// which is also kept ready to sign. Its `Debug` never shows it.
 #[derive(Clone)]
-pub struct SigningSecret(pub String);
+pub struct SigningSecret {
+    text: String,
+    ed25519: Option<Arc<SigningKey>>,
+}
+
+impl SigningSecret {
+    pub fn new(text: String) -> Self {
+        let ed25519 = text
+            .starts_with(crate::ed25519::PRIVATE_PREFIX)
+            .then(|| SigningKey::from_private(&text).ok().map(Arc::new))
+            .flatten();
+        Self { text, ed25519 }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The Ed25519 key, for a webhook that signs with one.
+    pub fn ed25519(&self) -> Option<&SigningKey> {
+        self.ed25519.as_deref()
+    }
+}
 
 impl fmt::Debug for SigningSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -159,11 +183,12 @@ impl WebhookDirectory {
 
     fn open(&self, w: Webhook) -> Result<WebhookRoute, ServiceError> {
         let ctx = w.id.as_str().to_owned();
-        let secret = SigningSecret(String::from_utf8_lossy(&self.cipher.open(&w.secrets.current, &ctx)?).into_owned());
+        let open = |sealed| -> Result<SigningSecret, ServiceError> {
+            Ok(SigningSecret::new(String::from_utf8_lossy(&self.cipher.open(sealed, &ctx)?).into_owned()))
+        };
+        let secret = open(&w.secrets.current)?;
         let previous_secret = match (&w.secrets.previous, w.secrets.previous_expires_at) {
-            (Some(p), Some(until)) => {
-                Some((SigningSecret(String::from_utf8_lossy(&self.cipher.open(p, &ctx)?).into_owned()), until))
-            }
+            (Some(p), Some(until)) => Some((open(p)?, until)),
             _ => None,
         };
         let url = url::Url::parse(&w.url);

@@ -18,7 +18,7 @@
 use std::time::{Duration, Instant};
 
 /// The limit a webhook starts with.
-pub(super) const INITIAL: f64 = 4.0;
+const INITIAL: f64 = 4.0;
 /// A latency above `best × SLOWER + SLACK` means the endpoint is queueing requests. The
 /// slack is small: on loopback, where the best answer takes a fraction of a millisecond,
 /// 5 ms let the limit climb to 64 while the cores were the bottleneck, and S1 lost 18 %.
@@ -74,8 +74,8 @@ impl Limiter {
         self.limit.floor() as usize
     }
 
-    /// An attempt finished after `latency`; `in_flight` were running (itself included)
-    /// when it started, which tells whether the limit was in use.
+    /// An attempt finished after `latency`; `in_flight` were running as it finished
+    /// (itself included), which tells whether the limit was in use.
     pub fn record(&mut self, load: Load, latency: Duration, in_flight: usize, now: Instant) {
         match load {
             Load::Other => {}

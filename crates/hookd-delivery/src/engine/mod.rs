@@ -108,11 +108,10 @@ impl Default for EngineOptions {
     }
 }
 
-/// What a finished attempt tells the queues: whether it succeeded (for the circuit
-/// breaker), and what it says of the endpoint's load and latency (for its concurrency).
+/// What a finished attempt tells the queues: what it says of the endpoint's load and
+/// latency (for its concurrency), and so whether it succeeded (for the circuit breaker).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Signal {
-    pub success: bool,
     pub load: limiter::Load,
     pub latency: Duration,
 }
@@ -126,19 +125,23 @@ impl Signal {
         } else {
             limiter::Load::Other
         };
-        Self { success: outcome.succeeded(), load, latency: outcome.duration }
+        Self { load, latency: outcome.duration }
+    }
+
+    pub(crate) fn success(&self) -> bool {
+        self.load == limiter::Load::Ok
     }
 
     /// A quick success.
     #[cfg(test)]
-    pub(crate) fn success() -> Self {
-        Self { success: true, load: limiter::Load::Ok, latency: Duration::from_millis(1) }
+    pub(crate) fn ok() -> Self {
+        Self { load: limiter::Load::Ok, latency: Duration::from_millis(1) }
     }
 
     /// A failure that says nothing of load (a 500).
     #[cfg(test)]
     pub(crate) fn failure() -> Self {
-        Self { success: false, load: limiter::Load::Other, latency: Duration::from_millis(1) }
+        Self { load: limiter::Load::Other, latency: Duration::from_millis(1) }
     }
 }
 

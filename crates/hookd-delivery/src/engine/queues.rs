@@ -192,7 +192,7 @@ impl Queues {
                 if q.limiter.limit() != before {
                     self.changes.limits.push((webhook.clone(), Some(q.limiter.limit())));
                 }
-                let ok = signal.success;
+                let ok = signal.success();
                 let was_open = q.breaker.is_open();
                 let l = &self.limits;
                 q.breaker.record(ok, l.breaker_threshold, (l.breaker_cooldown, l.breaker_max_cooldown), now);
@@ -390,7 +390,7 @@ mod tests {
         // has waited, not back to the same one.
         let done = &started[0];
         assert_eq!(done.webhook_id, hooks[0]);
-        q.finished(&done.webhook_id, &done.delivery_id, Some(Signal::success()), t0);
+        q.finished(&done.webhook_id, &done.delivery_id, Some(Signal::ok()), t0);
         let next = q.pump(t0, no_rate);
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].webhook_id, hooks[2]);
@@ -429,7 +429,7 @@ mod tests {
         q.fire_timers(again);
         let probe = q.pump(again, no_rate);
         assert_eq!(probe.len(), 1);
-        assert_eq!(q.finished(&w, &probe[0].delivery_id, Some(Signal::success()), again), Some(false));
+        assert_eq!(q.finished(&w, &probe[0].delivery_id, Some(Signal::ok()), again), Some(false));
         assert_eq!(q.pump(again, no_rate).len(), 2, "closed: back to the per-webhook limit");
     }
 
@@ -451,7 +451,7 @@ mod tests {
             let started = q.pump(t0, no_rate);
             assert!(!started.is_empty());
             for j in &started {
-                q.finished(&w, &j.delivery_id, Some(Signal::success()), t0);
+                q.finished(&w, &j.delivery_id, Some(Signal::ok()), t0);
             }
             let c = q.take_changes();
             if c.claimable {
@@ -490,7 +490,7 @@ mod tests {
         let one_per_second = |_: &WebhookId| Some(1);
         let first = q.pump(t0, one_per_second);
         assert_eq!(first.len(), 1);
-        q.finished(&w, &first[0].delivery_id, Some(Signal::success()), t0);
+        q.finished(&w, &first[0].delivery_id, Some(Signal::ok()), t0);
         assert!(q.pump(t0, one_per_second).is_empty());
         let at = q.next_timer().expect("a timer for the bucket");
         assert!(at > t0 && at <= t0 + Duration::from_secs(1), "{:?}", at - t0);
