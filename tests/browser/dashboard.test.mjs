@@ -366,6 +366,19 @@ describe("the dashboard", () => {
     assert.equal(got.headers["x-hookd-signature"], undefined, "no body HMAC without a shared secret");
   });
 
+  test("creates a webhook that delivers each ordering key in order", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Webhooks" }).click();
+    await page.getByRole("link", { name: "New webhook" }).click();
+    await page.getByLabel("URL").fill(`${receiver.url}/ordered`);
+    await page.getByLabel("link.created", { exact: true }).check();
+    await page.getByLabel("Deliver each ordering key in order").check();
+    await page.getByRole("button", { name: "Create" }).click();
+    await page.getByRole("link", { name: "Go to the webhook" }).click();
+    assert.match(await page.locator("#ordering").textContent(), /per key/);
+    const id = (await page.locator("#webhook-id").textContent()).trim();
+    assert.equal((await api(hookd, "GET", `/v1/webhooks/${id}`)).body.data.ordering, "per_key");
+  });
+
   test("deletes a webhook after a confirmation", async () => {
     const doomed = await createWebhook(page, `${receiver.url}/doomed`, ["link.deleted"], "to delete");
     await page.getByRole("link", { name: "Delete" }).click();

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use hookd_core::domain::{EventType, FieldErrors, NewWebhook, SigningScheme, Webhook, WebhookChanges, MASKED_VALUE};
+use hookd_core::domain::{
+    DeliveryOrdering, EventType, FieldErrors, NewWebhook, SigningScheme, Webhook, WebhookChanges, MASKED_VALUE,
+};
 use hookd_core::time_fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
@@ -138,6 +140,9 @@ pub fn schema_bounds(allow_http: bool, signature_header: &str) -> Vec<(&'static 
         ),
         ("CreateWebhookRequest", "signing", json!({"type": ["string", "null"], "enum": ["hmac", "ed25519", null]})),
         ("WebhookResponse", "signing", json!({"enum": ["hmac", "ed25519"]})),
+        ("CreateWebhookRequest", "ordering", json!({"type": ["string", "null"], "enum": ["none", "per_key", null]})),
+        ("UpdateWebhookRequest", "ordering", json!({"enum": ["none", "per_key"]})),
+        ("WebhookResponse", "ordering", json!({"enum": ["none", "per_key"]})),
         ("UpdateWebhookRequest", "headers", headers),
         ("UpdateWebhookRequest", "url", json!({"pattern": url})),
         ("UpdateWebhookRequest", "events", json!({"uniqueItems": true, "items": events})),
@@ -195,6 +200,10 @@ pub struct WebhookResponse {
     pub signing: SigningScheme,
     /// With `ed25519` signing: the `whpk_…` key receivers verify with; `null` otherwise.
     pub public_key: Option<String>,
+    /// `none`, or `per_key`: events published with the same `ordering_key` arrive one at
+    /// a time, in publish order (docs/ordering.md).
+    #[schema(value_type = String, example = "per_key")]
+    pub ordering: DeliveryOrdering,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
     pub created_at: String,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
@@ -222,6 +231,7 @@ impl From<&Webhook> for WebhookResponse {
             filter: w.filter.as_ref().map(|f| f.source().clone()),
             signing: w.signing,
             public_key: w.secrets.public_key.clone(),
+            ordering: w.ordering,
             created_at: time_fmt::format(w.created_at),
             updated_at: time_fmt::format(w.updated_at),
         }
@@ -301,6 +311,11 @@ pub struct CreateWebhookRequest {
     /// Fixed at creation; `secret` applies to `hmac` only.
     #[schema(value_type = Option<String>, example = "ed25519")]
     pub signing: Option<SigningScheme>,
+    /// `none` (default) or `per_key`: the events of one `ordering_key` are delivered one
+    /// at a time, in publish order, and a failing one holds back only its own key
+    /// (docs/ordering.md).
+    #[schema(value_type = Option<String>, example = "per_key")]
+    pub ordering: Option<DeliveryOrdering>,
 }
 
 impl From<CreateWebhookRequest> for NewWebhook {
@@ -318,6 +333,7 @@ impl From<CreateWebhookRequest> for NewWebhook {
             filter: r.filter,
             parsed_filter: None,
             signing: r.signing,
+            ordering: r.ordering,
         }
     }
 }
@@ -354,6 +370,10 @@ pub struct UpdateWebhookRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
     pub filter: Option<Option<serde_json::Value>>,
+    /// `none` or `per_key`; applies to events published from then on.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
+    pub ordering: Option<Option<DeliveryOrdering>>,
 }
 
 /// A count that JSON Schema calls an integer: `2`, or `2.0` (a number whose fraction is
@@ -391,6 +411,7 @@ impl UpdateWebhookRequest {
         non_null("events", matches!(self.events, Some(None)));
         non_null("enabled", matches!(self.enabled, Some(None)));
         non_null("metadata", matches!(self.metadata, Some(None)));
+        non_null("ordering", matches!(self.ordering, Some(None)));
         errs.into_result()?;
         Ok(WebhookChanges {
             url: self.url.flatten(),
@@ -402,6 +423,7 @@ impl UpdateWebhookRequest {
             headers: self.headers,
             filter: self.filter,
             parsed_filter: None,
+            ordering: self.ordering.flatten(),
         })
     }
 }
@@ -533,6 +555,12 @@ pub struct PublishEventRequest {
     /// owner always publishes for its own.
     #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
     pub owner: Option<String>,
+    /// Webhooks with `"ordering": "per_key"` receive the events of one key one at a
+    /// time, in publish order (docs/ordering.md); others ignore it. 1–255 characters,
+    /// none of them a control character: an account, an order, a document id.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", example = "order_1234")]
+    pub ordering_key: Option<String>,
 }
 
 impl From<PublishEventRequest> for hookd_core::domain::NewEvent {
@@ -543,6 +571,7 @@ impl From<PublishEventRequest> for hookd_core::domain::NewEvent {
             data: r.data.map(|d| d.get().to_owned()),
             producer_id: r.id,
             occurred_at: r.occurred_at,
+            ordering_key: r.ordering_key,
         }
     }
 }
@@ -568,6 +597,8 @@ pub struct EventResponse {
     pub producer_id: Option<String>,
     /// The owner it was published for; `null` for every webhook it matched.
     pub owner: Option<String>,
+    /// The key that orders it, for webhooks with `per_key` ordering.
+    pub ordering_key: Option<String>,
     #[schema(format = DateTime)]
     pub occurred_at: Option<String>,
     #[schema(format = DateTime)]
@@ -586,6 +617,7 @@ impl EventResponse {
             deliveries: e.deliveries,
             producer_id: e.producer_id.clone(),
             owner: e.owner.clone(),
+            ordering_key: e.ordering_key.clone(),
             occurred_at: e.occurred_at.map(time_fmt::format),
             created_at: time_fmt::format(e.created_at),
             data: if with_data { serde_json::value::RawValue::from_string(e.data.clone()).ok() } else { None },

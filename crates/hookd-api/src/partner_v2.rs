@@ -24,7 +24,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hookd_core::domain::{validate_signing_secret, FieldErrors, NewWebhook, Scope, Webhook, WebhookChanges};
+use hookd_core::domain::{
+    validate_signing_secret, DeliveryOrdering, FieldErrors, NewWebhook, Scope, Webhook, WebhookChanges,
+};
 use hookd_core::time_fmt;
 use serde::{Deserialize, Serialize};
 
@@ -141,6 +143,8 @@ struct Subscription {
     /// Custom headers, their values masked.
     headers: std::collections::BTreeMap<String, String>,
     filter: Option<serde_json::Value>,
+    /// `none` or `per_key` (docs/ordering.md).
+    ordering: DeliveryOrdering,
     created_at: String,
     updated_at: String,
     /// On create only, when the caller did not supply `secret`: the secret hookd made,
@@ -162,6 +166,7 @@ impl From<&Webhook> for Subscription {
             delivery_attempts: w.delivery_attempts,
             headers: crate::dto::masked_headers(w),
             filter: w.filter.as_ref().map(|f| f.source().clone()),
+            ordering: w.ordering,
             created_at: time_fmt::format(w.created_at),
             updated_at: time_fmt::format(w.updated_at),
             signing_secret: None,
@@ -199,6 +204,7 @@ struct Fields {
     /// `null` removes it.
     #[serde(default, deserialize_with = "crate::dto::present")]
     filter: Option<Option<serde_json::Value>>,
+    ordering: Option<DeliveryOrdering>,
 }
 
 const ROOT: &str = "webhook_subscription";
@@ -280,6 +286,7 @@ async fn create(State(state): State<ApiState>, caller: Caller, body: RawBody) ->
         enabled: f.active,
         headers: f.headers.flatten(),
         filter: f.filter.flatten(),
+        ordering: f.ordering,
         ..Default::default()
     };
     let created = state.webhooks.create(who, req).await.map_err(in_partner_terms)?;
@@ -345,6 +352,7 @@ async fn change(state: ApiState, caller: Caller, id: String, body: RawBody, full
         enabled: f.active,
         headers: f.headers,
         filter: f.filter,
+        ordering: f.ordering,
         ..Default::default()
     };
     // The secret was checked in `fields`, so once the settings are written the rotation

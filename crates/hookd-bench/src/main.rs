@@ -40,7 +40,7 @@ struct Args {
     /// Print the results as JSON too.
     #[arg(long)]
     json: bool,
-    /// Run only these scenarios (comma-separated: ceiling,s1,s2,s3,s4,s5,neighbour,congested).
+    /// Run only these scenarios (comma-separated: ceiling,s1,s2,s3,s4,s5,neighbour,congested,ordered).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Run hookd on PostgreSQL: a URL whose user may create databases
@@ -112,6 +112,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if run("congested") {
         figures.push(scenarios::congested::run(&r, &h).await?);
+    }
+    if run("ordered") {
+        figures.push(scenarios::ordered::run(&r, &h, ceiling).await?);
     }
     h.stop().await;
 

@@ -170,6 +170,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
             filter: None,
             created_at: now,
             updated_at: now,
+            ordering: Default::default(),
         };
         store.insert_webhook(&w).await?;
         webhooks.push(w.id);
@@ -202,6 +203,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
             occurred_at: None,
             created_at: at,
             deliveries: targets.len() as i64,
+            ordering_key: None,
         };
         let deliveries: Vec<Delivery> = targets
             .iter()
@@ -219,6 +221,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
                 last_error: None,
                 created_at: at,
                 updated_at: at,
+                ordering_key: None,
             })
             .collect();
         if targets.len() > 1 && sample_event.is_none() {
@@ -275,6 +278,7 @@ async fn record(store: &dyn Store, batch: Vec<NewEventRecord>) -> anyhow::Result
                 response_headers: vec![("content-type".into(), "application/json".into())],
             }),
             next: if failed { NextStep::Failed } else { NextStep::Succeeded },
+            ordered: false,
         });
     }
     let far = time_fmt::now() - time::Duration::days(365);

@@ -158,6 +158,7 @@ pub struct WebhookSettings {
     pub rate_limit: Option<u32>,
     pub headers: Option<crate::domain::SealedHeaders>,
     pub filter: Option<crate::domain::Filter>,
+    pub ordering: crate::domain::DeliveryOrdering,
     /// Set when the webhook is (re-)enabled: `failure_count` restarts from zero.
     pub reset_failures: bool,
     pub updated_at: OffsetDateTime,
@@ -178,7 +179,7 @@ pub struct NewEventRecord {
 pub enum InsertedEvent {
     Created,
     /// The producer's id was already published: the stored event, nothing written.
-    Existing(Event),
+    Existing(Box<Event>),
 }
 
 /// A claim of due deliveries for one node.
@@ -215,6 +216,15 @@ pub struct DeliveryResult {
     pub webhook_id: WebhookId,
     pub attempt: Option<Attempt>,
     pub next: NextStep,
+    /// The delivery has an ordering key: when it finishes, the next of its key is due.
+    pub ordered: bool,
+}
+
+impl DeliveryResult {
+    /// Whether recording it lets the next delivery of its ordering key be claimed.
+    pub fn releases_next_in_order(&self) -> bool {
+        self.ordered && !matches!(self.next, NextStep::RetryAt(_))
+    }
 }
 
 /// Filters of the delivery log.

@@ -350,6 +350,7 @@ mod tests {
             signing: SigningScheme::Hmac,
             created_at: now,
             updated_at: now,
+            ordering: Default::default(),
         };
         let route = WebhookRoute {
             url: url::Url::parse(&webhook.url),
@@ -369,6 +370,7 @@ mod tests {
             body: "{}".into(),
             attempts: 2,
             schedule_base: 0,
+            ordered: false,
         };
         let (sent, signatures) = sender.headers(&route, &job, now);
         assert!(signatures[1].1.contains(' '), "both secrets sign during the overlap");

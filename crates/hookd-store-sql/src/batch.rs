@@ -101,6 +101,7 @@ mod tests {
             delivery_id: id,
             webhook_id: w.clone(),
             next,
+            ordered: false,
         }
     }
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use hookd_core::crypto::Sealed;
 use hookd_core::domain::{
-    ApiKey, Attempt, Delivery, DeliveryStatus, Event, Filter, PortalLink, Scope, SealedHeaders, SigningScheme, StatRow,
-    WebSession, Webhook, WebhookSecrets, Workspace,
+    ApiKey, Attempt, Delivery, DeliveryOrdering, DeliveryStatus, Event, Filter, PortalLink, Scope, SealedHeaders,
+    SigningScheme, StatRow, WebSession, Webhook, WebhookSecrets, Workspace,
 };
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::StoreError;
@@ -124,6 +124,7 @@ pub struct WebhookRow {
     payload_filter: Option<String>,
     signing: String,
     public_key: Option<String>,
+    ordering: String,
     number: i64,
 }
 
@@ -157,6 +158,7 @@ impl TryFrom<WebhookRow> for Webhook {
                 public_key: r.public_key,
             },
             signing: SigningScheme::parse(&r.signing).ok_or_else(|| corrupt("webhooks.signing", &r.signing))?,
+            ordering: DeliveryOrdering::parse(&r.ordering).ok_or_else(|| corrupt("webhooks.ordering", &r.ordering))?,
             headers: match (r.header_names, r.headers) {
                 (Some(names), Some(sealed)) => Some(SealedHeaders {
                     names: serde_json::from_str(&names).map_err(|e| corrupt("webhooks.header_names", e))?,
@@ -206,6 +208,7 @@ pub struct EventRow {
     created_at: i64,
     deliveries: i64,
     owner: Option<String>,
+    ordering_key: Option<String>,
 }
 
 impl TryFrom<EventRow> for Event {
@@ -221,6 +224,7 @@ impl TryFrom<EventRow> for Event {
             created_at: from_micros(r.created_at)?,
             deliveries: r.deliveries,
             owner: r.owner,
+            ordering_key: r.ordering_key,
         })
     }
 }
@@ -240,6 +244,7 @@ pub struct DeliveryRow {
     last_error: Option<String>,
     created_at: i64,
     updated_at: i64,
+    ordering_key: Option<String>,
 }
 
 impl TryFrom<DeliveryRow> for Delivery {
@@ -259,6 +264,7 @@ impl TryFrom<DeliveryRow> for Delivery {
             last_error: r.last_error,
             created_at: from_micros(r.created_at)?,
             updated_at: from_micros(r.updated_at)?,
+            ordering_key: r.ordering_key,
         })
     }
 }
@@ -275,6 +281,7 @@ pub struct ClaimRow {
     e_created_at: i64,
     e_deliveries: i64,
     e_owner: Option<String>,
+    e_ordering_key: Option<String>,
 }
 
 impl TryFrom<ClaimRow> for (Delivery, Event) {
@@ -290,6 +297,7 @@ impl TryFrom<ClaimRow> for (Delivery, Event) {
             created_at: r.e_created_at,
             deliveries: r.e_deliveries,
             owner: r.e_owner,
+            ordering_key: r.e_ordering_key,
         };
         Ok((Delivery::try_from(r.delivery)?, Event::try_from(event)?))
     }

@@ -52,6 +52,7 @@ async fn main() {
                 occurred_at: None,
                 created_at: now,
                 deliveries: 100,
+                ordering_key: None,
             };
             let ds: Vec<Delivery> =
                 hooks
@@ -105,6 +106,7 @@ async fn main() {
                         .collect(),
                 }),
                 next: NextStep::Succeeded,
+                ordered: false,
             })
             .collect();
         let t1 = Instant::now();

@@ -62,6 +62,8 @@ pub struct Received {
     pub at: Instant,
     /// The status it was answered with (0 for a hang).
     pub reply_status: u16,
+    /// When the answer was sent (`None` while it waits, or hangs).
+    pub answered_at: Option<Instant>,
 }
 
 impl Received {
@@ -74,11 +76,15 @@ impl Received {
     }
 }
 
+/// Chooses the reply to a request from the request itself (`None`: the script or default).
+type Responder = Arc<dyn Fn(&Received) -> Option<Reply> + Send + Sync>;
+
 #[derive(Default)]
 struct ReceiverState {
     received: Vec<Received>,
     script: VecDeque<Reply>,
     default: Option<Reply>,
+    responder: Option<Responder>,
 }
 
 /// The endpoint. Every path is accepted; `url(path)` builds webhook URLs.
@@ -108,6 +114,12 @@ impl TestReceiver {
     /// Answers the next requests with these replies, in order, then with the default.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.state.lock().unwrap().script.extend(replies);
+    }
+
+    /// Answers each request as `f` decides from it (its body, say); where `f` returns
+    /// `None`, the script or the default answers.
+    pub fn respond_with(&self, f: impl Fn(&Received) -> Option<Reply> + Send + Sync + 'static) {
+        self.state.lock().unwrap().responder = Some(Arc::new(f));
     }
 
     /// Answers every request not scripted with `reply` (200 until set).
@@ -142,12 +154,21 @@ impl TestReceiver {
 }
 
 async fn handle(State(state): State<Arc<Mutex<ReceiverState>>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let reply = {
+    let (reply, index) = {
         let mut s = state.lock().unwrap();
-        let reply = s.script.pop_front().or_else(|| s.default.clone()).unwrap_or_else(Reply::ok);
-        let reply_status = if reply.hang { 0 } else { reply.status };
-        s.received.push(Received { path: uri.path().to_owned(), headers, body, at: Instant::now(), reply_status });
-        reply
+        let mut received = Received {
+            path: uri.path().to_owned(),
+            headers,
+            body,
+            at: Instant::now(),
+            reply_status: 0,
+            answered_at: None,
+        };
+        let chosen = s.responder.as_ref().and_then(|f| f(&received));
+        let reply = chosen.or_else(|| s.script.pop_front()).or_else(|| s.default.clone()).unwrap_or_else(Reply::ok);
+        received.reply_status = if reply.hang { 0 } else { reply.status };
+        s.received.push(received);
+        (reply, s.received.len() - 1)
     };
     if reply.hang {
         std::future::pending::<()>().await;
@@ -155,6 +176,7 @@ async fn handle(State(state): State<Arc<Mutex<ReceiverState>>>, uri: Uri, header
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
+    state.lock().unwrap().received[index].answered_at = Some(Instant::now());
     let mut res = (StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK), reply.body).into_response();
     for (k, v) in reply.headers {
         if let (Ok(k), Ok(v)) = (axum::http::HeaderName::try_from(k), axum::http::HeaderValue::try_from(v)) {

@@ -8,6 +8,7 @@ pub(crate) mod fan_out;
 pub(crate) mod latency;
 pub(crate) mod mixed_health;
 pub(crate) mod nodes;
+pub(crate) mod ordered;
 
 use std::sync::Arc;
 

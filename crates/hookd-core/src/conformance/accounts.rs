@@ -207,6 +207,7 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
         rate_limit: None,
         headers: Some(SealedHeaders { names: vec!["Authorization".into()], sealed: Sealed(vec![9]) }),
         filter: None,
+        ordering: Default::default(),
         reset_failures: false,
         updated_at: later,
     };

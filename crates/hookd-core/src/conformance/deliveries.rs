@@ -13,10 +13,10 @@ pub async fn events_publish_once_per_producer_id(store: Arc<dyn Store>) {
     let plain = record(event(&ws.id, None), &[&w.id, &w.id], None);
     let out = store.insert_events(&[a.clone(), dup_in_batch, plain.clone()]).await.unwrap();
     assert_eq!(out[0], InsertedEvent::Created);
-    assert_eq!(out[1], InsertedEvent::Existing(a.event.clone()));
+    assert_eq!(out[1], InsertedEvent::Existing(Box::new(a.event.clone())));
     assert_eq!(out[2], InsertedEvent::Created);
     let again = store.insert_events(&[record(event(&ws.id, Some("p-1")), &[&w.id], None)]).await.unwrap();
-    assert_eq!(again, vec![InsertedEvent::Existing(a.event.clone())]);
+    assert_eq!(again, vec![InsertedEvent::Existing(Box::new(a.event.clone()))]);
     assert_eq!(store.get_event(&ws.id, &plain.event.id, &Default::default()).await.unwrap().unwrap(), plain.event);
     let all = store
         .list_deliveries(
@@ -101,14 +101,22 @@ pub async fn results_move_deliveries_and_counters(store: Arc<dyn Store>) {
             webhook_id: w.id.clone(),
             attempt: Some(attempt(&a, 1, 500)),
             next: NextStep::RetryAt(retry_at),
+            ordered: false,
         },
         DeliveryResult {
             delivery_id: b.clone(),
             webhook_id: w.id.clone(),
             attempt: Some(attempt(&b, 1, 503)),
             next: NextStep::Failed,
+            ordered: false,
         },
-        DeliveryResult { delivery_id: c.clone(), webhook_id: w.id.clone(), attempt: None, next: NextStep::Cancelled },
+        DeliveryResult {
+            delivery_id: c.clone(),
+            webhook_id: w.id.clone(),
+            attempt: None,
+            next: NextStep::Cancelled,
+            ordered: false,
+        },
     ];
     let far = time_fmt::now() - Duration::from_secs(86_400);
     assert!(store.record_results(&results, far).await.unwrap().is_empty());
@@ -127,6 +135,7 @@ pub async fn results_move_deliveries_and_counters(store: Arc<dyn Store>) {
         webhook_id: w.id.clone(),
         attempt: Some(attempt(&a, 2, 200)),
         next: NextStep::Succeeded,
+        ordered: false,
     };
     store.record_results(&[ok], far).await.unwrap();
     let wh = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
@@ -147,6 +156,7 @@ pub async fn results_move_deliveries_and_counters(store: Arc<dyn Store>) {
         webhook_id: w.id.clone(),
         attempt: Some(attempt(&b, 2, 500)),
         next: NextStep::Failed,
+        ordered: false,
     };
     let disabled = store.record_results(&[fail], time_fmt::now() + Duration::from_secs(1)).await.unwrap();
     assert_eq!(disabled, vec![w.id.clone()]);
@@ -164,6 +174,7 @@ pub async fn gone_disables_and_cancels(store: Arc<dyn Store>) {
         webhook_id: w.id.clone(),
         attempt: Some(attempt(&a, 1, 410)),
         next: NextStep::DisableWebhook { reason: "endpoint_gone" },
+        ordered: false,
     };
     let disabled = store.record_results(&[gone], time_fmt::now() - Duration::from_secs(3600)).await.unwrap();
     assert_eq!(disabled, vec![w.id.clone()]);
@@ -186,6 +197,7 @@ pub async fn an_unleased_retry_is_due_for_any_node(store: Arc<dyn Store>) {
         webhook_id: w.id.clone(),
         attempt: Some(attempt(&id, 1, 500)),
         next: NextStep::Failed,
+        ordered: false,
     };
     store.record_results(&[failed], start - Duration::from_secs(86_400)).await.unwrap();
     let (d, _) = store.claim_for_retry(&ws.id, &id, None).await.unwrap().unwrap();
@@ -216,6 +228,7 @@ pub async fn retry_replay_and_prune(store: Arc<dyn Store>) {
         webhook_id: w.id.clone(),
         attempt: Some(attempt(d, 1, code)),
         next,
+        ordered: false,
     });
     store.record_results(&results, far).await.unwrap();
     let (d, e) =
@@ -239,6 +252,7 @@ pub async fn retry_replay_and_prune(store: Arc<dyn Store>) {
                 webhook_id: w.id.clone(),
                 attempt: Some(attempt(&b, 2, 200)),
                 next: NextStep::Succeeded,
+                ordered: false,
             }],
             far,
         )
@@ -272,6 +286,7 @@ pub async fn the_log_filters_by_every_status_event_type_and_event(store: Arc<dyn
         webhook_id: w.id.clone(),
         attempt: Some(attempt(&id, 1, code)),
         next,
+        ordered: false,
     };
     let far = time_fmt::now() - Duration::from_secs(86_400);
     let later = time_fmt::now() + Duration::from_secs(600);
@@ -286,6 +301,7 @@ pub async fn the_log_filters_by_every_status_event_type_and_event(store: Arc<dyn
                     webhook_id: w.id.clone(),
                     attempt: None,
                     next: NextStep::Cancelled,
+                    ordered: false,
                 },
             ],
             far,
@@ -332,4 +348,75 @@ pub async fn the_log_filters_by_every_status_event_type_and_event(store: Arc<dyn
     let windowed = DeliveryFilter { webhook_id: Some(w.id.clone()), from: Some(all[1].clone()), ..Default::default() };
     let got = store.list_deliveries(&ws.id, &windowed, &PageRequest { limit: 10, before: None }).await.unwrap();
     assert_eq!(got.into_iter().map(|d| d.id).collect::<Vec<_>>(), all[..2].to_vec());
+}
+
+/// Deliveries with an ordering key are claimed one at a time per webhook and key, in
+/// order: a later one waits while an earlier one is pending (a retry) or any other is
+/// in flight; other keys, other webhooks and deliveries without a key are not held.
+pub async fn ordered_deliveries_go_one_at_a_time_per_key(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let w2 = Webhook { id: WebhookId::generate(), ..w.clone() };
+    store.insert_webhook(&w2).await.unwrap();
+    let ordered = |key: Option<&str>, webhook: &WebhookId| {
+        let e = Event { ordering_key: key.map(str::to_owned), ..event(&ws.id, None) };
+        let d = match key {
+            Some(_) => Delivery::new_ordered(&e, webhook, e.created_at),
+            None => Delivery::new_pending(&e, webhook, e.created_at),
+        };
+        NewEventRecord { event: Event { deliveries: 1, ..e }, deliveries: vec![d], lease: None }
+    };
+    let recs = [
+        ordered(Some("A"), &w.id),
+        ordered(Some("A"), &w.id),
+        ordered(Some("B"), &w.id),
+        ordered(None, &w.id),
+        ordered(Some("A"), &w2.id),
+        ordered(Some("A"), &w.id),
+    ];
+    // One transaction, as a batch publish writes them.
+    store.insert_events(&recs).await.unwrap();
+    let ids: Vec<DeliveryId> = recs.iter().map(|r| r.deliveries[0].id.clone()).collect();
+    let stored = store.get_delivery(&ws.id, &ids[1]).await.unwrap().unwrap();
+    assert_eq!(stored.ordering_key.as_deref(), Some("A"));
+    let event = store.get_event(&ws.id, &recs[1].event.id, &Default::default()).await.unwrap().unwrap();
+    assert_eq!(event.ordering_key.as_deref(), Some("A"));
+
+    let s: &dyn Store = &*store;
+    let claim = |owner: &'static str| {
+        let at = time_fmt::now() + Duration::from_secs(1);
+        async move {
+            let c =
+                Claim { owner, now: at, lease_until: at + Duration::from_secs(60), limit: 10, exclude_webhooks: &[] };
+            let mut got: Vec<DeliveryId> =
+                s.claim_due_deliveries(&c).await.unwrap().into_iter().map(|(d, _)| d.id).collect();
+            got.sort();
+            got
+        }
+    };
+    let result = |i: usize, next: NextStep| DeliveryResult {
+        delivery_id: ids[i].clone(),
+        webhook_id: if i == 4 { w2.id.clone() } else { w.id.clone() },
+        attempt: Some(attempt(&ids[i], 1, 500)),
+        ordered: true,
+        next,
+    };
+    let long_ago = time_fmt::now() - Duration::from_secs(86_400);
+    // The first of each key of each webhook, and the delivery without a key.
+    assert_eq!(claim("n1").await, vec![ids[0].clone(), ids[2].clone(), ids[3].clone(), ids[4].clone()]);
+    assert!(claim("n2").await.is_empty(), "A's next waits for its first, in flight on n1");
+    // A retry keeps its place: due again, the first is claimed, not the second.
+    store.record_results(&[result(0, NextStep::RetryAt(time_fmt::now()))], long_ago).await.unwrap();
+    assert_eq!(claim("n2").await, vec![ids[0].clone()]);
+    // Once it has finished (its retries spent), the next of its key goes, and only it.
+    store.record_results(&[result(0, NextStep::Failed)], long_ago).await.unwrap();
+    assert_eq!(claim("n2").await, vec![ids[1].clone()]);
+    // A finished delivery sent again waits while another of its key is in flight, then
+    // goes before the later ones.
+    let (again, _) = store.claim_for_retry(&ws.id, &ids[0], None).await.unwrap().unwrap();
+    assert_eq!(again.status, DeliveryStatus::Pending);
+    assert!(claim("n3").await.is_empty(), "the second is in flight");
+    store.record_results(&[result(1, NextStep::Succeeded)], long_ago).await.unwrap();
+    assert_eq!(claim("n3").await, vec![ids[0].clone()]);
+    store.record_results(&[result(0, NextStep::Succeeded)], long_ago).await.unwrap();
+    assert_eq!(claim("n3").await, vec![ids[5].clone()]);
 }

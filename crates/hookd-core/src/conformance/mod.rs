@@ -67,6 +67,7 @@ macro_rules! store_conformance_tests {
             web_sessions_round_trip_and_end
             portal_links_open_once
             attempts_are_counted_by_hour_and_latency
+            ordered_deliveries_go_one_at_a_time_per_key
         );
     };
     (@each $make:path, $attrs:tt, $($check:ident)*) => {
@@ -126,6 +127,7 @@ fn webhook(ws: &WorkspaceId, created_by: &GeneratedKey, url: &str) -> Webhook {
         filter: None,
         created_at: now,
         updated_at: now,
+        ordering: Default::default(),
     }
 }
 
@@ -147,6 +149,7 @@ fn event(ws: &WorkspaceId, producer_id: Option<&str>) -> Event {
         occurred_at: None,
         created_at: time_fmt::now(),
         deliveries: 0,
+        ordering_key: None,
     }
 }
 
@@ -165,6 +168,7 @@ fn delivery(e: &Event, w: &WebhookId) -> Delivery {
         last_error: None,
         created_at: e.created_at,
         updated_at: e.created_at,
+        ordering_key: None,
     }
 }
 

@@ -14,6 +14,8 @@ use crate::time_fmt;
 pub const MAX_EVENT_DATA: usize = 256 * 1024;
 /// Longest producer-supplied event id.
 pub const MAX_PRODUCER_ID_LEN: usize = 255;
+/// Longest `ordering_key`, in characters.
+pub const MAX_ORDERING_KEY_LEN: usize = 255;
 
 /// A published event. Stored once, whatever its fan-out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,9 @@ pub struct Event {
     pub created_at: OffsetDateTime,
     /// How many deliveries it fanned out to.
     pub deliveries: i64,
+    /// Its place in an ordered sequence: webhooks with `per_key` ordering receive the
+    /// events of one key one at a time, in publish order.
+    pub ordering_key: Option<String>,
 }
 
 impl Event {
@@ -100,6 +105,9 @@ pub struct Delivery {
     pub last_error: Option<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// Set when its webhook orders deliveries per key and its event carries a key: it is
+    /// attempted only once every earlier delivery of the key to the webhook has finished.
+    pub ordering_key: Option<String>,
 }
 
 /// One HTTP request of a delivery.
@@ -178,6 +186,13 @@ impl Delivery {
         Self::new(event, webhook, now, DeliveryStatus::Pending)
     }
 
+    /// A new delivery in `event`'s key's sequence for `webhook`: always left for a claim,
+    /// which takes only the first open delivery of a key (see [`Delivery::ordering_key`]).
+    /// An event without a key is delivered unordered.
+    pub fn new_ordered(event: &Event, webhook: &WebhookId, now: OffsetDateTime) -> Self {
+        Self { ordering_key: event.ordering_key.clone(), ..Self::new_pending(event, webhook, now) }
+    }
+
     fn new(event: &Event, webhook: &WebhookId, now: OffsetDateTime, status: DeliveryStatus) -> Self {
         Self {
             id: DeliveryId::generate(),
@@ -193,6 +208,7 @@ impl Delivery {
             last_error: None,
             created_at: now,
             updated_at: now,
+            ordering_key: None,
         }
     }
 }
@@ -208,6 +224,8 @@ pub struct DeliveryJob {
     pub body: Arc<str>,
     pub attempts: i32,
     pub schedule_base: i32,
+    /// It holds back later deliveries of its ordering key until it finishes.
+    pub ordered: bool,
 }
 
 /// The delays before each attempt: `[0s, 5s, 5m, …]`, with ±20 % jitter.
@@ -225,6 +243,7 @@ impl DeliveryJob {
             body,
             attempts: delivery.attempts,
             schedule_base: delivery.schedule_base,
+            ordered: delivery.ordering_key.is_some(),
         }
     }
 }
@@ -271,6 +290,15 @@ pub struct NewEvent {
     pub data: Option<String>,
     pub producer_id: Option<String>,
     pub occurred_at: Option<String>,
+    /// See [`Event::ordering_key`].
+    pub ordering_key: Option<String>,
+}
+
+/// Checks an `ordering_key`: 1 to 255 characters, none of them a control character.
+pub fn validate_ordering_key(key: &str, errs: &mut FieldErrors, field: &str) {
+    if key.is_empty() || key.chars().count() > MAX_ORDERING_KEY_LEN || key.chars().any(char::is_control) {
+        errs.push(field, format!("must be 1 to {MAX_ORDERING_KEY_LEN} characters, none of them a control character"));
+    }
 }
 
 /// Checks a producer-supplied event id.
@@ -297,6 +325,7 @@ mod tests {
             occurred_at: None,
             created_at: now,
             deliveries: 1,
+            ordering_key: None,
         };
         let d = Delivery::new_in_flight(&e, &WebhookId::generate(), now);
         let mut a = Attempt {
@@ -367,6 +396,7 @@ mod tests {
             occurred_at: None,
             created_at: time::macros::datetime!(2026-03-21 14:30:00 UTC),
             deliveries: 1,
+            ordering_key: None,
         };
         let body = e.body();
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -15,8 +15,8 @@ pub use api_key::{
     importable, token_hash, validate_key_prefix, ApiKey, ApiKeyToken, GeneratedKey, Scope, TokenError, IMPORTED_KEY_LEN,
 };
 pub use event::{
-    attempt_headers, validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryStatus, Event, NewEvent,
-    RetrySchedule, MAX_EVENT_DATA, USER_AGENT,
+    attempt_headers, validate_ordering_key, validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryStatus,
+    Event, NewEvent, RetrySchedule, MAX_EVENT_DATA, USER_AGENT,
 };
 pub use event_type::{
     pattern_matches, validate_name as validate_event_name, EventCatalog, EventType, EventTypeError, TEST_PING,
@@ -29,8 +29,8 @@ pub use headers::{
 pub use web::{hour_of, latency_bucket, Health, PortalLink, StatRow, StatsTally, WebSession, LATENCY_BOUNDS_MS};
 pub(crate) use webhook::check_metadata;
 pub use webhook::{
-    generate_signing_secret, validate_owner, validate_signing_secret, validate_url, AddressCheck, NewWebhook,
-    SigningScheme, Webhook, WebhookChanges, WebhookRules, WebhookSecrets,
+    generate_signing_secret, validate_owner, validate_signing_secret, validate_url, AddressCheck, DeliveryOrdering,
+    NewWebhook, SigningScheme, Webhook, WebhookChanges, WebhookRules, WebhookSecrets,
 };
 pub use workspace::{validate_external_id, validate_workspace_name, Workspace};
 

@@ -56,6 +56,8 @@ pub struct Webhook {
     pub headers: Option<SealedHeaders>,
     /// Which events it receives, beyond their types: `None` for all of them.
     pub filter: Option<Filter>,
+    /// Whether events with the same `ordering_key` reach it one at a time, in order.
+    pub ordering: DeliveryOrdering,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -95,6 +97,36 @@ impl SigningScheme {
         match s {
             "hmac" => Some(Self::Hmac),
             "ed25519" => Some(Self::Ed25519),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a webhook receives the events of one `ordering_key` in publish order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOrdering {
+    /// Deliveries are attempted as soon as there is room, many at a time: the fastest.
+    #[default]
+    None,
+    /// The deliveries of one key are attempted one at a time, in publish order; a failing
+    /// one holds back the later ones of its key (only) until it succeeds, its retries run
+    /// out or it is cancelled. Events without a key are delivered unordered.
+    PerKey,
+}
+
+impl DeliveryOrdering {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::PerKey => "per_key",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(Self::None),
+            "per_key" => Some(Self::PerKey),
             _ => None,
         }
     }
@@ -165,6 +197,8 @@ pub struct NewWebhook {
     /// The filter as sent; [`WebhookRules::check_new`] parses it into `parsed_filter`.
     pub filter: Option<serde_json::Value>,
     pub parsed_filter: Option<Filter>,
+    /// Default [`DeliveryOrdering::None`].
+    pub ordering: Option<DeliveryOrdering>,
 }
 
 /// A change request (PATCH). `None` leaves a field alone; `description: Some(None)`
@@ -184,6 +218,8 @@ pub struct WebhookChanges {
     /// `parsed_filter`.
     pub filter: Option<Option<serde_json::Value>>,
     pub parsed_filter: Option<Filter>,
+    /// Applies to deliveries created from then on.
+    pub ordering: Option<DeliveryOrdering>,
 }
 
 impl WebhookChanges {
@@ -196,6 +232,7 @@ impl WebhookChanges {
             && self.rate_limit.is_none()
             && self.headers.is_none()
             && self.filter.is_none()
+            && self.ordering.is_none()
     }
 }
 

@@ -122,8 +122,9 @@ impl DeliveryService {
         let engine = self.events.engine();
         // One write either way: leased to this node and handed to its engine, or, when
         // the engine would not take it now (an API-only node, a full queue), left due in
-        // the store for the node that claims it.
-        let take = !engine.refusals().refuses(&d.webhook_id);
+        // the store for the node that claims it. A delivery with an ordering key is
+        // always left to a claim, which takes it only when it is first of its key.
+        let take = d.ordering_key.is_none() && !engine.refusals().refuses(&d.webhook_id);
         let lease = take.then(|| (node.node_id.as_str(), time_fmt::now() + node.lease));
         let Some((delivery, event)) = self.store.claim_for_retry(who.workspace_id(), &d.id, lease).await? else {
             return Err(ServiceError::Conflict("the delivery is being sent right now; retry when it has finished"));

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{
-    pattern_matches, validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryStatus, Event, EventCatalog,
-    FieldErrors, FilterInput, NewEvent, MAX_EVENT_DATA,
+    pattern_matches, validate_ordering_key, validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryOrdering,
+    DeliveryStatus, Event, EventCatalog, FieldErrors, FilterInput, NewEvent, MAX_EVENT_DATA,
 };
 use crate::id::{EventId, WebhookId};
 use crate::service::directory::WebhookDirectory;
@@ -177,6 +177,9 @@ impl EventService {
         if let Some(id) = &req.producer_id {
             validate_producer_id(id, errs, &format!("{prefix}id"));
         }
+        if let Some(k) = &req.ordering_key {
+            validate_ordering_key(k, errs, &format!("{prefix}ordering_key"));
+        }
         if let Some(Err(m)) = req.owner.as_deref().map(crate::domain::validate_owner) {
             errs.push(format!("{prefix}owner"), m);
         }
@@ -196,6 +199,8 @@ impl EventService {
         // A caller with an owner publishes for it alone.
         let caller_owner = who.owner();
         let mut records = Vec::with_capacity(reqs.len());
+        // Ordered deliveries are never handed off: a claim takes each key's first.
+        let mut ordered = false;
         for req in reqs {
             let event_type = req.event.expect("checked");
             let owner = caller_owner.clone().or(req.owner);
@@ -209,6 +214,7 @@ impl EventService {
                 occurred_at: req.occurred_at.as_deref().and_then(|t| time_fmt::parse(t).ok()),
                 created_at: now,
                 event_type,
+                ordering_key: req.ordering_key,
             };
             // Parsed only when a subscribed webhook has a filter, and then once.
             let mut data: Option<serde_json::Value> = None;
@@ -231,7 +237,10 @@ impl EventService {
                         continue;
                     }
                 }
-                deliveries.push(if refusals.refuses(&r.webhook.id) {
+                deliveries.push(if event.ordering_key.is_some() && r.webhook.ordering == DeliveryOrdering::PerKey {
+                    ordered = true;
+                    Delivery::new_ordered(&event, &r.webhook.id, now)
+                } else if refusals.refuses(&r.webhook.id) {
                     Delivery::new_pending(&event, &r.webhook.id, now)
                 } else {
                     Delivery::new_in_flight(&event, &r.webhook.id, now)
@@ -255,12 +264,15 @@ impl EventService {
                     );
                     out.push(Published { event: rec.event, created: true });
                 }
-                InsertedEvent::Existing(event) => out.push(Published { event, created: false }),
+                InsertedEvent::Existing(event) => out.push(Published { event: *event, created: false }),
             }
         }
         self.published.fetch_add(out.iter().filter(|p| p.created).count() as u64, Ordering::Relaxed);
         if !jobs.is_empty() {
             self.engine.hand_off(jobs);
+        }
+        if ordered {
+            self.engine.wake();
         }
         Ok(out)
     }
@@ -306,6 +318,7 @@ impl EventService {
             occurred_at: None,
             created_at: now,
             deliveries: 1,
+            ordering_key: None,
         };
         let delivery = Delivery::new_in_flight(&event, &webhook.id, now);
         let job = DeliveryJob::new(&delivery, event.body().into());

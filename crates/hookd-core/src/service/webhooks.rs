@@ -156,6 +156,7 @@ impl WebhookService {
             rate_limit: req.rate_limit,
             headers: None,
             filter: req.parsed_filter,
+            ordering: req.ordering.unwrap_or_default(),
             created_at: now,
             updated_at: now,
         };
@@ -247,6 +248,7 @@ impl WebhookService {
                 Some(_) => changes.parsed_filter,
                 None => current.filter.clone(),
             },
+            ordering: changes.ordering.unwrap_or(current.ordering),
             reset_failures,
             updated_at: time_fmt::now(),
         };
@@ -266,6 +268,7 @@ impl WebhookService {
             rate_limit: settings.rate_limit,
             headers: settings.headers,
             filter: settings.filter,
+            ordering: settings.ordering,
             failure_count: if reset_failures { 0 } else { current.failure_count },
             updated_at: settings.updated_at,
             ..current

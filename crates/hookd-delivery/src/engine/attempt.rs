@@ -28,6 +28,7 @@ pub(super) async fn send_once(
         webhook_id: job.webhook_id.clone(),
         attempt: Some(attempt.clone()),
         next,
+        ordered: job.ordered,
     };
     let disabled = store.record_results(&[result], disable_before(options)).await?;
     for w in &disabled {
@@ -86,6 +87,7 @@ pub(super) async fn attempt(
         webhook_id: job.webhook_id.clone(),
         attempt: None,
         next: NextStep::Cancelled,
+        ordered: job.ordered,
     };
     let route = match shared.directory.route(&job.webhook_id).await {
         Ok(Some(r)) if r.webhook.enabled => r,
@@ -102,6 +104,7 @@ pub(super) async fn attempt(
                 webhook_id: job.webhook_id.clone(),
                 attempt: None,
                 next,
+                ordered: job.ordered,
             };
             return (r, None);
         }
@@ -126,6 +129,7 @@ pub(super) async fn attempt(
         webhook_id: job.webhook_id.clone(),
         attempt: Some(attempt_of(job, outcome)),
         next,
+        ordered: job.ordered,
     };
     (result, Some(signal))
 }
@@ -152,6 +156,7 @@ mod tests {
             body: "{}".into(),
             attempts,
             schedule_base,
+            ordered: false,
         }
     }
 

@@ -267,7 +267,7 @@ impl Engine for DeliveryEngine {
     }
 
     fn wake(&self) {
-        self.shared.wake.notify_one();
+        self.shared.wake_to_claim();
     }
 
     fn refusals(&self) -> Refusals {

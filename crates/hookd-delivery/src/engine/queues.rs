@@ -358,6 +358,7 @@ mod tests {
                 body: Arc::from("{}"),
                 attempts: 0,
                 schedule_base: 0,
+                ordered: false,
             })
             .collect()
     }

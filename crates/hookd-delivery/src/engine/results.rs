@@ -53,6 +53,11 @@ pub(super) async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedRe
                 shared.wake.notify_one();
             }
         }
+        // A finished delivery with an ordering key lets the next of its key go: claim it
+        // now, not at the next pass.
+        if batch.iter().any(DeliveryResult::releases_next_in_order) {
+            shared.wake_to_claim();
+        }
     }
     // Shutting down: what is counted is written now.
     write_stats(&*shared.store, &mut tally).await;
@@ -139,6 +144,7 @@ mod tests {
             webhook_id: WebhookId::generate(),
             attempt: None,
             next: NextStep::Cancelled,
+            ordered: false,
         }
     }
 

@@ -24,7 +24,8 @@ pub(super) async fn insert_events<D: Dialect>(
                 .bind(e.occurred_at.map(micros))
                 .bind(micros(e.created_at))
                 .bind(rec.deliveries.len() as i64)
-                .bind(&e.owner);
+                .bind(&e.owner)
+                .bind(&e.ordering_key);
         });
         q.push(" ON CONFLICT DO NOTHING RETURNING id");
         let rows: Vec<(String,)> = tx.fetch_all(q).await?;
@@ -52,7 +53,7 @@ pub(super) async fn insert_events<D: Dialect>(
                         .bind(&rec.event.producer_id),
                 )
                 .await?;
-            out.push(InsertedEvent::Existing(Event::try_from(existing)?));
+            out.push(InsertedEvent::Existing(Box::new(Event::try_from(existing)?)));
         }
     }
     for chunk in sized_chunks(&deliveries) {
@@ -71,6 +72,7 @@ pub(super) async fn insert_events<D: Dialect>(
                 .bind(&d.last_error)
                 .bind(micros(d.created_at))
                 .bind(micros(d.updated_at))
+                .bind(&d.ordering_key)
                 .bind(*owner)
                 .bind(*lease);
         });
@@ -83,6 +85,15 @@ pub(super) async fn insert_events<D: Dialect>(
     tx.commit().await?;
     Ok(out)
 }
+
+/// A pending delivery `c` may be claimed unless it has an ordering key and another open
+/// delivery of that key to the same webhook is in flight or came first: each key's
+/// deliveries then go one at a time, in order. The terms repeat the partial index
+/// `deliveries_ordered`'s condition, so that SQLite uses it; deliveries without a key pay
+/// one `IS NULL` test.
+const FIRST_OF_ITS_KEY: &str = " AND (c.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries o \
+     WHERE o.webhook_id = c.webhook_id AND o.ordering_key = c.ordering_key AND o.ordering_key IS NOT NULL \
+     AND o.status IN ('pending', 'in_flight') AND o.id <> c.id AND (o.id < c.id OR o.status = 'in_flight')))";
 
 pub(super) async fn claim_due_deliveries<D: Dialect>(
     store: &SqlStore<D>,
@@ -105,9 +116,12 @@ pub(super) async fn claim_due_deliveries<D: Dialect>(
             .bind(claim.owner)
             .bind(micros(claim.lease_until));
         q.push_bind("updated_at = ?", now).push_bind(
-            &format!(" WHERE id IN (SELECT id FROM deliveries WHERE status = '{status}' AND {column} <= ?"),
+            &format!(" WHERE id IN (SELECT id FROM deliveries c WHERE status = '{status}' AND {column} <= ?"),
             now,
         );
+        if status == "pending" {
+            q.push(FIRST_OF_ITS_KEY);
+        }
         if let Some(excluded) = &excluded {
             q.push_bind(&format!(" AND webhook_id NOT IN ({})", D::JSON_TEXT_ROWS), excluded.as_str());
         }

@@ -34,13 +34,13 @@ use deliveries::cancel_open_deliveries;
 const WEBHOOK_COLUMNS: &str =
     "id, workspace_id, created_by, owner, url, events, description, enabled, disabled_reason, \
      failure_count, delivery_attempts, last_delivered_at, metadata, rate_limit, secret, previous_secret, \
-     previous_secret_expires_at, created_at, updated_at, header_names, headers, payload_filter, signing, public_key";
+     previous_secret_expires_at, created_at, updated_at, header_names, headers, payload_filter, signing, public_key, ordering";
 
 const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, event_id, event_type, status, attempts, schedule_base, \
-     next_attempt_at, last_status_code, last_error, created_at, updated_at";
+     next_attempt_at, last_status_code, last_error, created_at, updated_at, ordering_key";
 
 const EVENT_COLUMNS: &str =
-    "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries, owner";
+    "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries, owner, ordering_key";
 
 const API_KEY_COLUMNS: &str = "id, workspace_id, name, prefix, secret_hash, scopes, owner_scoped, created_at, \
      last_used_at, revoked_at, expires_at, owner";
@@ -54,8 +54,9 @@ fn select_webhooks() -> String {
 const CLAIM_SELECT: &str =
     "SELECT d.id, d.workspace_id, d.webhook_id, d.event_id, d.event_type, d.status, d.attempts, \
      d.schedule_base, d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.updated_at, \
-     e.workspace_id AS e_workspace_id, e.producer_id AS e_producer_id, e.data AS e_data, \
-     e.occurred_at AS e_occurred_at, e.created_at AS e_created_at, e.deliveries AS e_deliveries, e.owner AS e_owner \
+     d.ordering_key, e.workspace_id AS e_workspace_id, e.producer_id AS e_producer_id, e.data AS e_data, \
+     e.occurred_at AS e_occurred_at, e.created_at AS e_created_at, e.deliveries AS e_deliveries, e.owner AS e_owner, \
+     e.ordering_key AS e_ordering_key \
      FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id IN ";
 
 /// Ids per statement when a list of ids is bound (SQLite allows 32,766 values).
@@ -227,7 +228,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         let sql = Sql::new(
             "UPDATE webhooks SET url = ?, events = ?, description = ?, enabled = ?, disabled_reason = ?, \
              metadata = ?, rate_limit = ?, updated_at = ?, header_names = ?, headers = ?, payload_filter = ?, \
-             failure_count = CASE WHEN ? THEN 0 ELSE failure_count END, \
+             ordering = ?, failure_count = CASE WHEN ? THEN 0 ELSE failure_count END, \
              failing_since = CASE WHEN ? THEN NULL ELSE failing_since END \
              WHERE workspace_id = ? AND id = ?",
         )
@@ -242,6 +243,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         .bind(s.headers.as_ref().map(|h| json(&h.names)))
         .bind(s.headers.as_ref().map(|h| &h.sealed.0))
         .bind(s.filter.as_ref().map(|f| json(f.source())))
+        .bind(s.ordering.as_str())
         .bind(s.reset_failures)
         .bind(s.reset_failures)
         .bind(workspace.as_str())

@@ -45,7 +45,8 @@ pub(super) async fn insert_webhook<D: Dialect>(store: &SqlStore<D>, w: &Webhook)
             .bind(w.headers.as_ref().map(|h| &h.sealed.0))
             .bind(w.filter.as_ref().map(|f| json(f.source())))
             .bind(w.signing.as_str())
-            .bind(&w.secrets.public_key);
+            .bind(&w.secrets.public_key)
+            .bind(w.ordering.as_str());
         if let Some(n) = counted {
             r.bind(n);
         }

@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hookd_core::domain::{FieldErrors, NewWebhook, Scope, SigningScheme, Webhook, WebhookChanges};
+use hookd_core::domain::{DeliveryOrdering, FieldErrors, NewWebhook, Scope, SigningScheme, Webhook, WebhookChanges};
 use hookd_core::id::WebhookId;
 use hookd_core::service::ServiceError;
 use hookd_core::time_fmt;
@@ -198,6 +198,7 @@ pub async fn create(
         events: Some(events.clone()),
         description: form.text("description"),
         signing: form.text("signing").as_deref().and_then(SigningScheme::parse),
+        ordering: form.text("ordering").as_deref().and_then(DeliveryOrdering::parse),
         ..Default::default()
     };
     match state.services().webhooks.create(&viewer.active.principal, req).await {
@@ -247,6 +248,8 @@ pub struct Details {
     /// Custom header names, comma-separated.
     pub headers: String,
     pub filter: String,
+    /// `per_key`, or empty for none.
+    pub ordering: &'static str,
 }
 
 impl Details {
@@ -268,6 +271,10 @@ impl Details {
             public_key: w.secrets.public_key.clone().unwrap_or_default(),
             headers: w.headers.as_ref().map(|h| h.names.join(", ")).unwrap_or_default(),
             filter: w.filter.as_ref().map(|f| f.source().to_string()).unwrap_or_default(),
+            ordering: match w.ordering {
+                DeliveryOrdering::None => "",
+                DeliveryOrdering::PerKey => "per key: one delivery of an ordering key at a time, in publish order",
+            },
         }
     }
 }

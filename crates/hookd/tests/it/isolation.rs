@@ -168,10 +168,14 @@ async fn kill_9_loses_nothing_that_was_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let bin = Path::new(env!("CARGO_BIN_EXE_hookd"));
     let rx = TestReceiver::start().await;
-    // Slow enough that 300 deliveries (4 at a time: at least 7.5 s) cannot all be made
-    // while the 300 events are published, so the kill interrupts them.
+    // Slow enough that 300 deliveries (at most 4 at a time: at least 7.5 s) cannot all be
+    // made while the 300 events are published, so the kill interrupts them.
     rx.set_default(Reply::ok().delay(Duration::from_millis(100)));
-    let env = [("HOOKD_DELIVERY__RETRY_SCHEDULE", "[\"0s\", \"100ms\"]"), ("HOOKD_LOG_LEVEL", "warn")];
+    let env = [
+        ("HOOKD_DELIVERY__RETRY_SCHEDULE", "[\"0s\", \"100ms\"]"),
+        ("HOOKD_DELIVERY__MAX_IN_FLIGHT_PER_WEBHOOK", "4"),
+        ("HOOKD_LOG_LEVEL", "warn"),
+    ];
     let mut p = HookdProcess::serve(bin, dir.path(), &["--dev"], &env).await;
     let key = p.first_key().unwrap();
     let c = p.client(Some(key.clone()));

@@ -12,6 +12,7 @@ mod isolation;
 mod jwt;
 mod nodes;
 mod openapi;
+mod ordering;
 mod outage;
 mod pagination;
 mod partner_v2;
