@@ -404,6 +404,13 @@ pub async fn ordered_deliveries_go_one_at_a_time_per_key(store: Arc<dyn Store>) 
     // The first of each key of each webhook, and the delivery without a key.
     assert_eq!(claim("n1").await, vec![ids[0].clone(), ids[2].clone(), ids[3].clone(), ids[4].clone()]);
     assert!(claim("n2").await.is_empty(), "A's next waits for its first, in flight on n1");
+    // Those waiting are out of the due range for a while, not read again by every claim.
+    let pending = |i: usize| {
+        let id = ids[i].clone();
+        let ws = ws.id.clone();
+        async move { s.get_delivery(&ws, &id).await.unwrap().unwrap().next_attempt_at.unwrap() }
+    };
+    assert!(pending(1).await > time_fmt::now(), "deferred behind the first of its key");
     // A retry keeps its place: due again, the first is claimed, not the second.
     store.record_results(&[result(0, NextStep::RetryAt(time_fmt::now()))], long_ago).await.unwrap();
     assert_eq!(claim("n2").await, vec![ids[0].clone()]);

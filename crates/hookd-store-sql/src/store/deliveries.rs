@@ -86,14 +86,31 @@ pub(super) async fn insert_events<D: Dialect>(
     Ok(out)
 }
 
-/// A pending delivery `c` may be claimed unless it has an ordering key and another open
-/// delivery of that key to the same webhook is in flight or came first: each key's
-/// deliveries then go one at a time, in order. The terms repeat the partial index
-/// `deliveries_ordered`'s condition, so that SQLite uses it; deliveries without a key pay
-/// one `IS NULL` test.
-const FIRST_OF_ITS_KEY: &str = " AND (c.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries o \
-     WHERE o.webhook_id = c.webhook_id AND o.ordering_key = c.ordering_key AND o.ordering_key IS NOT NULL \
-     AND o.status IN ('pending', 'in_flight') AND o.id <> c.id AND (o.id < c.id OR o.status = 'in_flight')))";
+/// The deliveries of `row`'s key to its webhook (`o`) for which `also` holds, with
+/// `also` naming their status: a short range of the partial index `deliveries_ordered`
+/// (webhook, key, status, id). `IS NOT NULL` repeats the index's condition, so that
+/// SQLite uses it.
+fn same_key(row: &str, also: &str) -> String {
+    format!(
+        "SELECT o.id FROM deliveries o WHERE o.webhook_id = {row}.webhook_id AND o.ordering_key = {row}.ordering_key \
+         AND o.ordering_key IS NOT NULL AND {also}"
+    )
+}
+
+/// Whether pending delivery `row` may be sent now: it has no ordering key, or no earlier
+/// delivery of its key is open and none is in flight. Each key's deliveries then go one at
+/// a time, in order. Deliveries without a key pay one `IS NULL` test; with one, two
+/// probes of a few index entries each, however long the key's queue.
+fn first_of_its_key(row: &str) -> String {
+    format!(
+        "({row}.ordering_key IS NULL OR (NOT EXISTS ({}) AND NOT EXISTS ({})))",
+        same_key(row, &format!("o.status IN ('pending', 'in_flight') AND o.id < {row}.id")),
+        same_key(row, "o.status = 'in_flight'"),
+    )
+}
+
+/// Most waiting deliveries moved out of the due range in one claim.
+const MAX_DEFERRED: i64 = 5_000;
 
 pub(super) async fn claim_due_deliveries<D: Dialect>(
     store: &SqlStore<D>,
@@ -105,6 +122,9 @@ pub(super) async fn claim_due_deliveries<D: Dialect>(
     let excluded = (!claim.exclude_webhooks.is_empty())
         .then(|| json(&claim.exclude_webhooks.iter().map(WebhookId::as_str).collect::<Vec<_>>()));
     let mut tx = store.begin().await?;
+    // Those waiting behind an earlier delivery of their key first, so that the claims
+    // below do not read past them.
+    defer_waiting(&mut tx, claim).await?;
     let mut ids: Vec<String> = Vec::new();
     // Expired leases first (their node died), then due retries, oldest first.
     for (status, column) in [("in_flight", "lease_expires_at"), ("pending", "next_attempt_at")] {
@@ -120,7 +140,7 @@ pub(super) async fn claim_due_deliveries<D: Dialect>(
             now,
         );
         if status == "pending" {
-            q.push(FIRST_OF_ITS_KEY);
+            q.push(" AND ").push(first_of_its_key("c"));
         }
         if let Some(excluded) = &excluded {
             q.push_bind(&format!(" AND webhook_id NOT IN ({})", D::JSON_TEXT_ROWS), excluded.as_str());
@@ -141,6 +161,57 @@ pub(super) async fn claim_due_deliveries<D: Dialect>(
     }
     tx.commit().await?;
     Ok(out)
+}
+
+/// How long a delivery waiting behind one in flight of its key is left out of claims.
+const DEFERRED: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Moves the due deliveries that wait behind an earlier one of their key out of the due
+/// range: until the first of their key is due again (a retry), and at least [`DEFERRED`].
+/// Otherwise every claim would read past them again, and a long queue behind a failing
+/// key would make each claim slow. When a delivery of a key finishes, [`record_results`]
+/// makes the key's next one due at once ([`next_of_each_key`]). Where that races with a
+/// claim on another node that has just deferred it, the deferral bounds the delay.
+async fn defer_waiting<D: Dialect>(tx: &mut Tx<D>, claim: &Claim<'_>) -> StoreResult<()> {
+    let (now, until) = (micros(claim.now), micros(claim.now + DEFERRED));
+    let head_due = same_key("deliveries", "o.status = 'pending' AND o.id < deliveries.id").replacen(
+        "SELECT o.id",
+        "SELECT o.next_attempt_at",
+        1,
+    );
+    let mut q = Sql::new(format!(
+        "UPDATE deliveries SET next_attempt_at = {}(COALESCE(({head_due} ORDER BY o.id LIMIT 1), ?), ?), updated_at = ? \
+         WHERE id IN (SELECT id FROM deliveries c WHERE status = 'pending' AND next_attempt_at <= ? \
+         AND c.ordering_key IS NOT NULL AND NOT {}",
+        D::GREATEST,
+        first_of_its_key("c"),
+    ))
+    .bind(until)
+    .bind(until)
+    .bind(now)
+    .bind(now);
+    q.push_bind(" ORDER BY next_attempt_at LIMIT ?", MAX_DEFERRED).push(D::SKIP_LOCKED).push(")");
+    tx.execute(q).await.map(drop)
+}
+
+/// Makes the next delivery of each finished delivery's key due now, unless it waits for
+/// its own retry. Its claim then follows at once. The row is written even when it was
+/// not deferred yet, so that a claim deferring it at the same moment on another node
+/// (PostgreSQL) either waits for this and sees it first of its key, or skips it.
+async fn next_of_each_key<D: Dialect>(tx: &mut Tx<D>, finished: &[&str], now: i64) -> StoreResult<()> {
+    for chunk in finished.chunks(IDS_PER_STATEMENT) {
+        let next = same_key("d", "o.status = 'pending'");
+        let mut q = Sql::new(format!(
+            "UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE status = 'pending' \
+             AND attempts = schedule_base AND id IN \
+             (SELECT ({next} ORDER BY o.id LIMIT 1) FROM deliveries d WHERE d.id IN "
+        ))
+        .bind(now)
+        .bind(now);
+        q.push_list(chunk.iter().copied()).push(")");
+        tx.execute(q).await?;
+    }
+    Ok(())
 }
 
 pub(super) async fn record_results<D: Dialect>(
@@ -204,6 +275,11 @@ pub(super) async fn record_results<D: Dialect>(
         )
         .push(" FROM v WHERE deliveries.id = v.id AND deliveries.status IN ('in_flight', 'pending')");
         tx.execute(q).await?;
+    }
+    let finished: Vec<&str> =
+        batch.iter().filter(|r| r.releases_next_in_order()).map(|r| r.delivery_id.as_str()).collect();
+    if !finished.is_empty() {
+        next_of_each_key(&mut tx, &finished, now).await?;
     }
     // Each webhook's counters, in webhook id order: two nodes recording results for
     // the same webhooks then lock their rows in the same order, never in a cycle.
