@@ -110,7 +110,7 @@ fn first_of_its_key(row: &str) -> String {
 }
 
 /// Most waiting deliveries moved out of the due range in one claim.
-const MAX_DEFERRED: i64 = 5_000;
+const MAX_DEFERRED: i64 = 1_000;
 
 pub(super) async fn claim_due_deliveries<D: Dialect>(
     store: &SqlStore<D>,
