@@ -448,18 +448,20 @@ async fn a_product_jwt_works_in_the_partner_token_header() {
 }
 
 #[tokio::test]
-async fn subscriptions_carry_custom_headers_and_filters() {
+async fn subscriptions_carry_custom_headers_filters_and_ordering() {
     let server = linq_server().await;
     let p = Partner::new(&server);
     let mut body = subscription("https://example.com/webhooks/linq", &["message.sent"]);
     body["webhook_subscription"]["headers"] = json!({"X-Api-Key": "k_123"});
     body["webhook_subscription"]["filter"] = json!({"data.chat_id": {"$exists": true}});
+    body["webhook_subscription"]["ordering"] = json!("per_key");
     let r = p.post(&body).await;
     r.assert_status(201);
     let s = &r.body["webhook_subscription"];
     assert_seed_shape(s);
     assert_eq!(s["headers"], json!({"X-Api-Key": "********"}));
     assert_eq!(s["filter"], json!({"data.chat_id": {"$exists": true}}));
+    assert_eq!(s["ordering"], "per_key");
     let id = s["id"].as_i64().unwrap();
 
     // The same rules as /v1, named in this surface's terms.
@@ -487,4 +489,23 @@ async fn subscriptions_carry_custom_headers_and_filters() {
     r.assert_status(200);
     assert_eq!(r.body["webhook_subscription"]["headers"], json!({}));
     assert_eq!(r.body["webhook_subscription"]["filter"], json!({"data.chat_id": {"$exists": true}}));
+    assert_eq!(r.body["webhook_subscription"]["ordering"], "per_key");
+    let r = p
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/webhook_subscriptions/{id}"),
+            Some(r#"{"webhook_subscription": {"ordering": "sometimes"}}"#),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
+    assert!(r.body.to_string().contains("ordering"), "{:?}", r.body);
+    let r = p
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/webhook_subscriptions/{id}"),
+            Some(r#"{"webhook_subscription": {"ordering": "none"}}"#),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body["webhook_subscription"]["ordering"], "none");
 }
