@@ -86,14 +86,14 @@ pub(super) async fn insert_events<D: Dialect>(
     Ok(out)
 }
 
-/// The deliveries of `row`'s key to its webhook (`o`) for which `also` holds, with
-/// `also` naming their status: a short range of the partial index `deliveries_ordered`
-/// (webhook, key, status, id). `IS NOT NULL` repeats the index's condition, so that
-/// SQLite uses it.
-fn same_key(row: &str, also: &str) -> String {
+/// `column` of the deliveries of `row`'s key to its webhook (`o`) for which `also` holds,
+/// with `also` naming their status: a short range of the partial index
+/// `deliveries_ordered` (webhook, key, status, id). `IS NOT NULL` repeats the index's
+/// condition, so that SQLite uses it.
+fn same_key(column: &str, row: &str, also: &str) -> String {
     format!(
-        "SELECT o.id FROM deliveries o WHERE o.webhook_id = {row}.webhook_id AND o.ordering_key = {row}.ordering_key \
-         AND o.ordering_key IS NOT NULL AND {also}"
+        "SELECT o.{column} FROM deliveries o WHERE o.webhook_id = {row}.webhook_id \
+         AND o.ordering_key = {row}.ordering_key AND o.ordering_key IS NOT NULL AND {also}"
     )
 }
 
@@ -104,8 +104,8 @@ fn same_key(row: &str, also: &str) -> String {
 fn first_of_its_key(row: &str) -> String {
     format!(
         "({row}.ordering_key IS NULL OR (NOT EXISTS ({}) AND NOT EXISTS ({})))",
-        same_key(row, &format!("o.status IN ('pending', 'in_flight') AND o.id < {row}.id")),
-        same_key(row, "o.status = 'in_flight'"),
+        same_key("id", row, &format!("o.status IN ('pending', 'in_flight') AND o.id < {row}.id")),
+        same_key("id", row, "o.status = 'in_flight'"),
     )
 }
 
@@ -174,11 +174,7 @@ const DEFERRED: std::time::Duration = std::time::Duration::from_secs(1);
 /// claim on another node that has just deferred it, the deferral bounds the delay.
 async fn defer_waiting<D: Dialect>(tx: &mut Tx<D>, claim: &Claim<'_>) -> StoreResult<()> {
     let (now, until) = (micros(claim.now), micros(claim.now + DEFERRED));
-    let head_due = same_key("deliveries", "o.status = 'pending' AND o.id < deliveries.id").replacen(
-        "SELECT o.id",
-        "SELECT o.next_attempt_at",
-        1,
-    );
+    let head_due = same_key("next_attempt_at", "deliveries", "o.status = 'pending' AND o.id < deliveries.id");
     let mut q = Sql::new(format!(
         "UPDATE deliveries SET next_attempt_at = {}(COALESCE(({head_due} ORDER BY o.id LIMIT 1), ?), ?), updated_at = ? \
          WHERE id IN (SELECT id FROM deliveries c WHERE status = 'pending' AND next_attempt_at <= ? \
@@ -200,7 +196,7 @@ async fn defer_waiting<D: Dialect>(tx: &mut Tx<D>, claim: &Claim<'_>) -> StoreRe
 /// (PostgreSQL) either waits for this and sees it first of its key, or skips it.
 async fn next_of_each_key<D: Dialect>(tx: &mut Tx<D>, finished: &[&str], now: i64) -> StoreResult<()> {
     for chunk in finished.chunks(IDS_PER_STATEMENT) {
-        let next = same_key("d", "o.status = 'pending'");
+        let next = same_key("id", "d", "o.status = 'pending'");
         let mut q = Sql::new(format!(
             "UPDATE deliveries SET next_attempt_at = ?, updated_at = ? WHERE status = 'pending' \
              AND attempts = schedule_base AND id IN \
