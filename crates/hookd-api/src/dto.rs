@@ -121,6 +121,8 @@ pub fn schema_bounds(allow_http: bool, signature_header: &str) -> Vec<(&'static 
     };
     let external_id = json!({"pattern": VISIBLE_ASCII, "not": {"type": "string", "pattern": "^ws_"}});
     let filter_ref = json!({"anyOf": [{"type": "null"}, {"$ref": "#/components/schemas/PayloadFilter"}]});
+    let channels = json!({"uniqueItems": true,
+        "items": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[a-zA-Z0-9_.-]+$"}});
     vec![
         ("CreateWebhookRequest", "url", json!({"pattern": url})),
         ("CreateWebhookRequest", "events", json!({"uniqueItems": true, "items": events})),
@@ -144,6 +146,11 @@ pub fn schema_bounds(allow_http: bool, signature_header: &str) -> Vec<(&'static 
         ("UpdateWebhookRequest", "ordering", json!({"enum": ["none", "per_key"]})),
         ("WebhookResponse", "ordering", json!({"enum": ["none", "per_key"]})),
         ("UpdateWebhookRequest", "headers", headers),
+        ("CreateWebhookRequest", "channels", channels.clone()),
+        ("UpdateWebhookRequest", "channels", channels.clone()),
+        ("WebhookResponse", "channels", channels.clone()),
+        ("PublishEventRequest", "channels", channels.clone()),
+        ("EventResponse", "channels", channels),
         ("UpdateWebhookRequest", "url", json!({"pattern": url})),
         ("UpdateWebhookRequest", "events", json!({"uniqueItems": true, "items": events})),
         ("UpdateWebhookRequest", "metadata", metadata(false)),
@@ -204,6 +211,10 @@ pub struct WebhookResponse {
     /// a time, in publish order (docs/ordering.md).
     #[schema(value_type = String, example = "per_key")]
     pub ordering: DeliveryOrdering,
+    /// The channels it listens to: it receives only events sent to one of them. Empty:
+    /// every event, whatever its channels.
+    #[schema(example = json!(["project_123"]))]
+    pub channels: Vec<String>,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
     pub created_at: String,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
@@ -232,6 +243,7 @@ impl From<&Webhook> for WebhookResponse {
             signing: w.signing,
             public_key: w.secrets.public_key.clone(),
             ordering: w.ordering,
+            channels: w.channels.clone(),
             created_at: time_fmt::format(w.created_at),
             updated_at: time_fmt::format(w.updated_at),
         }
@@ -316,6 +328,10 @@ pub struct CreateWebhookRequest {
     /// (docs/ordering.md).
     #[schema(value_type = Option<String>, example = "per_key")]
     pub ordering: Option<DeliveryOrdering>,
+    /// Receive only the events sent to one of these channels (up to 10, each 1–128 of
+    /// `a-z A-Z 0-9 - _ .`, each once). Omitted, `null` or empty: every event.
+    #[schema(value_type = Option<Vec<String>>, max_items = 10, example = json!(["project_123"]))]
+    pub channels: Option<Vec<String>>,
 }
 
 impl From<CreateWebhookRequest> for NewWebhook {
@@ -334,6 +350,7 @@ impl From<CreateWebhookRequest> for NewWebhook {
             parsed_filter: None,
             signing: r.signing,
             ordering: r.ordering,
+            channels: r.channels,
         }
     }
 }
@@ -374,6 +391,10 @@ pub struct UpdateWebhookRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String)]
     pub ordering: Option<Option<DeliveryOrdering>>,
+    /// Replaces the channels; `null` or `[]` listens to every event.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>, max_items = 10)]
+    pub channels: Option<Option<Vec<String>>>,
 }
 
 /// A count that JSON Schema calls an integer: `2`, or `2.0` (a number whose fraction is
@@ -424,6 +445,7 @@ impl UpdateWebhookRequest {
             filter: self.filter,
             parsed_filter: None,
             ordering: self.ordering.flatten(),
+            channels: self.channels,
         })
     }
 }
@@ -561,6 +583,11 @@ pub struct PublishEventRequest {
     #[schema(value_type = Option<String>, min_length = 1, max_length = 255,
         pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", example = "order_1234")]
     pub ordering_key: Option<String>,
+    /// The channels it is sent to (up to 5, each 1–128 of `a-z A-Z 0-9 - _ .`, each
+    /// once). Webhooks that listen to channels receive it only if they listen to one of
+    /// these; webhooks without channels receive it anyway.
+    #[schema(value_type = Option<Vec<String>>, max_items = 5, example = json!(["project_123"]))]
+    pub channels: Option<Vec<String>>,
 }
 
 impl From<PublishEventRequest> for hookd_core::domain::NewEvent {
@@ -572,6 +599,7 @@ impl From<PublishEventRequest> for hookd_core::domain::NewEvent {
             producer_id: r.id,
             occurred_at: r.occurred_at,
             ordering_key: r.ordering_key,
+            channels: r.channels,
         }
     }
 }
@@ -599,6 +627,8 @@ pub struct EventResponse {
     pub owner: Option<String>,
     /// The key that orders it, for webhooks with `per_key` ordering.
     pub ordering_key: Option<String>,
+    /// The channels it was sent to.
+    pub channels: Vec<String>,
     #[schema(format = DateTime)]
     pub occurred_at: Option<String>,
     #[schema(format = DateTime)]
@@ -618,6 +648,7 @@ impl EventResponse {
             producer_id: e.producer_id.clone(),
             owner: e.owner.clone(),
             ordering_key: e.ordering_key.clone(),
+            channels: e.channels.clone(),
             occurred_at: e.occurred_at.map(time_fmt::format),
             created_at: time_fmt::format(e.created_at),
             data: if with_data { serde_json::value::RawValue::from_string(e.data.clone()).ok() } else { None },

@@ -171,6 +171,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
             created_at: now,
             updated_at: now,
             ordering: Default::default(),
+            channels: Vec::new(),
         };
         store.insert_webhook(&w).await?;
         webhooks.push(w.id);
@@ -204,6 +205,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
             created_at: at,
             deliveries: targets.len() as i64,
             ordering_key: None,
+            channels: Vec::new(),
         };
         let deliveries: Vec<Delivery> = targets
             .iter()

@@ -159,6 +159,7 @@ pub struct WebhookSettings {
     pub headers: Option<crate::domain::SealedHeaders>,
     pub filter: Option<crate::domain::Filter>,
     pub ordering: crate::domain::DeliveryOrdering,
+    pub channels: Vec<String>,
     /// Set when the webhook is (re-)enabled: `failure_count` restarts from zero.
     pub reset_failures: bool,
     pub updated_at: OffsetDateTime,

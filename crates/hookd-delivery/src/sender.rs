@@ -351,6 +351,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             ordering: Default::default(),
+            channels: Vec::new(),
         };
         let route = WebhookRoute {
             url: url::Url::parse(&webhook.url),

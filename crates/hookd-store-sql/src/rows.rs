@@ -125,6 +125,7 @@ pub struct WebhookRow {
     signing: String,
     public_key: Option<String>,
     ordering: String,
+    channels: Option<String>,
     number: i64,
 }
 
@@ -159,6 +160,7 @@ impl TryFrom<WebhookRow> for Webhook {
             },
             signing: SigningScheme::parse(&r.signing).ok_or_else(|| corrupt("webhooks.signing", &r.signing))?,
             ordering: DeliveryOrdering::parse(&r.ordering).ok_or_else(|| corrupt("webhooks.ordering", &r.ordering))?,
+            channels: channels_from(r.channels.as_deref(), "webhooks.channels")?,
             headers: match (r.header_names, r.headers) {
                 (Some(names), Some(sealed)) => Some(SealedHeaders {
                     names: serde_json::from_str(&names).map_err(|e| corrupt("webhooks.header_names", e))?,
@@ -193,6 +195,15 @@ pub fn incompressible(len: usize) -> String {
         .collect()
 }
 
+/// Channels as stored: a JSON array, NULL for none.
+pub fn channels_json(channels: &[String]) -> Option<String> {
+    (!channels.is_empty()).then(|| json(&channels))
+}
+
+fn channels_from(v: Option<&str>, column: &'static str) -> Result<Vec<String>, StoreError> {
+    v.map(|s| serde_json::from_str(s).map_err(|e| corrupt(column, e))).transpose().map(Option::unwrap_or_default)
+}
+
 pub fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serialises")
 }
@@ -209,6 +220,7 @@ pub struct EventRow {
     deliveries: i64,
     owner: Option<String>,
     ordering_key: Option<String>,
+    channels: Option<String>,
 }
 
 impl TryFrom<EventRow> for Event {
@@ -225,6 +237,7 @@ impl TryFrom<EventRow> for Event {
             deliveries: r.deliveries,
             owner: r.owner,
             ordering_key: r.ordering_key,
+            channels: channels_from(r.channels.as_deref(), "events.channels")?,
         })
     }
 }
@@ -282,6 +295,7 @@ pub struct ClaimRow {
     e_deliveries: i64,
     e_owner: Option<String>,
     e_ordering_key: Option<String>,
+    e_channels: Option<String>,
 }
 
 impl TryFrom<ClaimRow> for (Delivery, Event) {
@@ -298,6 +312,7 @@ impl TryFrom<ClaimRow> for (Delivery, Event) {
             deliveries: r.e_deliveries,
             owner: r.e_owner,
             ordering_key: r.e_ordering_key,
+            channels: r.e_channels,
         };
         Ok((Delivery::try_from(r.delivery)?, Event::try_from(event)?))
     }

@@ -53,6 +53,7 @@ async fn main() {
                 created_at: now,
                 deliveries: 100,
                 ordering_key: None,
+                channels: Vec::new(),
             };
             let ds: Vec<Delivery> =
                 hooks

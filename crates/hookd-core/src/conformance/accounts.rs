@@ -121,6 +121,8 @@ pub async fn api_keys_round_trip_and_revoke(store: Arc<dyn Store>) {
 pub async fn webhooks_round_trip(store: Arc<dyn Store>) {
     let (ws, k) = setup(&*store).await;
     let mut w = webhook(&ws.id, &k, "https://example.com/a");
+    w.channels = vec!["project_1".into(), "team.a".into()];
+    w.ordering = crate::domain::DeliveryOrdering::PerKey;
     w.number = store.insert_webhook(&w).await.unwrap();
     assert_eq!(store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap(), w);
     // Another workspace cannot see it.
@@ -208,6 +210,7 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
         headers: Some(SealedHeaders { names: vec!["Authorization".into()], sealed: Sealed(vec![9]) }),
         filter: None,
         ordering: Default::default(),
+        channels: Vec::new(),
         reset_failures: false,
         updated_at: later,
     };

@@ -10,7 +10,7 @@ pub async fn events_publish_once_per_producer_id(store: Arc<dyn Store>) {
     let (ws, w) = with_webhook(&*store).await;
     let a = record(event(&ws.id, Some("p-1")), &[&w.id], None);
     let dup_in_batch = record(event(&ws.id, Some("p-1")), &[&w.id], None);
-    let plain = record(event(&ws.id, None), &[&w.id, &w.id], None);
+    let plain = record(Event { channels: vec!["project_1".into()], ..event(&ws.id, None) }, &[&w.id, &w.id], None);
     let out = store.insert_events(&[a.clone(), dup_in_batch, plain.clone()]).await.unwrap();
     assert_eq!(out[0], InsertedEvent::Created);
     assert_eq!(out[1], InsertedEvent::Existing(Box::new(a.event.clone())));

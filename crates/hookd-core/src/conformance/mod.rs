@@ -128,6 +128,7 @@ fn webhook(ws: &WorkspaceId, created_by: &GeneratedKey, url: &str) -> Webhook {
         created_at: now,
         updated_at: now,
         ordering: Default::default(),
+        channels: Vec::new(),
     }
 }
 
@@ -150,6 +151,7 @@ fn event(ws: &WorkspaceId, producer_id: Option<&str>) -> Event {
         created_at: time_fmt::now(),
         deliveries: 0,
         ordering_key: None,
+        channels: Vec::new(),
     }
 }
 

@@ -36,6 +36,8 @@ pub struct Event {
     /// Its place in an ordered sequence: webhooks with `per_key` ordering receive the
     /// events of one key one at a time, in publish order.
     pub ordering_key: Option<String>,
+    /// The channels it was sent to (`channels_admit`); empty for none.
+    pub channels: Vec<String>,
 }
 
 impl Event {
@@ -292,6 +294,8 @@ pub struct NewEvent {
     pub occurred_at: Option<String>,
     /// See [`Event::ordering_key`].
     pub ordering_key: Option<String>,
+    /// See [`Event::channels`].
+    pub channels: Option<Vec<String>>,
 }
 
 /// Checks an `ordering_key`: 1 to 255 characters, none of them a control character.
@@ -326,6 +330,7 @@ mod tests {
             created_at: now,
             deliveries: 1,
             ordering_key: None,
+            channels: Vec::new(),
         };
         let d = Delivery::new_in_flight(&e, &WebhookId::generate(), now);
         let mut a = Attempt {
@@ -397,6 +402,7 @@ mod tests {
             created_at: time::macros::datetime!(2026-03-21 14:30:00 UTC),
             deliveries: 1,
             ordering_key: None,
+            channels: Vec::new(),
         };
         let body = e.body();
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -3,6 +3,7 @@
 //! them all in one round trip.
 
 mod api_key;
+mod channels;
 mod event;
 mod event_type;
 mod filter;
@@ -14,6 +15,7 @@ mod workspace;
 pub use api_key::{
     importable, token_hash, validate_key_prefix, ApiKey, ApiKeyToken, GeneratedKey, Scope, TokenError, IMPORTED_KEY_LEN,
 };
+pub use channels::{channels_admit, check_channels, MAX_CHANNEL_LEN, MAX_EVENT_CHANNELS, MAX_WEBHOOK_CHANNELS};
 pub use event::{
     attempt_headers, validate_ordering_key, validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryStatus,
     Event, NewEvent, RetrySchedule, MAX_EVENT_DATA, USER_AGENT,

@@ -8,6 +8,7 @@ use rand::RngCore;
 use time::OffsetDateTime;
 use url::Url;
 
+use super::channels::{check_channels, MAX_WEBHOOK_CHANNELS};
 use super::event_type::EventCatalog;
 use super::filter::Filter;
 use super::headers::{check_headers, SealedHeaders};
@@ -58,6 +59,8 @@ pub struct Webhook {
     pub filter: Option<Filter>,
     /// Whether events with the same `ordering_key` reach it one at a time, in order.
     pub ordering: DeliveryOrdering,
+    /// The channels it listens to; empty for every event (see `channels_admit`).
+    pub channels: Vec<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -199,6 +202,8 @@ pub struct NewWebhook {
     pub parsed_filter: Option<Filter>,
     /// Default [`DeliveryOrdering::None`].
     pub ordering: Option<DeliveryOrdering>,
+    /// Default none: every event.
+    pub channels: Option<Vec<String>>,
 }
 
 /// A change request (PATCH). `None` leaves a field alone; `description: Some(None)`
@@ -220,6 +225,8 @@ pub struct WebhookChanges {
     pub parsed_filter: Option<Filter>,
     /// Applies to deliveries created from then on.
     pub ordering: Option<DeliveryOrdering>,
+    /// Replaces the channels; `Some(None)` or an empty list listens to every event.
+    pub channels: Option<Option<Vec<String>>>,
 }
 
 impl WebhookChanges {
@@ -233,6 +240,7 @@ impl WebhookChanges {
             && self.headers.is_none()
             && self.filter.is_none()
             && self.ordering.is_none()
+            && self.channels.is_none()
     }
 }
 
@@ -273,6 +281,9 @@ impl WebhookRules {
         if let Some(h) = &req.headers {
             check_headers(h, &self.signature_header, &mut errs);
         }
+        if let Some(c) = &req.channels {
+            check_channels(c, MAX_WEBHOOK_CHANNELS, "channels", &mut errs);
+        }
         req.parsed_filter = req.filter.as_ref().and_then(|f| parse_filter(f, &mut errs));
         errs.into_result()
     }
@@ -303,6 +314,9 @@ impl WebhookRules {
         }
         if let Some(Some(f)) = &ch.filter {
             ch.parsed_filter = parse_filter(f, &mut errs);
+        }
+        if let Some(Some(c)) = &ch.channels {
+            check_channels(c, MAX_WEBHOOK_CHANNELS, "channels", &mut errs);
         }
         errs.into_result()
     }

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{
-    pattern_matches, validate_ordering_key, validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryOrdering,
-    DeliveryStatus, Event, EventCatalog, FieldErrors, FilterInput, NewEvent, MAX_EVENT_DATA,
+    channels_admit, check_channels, pattern_matches, validate_ordering_key, validate_producer_id, Attempt, Delivery,
+    DeliveryJob, DeliveryOrdering, DeliveryStatus, Event, EventCatalog, FieldErrors, FilterInput, NewEvent,
+    MAX_EVENT_CHANNELS, MAX_EVENT_DATA,
 };
 use crate::id::{EventId, WebhookId};
 use crate::service::directory::WebhookDirectory;
@@ -180,6 +181,9 @@ impl EventService {
         if let Some(k) = &req.ordering_key {
             validate_ordering_key(k, errs, &format!("{prefix}ordering_key"));
         }
+        if let Some(c) = &req.channels {
+            check_channels(c, MAX_EVENT_CHANNELS, &format!("{prefix}channels"), errs);
+        }
         if let Some(Err(m)) = req.owner.as_deref().map(crate::domain::validate_owner) {
             errs.push(format!("{prefix}owner"), m);
         }
@@ -215,6 +219,7 @@ impl EventService {
                 created_at: now,
                 event_type,
                 ordering_key: req.ordering_key,
+                channels: req.channels.unwrap_or_default(),
             };
             // Parsed only when a subscribed webhook has a filter, and then once.
             let mut data: Option<serde_json::Value> = None;
@@ -222,6 +227,7 @@ impl EventService {
             for r in routes.iter() {
                 if !r.webhook.events.iter().any(|p| pattern_matches(p, &event.event_type))
                     || !(event.owner.is_none() || r.webhook.owner == event.owner)
+                    || !channels_admit(&r.webhook.channels, &event.channels)
                 {
                     continue;
                 }
@@ -319,6 +325,7 @@ impl EventService {
             created_at: now,
             deliveries: 1,
             ordering_key: None,
+            channels: Vec::new(),
         };
         let delivery = Delivery::new_in_flight(&event, &webhook.id, now);
         let job = DeliveryJob::new(&delivery, event.body().into());

@@ -157,6 +157,7 @@ impl WebhookService {
             headers: None,
             filter: req.parsed_filter,
             ordering: req.ordering.unwrap_or_default(),
+            channels: req.channels.unwrap_or_default(),
             created_at: now,
             updated_at: now,
         };
@@ -249,6 +250,10 @@ impl WebhookService {
                 None => current.filter.clone(),
             },
             ordering: changes.ordering.unwrap_or(current.ordering),
+            channels: match changes.channels {
+                Some(c) => c.unwrap_or_default(),
+                None => current.channels.clone(),
+            },
             reset_failures,
             updated_at: time_fmt::now(),
         };
@@ -269,6 +274,7 @@ impl WebhookService {
             headers: settings.headers,
             filter: settings.filter,
             ordering: settings.ordering,
+            channels: settings.channels,
             failure_count: if reset_failures { 0 } else { current.failure_count },
             updated_at: settings.updated_at,
             ..current

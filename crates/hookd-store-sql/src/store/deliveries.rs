@@ -25,7 +25,8 @@ pub(super) async fn insert_events<D: Dialect>(
                 .bind(micros(e.created_at))
                 .bind(rec.deliveries.len() as i64)
                 .bind(&e.owner)
-                .bind(&e.ordering_key);
+                .bind(&e.ordering_key)
+                .bind(channels_json(&e.channels));
         });
         q.push(" ON CONFLICT DO NOTHING RETURNING id");
         let rows: Vec<(String,)> = tx.fetch_all(q).await?;

@@ -46,7 +46,8 @@ pub(super) async fn insert_webhook<D: Dialect>(store: &SqlStore<D>, w: &Webhook)
             .bind(w.filter.as_ref().map(|f| json(f.source())))
             .bind(w.signing.as_str())
             .bind(&w.secrets.public_key)
-            .bind(w.ordering.as_str());
+            .bind(w.ordering.as_str())
+            .bind(channels_json(&w.channels));
         if let Some(n) = counted {
             r.bind(n);
         }

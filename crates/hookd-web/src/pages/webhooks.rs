@@ -250,6 +250,8 @@ pub struct Details {
     pub filter: String,
     /// `per_key`, or empty for none.
     pub ordering: &'static str,
+    /// The channels it listens to, comma-separated; empty for all.
+    pub channels: String,
 }
 
 impl Details {
@@ -275,6 +277,7 @@ impl Details {
                 DeliveryOrdering::None => "",
                 DeliveryOrdering::PerKey => "per key: one delivery of an ordering key at a time, in publish order",
             },
+            channels: w.channels.join(", "),
         }
     }
 }

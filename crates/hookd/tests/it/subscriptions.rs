@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hookd_test_support::TestReceiver;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::{assert_error, create, deliveries_until, delivering_server, id_of, publish};
 
@@ -89,7 +89,7 @@ async fn bad_headers_are_refused_by_name_and_change_nothing() {
         assert_eq!(r.error_fields(), [field], "{}", r.text);
         assert!(r.text.contains(rule), "{}", r.text);
     }
-    let many: serde_json::Map<String, serde_json::Value> = (0..21).map(|i| (format!("X-H{i}"), json!("v"))).collect();
+    let many: serde_json::Map<String, Value> = (0..21).map(|i| (format!("X-H{i}"), json!("v"))).collect();
     let mut body = base.clone();
     body["headers"] = json!(many);
     assert_error(&c.post("/v1/webhooks", &body).await, 422, "validation_error");
@@ -340,4 +340,63 @@ async fn hookd_verify_checks_v1_secrets_and_the_timestamp_tolerance() {
             .await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot read /nonexistent"), "{err}");
+}
+
+#[tokio::test]
+async fn channels_route_events_to_the_webhooks_that_listen_to_them() {
+    let server = delivering_server(|_| {}).await;
+    let rx = TestReceiver::start().await;
+    let c = server.client();
+    let p1 = create(&c, &json!({"url": rx.url("/p1"), "events": ["*"], "channels": ["project_1"]})).await;
+    assert_eq!(p1["channels"], json!(["project_1"]));
+    let both =
+        create(&c, &json!({"url": rx.url("/both"), "events": ["*"], "channels": ["project_1", "project.2"]})).await;
+    let all = create(&c, &json!({"url": rx.url("/all"), "events": ["*"]})).await;
+    assert_eq!(all["channels"], json!([]), "no channels: every event");
+
+    let sent = |channels: Value| {
+        let c = c.clone();
+        async move {
+            let r = c.post("/v1/events", &json!({"event": "link.created", "data": {}, "channels": channels})).await;
+            r.assert_status(202);
+            r.data().clone()
+        }
+    };
+    let e = sent(json!(["project_1"])).await;
+    assert_eq!((e["deliveries"].clone(), e["channels"].clone()), (json!(3), json!(["project_1"])));
+    assert_eq!(sent(json!(["project.2", "other"])).await["deliveries"], 2, "both and all");
+    assert_eq!(sent(json!(null)).await["deliveries"], 1, "no channels: only the webhook that listens to all");
+    assert_eq!(sent(json!(["nobody"])).await["deliveries"], 1);
+    rx.wait_for(7, None, WAIT).await;
+    let on = |path: &str| rx.received_on(path).len();
+    assert_eq!((on("/p1"), on("/both"), on("/all")), (1, 2, 4));
+    let ev = c.get(&format!("/v1/events/{}", e["id"].as_str().unwrap())).await;
+    assert_eq!(ev.data()["channels"], json!(["project_1"]));
+
+    // A PATCH replaces them; null listens to everything again.
+    let r = c.patch(&format!("/v1/webhooks/{}", id_of(&p1)), &json!({"channels": ["project.2"]})).await;
+    assert_eq!(r.data()["channels"], json!(["project.2"]));
+    assert_eq!(sent(json!(["project.2"])).await["deliveries"], 3);
+    let r = c.patch(&format!("/v1/webhooks/{}", id_of(&both)), &json!({"channels": null})).await;
+    assert_eq!(r.data()["channels"], json!([]));
+    assert_eq!(sent(json!(["project_1"])).await["deliveries"], 2);
+
+    // Bad names and counts are refused by entry, and change nothing.
+    let r = c
+        .post("/v1/webhooks", &json!({"url": rx.url("/x"), "events": ["*"], "channels": ["ok", "no spaces", "ok"]}))
+        .await;
+    assert_error(&r, 422, "validation_error");
+    assert_eq!(r.error_fields(), ["channels[1]", "channels[2]"]);
+    let eleven: Vec<String> = (0..11).map(|i| format!("c{i}")).collect();
+    let r = c.patch(&format!("/v1/webhooks/{}", id_of(&all)), &json!({"channels": eleven})).await;
+    assert_eq!(r.error_fields(), ["channels"]);
+    assert_eq!(c.get(&format!("/v1/webhooks/{}", id_of(&all))).await.data()["channels"], json!([]));
+    let r = c
+        .post("/v1/events", &json!({"event": "link.created", "data": {}, "channels": ["a", "b", "c", "d", "e", "f"]}))
+        .await;
+    assert_eq!(r.error_fields(), ["channels"]);
+    let r = c
+        .post("/v1/events/batch", &json!({"events": [{"event": "link.created", "data": {}, "channels": ["é"]}]}))
+        .await;
+    assert_eq!(r.error_fields(), ["events[0].channels[0]"]);
 }
