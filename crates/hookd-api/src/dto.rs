@@ -673,6 +673,9 @@ pub struct DeliveryResponse {
     pub next_attempt_at: Option<String>,
     pub last_status_code: Option<i32>,
     pub last_error: Option<String>,
+    /// The key it is ordered by, on a webhook with `per_key` ordering: it is attempted
+    /// only after every earlier delivery of the key has finished.
+    pub ordering_key: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -698,6 +701,7 @@ impl DeliveryResponse {
             next_attempt_at: if open { d.next_attempt_at.map(time_fmt::format) } else { None },
             last_status_code: d.last_status_code,
             last_error: d.last_error.clone(),
+            ordering_key: d.ordering_key.clone(),
             created_at: time_fmt::format(d.created_at),
             updated_at: time_fmt::format(d.updated_at),
             attempts: attempts.map(|a| a.iter().map(AttemptResponse::from).collect()),

@@ -128,11 +128,13 @@ async fn a_key_arrives_one_at_a_time_in_order_and_a_failure_holds_back_only_its_
 
     // The delivery log tells the story, once the last results are written: c#1 failed,
     // every other one succeeded.
-    deliveries_until(&c, &id_of(&wh), "13 succeeded and 1 failed", |l| {
+    let log = deliveries_until(&c, &id_of(&wh), "13 succeeded and 1 failed", |l| {
         let count = |status: &str| l.iter().filter(|d| d["status"] == status).count();
         l.len() == 14 && count("succeeded") == 13 && count("failed") == 1
     })
     .await;
+    let keys: Vec<&str> = log.iter().filter_map(|d| d["ordering_key"].as_str()).collect();
+    assert_eq!(keys.len(), 13, "the delivery log shows each one's key, none for the event without");
 }
 
 #[tokio::test]
