@@ -77,9 +77,39 @@ enum Command {
         timestamp outside the tolerance) and exits 1; exits 2 when a file cannot be read. The body must be \
         byte for byte what was received.")]
     Verify(VerifyArgs),
-    /// Print the version.
+    /// Print the version, the commit it was built from and what is built in.
     #[command(after_help = "Example:\n  hookd version")]
     Version,
+    /// Ask a running hookd whether it is ready (`GET /readyz`); exit 0 if so, 1 if not.
+    #[command(
+        after_help = "Examples:\n  hookd healthcheck\n  hookd healthcheck --url http://127.0.0.1:8080/readyz\n\n\
+        Without --url it asks the address hookd listens on (`listen`, from the same configuration file, \
+        environment and flags as `hookd serve`), on 127.0.0.1 when that is 0.0.0.0. For container \
+        HEALTHCHECKs and service managers; it answers within --timeout."
+    )]
+    Healthcheck(HealthcheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Examples:\n  \
+        hookd completions bash > /etc/bash_completion.d/hookd\n  \
+        hookd completions zsh > \"${fpath[1]}/_hookd\"\n  \
+        hookd completions fish > ~/.config/fish/completions/hookd.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from the same definitions as --help.
+    #[command(after_help = "Example:\n  hookd man > /usr/local/share/man/man1/hookd.1 && man hookd")]
+    Man,
+}
+
+#[derive(Debug, Args)]
+struct HealthcheckArgs {
+    /// The readiness URL to ask (default: http://<listen>/readyz).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -248,9 +278,85 @@ enum ConfigCommand {
     Print,
 }
 
+/// What `hookd version` prints: the version, the commit, the target and what is built in.
+pub fn version_text() -> String {
+    format!(
+        "hookd {}\ncommit:   {}\ntarget:   {} ({} build)\nbuilt in: SQLite, PostgreSQL, the dashboard and portal, \
+         the partner v2 API\nfeatures: none (every part above is always built)\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("HOOKD_GIT_COMMIT"),
+        env!("HOOKD_BUILD_TARGET"),
+        env!("HOOKD_BUILD_PROFILE"),
+    )
+}
+
+/// Asks `/readyz` of a running hookd: Ok when it answers 200, an error saying why not.
+async fn healthcheck(settings: &Settings, a: &HealthcheckArgs) -> anyhow::Result<()> {
+    let url = match &a.url {
+        Some(u) => u.clone(),
+        None => {
+            let mut addr = settings.listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(if addr.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            format!("http://{addr}/readyz")
+        }
+    };
+    // Straight to hookd: never through a proxy from the environment.
+    let client = reqwest::Client::builder().no_proxy().timeout(a.timeout).build()?;
+    let res = client.get(&url).send().await.with_context(|| format!("{url} did not answer"))?;
+    let status = res.status();
+    let body = res.text().await.unwrap_or_default();
+    anyhow::ensure!(status.is_success(), "{url} answered {status}: {}", body.trim());
+    println!("ready: {url} answered {status}");
+    Ok(())
+}
+
+/// Writes generated text to standard output. A reader that stops early (`| head`) is
+/// not an error.
+fn print_out(bytes: &[u8], what: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write {what}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the command line; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Completions and the manual need nothing but the command's own definitions.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "hookd", &mut script);
+            return print_out(&script, "the completion script");
+        }
+        Command::Version => {
+            print!("{}", version_text());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            if let Err(e) = clap_mangen::Man::new(cmd).render(&mut page) {
+                eprintln!("error: cannot render the manual page: {e}");
+                return ExitCode::FAILURE;
+            }
+            return print_out(&page, "the manual page");
+        }
+        _ => {}
+    }
     // Verifying needs no configuration and no runtime: a receiver's developer runs it anywhere.
     if let Command::Verify(a) = &cli.command {
         let key = match (&a.secret, &a.public_key) {
@@ -368,10 +474,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Verify(_) => unreachable!("handled in main"),
-        Command::Version => {
-            println!("hookd {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
+        Command::Healthcheck(a) => healthcheck(&settings, &a).await,
+        Command::Version | Command::Completions { .. } | Command::Man => unreachable!("handled in main"),
     }
 }
 

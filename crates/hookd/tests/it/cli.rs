@@ -210,6 +210,9 @@ async fn every_command_explains_itself_with_an_example() {
         vec!["config", "check", "--help"],
         vec!["config", "print", "--help"],
         vec!["listen", "--help"],
+        vec!["healthcheck", "--help"],
+        vec!["completions", "--help"],
+        vec!["man", "--help"],
     ] {
         let (code, out, _) = run_cli(bin(), dir.path(), &args, &[("COLUMNS", "80")]).await;
         assert_eq!(code, 0, "{args:?}");
@@ -227,7 +230,10 @@ async fn every_command_explains_itself_with_an_example() {
     }
     let (code, out, _) = run_cli(bin(), dir.path(), &["version"], &[]).await;
     assert_eq!(code, 0);
-    assert_eq!(out.trim(), format!("hookd {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(out.lines().next(), Some(format!("hookd {}", env!("CARGO_PKG_VERSION")).as_str()));
+    let commit = out.lines().find_map(|l| l.strip_prefix("commit:")).expect("a commit line").trim();
+    assert!(commit == "unknown" || commit.len() >= 12, "{out}");
+    assert!(out.contains("target:") && out.contains("built in:") && out.contains("features:"), "{out}");
     let (code, out, _) = run_cli(bin(), dir.path(), &["migrate"], &[]).await;
     assert_eq!(code, 0);
     assert!(out.contains("migrated"), "{out}");
@@ -386,4 +392,41 @@ async fn key_and_workspace_lists_are_aligned_columns() {
             assert!(l.len() > at && l.as_bytes()[at - 1] == b' ' && l.as_bytes()[at] != b' ', "misaligned:\n{out}");
         }
     }
+}
+
+#[tokio::test]
+async fn healthcheck_answers_for_a_running_hookd_and_fails_for_a_dead_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = HookdProcess::serve(bin(), dir.path(), &[], &[]).await;
+    let ready = format!("{}/readyz", p.base);
+    let (code, out, err) = run_cli(bin(), dir.path(), &["healthcheck", "--url", &ready], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ready"), "{out}");
+    // Without --url it asks the address in the configuration (here the flag's).
+    let addr = p.base.trim_start_matches("http://").to_owned();
+    let (code, _, err) = run_cli(bin(), dir.path(), &["healthcheck"], &[("HOOKD_LISTEN", addr.as_str())]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(p.terminate().await.success());
+    let (code, _, err) = run_cli(bin(), dir.path(), &["healthcheck", "--url", &ready, "--timeout", "2s"], &[]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("did not answer"), "{err}");
+}
+
+#[tokio::test]
+async fn completions_and_the_manual_come_from_the_command_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (code, out, err) = run_cli(bin(), dir.path(), &["completions", shell], &[]).await;
+        assert_eq!(code, 0, "{shell}: {err}");
+        for sub in ["serve", "verify", "healthcheck", "workspace"] {
+            assert!(out.contains(sub), "{shell} completes `{sub}`");
+        }
+    }
+    let (code, _, err) = run_cli(bin(), dir.path(), &["completions", "tcsh"], &[]).await;
+    assert_eq!(code, 2, "an unknown shell is a usage error");
+    assert!(err.contains("bash") && err.contains("zsh"), "{err}");
+    let (code, man, _) = run_cli(bin(), dir.path(), &["man"], &[]).await;
+    assert_eq!(code, 0);
+    assert!(man.starts_with(".ie") || man.contains(".TH hookd 1"), "{man}");
+    assert!(man.contains("SUBCOMMANDS") || man.contains("hookd\\-serve"), "{man}");
 }
