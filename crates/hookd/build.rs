@@ -1,6 +1,7 @@
 //! Records the git commit hookd is built from, for `hookd version`: `HOOKD_GIT_COMMIT`
 //! is the short hash, with `-modified` when the work tree had changes, or `unknown`
-//! outside a git checkout (a crate downloaded from a registry).
+//! outside a git checkout (a crate downloaded from a registry) unless the build sets
+//! `HOOKD_GIT_COMMIT` itself.
 
 use std::process::Command;
 
@@ -10,8 +11,12 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    let commit = match git(&["rev-parse", "--short=12", "HEAD"]) {
-        Some(hash) if !hash.is_empty() => {
+    // A build without the repository (a container build context) may say it itself.
+    println!("cargo:rerun-if-env-changed=HOOKD_GIT_COMMIT");
+    let given = std::env::var("HOOKD_GIT_COMMIT").ok().filter(|c| !c.is_empty());
+    let commit = match (given, git(&["rev-parse", "--short=12", "HEAD"])) {
+        (Some(commit), _) => commit,
+        (None, Some(hash)) if !hash.is_empty() => {
             let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
             if dirty {
                 format!("{hash}-modified")

@@ -167,3 +167,59 @@ async fn discard_if_in_transaction(conn: &mut sqlx::SqliteConnection) -> Result<
     }
     Ok(true)
 }
+
+/// Copies the database at `db` into `to`, consistently and while it is in use: one
+/// `VACUUM INTO` on a read-only connection. Publishing and delivery go on meanwhile; the
+/// copy holds what was committed when the copy began. `to` must not exist, or be empty.
+pub async fn backup(db: &Path, to: &Path) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let options = SqliteConnectOptions::new().filename(db).read_only(true).busy_timeout(BUSY_TIMEOUT);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+    let target = to.to_str().ok_or_else(|| sqlx::Error::Protocol("the backup path is not UTF-8".into()))?;
+    let done = sqlx::query("VACUUM INTO ?").bind(target).execute(&mut conn).await;
+    conn.close().await?;
+    done.map(drop)
+}
+
+/// Checks that `file` is an intact hookd database: SQLite's integrity check passes and it
+/// holds hookd's schema. Returns the newest migration it has, or what is wrong.
+pub async fn check_database_file(file: &Path) -> Result<i64, String> {
+    use sqlx::Connection;
+    let options = SqliteConnectOptions::new().filename(file).read_only(true).immutable(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(|e| format!("cannot open it as a SQLite database: {e}"))?;
+    let result = async {
+        let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check(1)")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| format!("not a SQLite database ({e})"))?;
+        if check != "ok" {
+            return Err(format!("SQLite's integrity check fails: {check}"));
+        }
+        let (tables,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
+             AND name IN ('_sqlx_migrations', 'workspaces', 'webhooks', 'events', 'deliveries')",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+        if tables != 5 {
+            return Err("it is a SQLite database, but not a hookd one (its tables are missing)".into());
+        }
+        let (version,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        version.ok_or_else(|| "it has hookd's tables but no applied migration".to_owned())
+    }
+    .await;
+    let _ = conn.close().await;
+    result
+}
+
+/// The newest migration this build knows: a database with a newer one was written by a
+/// newer hookd.
+pub fn latest_migration() -> i64 {
+    sqlx::migrate!("./migrations").iter().map(|m| m.version).max().unwrap_or(0)
+}

@@ -366,7 +366,7 @@ impl App {
 
 /// Takes the exclusive lock on `<database>.lock` (created 0600), with this process's id
 /// in it, or says which process holds it.
-fn own_sqlite_file(db: &Path) -> anyhow::Result<std::fs::File> {
+pub(crate) fn own_sqlite_file(db: &Path) -> anyhow::Result<std::fs::File> {
     use std::io::{Read, Seek, Write};
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)

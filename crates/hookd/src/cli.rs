@@ -97,6 +97,31 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Copy a SQLite deployment's database while hookd runs (consistent, online).
+    #[command(
+        after_help = "Example:\n  hookd backup /var/backups/hookd-$(date +%F).db --database sqlite:///var/lib/hookd/hookd.db\n\n\
+        One SQLite VACUUM INTO: publishing and delivery go on meanwhile, and the copy holds what was committed \
+        when it began. The file is created 0600 and must not exist. Keep hookd.key (beside the database) with \
+        it: the signing secrets cannot be read without it. On PostgreSQL, use pg_dump."
+    )]
+    Backup {
+        /// Where to write the copy.
+        file: PathBuf,
+    },
+    /// Put a backup in place of the database (hookd must be stopped).
+    #[command(
+        after_help = "Example:\n  hookd restore /var/backups/hookd-2026-12-01.db --database sqlite:///var/lib/hookd/hookd.db\n\n\
+        Checks the copy (SQLite's integrity check, hookd's schema, not newer than this hookd), keeps the current \
+        database as <database>.before-restore, and copies the backup into place. Refused while a hookd serve \
+        has the database open."
+    )]
+    Restore {
+        /// The backup to restore.
+        file: PathBuf,
+        /// Replace an earlier <database>.before-restore.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the manual page (roff), generated from the same definitions as --help.
     #[command(after_help = "Example:\n  hookd man > /usr/local/share/man/man1/hookd.1 && man hookd")]
     Man,
@@ -475,6 +500,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Verify(_) => unreachable!("handled in main"),
         Command::Healthcheck(a) => healthcheck(&settings, &a).await,
+        Command::Backup { file } => crate::backup::backup(&settings, &file).await,
+        Command::Restore { file, force } => crate::backup::restore(&settings, &file, force).await,
         Command::Version | Command::Completions { .. } | Command::Man => unreachable!("handled in main"),
     }
 }

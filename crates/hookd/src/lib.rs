@@ -11,6 +11,7 @@
 //!   (`[auth.introspection]`).
 
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod listen;

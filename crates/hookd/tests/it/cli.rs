@@ -430,3 +430,55 @@ async fn completions_and_the_manual_come_from_the_command_definitions() {
     assert!(man.starts_with(".ie") || man.contains(".TH hookd 1"), "{man}");
     assert!(man.contains("SUBCOMMANDS") || man.contains("hookd\\-serve"), "{man}");
 }
+
+#[tokio::test]
+async fn backup_copies_a_running_deployment_and_restore_puts_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = HookdProcess::serve(bin(), dir.path(), &[], &[]).await;
+    let key = p.first_key().unwrap();
+    let c = p.client(Some(key.clone()));
+    crate::create(&c, &json!({"url": "https://example.com/kept", "events": ["*"]})).await;
+
+    // While it runs.
+    let (code, out, err) = run_cli(bin(), dir.path(), &["backup", "copy.db"], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("backed up") && out.contains("hookd.key"), "{out}");
+    let copy = dir.path().join("copy.db");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let (code, _, err) = run_cli(bin(), dir.path(), &["backup", "copy.db"], &[]).await;
+    assert_eq!(code, 1, "an existing file is not overwritten");
+    assert!(err.contains("must not exist"), "{err}");
+
+    // Changes after the copy, then a restore: refused while hookd runs.
+    crate::create(&c, &json!({"url": "https://example.com/after-the-copy", "events": ["*"]})).await;
+    let (code, _, err) = run_cli(bin(), dir.path(), &["restore", "copy.db"], &[]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("stop hookd"), "{err}");
+    assert!(p.terminate().await.success());
+
+    // Not a hookd database: refused, nothing moved.
+    std::fs::write(dir.path().join("junk.db"), b"not a database").unwrap();
+    let (code, _, err) = run_cli(bin(), dir.path(), &["restore", "junk.db"], &[]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot be restored"), "{err}");
+    assert!(!dir.path().join("hookd.db.before-restore").exists());
+
+    let (code, out, err) = run_cli(bin(), dir.path(), &["restore", "copy.db"], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(dir.path().join("hookd.db.before-restore").exists(), "the replaced database is kept");
+    let (code, _, err) = run_cli(bin(), dir.path(), &["restore", "copy.db"], &[]).await;
+    assert_eq!(code, 1, "an earlier .before-restore is not replaced without --force");
+    assert!(err.contains("--force"), "{err}");
+
+    // The restored deployment has what the copy had, and the same key works.
+    let mut p = HookdProcess::serve(bin(), dir.path(), &[], &[]).await;
+    assert_eq!(p.first_key(), None);
+    let list = p.client(Some(key)).get("/v1/webhooks").await;
+    let urls: Vec<&str> = list.data().as_array().unwrap().iter().map(|w| w["url"].as_str().unwrap()).collect();
+    assert_eq!(urls, ["https://example.com/kept"]);
+    assert!(p.terminate().await.success());
+}
