@@ -82,7 +82,8 @@ pub async fn restore(settings: &Settings, from: &Path, force: bool) -> anyhow::R
     let mut kept_name = db.as_os_str().to_owned();
     kept_name.push(".before-restore");
     let kept = PathBuf::from(kept_name);
-    if db.exists() {
+    let moved_aside = db.exists();
+    if moved_aside {
         if kept.exists() && !force {
             bail!("{} exists from an earlier restore; move it away, or pass --force to replace it", kept.display());
         }
@@ -106,9 +107,15 @@ pub async fn restore(settings: &Settings, from: &Path, force: bool) -> anyhow::R
         out.sync_all()
     })();
     if let Err(e) = copy {
+        // Put the database back as it was, its WAL with it: the WAL may hold commits.
         let _ = std::fs::remove_file(&db);
-        if kept.exists() {
+        if moved_aside {
             let _ = std::fs::rename(&kept, &db);
+            for (live, aside) in companions(&db).iter().zip(companions(&kept)) {
+                if aside.exists() {
+                    let _ = std::fs::rename(&aside, live);
+                }
+            }
         }
         return Err(e)
             .with_context(|| format!("cannot copy {} to {}; the database was put back", from.display(), db.display()));
@@ -117,7 +124,7 @@ pub async fn restore(settings: &Settings, from: &Path, force: bool) -> anyhow::R
         "restored {} to {} (schema version {version}){}; start hookd to use it (it migrates it forward if needed)",
         from.display(),
         db.display(),
-        if kept.exists() { format!("; the previous database is kept as {}", kept.display()) } else { String::new() }
+        if moved_aside { format!("; the previous database is kept as {}", kept.display()) } else { String::new() }
     );
     Ok(())
 }
