@@ -48,7 +48,15 @@ def before_call(ctx, case, **kwargs):
         until = body.get("until")
         until = _parse_time(until) if isinstance(until, str) else datetime.now(timezone.utc)
         if since is not None and until is not None and since >= until:
-            body["since"] = (until - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            try:
+                since = until - timedelta(days=1)
+            except OverflowError:
+                # `until` at the first representable instant has nothing before it:
+                # use a window that ends now instead.
+                until = datetime.now(timezone.utc)
+                since = until - timedelta(days=1)
+                body["until"] = until.strftime("%Y-%m-%dT%H:%M:%SZ")
+            body["since"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     if case.operation.path.endswith("/keys") and not negative and isinstance(body, dict):
         expires = _parse_time(body["expires_at"]) if isinstance(body.get("expires_at"), str) else None
