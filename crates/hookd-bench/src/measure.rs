@@ -92,22 +92,20 @@ where
     let c0 = sink.count.load(Ordering::Relaxed);
     let t0 = Instant::now();
     let window = Duration::from_secs_f64(secs);
-    let progress_every = Duration::from_secs(5);
-    let mut next = t0 + progress_every;
+    let bar = hookd::progress::timed(window, "measuring");
     while t0.elapsed() < window {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        if Instant::now() >= next {
-            let rate = (sink.count.load(Ordering::Relaxed) - c0) as f64 / t0.elapsed().as_secs_f64();
-            eprint!("\r  {:>4.0}s  {rate:>8.0}/s", t0.elapsed().as_secs_f64());
-            next += progress_every;
-        }
+        let rate = (sink.count.load(Ordering::Relaxed) - c0) as f64 / t0.elapsed().as_secs_f64();
+        bar.set_position(t0.elapsed().as_millis() as u64);
+        bar.set_message(format!("{rate:.0}/s"));
     }
+    bar.finish_and_clear();
     let rate = (sink.count.load(Ordering::Relaxed) - c0) as f64 / t0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
     }
-    eprintln!("\r  done: {rate:.0}/s            ");
+    eprintln!("  done: {rate:.0}/s");
     rate
 }
 

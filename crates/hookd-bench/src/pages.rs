@@ -189,6 +189,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
     let mut made = 0usize;
     let mut batch: Vec<NewEventRecord> = Vec::new();
     let mut pending = 0usize;
+    let bar = hookd::progress::items(total_events as u64, "pages: storing events");
     for n in 0..total_events {
         let at = now - week + week * (n as f64 / total_events as f64);
         // The fanned-out events are spread evenly among the busiest webhook's own.
@@ -239,11 +240,11 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
             made += pending;
             record(&*store, std::mem::take(&mut batch)).await?;
             pending = 0;
-            if made % 100_000 < 5_000 {
-                eprintln!("pages: {made} deliveries stored");
-            }
+            bar.set_position(n as u64 + 1);
         }
     }
+    bar.finish_and_clear();
+    eprintln!("pages: {made} deliveries stored");
     sqlite.close().await;
     let sample = Sample {
         webhook: webhooks[args.webhooks / 2].clone(),

@@ -65,6 +65,13 @@ pub async fn migrate(store: &PgStore) -> Result<(), OpenError> {
     sqlx::migrate!("./migrations").run(store.pools()).await.map_err(OpenError::Migrate)
 }
 
+/// The embedded migrations this database has not had yet, in the order [`migrate`]
+/// applies them.
+pub async fn pending_migrations(store: &PgStore) -> Result<Vec<hookd_store_sql::PendingMigration>, OpenError> {
+    let mut conn = store.pools().acquire().await.map_err(|e| OpenError::Migrate(e.into()))?;
+    hookd_store_sql::pending_migrations(&sqlx::migrate!("./migrations"), &mut *conn).await.map_err(OpenError::Migrate)
+}
+
 /// Calls `notice` with what other nodes announce, until the returned task is aborted:
 /// each webhook changed through any node (announced by a trigger when the change
 /// commits), and deliveries stored for any node to send. After the connection drops

@@ -123,3 +123,36 @@ impl<D: Dialect> Tx<D> {
         D::commit(self.0).await
     }
 }
+
+/// A migration the database has not had yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMigration {
+    pub version: i64,
+    pub description: String,
+}
+
+impl std::fmt::Display for PendingMigration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04} {}", self.version, self.description)
+    }
+}
+
+/// The migrations of `migrator` that `conn`'s database has not applied, in order (all of
+/// them on an empty database). Creates sqlx's bookkeeping table when it is missing, as
+/// the migration itself would.
+pub async fn pending_migrations<C>(
+    migrator: &sqlx::migrate::Migrator,
+    conn: &mut C,
+) -> Result<Vec<PendingMigration>, sqlx::migrate::MigrateError>
+where
+    C: sqlx::migrate::Migrate,
+{
+    conn.ensure_migrations_table().await?;
+    let applied: std::collections::HashSet<i64> =
+        conn.list_applied_migrations().await?.into_iter().map(|m| m.version).collect();
+    Ok(migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+        .map(|m| PendingMigration { version: m.version, description: m.description.to_string() })
+        .collect())
+}

@@ -106,6 +106,13 @@ pub async fn migrate(store: &SqliteStore) -> Result<(), OpenError> {
     sqlx::migrate!("./migrations").run(&store.pools().writer).await.map_err(OpenError::Migrate)
 }
 
+/// The embedded migrations this database has not had yet, in the order [`migrate`]
+/// applies them.
+pub async fn pending_migrations(store: &SqliteStore) -> Result<Vec<hookd_store_sql::PendingMigration>, OpenError> {
+    let mut conn = store.pools().writer.acquire().await.map_err(|e| OpenError::Migrate(e.into()))?;
+    hookd_store_sql::pending_migrations(&sqlx::migrate!("./migrations"), &mut *conn).await.map_err(OpenError::Migrate)
+}
+
 /// Creates a missing database file readable by its owner only (0600), so that SQLite's
 /// `-wal` and `-shm` files, which take the database file's permissions, are private too;
 /// the database holds API key hashes, event payloads and sealed secrets. Warns about an

@@ -512,12 +512,29 @@ pub fn free_port() -> u16 {
 
 /// Runs the `hookd` binary with `args` in `dir` and returns (status, stdout, stderr).
 pub async fn run_cli(bin: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    run_cli_with_input(bin, dir, args, env, b"").await
+}
+
+/// [`run_cli`] with `input` on standard input.
+pub async fn run_cli_with_input(
+    bin: &Path,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: &[u8],
+) -> (i32, String, String) {
+    use tokio::io::AsyncWriteExt;
     let mut cmd = tokio::process::Command::new(bin);
     cmd.args(args).current_dir(dir).env_remove("HOOKD_CONFIG");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().await.expect("hookd runs");
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("hookd runs");
+    let mut stdin = child.stdin.take().expect("a piped stdin");
+    stdin.write_all(input).await.expect("hookd reads its input");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("hookd runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

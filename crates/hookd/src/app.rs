@@ -35,6 +35,38 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 pub struct Database {
     pub store: Arc<dyn Store>,
     backend: Backend,
+    /// The migrations this opening applied, and how long they took.
+    pub migrated: Migrated,
+}
+
+/// The migrations applied when a database was opened.
+#[derive(Debug, Default)]
+pub struct Migrated {
+    pub applied: Vec<hookd_store_sql::PendingMigration>,
+    pub took: Duration,
+}
+
+/// Applies `pending` through `run`, logging each migration and showing a spinner on a
+/// terminal: a migration that rewrites a large table can take minutes.
+async fn apply_migrations<F, E>(pending: Vec<hookd_store_sql::PendingMigration>, run: F) -> anyhow::Result<Migrated>
+where
+    F: Future<Output = Result<(), E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    if pending.is_empty() {
+        return Ok(Migrated::default());
+    }
+    let names: Vec<String> = pending.iter().map(ToString::to_string).collect();
+    tracing::info!(count = pending.len(), migrations = names.join(", "), "applying database migrations");
+    let started = std::time::Instant::now();
+    let spinner =
+        crate::progress::spinner(format!("applying {} database migration(s): {}", names.len(), names.join(", ")));
+    let result = run.await;
+    spinner.finish_and_clear();
+    result?;
+    let took = started.elapsed();
+    tracing::info!(count = pending.len(), took_ms = took.as_millis() as u64, "database migrations applied");
+    Ok(Migrated { applied: pending, took })
 }
 
 enum Backend {
@@ -59,8 +91,9 @@ impl Database {
                     options.readers = n - 1;
                 }
                 let sqlite = hookd_store_sqlite::open(url, &options).await?;
-                hookd_store_sqlite::migrate(&sqlite).await?;
-                Ok(Self { store: Arc::new(sqlite.clone()), backend: Backend::Sqlite(sqlite) })
+                let pending = hookd_store_sqlite::pending_migrations(&sqlite).await?;
+                let migrated = apply_migrations(pending, hookd_store_sqlite::migrate(&sqlite)).await?;
+                Ok(Self { store: Arc::new(sqlite.clone()), backend: Backend::Sqlite(sqlite), migrated })
             }
             DatabaseUrl::Postgres { url } => {
                 let mut options = PgOptions { announce_unleased: !role.delivers(), ..PgOptions::default() };
@@ -71,8 +104,9 @@ impl Database {
                     options.max_connections = n;
                 }
                 let pg = hookd_store_postgres::open(url, &options).await?;
-                hookd_store_postgres::migrate(&pg).await?;
-                Ok(Self { store: Arc::new(pg.clone()), backend: Backend::Postgres(pg) })
+                let pending = hookd_store_postgres::pending_migrations(&pg).await?;
+                let migrated = apply_migrations(pending, hookd_store_postgres::migrate(&pg)).await?;
+                Ok(Self { store: Arc::new(pg.clone()), backend: Backend::Postgres(pg), migrated })
             }
         }
     }

@@ -46,7 +46,29 @@ pub async fn backup(settings: &Settings, to: &Path) -> anyhow::Result<()> {
     })?;
     eprintln!("backing up {} ({}) to {} …", db.display(), megabytes(&db), to.display());
     let started = Instant::now();
-    if let Err(e) = hookd_store_sqlite::backup(&db, to).await {
+    // The copy grows as SQLite writes it; its size against the database's is the progress
+    // (the copy may end smaller: it is written without free pages).
+    let total: u64 = std::iter::once(db.clone())
+        .chain(companions(&db))
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = crate::progress::bytes(total, "backing up");
+    let watch = {
+        let (bar, to) = (bar.clone(), to.to_path_buf());
+        tokio::spawn(async move {
+            loop {
+                if let Ok(m) = std::fs::metadata(&to) {
+                    bar.set_position(m.len().min(total));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let result = hookd_store_sqlite::backup(&db, to).await;
+    watch.abort();
+    bar.finish_and_clear();
+    if let Err(e) = result {
         let _ = std::fs::remove_file(to);
         return Err(e).context("the backup failed; nothing was kept");
     }
@@ -103,7 +125,11 @@ pub async fn restore(settings: &Settings, from: &Path, force: bool) -> anyhow::R
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut out = options.open(&db)?;
-        std::io::copy(&mut std::fs::File::open(from)?, &mut out)?;
+        let input = std::fs::File::open(from)?;
+        let bar = crate::progress::bytes(input.metadata()?.len(), "restoring");
+        let copied = std::io::copy(&mut bar.wrap_read(input), &mut out);
+        bar.finish_and_clear();
+        copied?;
         out.sync_all()
     })();
     if let Err(e) = copy {

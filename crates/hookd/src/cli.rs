@@ -270,13 +270,21 @@ enum KeyCommand {
     },
     /// Import a key your product already issued, read from standard input (never from
     /// the command line, where other users could see it). Only its hash is kept.
-    #[command(after_help = "Example:\n  printenv CUSTOMER_KEY | hookd key import --workspace acme --scopes '*'")]
+    #[command(after_help = "Examples:\n  hookd key import --workspace acme --scopes '*' <<< \"$CUSTOMER_KEY\"\n  \
+        hookd key import --workspace acme --scopes '*' --jsonl < keys.jsonl\n\n\
+        With --jsonl, each line of standard input is one key: {\"key\": \"…\", \"owner\": \"cus_1\", \"name\": \"…\", \
+        \"expires\": \"90d\"} (all but key optional; they override the flags). Every line is checked before the \
+        first key is stored; keys imported before are skipped, so an interrupted import can be run again. \
+        Prints one JSON line per key: its line number and id, or why it was skipped.")]
     Import {
         #[command(flatten)]
         key: NewKeyArgs,
         /// A label for the key.
         #[arg(long, default_value = "imported")]
         name: String,
+        /// Many keys, one JSON object per line of standard input.
+        #[arg(long)]
+        jsonl: bool,
     },
     /// List API keys (never their secrets).
     #[command(after_help = "Example:\n  hookd key list --workspace default")]
@@ -434,14 +442,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let overrides = Overrides { listen, database: cli.database.clone(), role, dev };
     let loaded = config::load(cli.config.as_deref(), &overrides)?;
-    let settings = Settings::from_loaded(&loaded, dev)?;
+    // Only a server seals and opens signing secrets; `config check` reports what it needs.
+    let settings = if matches!(cli.command, Command::Serve(_) | Command::Config(_)) {
+        Settings::from_loaded(&loaded, dev)?
+    } else {
+        Settings::from_loaded_without_key(&loaded, dev)?
+    };
     match cli.command {
         Command::Serve(_) => serve(settings).await,
         Command::Migrate => {
             telemetry::init(settings.log_format, &settings.log_level);
             let db = Database::open(&settings.database, &settings.pool, settings.role).await?;
             db.close().await;
-            println!("database {:?} is migrated to the latest schema", settings.database);
+            let m = &db.migrated;
+            if m.applied.is_empty() {
+                println!("database {:?} was already at the latest schema", settings.database);
+            } else {
+                println!(
+                    "database {:?} is migrated to the latest schema: applied {} in {:.1} s",
+                    settings.database,
+                    m.applied.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    m.took.as_secs_f64()
+                );
+            }
             Ok(())
         }
         Command::Workspace(cmd) => workspace(&settings, cmd).await,
@@ -617,7 +640,8 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
                 );
                 println!("{}", g.token);
             }
-            KeyCommand::Import { key, name } => {
+            KeyCommand::Import { key, name, jsonl: true } => import_keys(&admin, key, &name).await?,
+            KeyCommand::Import { key, name, jsonl: false } => {
                 let owner_scoped = key.owner_scoped;
                 let (ws, scopes, limits) = key.resolve(&admin).await?;
                 let mut token = String::new();
@@ -643,7 +667,11 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
                             k.workspace_id.to_string(),
                             k.name.clone(),
                             scopes.join(","),
-                            (if k.owner_scoped { "yes" } else { "no" }).to_owned(),
+                            match (&k.owner, k.owner_scoped) {
+                                (Some(owner), _) => owner.clone(),
+                                (None, true) => "(its own)".to_owned(),
+                                (None, false) => "-".to_owned(),
+                            },
                             time_fmt::format(k.created_at),
                             fmt(k.last_used_at),
                             fmt(k.revoked_at),
@@ -668,6 +696,101 @@ async fn key(settings: &Settings, cmd: KeyCommand) -> anyhow::Result<()> {
 }
 
 /// `--expires`: a duration from now (`90d`) or a time (RFC 3339).
+/// One line of `hookd key import --jsonl`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportLine {
+    key: String,
+    owner: Option<String>,
+    name: Option<String>,
+    expires: Option<String>,
+}
+
+/// `hookd key import --jsonl`: checks every line, then stores the keys one by one with a
+/// progress bar, skipping keys imported before.
+async fn import_keys(admin: &AdminService, args: NewKeyArgs, default_name: &str) -> anyhow::Result<()> {
+    use hookd_core::service::ServiceError;
+    use std::io::{BufRead, Write};
+    let owner_scoped = args.owner_scoped;
+    let (ws, scopes, limits) = args.resolve(admin).await?;
+    let mut keys = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for (i, line) in std::io::stdin().lock().lines().enumerate() {
+        let n = i + 1;
+        let line = line.context("cannot read the keys from standard input")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: ImportLine = match serde_json::from_str(&line) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(format!("line {n}: {e}"));
+                continue;
+            }
+        };
+        let expires_at = match parsed.expires.as_deref().map(parse_expiry).transpose() {
+            Ok(t) => t.or(limits.expires_at),
+            Err(e) => {
+                problems.push(format!("line {n}: expires: {e}"));
+                continue;
+            }
+        };
+        let line_limits = KeyLimits { expires_at, owner: parsed.owner.or_else(|| limits.owner.clone()) };
+        let name = parsed.name.as_deref().unwrap_or(default_name);
+        if let Some(first) = seen.insert(parsed.key.trim().to_owned(), n) {
+            problems.push(format!("line {n}: key: the same key as line {first}"));
+            continue;
+        }
+        match AdminService::check_import(&ws.id, name, parsed.key.trim(), scopes.clone(), owner_scoped, line_limits) {
+            Ok(k) => keys.push((n, k)),
+            Err(e) => problems.push(format!("line {n}: {e}")),
+        }
+    }
+    if !problems.is_empty() {
+        let shown = problems.len().min(20);
+        let more = problems.len() - shown;
+        anyhow::bail!(
+            "nothing was imported: {} line(s) are wrong:\n  {}{}",
+            problems.len(),
+            problems[..shown].join("\n  "),
+            if more > 0 { format!("\n  … and {more} more") } else { String::new() }
+        );
+    }
+    anyhow::ensure!(!keys.is_empty(), "standard input held no keys (one JSON object per line)");
+    let bar = crate::progress::items(keys.len() as u64, "importing keys");
+    let (mut imported, mut skipped) = (0usize, 0usize);
+    let mut out = std::io::stdout().lock();
+    for (n, key) in keys {
+        let line = match admin.import_checked(key).await {
+            Ok(k) => {
+                imported += 1;
+                serde_json::json!({"line": n, "id": k.id.as_str()})
+            }
+            Err(ServiceError::Conflict(why)) => {
+                skipped += 1;
+                serde_json::json!({"line": n, "skipped": why})
+            }
+            Err(e) => {
+                bar.finish_and_clear();
+                return Err(anyhow::Error::new(e).context(format!(
+                    "line {n} could not be stored ({imported} key(s) before it were); run the same import again \
+                     to go on: the keys stored already are skipped"
+                )));
+            }
+        };
+        writeln!(out, "{line}")?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    eprintln!(
+        "Imported {imported} key(s) into workspace {}{}; only their hashes are kept.",
+        ws.name,
+        if skipped > 0 { format!(" ({skipped} skipped: imported before)") } else { String::new() }
+    );
+    Ok(())
+}
+
 fn parse_expiry(raw: &str) -> anyhow::Result<time::OffsetDateTime> {
     if let Ok(d) = humantime::parse_duration(raw) {
         return Ok(time_fmt::now() + d);

@@ -175,6 +175,7 @@ pub async fn headers(
     responses(
         (status = 200, description = "Rotated; carries the new secret", body = Envelope<WebhookWithSecretResponse>),
         (status = 404, description = "No such webhook visible to this key", body = ErrorEnvelope),
+        (status = 409, description = "A `secret` was supplied for an ed25519 webhook, which rotates to a new key pair", body = ErrorEnvelope),
         (status = 422, description = "The supplied secret breaks a rule", body = ErrorEnvelope),
     ))]
 pub async fn rotate_secret(

@@ -55,8 +55,9 @@ pub(crate) async fn backlog_drain(http: &reqwest::Client, backlog: u64) -> anyho
     let batches = events.div_ceil(BATCH);
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
+    let bar = hookd::progress::items(events, "  publishing events");
     for _ in 0..4 {
-        let (http, url, key, next) = (http.clone(), url.clone(), h.key.clone(), next.clone());
+        let (http, url, key, next, bar) = (http.clone(), url.clone(), h.key.clone(), next.clone(), bar.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let b = next.fetch_add(1, Ordering::Relaxed);
@@ -67,39 +68,31 @@ pub(crate) async fn backlog_drain(http: &reqwest::Client, backlog: u64) -> anyho
                 let body = json!({"events": (0..n).map(|i| json!({"event": "bench.ping", "data": {"n": b * BATCH + i}})).collect::<Vec<_>>()});
                 let r = http.post(&url).bearer_auth(&key).json(&body).send().await?;
                 anyhow::ensure!(r.status().is_success(), "batch publish answered {}", r.status());
-                if b % 100 == 99 {
-                    eprint!("\r  {} of {events} events published", (b + 1) * BATCH);
-                }
+                bar.inc(n);
             }
         }));
     }
     for t in tasks {
         t.await??;
     }
-    eprintln!("\r  {backlog} deliveries queued in {:.1} s; receivers back up", t.elapsed().as_secs_f64());
+    bar.finish_and_clear();
+    eprintln!("  {backlog} deliveries queued in {:.1} s; receivers back up", t.elapsed().as_secs_f64());
 
     sink.down.store(false, Ordering::Relaxed);
     let t0 = Instant::now();
-    let mut last_report = Instant::now();
+    let bar = hookd::progress::items(backlog, "  delivering the backlog");
     let deadline = Duration::from_secs(3600);
     while sink.count.load(Ordering::Relaxed) < backlog && t0.elapsed() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if last_report.elapsed() >= Duration::from_secs(5) {
-            let got = sink.count.load(Ordering::Relaxed);
-            eprint!(
-                "\r  {:>4.0}s  {got} delivered  {:>8.0}/s",
-                t0.elapsed().as_secs_f64(),
-                got as f64 / t0.elapsed().as_secs_f64()
-            );
-            last_report = Instant::now();
-        }
+        bar.set_position(sink.count.load(Ordering::Relaxed).min(backlog));
     }
+    bar.finish_and_clear();
     let took = t0.elapsed().as_secs_f64();
     let delivered = sink.count.load(Ordering::Relaxed);
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
     let peak = *peak.lock().unwrap();
-    eprintln!("\r  done: {delivered} of {backlog} delivered in {took:.1} s            ");
+    eprintln!("  done: {delivered} of {backlog} delivered in {took:.1} s");
     h.stop().await;
     let rate = delivered as f64 / took;
     let mut f = Figure::throughput("S5 backlog drain", rate, f64::NAN);

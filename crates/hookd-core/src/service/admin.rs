@@ -305,10 +305,9 @@ impl AdminService {
         Err(StoreError::Conflict { constraint: "api_key_id" }.into())
     }
 
-    /// Imports a key the product already issued, so its customer keeps using it. Only
-    /// its hash is kept; the key itself is never shown again.
-    pub async fn import_key(
-        &self,
+    /// The key [`Self::import_key`] would store, or the fields that are wrong; writes
+    /// nothing (a bulk import checks every key before it imports the first).
+    pub fn check_import(
         workspace: &WorkspaceId,
         name: &str,
         token: &str,
@@ -327,6 +326,26 @@ impl AdminService {
         let mut key = imported.expect("checked above");
         key.expires_at = expires_at;
         key.owner = owner;
+        Ok(key)
+    }
+
+    /// Imports a key the product already issued, so its customer keeps using it. Only
+    /// its hash is kept; the key itself is never shown again.
+    pub async fn import_key(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+        token: &str,
+        scopes: Vec<Scope>,
+        owner_scoped: bool,
+        limits: KeyLimits,
+    ) -> Result<ApiKey, ServiceError> {
+        let key = Self::check_import(workspace, name, token, scopes, owner_scoped, limits)?;
+        self.import_checked(key).await
+    }
+
+    /// Stores a key [`Self::check_import`] accepted. A key imported before is a 409.
+    pub async fn import_checked(&self, mut key: ApiKey) -> Result<ApiKey, ServiceError> {
         for _ in 0..KEY_ID_ATTEMPTS {
             match self.store.create_api_key(&key).await {
                 Ok(()) => return Ok(key),

@@ -333,11 +333,11 @@ impl WebhookService {
         }
         let wh = self.get(who, id).await?;
         if supplied.is_some() && wh.signing == SigningScheme::Ed25519 {
-            return Err(FieldErrors::single(
-                "secret",
-                "applies to hmac signing only: rotating an ed25519 webhook generates a new key pair",
-            )
-            .into());
+            // The body is valid; the webhook it is sent to is what makes it wrong.
+            return Err(ServiceError::Conflict(
+                "secret applies to hmac signing only: this webhook signs with ed25519, and rotating it without a \
+                 secret generates a new key pair",
+            ));
         }
         if let Some(s) = &supplied {
             // Setting the secret it already has changes nothing, and must not start an

@@ -237,6 +237,17 @@ impl DatabaseUrl {
 impl Settings {
     /// Validates a loaded configuration.
     pub fn from_loaded(loaded: &Loaded, dev: bool) -> Result<Self, ConfigError> {
+        Self::validate(loaded, dev, true)
+    }
+
+    /// [`Self::from_loaded`] for the commands that never open a signing secret
+    /// (`hookd migrate`, `workspace`, `key`, `backup`): a PostgreSQL deployment's
+    /// `encryption_key` is not required to run them.
+    pub fn from_loaded_without_key(loaded: &Loaded, dev: bool) -> Result<Self, ConfigError> {
+        Self::validate(loaded, dev, false)
+    }
+
+    fn validate(loaded: &Loaded, dev: bool, needs_key: bool) -> Result<Self, ConfigError> {
         let c = &loaded.config;
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             key: key.to_owned(),
@@ -275,7 +286,7 @@ impl Settings {
             .as_ref()
             .map(|k| EncryptionKey::from_base64(k.expose()).map_err(|e| invalid("encryption_key", e.to_string())))
             .transpose()?;
-        if database.is_shared() && encryption_key.is_none() {
+        if needs_key && database.is_shared() && encryption_key.is_none() {
             return Err(invalid(
                 "encryption_key",
                 "is required with a postgres:// database_url: every node must seal and open signing secrets with \

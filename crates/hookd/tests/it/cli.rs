@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use hookd_test_support::{run_cli, HookdProcess};
+use hookd_test_support::{run_cli, run_cli_with_input, HookdProcess};
 use serde_json::json;
 
 use crate::seed_webhook;
@@ -205,6 +205,7 @@ async fn every_command_explains_itself_with_an_example() {
         vec!["workspace", "create", "--help"],
         vec!["workspace", "list", "--help"],
         vec!["key", "create", "--help"],
+        vec!["key", "import", "--help"],
         vec!["key", "list", "--help"],
         vec!["key", "revoke", "--help"],
         vec!["config", "check", "--help"],
@@ -234,9 +235,88 @@ async fn every_command_explains_itself_with_an_example() {
     let commit = out.lines().find_map(|l| l.strip_prefix("commit:")).expect("a commit line").trim();
     assert!(commit == "unknown" || commit.len() >= 12, "{out}");
     assert!(out.contains("target:") && out.contains("built in:") && out.contains("features:"), "{out}");
+    let (code, out, err) = run_cli(bin(), dir.path(), &["migrate"], &[]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("migrated to the latest schema: applied 0001 init, 0002"), "{out}");
+    assert!(err.contains("applying database migrations"), "each migration is logged: {err}");
+    assert_quiet(&err);
     let (code, out, _) = run_cli(bin(), dir.path(), &["migrate"], &[]).await;
     assert_eq!(code, 0);
-    assert!(out.contains("migrated"), "{out}");
+    assert!(out.contains("already at the latest schema"), "{out}");
+}
+
+/// Progress bars draw on a terminal only: piped output has no carriage returns or
+/// terminal escapes.
+fn assert_quiet(stderr: &str) {
+    assert!(!stderr.contains('\r') && !stderr.contains('\u{1b}'), "progress drawn on a pipe: {stderr:?}");
+}
+
+#[tokio::test]
+async fn keys_are_imported_in_bulk_after_every_line_is_checked_and_a_rerun_skips_the_stored_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run_cli(bin(), dir.path(), &["workspace", "create", "--name", "acme"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let import = ["key", "import", "--workspace", "acme", "--scopes", "*", "--jsonl"];
+
+    // One bad line among good ones: every problem is named, and nothing is stored.
+    let lines = concat!(
+        r#"{"key": "cust-key-0001-aaaaaaaaaaaaaaaa", "owner": "cus_1"}"#,
+        "\n",
+        r#"{"key": "short"}"#,
+        "\n\n",
+        r#"{"key": "cust-key-0001-aaaaaaaaaaaaaaaa"}"#,
+        "\n",
+        r#"{"key": "cust-key-0002-bbbbbbbbbbbbbbbb", "colour": "red"}"#,
+        "\n",
+        r#"{"key": "cust-key-0003-cccccccccccccccc", "expires": "someday"}"#,
+        "\n",
+    );
+    let (code, out, err) = run_cli_with_input(bin(), dir.path(), &import, &[], lines.as_bytes()).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("nothing was imported: 4 line(s) are wrong"), "{err}");
+    assert!(err.contains("line 2: invalid request: key: must be 16 to 512"), "{err}");
+    assert!(err.contains("line 4: key: the same key as line 1"), "{err}");
+    assert!(err.contains("line 5: unknown field `colour`"), "{err}");
+    assert!(err.contains("line 6: expires:"), "{err}");
+    let (_, listed, _) = run_cli(bin(), dir.path(), &["key", "list", "--workspace", "acme"], &[]).await;
+    assert_eq!(listed.lines().count(), 1, "only the header: {listed}");
+
+    let good = concat!(
+        r#"{"key": "cust-key-0001-aaaaaaaaaaaaaaaa", "owner": "cus_1"}"#,
+        "\n",
+        r#"{"key": "cust-key-0002-bbbbbbbbbbbbbbbb", "name": "second", "expires": "30d"}"#,
+        "\n",
+    );
+    let (code, out, err) = run_cli_with_input(bin(), dir.path(), &import, &[], good.as_bytes()).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_quiet(&err);
+    let results: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(results.len(), 2, "{out}");
+    assert_eq!(results[0]["line"], 1);
+    assert!(results[1]["id"].as_str().unwrap().starts_with("key_"), "{out}");
+    assert!(err.contains("Imported 2 key(s) into workspace acme"), "{err}");
+    let (_, listed, _) = run_cli(bin(), dir.path(), &["key", "list", "--workspace", "acme"], &[]).await;
+    assert!(listed.contains("cus_1") && listed.contains("second"), "{listed}");
+
+    // Run again with one more: the two stored already are skipped.
+    let more = format!("{good}{}\n", r#"{"key": "cust-key-0004-dddddddddddddddd"}"#);
+    let (code, out, err) = run_cli_with_input(bin(), dir.path(), &import, &[], more.as_bytes()).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let results: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(results[0]["skipped"], "this key has been imported already");
+    assert_eq!(results[1]["skipped"], "this key has been imported already");
+    assert!(results[2]["id"].as_str().unwrap().starts_with("key_"), "{out}");
+    assert!(err.contains("Imported 1 key(s) into workspace acme (2 skipped: imported before)"), "{err}");
+
+    // The imported keys work, each as its owner.
+    let mut p = HookdProcess::serve(bin(), dir.path(), &[], &[]).await;
+    let c = p.client(Some("cust-key-0001-aaaaaaaaaaaaaaaa".to_owned()));
+    let created = crate::create(&c, &json!({"url": "https://example.com/cus-1", "events": ["*"]})).await;
+    assert_eq!(created["owner"], "cus_1");
+    let other = p.client(Some("cust-key-0004-dddddddddddddddd".to_owned()));
+    other.get("/v1/webhooks").await.assert_status(200);
+    assert!(p.terminate().await.success());
 }
 
 #[tokio::test]
@@ -481,4 +561,29 @@ async fn backup_copies_a_running_deployment_and_restore_puts_it_back() {
     let urls: Vec<&str> = list.data().as_array().unwrap().iter().map(|w| w["url"].as_str().unwrap()).collect();
     assert_eq!(urls, ["https://example.com/kept"]);
     assert!(p.terminate().await.success());
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (HOOKD_TEST_DATABASE_URL); run with `-- --include-ignored` (README)"]
+async fn migrate_and_provisioning_run_on_postgres_without_the_encryption_key() {
+    if !hookd_test_support::on_postgres() {
+        return;
+    }
+    let db = hookd_test_support::fresh_postgres_database().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("HOOKD_DATABASE_URL", db.url())];
+    // Ahead of a deploy, from one place: no signing secret is opened, so no key is needed.
+    let (code, out, err) = run_cli(bin(), dir.path(), &["migrate"], &env).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("applied 0001 init"), "{out}");
+    assert_quiet(&err);
+    let (code, out, _) = run_cli(bin(), dir.path(), &["migrate"], &env).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("already at the latest schema"), "{out}");
+    let (code, _, err) = run_cli(bin(), dir.path(), &["workspace", "create", "--name", "acme"], &env).await;
+    assert_eq!(code, 0, "{err}");
+    // A server does need it, and says how to make one.
+    let (code, _, err) = run_cli(bin(), dir.path(), &["serve"], &env).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("encryption_key") && err.contains("openssl rand"), "{err}");
 }
