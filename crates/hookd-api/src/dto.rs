@@ -351,6 +351,8 @@ impl From<CreateWebhookRequest> for NewWebhook {
             signing: r.signing,
             ordering: r.ordering,
             channels: r.channels,
+            uid: None,
+            protocol: None,
         }
     }
 }
@@ -446,6 +448,7 @@ impl UpdateWebhookRequest {
             parsed_filter: None,
             ordering: self.ordering.flatten(),
             channels: self.channels,
+            uid: None,
         })
     }
 }
@@ -600,6 +603,7 @@ impl From<PublishEventRequest> for hookd_core::domain::NewEvent {
             occurred_at: r.occurred_at,
             ordering_key: r.ordering_key,
             channels: r.channels,
+            tags: None,
         }
     }
 }

@@ -172,6 +172,8 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
             updated_at: now,
             ordering: Default::default(),
             channels: Vec::new(),
+            uid: None,
+            protocol: Default::default(),
         };
         store.insert_webhook(&w).await?;
         webhooks.push(w.id);
@@ -207,6 +209,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
             deliveries: targets.len() as i64,
             ordering_key: None,
             channels: Vec::new(),
+            tags: Vec::new(),
         };
         let deliveries: Vec<Delivery> = targets
             .iter()

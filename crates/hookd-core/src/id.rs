@@ -47,6 +47,18 @@ macro_rules! uuid_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// The id spelt with `prefix` in place of its own, as another API names it
+            /// (the Svix-compatible API's `ep_…` for a webhook's `wh_…`).
+            pub fn with_prefix(&self, prefix: &str) -> String {
+                format!("{prefix}{}", &self.0[$prefix.len()..])
+            }
+
+            /// Parses an id spelt with `prefix` in place of this kind's own.
+            pub fn parse_with_prefix(s: &str, prefix: &str) -> Result<Self, ParseIdError> {
+                let rest = s.strip_prefix(prefix).ok_or(ParseIdError { kind: $kind, prefix: $prefix })?;
+                Self::parse(&format!("{}{rest}", $prefix))
+            }
         }
 
         impl fmt::Display for $name {

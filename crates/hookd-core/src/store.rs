@@ -160,6 +160,7 @@ pub struct WebhookSettings {
     pub filter: Option<crate::domain::Filter>,
     pub ordering: crate::domain::DeliveryOrdering,
     pub channels: Vec<String>,
+    pub uid: Option<String>,
     /// Set when the webhook is (re-)enabled: `failure_count` restarts from zero.
     pub reset_failures: bool,
     pub updated_at: OffsetDateTime,
@@ -478,4 +479,64 @@ pub trait Store: Send + Sync + 'static {
     async fn add_webhook_stats(&self, rows: &[StatRow]) -> StoreResult<()>;
     /// The statistics rows of these webhooks for the hours from `since`.
     async fn webhook_stats(&self, webhooks: &[WebhookId], since: OffsetDateTime) -> StoreResult<Vec<StatRow>>;
+
+    // Records (applications, event types).
+    /// Conflict `record_id` or `record_uid` when either is taken.
+    async fn insert_record(&self, record: &crate::domain::Record) -> StoreResult<()>;
+    /// The record of `kind` whose id, or else whose uid, is `id_or_uid`.
+    async fn get_record(
+        &self,
+        workspace: &WorkspaceId,
+        kind: crate::domain::RecordKind,
+        id_or_uid: &str,
+    ) -> StoreResult<Option<crate::domain::Record>>;
+    /// A page of records of `kind` ordered by id: after `page.after` ascending, or before
+    /// `page.before` descending.
+    async fn list_records(
+        &self,
+        workspace: &WorkspaceId,
+        kind: crate::domain::RecordKind,
+        page: &RecordPage,
+    ) -> StoreResult<Vec<crate::domain::Record>>;
+    /// Replaces a record's uid, body and `updated_at`; false when it does not exist.
+    async fn update_record(&self, record: &crate::domain::Record) -> StoreResult<bool>;
+    async fn delete_record(
+        &self,
+        workspace: &WorkspaceId,
+        kind: crate::domain::RecordKind,
+        id: &str,
+    ) -> StoreResult<bool>;
+
+    /// A page of the workspace's events, newest first (older than `page.before`).
+    async fn list_events(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &EventFilter,
+        page: &PageRequest<EventId>,
+    ) -> StoreResult<Vec<Event>>;
+}
+
+/// Which records a list returns, and in which order.
+#[derive(Debug, Clone, Default)]
+pub struct RecordPage {
+    pub limit: u32,
+    /// Newest id first, starting below this id (or from the last, when `None`).
+    pub descending: bool,
+    /// Continue after this id (ascending) or before it (descending).
+    pub from: Option<String>,
+}
+
+/// Which events [`Store::list_events`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only events published for this owner.
+    pub owner: Option<String>,
+    /// Only events of these types (any of them).
+    pub event_types: Vec<String>,
+    /// Only events sent to this channel.
+    pub channel: Option<String>,
+    /// Only events with this tag.
+    pub tag: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 #[cfg(doc)]
 use hookd_core::domain::attempt_headers;
-use hookd_core::domain::{DeliveryJob, SigningScheme};
+use hookd_core::domain::{DeliveryJob, SigningScheme, WebhookProtocol};
 use hookd_core::service::WebhookRoute;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use reqwest::StatusCode;
@@ -139,7 +139,8 @@ impl Sender {
             return fail("blocked_address", b.to_string(), Vec::new());
         }
         let (headers, request_headers) = self.headers(route, job, started_at);
-        let sent = self.client.post(url).headers(headers).body(job.body.as_bytes().to_vec()).send().await;
+        let body = body_for(route, job);
+        let sent = self.client.post(url).headers(headers).body(body.as_bytes().to_vec()).send().await;
         let mut res = match sent {
             Ok(r) => r,
             Err(e) => {
@@ -201,7 +202,7 @@ impl Sender {
         job: &DeliveryJob,
         now: OffsetDateTime,
     ) -> (HeaderMap, Vec<(String, String)>) {
-        let body = job.body.as_bytes();
+        let body = body_for(route, job).as_bytes();
         let ts = now.unix_timestamp();
         let secrets = route.signing_secrets(now);
         let mut h = HeaderMap::with_capacity(10);
@@ -211,24 +212,38 @@ impl Sender {
         h.insert(HeaderName::from_static("x-hookd-event"), value(&job.event_type));
         h.insert(HeaderName::from_static("x-hookd-delivery"), value(job.delivery_id.as_str()));
         h.insert(HeaderName::from_static("x-hookd-attempt"), HeaderValue::from(job.attempts + 1));
-        h.insert(HeaderName::from_static("webhook-id"), value(job.event_id.as_str()));
-        h.insert(HeaderName::from_static("webhook-timestamp"), HeaderValue::from(ts));
-        let mut logged = Vec::with_capacity(2 + route.headers.len());
+        let mut logged = Vec::with_capacity(4 + route.headers.len());
+        // Svix's protocol names the message `msg_…` and signs that id.
+        let (msg_id, signature_header) = match route.webhook.protocol {
+            WebhookProtocol::Standard => {
+                h.insert(HeaderName::from_static("webhook-id"), value(job.event_id.as_str()));
+                h.insert(HeaderName::from_static("webhook-timestamp"), HeaderValue::from(ts));
+                (job.event_id.as_str().to_owned(), "webhook-signature")
+            }
+            WebhookProtocol::Svix => {
+                let msg_id = job.event_id.with_prefix(SVIX_MESSAGE_PREFIX);
+                h.insert(HeaderName::from_static("svix-id"), value(&msg_id));
+                h.insert(HeaderName::from_static("svix-timestamp"), HeaderValue::from(ts));
+                logged.push(("svix-id".to_owned(), msg_id.clone()));
+                logged.push(("svix-timestamp".to_owned(), ts.to_string()));
+                (msg_id, "svix-signature")
+            }
+        };
         let standard = match route.webhook.signing {
             SigningScheme::Hmac => {
                 let hmac = signing::body_hmac(secrets[0].as_str(), body);
                 h.insert(self.options.signature_header.clone(), value(&hmac));
                 logged.push((self.options.signature_header.as_str().to_owned(), hmac));
-                signing::standard_header(secrets.iter().map(|s| s.as_str()), job.event_id.as_str(), ts, body)
+                signing::standard_header(secrets.iter().map(|s| s.as_str()), &msg_id, ts, body)
             }
             // No shared secret, so no body HMAC: `v1a` alone.
             SigningScheme::Ed25519 => {
                 let keys = secrets.iter().filter_map(|s| s.ed25519());
-                signing::ed25519_header(keys, job.event_id.as_str(), ts, body)
+                signing::ed25519_header(keys, &msg_id, ts, body)
             }
         };
-        h.insert(HeaderName::from_static("webhook-signature"), value(&standard));
-        logged.push(("webhook-signature".to_owned(), standard));
+        h.insert(HeaderName::from_static(signature_header), value(&standard));
+        logged.push((signature_header.to_owned(), standard));
         // The webhook's own headers, checked when they were set; the log shows their
         // names, not their values (which are often credentials).
         for (name, v) in &route.headers {
@@ -238,6 +253,18 @@ impl Sender {
             }
         }
         (h, logged)
+    }
+}
+
+/// The prefix of a message id in Svix's protocol (`msg_…` for the event's `evt_…`).
+pub const SVIX_MESSAGE_PREFIX: &str = "msg_";
+
+/// The body `route`'s webhook receives: hookd's, or the event's `data` alone for a webhook
+/// that speaks Svix's protocol.
+fn body_for<'a>(route: &WebhookRoute, job: &'a DeliveryJob) -> &'a str {
+    match route.webhook.protocol {
+        WebhookProtocol::Standard => &job.body,
+        WebhookProtocol::Svix => hookd_core::domain::Event::data_of_body(&job.body),
     }
 }
 
@@ -352,6 +379,8 @@ mod tests {
             updated_at: now,
             ordering: Default::default(),
             channels: Vec::new(),
+            uid: None,
+            protocol: Default::default(),
         };
         let route = WebhookRoute {
             url: url::Url::parse(&webhook.url),
@@ -413,6 +442,27 @@ mod tests {
         for pk in [new_pk, old_pk] {
             let ok = signing::verify(&signing::VerifyKey::PublicKey(pk), &pairs, b"{}", now.unix_timestamp(), 300);
             assert_eq!(ok.unwrap().scheme, "v1a");
+        }
+
+        // Svix's protocol: svix-* headers naming the message `msg_…`, signing the data
+        // alone, and the log shows what was sent.
+        route.webhook.signing = SigningScheme::Hmac;
+        route.webhook.protocol = WebhookProtocol::Svix;
+        route.secret = SigningSecret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
+        route.previous_secret = None;
+        let job = DeliveryJob { body: r#"{"id":"evt_1","event":"user.created","data":{"n":1}}"#.into(), ..job };
+        assert_eq!(body_for(&route, &job), r#"{"n":1}"#);
+        let (sent, logged) = sender.headers(&route, &job, now);
+        assert!(sent.get("webhook-id").is_none() && sent.get("webhook-signature").is_none());
+        let msg_id = sent["svix-id"].to_str().unwrap();
+        assert_eq!(msg_id, job.event_id.with_prefix("msg_"));
+        let pairs: Vec<(String, String)> =
+            sent.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())).collect();
+        let key = signing::VerifyKey::Secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
+        let ok = signing::verify(&key, &pairs, br#"{"n":1}"#, now.unix_timestamp(), 300);
+        assert_eq!(ok.unwrap().scheme, "v1", "verified as Svix's own Webhook class does");
+        for name in ["svix-id", "svix-timestamp", "svix-signature"] {
+            assert!(logged.iter().any(|(k, v)| k == name && v == sent[name].to_str().unwrap()), "{name} is logged");
         }
     }
 

@@ -56,6 +56,9 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// to read `deliveries_leased` (which lists exactly those) rather than walk a
     /// webhook's history in id order; PostgreSQL plans from statistics and needs no hint.
     const IN_FLIGHT_INDEX: &'static str;
+    /// The function that finds a string in another, `(haystack, needle)`, 0 when absent,
+    /// case-sensitive.
+    const POSITION: &'static str;
 
     fn begin(pools: &Self::Pools) -> impl Future<Output = StoreResult<Self::Tx>> + Send;
     fn commit(tx: Self::Tx) -> impl Future<Output = StoreResult<()>> + Send;
@@ -123,6 +126,7 @@ impl Dialect for Sqlite {
     const GREATEST: &'static str = "MAX";
     const JSON_TEXT_ROWS: &'static str = "SELECT value FROM json_each(?)";
     const IN_FLIGHT_INDEX: &'static str = " INDEXED BY deliveries_leased";
+    const POSITION: &'static str = "instr";
     const NUMBERS_FROM_COUNTER: bool = true;
 
     async fn begin(pools: &SqlitePools) -> StoreResult<Self::Tx> {
@@ -175,6 +179,12 @@ impl Dialect for Sqlite {
                     "api_key_id"
                 } else if msg.contains("webhooks.id") {
                     "webhook_id"
+                } else if msg.contains("webhooks_uid") {
+                    "webhook_uid"
+                } else if msg.contains("records_uid") || msg.contains("records.uid") {
+                    "record_uid"
+                } else if msg.contains("records.") {
+                    "record_id"
                 } else {
                     "unique"
                 };
@@ -220,6 +230,7 @@ impl Dialect for Postgres {
     const LEAST: &'static str = "LEAST";
     const GREATEST: &'static str = "GREATEST";
     const JSON_TEXT_ROWS: &'static str = "SELECT jsonb_array_elements_text(CAST(? AS jsonb))";
+    const POSITION: &'static str = "strpos";
     const IN_FLIGHT_INDEX: &'static str = "";
     const NUMBERS_FROM_COUNTER: bool = false;
 
@@ -266,6 +277,9 @@ impl Dialect for Postgres {
                     Some("api_keys_pkey") => "api_key_id",
                     Some("api_keys_imported") => "imported_key",
                     Some("webhooks_pkey") => "webhook_id",
+                    Some("webhooks_uid") => "webhook_uid",
+                    Some("records_uid") => "record_uid",
+                    Some("records_pkey") => "record_id",
                     _ => "unique",
                 };
                 StoreError::Conflict { constraint }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use hookd_core::crypto::Sealed;
 use hookd_core::domain::{
     ApiKey, Attempt, Delivery, DeliveryOrdering, DeliveryStatus, Event, Filter, PortalLink, Scope, SealedHeaders,
-    SigningScheme, StatRow, WebSession, Webhook, WebhookSecrets, Workspace,
+    SigningScheme, StatRow, WebSession, Webhook, WebhookProtocol, WebhookSecrets, Workspace,
 };
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::StoreError;
@@ -126,6 +126,8 @@ pub struct WebhookRow {
     public_key: Option<String>,
     ordering: String,
     channels: Option<String>,
+    uid: Option<String>,
+    protocol: String,
     number: i64,
 }
 
@@ -161,6 +163,8 @@ impl TryFrom<WebhookRow> for Webhook {
             signing: SigningScheme::parse(&r.signing).ok_or_else(|| corrupt("webhooks.signing", &r.signing))?,
             ordering: DeliveryOrdering::parse(&r.ordering).ok_or_else(|| corrupt("webhooks.ordering", &r.ordering))?,
             channels: channels_from(r.channels.as_deref(), "webhooks.channels")?,
+            uid: r.uid,
+            protocol: WebhookProtocol::parse(&r.protocol).ok_or_else(|| corrupt("webhooks.protocol", &r.protocol))?,
             headers: match (r.header_names, r.headers) {
                 (Some(names), Some(sealed)) => Some(SealedHeaders {
                     names: serde_json::from_str(&names).map_err(|e| corrupt("webhooks.header_names", e))?,
@@ -221,6 +225,7 @@ pub struct EventRow {
     owner: Option<String>,
     ordering_key: Option<String>,
     channels: Option<String>,
+    tags: Option<String>,
 }
 
 impl TryFrom<EventRow> for Event {
@@ -238,6 +243,7 @@ impl TryFrom<EventRow> for Event {
             owner: r.owner,
             ordering_key: r.ordering_key,
             channels: channels_from(r.channels.as_deref(), "events.channels")?,
+            tags: channels_from(r.tags.as_deref(), "events.tags")?,
         })
     }
 }
@@ -313,6 +319,8 @@ impl TryFrom<ClaimRow> for (Delivery, Event) {
             owner: r.e_owner,
             ordering_key: r.e_ordering_key,
             channels: r.e_channels,
+            // Tags find events; a delivery has no use for them.
+            tags: None,
         };
         Ok((Delivery::try_from(r.delivery)?, Event::try_from(event)?))
     }
@@ -447,3 +455,29 @@ impl TryFrom<StatRowRow> for StatRow {
 
 /// Reason recorded on a webhook disabled for failing continuously.
 pub const DISABLED_FAILING: &str = "failing";
+
+#[derive(sqlx::FromRow)]
+pub struct RecordRow {
+    workspace_id: String,
+    kind: String,
+    id: String,
+    uid: Option<String>,
+    body: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<RecordRow> for hookd_core::domain::Record {
+    type Error = StoreError;
+    fn try_from(r: RecordRow) -> Result<Self, StoreError> {
+        Ok(hookd_core::domain::Record {
+            workspace_id: WorkspaceId::parse(&r.workspace_id).map_err(|e| corrupt("records.workspace_id", e))?,
+            kind: hookd_core::domain::RecordKind::parse(&r.kind).ok_or_else(|| corrupt("records.kind", &r.kind))?,
+            id: r.id,
+            uid: r.uid,
+            body: r.body,
+            created_at: from_micros(r.created_at)?,
+            updated_at: from_micros(r.updated_at)?,
+        })
+    }
+}

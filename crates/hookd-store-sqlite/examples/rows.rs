@@ -54,6 +54,7 @@ async fn main() {
                 deliveries: 100,
                 ordering_key: None,
                 channels: Vec::new(),
+                tags: Vec::new(),
             };
             let ds: Vec<Delivery> =
                 hooks

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::domain::{ApiKey, Filter, SealedHeaders, SigningScheme};
+use crate::domain::{ApiKey, Filter, SealedHeaders, SigningScheme, WebhookProtocol};
 
 pub async fn bootstrap_happens_once(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
@@ -194,9 +194,18 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
     w.filter = Some(Filter::parse(&serde_json::json!({"data.country": {"$in": ["NL", "BE"]}})).unwrap());
     w.signing = SigningScheme::Ed25519;
     w.secrets.public_key = Some("whpk_old".into());
+    w.uid = Some("orders-endpoint".into());
+    w.protocol = WebhookProtocol::Svix;
     w.number = store.insert_webhook(&w).await.unwrap();
     let got = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
     assert_eq!((&got.headers, &got.filter), (&w.headers, &w.filter), "headers and filter round-trip");
+    assert_eq!((got.uid.as_deref(), got.protocol), (Some("orders-endpoint"), WebhookProtocol::Svix));
+    // A uid is unique among one owner's webhooks, and free for another owner.
+    let mut twin = webhook(&ws.id, &k, "https://example.com/twin");
+    twin.uid = w.uid.clone();
+    assert!(matches!(store.insert_webhook(&twin).await, Err(StoreError::Conflict { constraint: "webhook_uid" })));
+    twin.owner = Some("someone-else".into());
+    store.insert_webhook(&twin).await.unwrap();
     assert_eq!((got.signing, &got.secrets), (SigningScheme::Ed25519, &w.secrets), "and the signing scheme and key");
     let later = time_fmt::now() + Duration::from_secs(1);
     let settings = WebhookSettings {
@@ -211,11 +220,13 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
         filter: None,
         ordering: Default::default(),
         channels: Vec::new(),
+        uid: Some("renamed".into()),
         reset_failures: false,
         updated_at: later,
     };
     assert!(store.update_webhook_settings(&ws.id, &w.id, &settings).await.unwrap());
     let got = store.get_webhook(&ws.id, &w.id).await.unwrap().unwrap();
+    assert_eq!((got.uid.as_deref(), got.protocol), (Some("renamed"), WebhookProtocol::Svix), "the protocol stays");
     assert_eq!((got.url.as_str(), got.enabled, got.description.as_deref()), ("https://example.com/b", false, None));
     assert_eq!((got.failure_count, got.delivery_attempts), (3, 9), "settings must not touch counters");
     assert_eq!(got.secrets, w.secrets, "settings must not touch secrets");

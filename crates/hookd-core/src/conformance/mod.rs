@@ -24,10 +24,12 @@ use crate::time_fmt;
 
 mod accounts;
 mod deliveries;
+mod records;
 mod web;
 
 pub use accounts::*;
 pub use deliveries::*;
+pub use records::*;
 pub use web::*;
 
 /// Declares one test per check, so that one failing check never hides the others.
@@ -68,6 +70,8 @@ macro_rules! store_conformance_tests {
             portal_links_open_once
             attempts_are_counted_by_hour_and_latency
             ordered_deliveries_go_one_at_a_time_per_key
+            records_are_found_by_id_or_uid_and_paged_both_ways
+            events_are_listed_newest_first_by_owner_type_channel_and_tag
         );
     };
     (@each $make:path, $attrs:tt, $($check:ident)*) => {
@@ -129,6 +133,8 @@ fn webhook(ws: &WorkspaceId, created_by: &GeneratedKey, url: &str) -> Webhook {
         updated_at: now,
         ordering: Default::default(),
         channels: Vec::new(),
+        uid: None,
+        protocol: Default::default(),
     }
 }
 
@@ -152,6 +158,7 @@ fn event(ws: &WorkspaceId, producer_id: Option<&str>) -> Event {
         deliveries: 0,
         ordering_key: None,
         channels: Vec::new(),
+        tags: Vec::new(),
     }
 }
 

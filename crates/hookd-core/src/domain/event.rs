@@ -38,6 +38,8 @@ pub struct Event {
     pub ordering_key: Option<String>,
     /// The channels it was sent to (`channels_admit`); empty for none.
     pub channels: Vec<String>,
+    /// Labels to find it by (a Svix message's `tags`); they do not route it.
+    pub tags: Vec<String>,
 }
 
 impl Event {
@@ -52,6 +54,17 @@ impl Event {
         .to_string();
         // `head` is a JSON object; splice `data` in before its closing brace.
         format!("{},\"data\":{}}}", &head[..head.len() - 1], self.data)
+    }
+
+    /// The `data` of a body [`Event::body`] rendered: what a webhook speaking
+    /// [`WebhookProtocol::Svix`](crate::domain::WebhookProtocol::Svix) receives. The head
+    /// before it holds an id, a validated type and a time, none of which can contain
+    /// `,"data":`.
+    pub fn data_of_body(body: &str) -> &str {
+        match body.find(",\"data\":") {
+            Some(i) if body.ends_with('}') => &body[i + ",\"data\":".len()..body.len() - 1],
+            _ => body,
+        }
     }
 }
 
@@ -173,7 +186,15 @@ impl Attempt {
             &delivery.event_id,
             self.started_at.unix_timestamp(),
         );
-        derived.into_iter().map(|(k, v)| (k.to_owned(), v)).chain(self.request_headers.iter().cloned()).collect()
+        // A webhook speaking Svix's protocol sent its own id and timestamp headers (stored
+        // with the signature) instead of the standard ones.
+        let svix = self.request_headers.iter().any(|(k, _)| k == "svix-id");
+        derived
+            .into_iter()
+            .filter(|(k, _)| !(svix && k.starts_with("webhook-")))
+            .map(|(k, v)| (k.to_owned(), v))
+            .chain(self.request_headers.iter().cloned())
+            .collect()
     }
 }
 
@@ -296,6 +317,8 @@ pub struct NewEvent {
     pub ordering_key: Option<String>,
     /// See [`Event::channels`].
     pub channels: Option<Vec<String>>,
+    /// See [`Event::tags`].
+    pub tags: Option<Vec<String>>,
 }
 
 /// Checks an `ordering_key`: 1 to 255 characters, none of them a control character.
@@ -316,6 +339,31 @@ pub fn validate_producer_id(id: &str, errs: &mut FieldErrors, field: &str) {
 mod tests {
     use super::*;
 
+    fn test_event() -> Event {
+        Event {
+            id: EventId::generate(),
+            workspace_id: WorkspaceId::generate(),
+            event_type: "link.created".into(),
+            producer_id: None,
+            owner: None,
+            data: "{}".into(),
+            occurred_at: None,
+            created_at: time_fmt::now(),
+            deliveries: 1,
+            ordering_key: None,
+            channels: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_data_is_cut_back_out_of_the_body() {
+        for data in [r#"{"a":1,"data":{"b":[1,2]}}"#, "[]", r#""text, \"data\":""#, "null", r#"{"x":"}"}"#] {
+            let e = Event { data: data.into(), event_type: "user.created".into(), ..test_event() };
+            assert_eq!(Event::data_of_body(&e.body()), data);
+        }
+    }
+
     #[test]
     fn an_attempts_headers_are_the_derived_ones_then_its_signatures() {
         let now = time_fmt::now();
@@ -331,6 +379,7 @@ mod tests {
             deliveries: 1,
             ordering_key: None,
             channels: Vec::new(),
+            tags: Vec::new(),
         };
         let d = Delivery::new_in_flight(&e, &WebhookId::generate(), now);
         let mut a = Attempt {
@@ -403,6 +452,7 @@ mod tests {
             deliveries: 1,
             ordering_key: None,
             channels: Vec::new(),
+            tags: Vec::new(),
         };
         let body = e.body();
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -8,6 +8,7 @@ mod event;
 mod event_type;
 mod filter;
 mod headers;
+mod record;
 mod web;
 mod webhook;
 mod workspace;
@@ -28,11 +29,13 @@ pub use headers::{
     check_headers, headers_context, is_token, SealedHeaders, MASKED_VALUE, MAX_CUSTOM_HEADERS, MAX_CUSTOM_HEADER_BYTES,
     REFUSED_HEADERS, REFUSED_HEADER_PREFIXES,
 };
+pub use record::{Record, RecordKind};
 pub use web::{hour_of, latency_bucket, Health, PortalLink, StatRow, StatsTally, WebSession, LATENCY_BOUNDS_MS};
 pub(crate) use webhook::check_metadata;
 pub use webhook::{
-    generate_signing_secret, validate_owner, validate_signing_secret, validate_url, AddressCheck, DeliveryOrdering,
-    NewWebhook, SigningScheme, Webhook, WebhookChanges, WebhookRules, WebhookSecrets,
+    generate_signing_secret, validate_owner, validate_signing_secret, validate_uid, validate_url, AddressCheck,
+    DeliveryOrdering, NewWebhook, SigningScheme, Webhook, WebhookChanges, WebhookProtocol, WebhookRules,
+    WebhookSecrets,
 };
 pub use workspace::{validate_external_id, validate_workspace_name, Workspace};
 

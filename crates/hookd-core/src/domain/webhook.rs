@@ -61,6 +61,10 @@ pub struct Webhook {
     pub ordering: DeliveryOrdering,
     /// The channels it listens to; empty for every event (see `channels_admit`).
     pub channels: Vec<String>,
+    /// Its own name, unique among its owner's webhooks (a Svix endpoint's `uid`).
+    pub uid: Option<String>,
+    /// What its deliveries look like.
+    pub protocol: WebhookProtocol,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -100,6 +104,37 @@ impl SigningScheme {
         match s {
             "hmac" => Some(Self::Hmac),
             "ed25519" => Some(Self::Ed25519),
+            _ => None,
+        }
+    }
+}
+
+/// What a webhook's deliveries look like.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookProtocol {
+    /// hookd's body (`{"id", "event", "created_at", "data"}`) and Standard Webhooks'
+    /// `webhook-id`, `webhook-timestamp` and `webhook-signature` headers.
+    #[default]
+    Standard,
+    /// As Svix sends them, for receivers written against Svix: the event's `data` alone
+    /// as the body, and `svix-id` (`msg_…`), `svix-timestamp` and `svix-signature`.
+    /// Webhooks created through the Svix-compatible API speak it.
+    Svix,
+}
+
+impl WebhookProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Svix => "svix",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "standard" => Some(Self::Standard),
+            "svix" => Some(Self::Svix),
             _ => None,
         }
     }
@@ -204,6 +239,10 @@ pub struct NewWebhook {
     pub ordering: Option<DeliveryOrdering>,
     /// Default none: every event.
     pub channels: Option<Vec<String>>,
+    /// Unique among the owner's webhooks; default none.
+    pub uid: Option<String>,
+    /// Default [`WebhookProtocol::Standard`].
+    pub protocol: Option<WebhookProtocol>,
 }
 
 /// A change request (PATCH). `None` leaves a field alone; `description: Some(None)`
@@ -227,6 +266,8 @@ pub struct WebhookChanges {
     pub ordering: Option<DeliveryOrdering>,
     /// Replaces the channels; `Some(None)` or an empty list listens to every event.
     pub channels: Option<Option<Vec<String>>>,
+    /// `Some(None)` clears it.
+    pub uid: Option<Option<String>>,
 }
 
 impl WebhookChanges {
@@ -241,6 +282,7 @@ impl WebhookChanges {
             && self.filter.is_none()
             && self.ordering.is_none()
             && self.channels.is_none()
+            && self.uid.is_none()
     }
 }
 
@@ -284,6 +326,9 @@ impl WebhookRules {
         if let Some(c) = &req.channels {
             check_channels(c, MAX_WEBHOOK_CHANNELS, "channels", &mut errs);
         }
+        if let Some(Err(m)) = req.uid.as_deref().map(validate_uid) {
+            errs.push("uid", m);
+        }
         req.parsed_filter = req.filter.as_ref().and_then(|f| parse_filter(f, &mut errs));
         errs.into_result()
     }
@@ -317,6 +362,9 @@ impl WebhookRules {
         }
         if let Some(Some(c)) = &ch.channels {
             check_channels(c, MAX_WEBHOOK_CHANNELS, "channels", &mut errs);
+        }
+        if let Some(Some(Err(m))) = ch.uid.as_ref().map(|u| u.as_deref().map(validate_uid)) {
+            errs.push("uid", m);
         }
         errs.into_result()
     }
@@ -393,6 +441,15 @@ pub(crate) fn check_metadata(m: &BTreeMap<String, String>, errs: &mut FieldError
 
 /// Owners: 1–128 visible ASCII characters (the product's own id for a sub-account, an
 /// OAuth client id, a key id).
+/// A caller's own unique name for an object (a Svix `uid`): 1 to 256 of a-z, A-Z, 0-9,
+/// `-`, `_` and `.`.
+pub fn validate_uid(uid: &str) -> Result<(), String> {
+    if uid.is_empty() || uid.len() > 256 || !uid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        return Err("must be 1 to 256 characters of a-z, A-Z, 0-9, '-', '_' and '.'".into());
+    }
+    Ok(())
+}
+
 pub fn validate_owner(owner: &str) -> Result<(), String> {
     if owner.is_empty() || owner.len() > 128 || !owner.bytes().all(|b| b.is_ascii_graphic()) {
         return Err("must be 1 to 128 visible ASCII characters".into());

@@ -27,11 +27,22 @@ pub struct Principal {
     /// Callers without an owner see only webhooks without one
     /// (`owner_visibility = "unowned"`).
     unowned_only: bool,
+    /// The owner a request acts for on the caller's behalf (a Svix application).
+    as_owner: Option<String>,
 }
 
 impl Principal {
     pub fn new(key: Arc<ApiKey>) -> Self {
-        Self { key, acting_in: None, unowned_only: false }
+        Self { key, acting_in: None, unowned_only: false, as_owner: None }
+    }
+
+    /// This caller acting for `owner`: it sees and creates only the owner's webhooks
+    /// and events. `None` when the caller has an owner of its own and it is another.
+    pub fn for_owner(&self, owner: &str) -> Option<Self> {
+        match self.owner() {
+            Some(own) if own != owner => None,
+            _ => Some(Self { as_owner: Some(owner.to_owned()), ..self.clone() }),
+        }
     }
 
     /// An admin key acting in `workspace`, with every scope there.
@@ -60,6 +71,9 @@ impl Principal {
 
     /// The owner this caller acts for, whose webhooks alone it sees and creates.
     pub fn owner(&self) -> Option<String> {
+        if let Some(o) = &self.as_owner {
+            return Some(o.clone());
+        }
         if self.acting_in.is_some() {
             return None;
         }

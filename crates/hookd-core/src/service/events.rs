@@ -184,6 +184,9 @@ impl EventService {
         if let Some(c) = &req.channels {
             check_channels(c, MAX_EVENT_CHANNELS, &format!("{prefix}channels"), errs);
         }
+        if let Some(t) = &req.tags {
+            check_channels(t, MAX_EVENT_CHANNELS, &format!("{prefix}tags"), errs);
+        }
         if let Some(Err(m)) = req.owner.as_deref().map(crate::domain::validate_owner) {
             errs.push(format!("{prefix}owner"), m);
         }
@@ -220,6 +223,7 @@ impl EventService {
                 event_type,
                 ordering_key: req.ordering_key,
                 channels: req.channels.unwrap_or_default(),
+                tags: req.tags.unwrap_or_default(),
             };
             // Parsed only when a subscribed webhook has a filter, and then once.
             let mut data: Option<serde_json::Value> = None;
@@ -326,6 +330,7 @@ impl EventService {
             deliveries: 1,
             ordering_key: None,
             channels: Vec::new(),
+            tags: Vec::new(),
         };
         let delivery = Delivery::new_in_flight(&event, &webhook.id, now);
         let job = DeliveryJob::new(&delivery, event.body().into());

@@ -158,6 +158,8 @@ impl WebhookService {
             filter: req.parsed_filter,
             ordering: req.ordering.unwrap_or_default(),
             channels: req.channels.unwrap_or_default(),
+            uid: req.uid,
+            protocol: req.protocol.unwrap_or_default(),
             created_at: now,
             updated_at: now,
         };
@@ -254,6 +256,10 @@ impl WebhookService {
                 Some(c) => c.unwrap_or_default(),
                 None => current.channels.clone(),
             },
+            uid: match changes.uid {
+                Some(u) => u,
+                None => current.uid.clone(),
+            },
             reset_failures,
             updated_at: time_fmt::now(),
         };
@@ -275,6 +281,7 @@ impl WebhookService {
             filter: settings.filter,
             ordering: settings.ordering,
             channels: settings.channels,
+            uid: settings.uid,
             failure_count: if reset_failures { 0 } else { current.failure_count },
             updated_at: settings.updated_at,
             ..current

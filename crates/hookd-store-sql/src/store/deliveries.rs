@@ -26,7 +26,8 @@ pub(super) async fn insert_events<D: Dialect>(
                 .bind(rec.deliveries.len() as i64)
                 .bind(&e.owner)
                 .bind(&e.ordering_key)
-                .bind(channels_json(&e.channels));
+                .bind(channels_json(&e.channels))
+                .bind(channels_json(&e.tags));
         });
         q.push(" ON CONFLICT DO NOTHING RETURNING id");
         let rows: Vec<(String,)> = tx.fetch_all(q).await?;

@@ -5,14 +5,14 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use hookd_core::domain::{
-    ApiKey, Attempt, Delivery, DeliveryStatus, Event, PortalLink, StatRow, WebSession, Webhook, WebhookSecrets,
-    Workspace,
+    ApiKey, Attempt, Delivery, DeliveryStatus, Event, PortalLink, Record, RecordKind, StatRow, WebSession, Webhook,
+    WebhookSecrets, Workspace,
 };
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::{
-    Claim, DeliveryFilter, DeliveryResult, IdempotencyClaim, IdempotencyRequest, InsertedEvent, NewEventRecord,
-    NextStep, PageRequest, Store, StoreError, StoreResult, StoredResponse, WebhookFilter, WebhookSettings,
-    WorkspaceFilter,
+    Claim, DeliveryFilter, DeliveryResult, EventFilter, IdempotencyClaim, IdempotencyRequest, InsertedEvent,
+    NewEventRecord, NextStep, PageRequest, RecordPage, Store, StoreError, StoreResult, StoredResponse, WebhookFilter,
+    WebhookSettings, WorkspaceFilter,
 };
 use time::OffsetDateTime;
 
@@ -25,6 +25,7 @@ use crate::{Dialect, Sql, SqlStore};
 
 mod deliveries;
 mod limits;
+mod records;
 mod web;
 mod webhooks;
 mod workspaces;
@@ -34,13 +35,13 @@ use deliveries::cancel_open_deliveries;
 const WEBHOOK_COLUMNS: &str =
     "id, workspace_id, created_by, owner, url, events, description, enabled, disabled_reason, \
      failure_count, delivery_attempts, last_delivered_at, metadata, rate_limit, secret, previous_secret, \
-     previous_secret_expires_at, created_at, updated_at, header_names, headers, payload_filter, signing, public_key, ordering, channels";
+     previous_secret_expires_at, created_at, updated_at, header_names, headers, payload_filter, signing, public_key, ordering, channels, uid, protocol";
 
 const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, event_id, event_type, status, attempts, schedule_base, \
      next_attempt_at, last_status_code, last_error, created_at, updated_at, ordering_key";
 
 const EVENT_COLUMNS: &str =
-    "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries, owner, ordering_key, channels";
+    "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries, owner, ordering_key, channels, tags";
 
 const API_KEY_COLUMNS: &str = "id, workspace_id, name, prefix, secret_hash, scopes, owner_scoped, created_at, \
      last_used_at, revoked_at, expires_at, owner";
@@ -228,7 +229,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         let sql = Sql::new(
             "UPDATE webhooks SET url = ?, events = ?, description = ?, enabled = ?, disabled_reason = ?, \
              metadata = ?, rate_limit = ?, updated_at = ?, header_names = ?, headers = ?, payload_filter = ?, \
-             ordering = ?, channels = ?, failure_count = CASE WHEN ? THEN 0 ELSE failure_count END, \
+             ordering = ?, channels = ?, uid = ?, failure_count = CASE WHEN ? THEN 0 ELSE failure_count END, \
              failing_since = CASE WHEN ? THEN NULL ELSE failing_since END \
              WHERE workspace_id = ? AND id = ?",
         )
@@ -245,6 +246,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         .bind(s.filter.as_ref().map(|f| json(f.source())))
         .bind(s.ordering.as_str())
         .bind(channels_json(&s.channels))
+        .bind(&s.uid)
         .bind(s.reset_failures)
         .bind(s.reset_failures)
         .bind(workspace.as_str())
@@ -483,9 +485,6 @@ impl<D: Dialect> Store for SqlStore<D> {
         if let Some(from) = &filter.from {
             q.push_bind(" AND id >= ?", from.as_str());
         }
-        if let Some(from) = &filter.from {
-            q.push_bind(" AND id >= ?", from.as_str());
-        }
         if let Some(before) = &page.before {
             q.push_bind(" AND id < ?", before.as_str());
         }
@@ -586,6 +585,45 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn add_webhook_stats(&self, rows: &[StatRow]) -> StoreResult<()> {
         web::add_stats(self, rows).await
+    }
+
+    async fn insert_record(&self, record: &Record) -> StoreResult<()> {
+        records::insert(self, record).await
+    }
+
+    async fn get_record(
+        &self,
+        workspace: &WorkspaceId,
+        kind: RecordKind,
+        id_or_uid: &str,
+    ) -> StoreResult<Option<Record>> {
+        records::get(self, workspace, kind, id_or_uid).await
+    }
+
+    async fn list_records(
+        &self,
+        workspace: &WorkspaceId,
+        kind: RecordKind,
+        page: &RecordPage,
+    ) -> StoreResult<Vec<Record>> {
+        records::list(self, workspace, kind, page).await
+    }
+
+    async fn update_record(&self, record: &Record) -> StoreResult<bool> {
+        records::update(self, record).await
+    }
+
+    async fn delete_record(&self, workspace: &WorkspaceId, kind: RecordKind, id: &str) -> StoreResult<bool> {
+        records::delete(self, workspace, kind, id).await
+    }
+
+    async fn list_events(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &EventFilter,
+        page: &PageRequest<EventId>,
+    ) -> StoreResult<Vec<Event>> {
+        records::list_events(self, workspace, filter, page).await
     }
 
     async fn webhook_stats(&self, webhooks: &[WebhookId], since: OffsetDateTime) -> StoreResult<Vec<StatRow>> {

@@ -47,7 +47,9 @@ pub(super) async fn insert_webhook<D: Dialect>(store: &SqlStore<D>, w: &Webhook)
             .bind(w.signing.as_str())
             .bind(&w.secrets.public_key)
             .bind(w.ordering.as_str())
-            .bind(channels_json(&w.channels));
+            .bind(channels_json(&w.channels))
+            .bind(&w.uid)
+            .bind(w.protocol.as_str());
         if let Some(n) = counted {
             r.bind(n);
         }
