@@ -10,6 +10,7 @@
 //! - [`dto`]: request and response bodies.
 //! - [`routes`]: the handlers.
 //! - [`partner_v2`]: the optional partner-v2 `webhook_subscriptions` surface.
+//! - [`svix`]: the optional Svix-compatible API under `/api/v1`.
 //!
 //! Request flow: `finalize` → (on `/v1`) `authenticate` → `idempotency` → handler →
 //! one service call.
@@ -21,6 +22,7 @@ pub mod extract;
 pub mod middleware;
 pub mod partner_v2;
 pub mod routes;
+pub mod svix;
 
 use std::sync::Arc;
 
@@ -28,7 +30,8 @@ use axum::http::Method;
 use axum::Router;
 use hookd_core::domain::Scope;
 use hookd_core::service::{
-    AdminService, AuthService, DeliveryService, EventService, IdempotencyService, WebService, WebhookService,
+    AdminService, ApplicationService, AuthService, DeliveryService, EventService, IdempotencyService, WebService,
+    WebhookService,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -63,6 +66,8 @@ impl std::ops::Deref for ApiState {
 /// The services, and the rate limiter.
 pub struct Services {
     pub admin: AdminService,
+    /// Svix applications and event types.
+    pub applications: ApplicationService,
     pub auth: AuthService,
     pub webhooks: WebhookService,
     pub events: EventService,
@@ -310,6 +315,8 @@ pub struct RouterOptions {
     /// `{path_prefix}/developer/webhooks/{id}/test` (POST), the paths of the first seed's
     /// integration guide, as aliases of the `/v1` routes with the same authentication.
     pub developer_aliases: bool,
+    /// The Svix-compatible API under `{path_prefix}/api/v1`.
+    pub svix: bool,
     /// Webhook URLs may be plain `http://`: the served document says so.
     pub allow_http: bool,
     /// The body-signature header, which custom headers may not name (empty: the
@@ -363,6 +370,9 @@ pub fn router(state: ApiState, options: &RouterOptions) -> Router {
     let mut api = if path_prefix.is_empty() { v1 } else { Router::new().nest(path_prefix, v1) };
     if let Some(partner) = &options.partner_v2 {
         api = api.nest(&partner.path_prefix, partner_v2::router(state.clone(), partner));
+    }
+    if options.svix {
+        api = api.nest(&format!("{path_prefix}/api/v1"), svix::router(state.clone()));
     }
     outermost(
         api.merge(probes)

@@ -307,7 +307,9 @@ impl App {
                 hookd_web::WebConfig { secure_cookies: w.secure_cookies, portal: w.portal.clone() },
             )
         });
+        let applications = hookd_core::service::ApplicationService::new(store.clone(), webhooks.clone());
         let state = ApiState::new(Services {
+            applications,
             admin,
             auth,
             webhooks,
@@ -337,6 +339,7 @@ impl App {
                         .expect("the configuration checked the header name"),
                 }),
                 developer_aliases: settings.developer_aliases,
+                svix: settings.svix,
                 allow_http: settings.allow_http,
                 signature_header: settings.signature_header.clone(),
             },

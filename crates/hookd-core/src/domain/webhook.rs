@@ -439,8 +439,6 @@ pub(crate) fn check_metadata(m: &BTreeMap<String, String>, errs: &mut FieldError
     }
 }
 
-/// Owners: 1–128 visible ASCII characters (the product's own id for a sub-account, an
-/// OAuth client id, a key id).
 /// A caller's own unique name for an object (a Svix `uid`): 1 to 256 of a-z, A-Z, 0-9,
 /// `-`, `_` and `.`.
 pub fn validate_uid(uid: &str) -> Result<(), String> {
@@ -450,6 +448,8 @@ pub fn validate_uid(uid: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Owners: 1–128 visible ASCII characters (the product's own id for a sub-account, an
+/// OAuth client id, a key id).
 pub fn validate_owner(owner: &str) -> Result<(), String> {
     if owner.is_empty() || owner.len() > 128 || !owner.bytes().all(|b| b.is_ascii_graphic()) {
         return Err("must be 1 to 128 visible ASCII characters".into());

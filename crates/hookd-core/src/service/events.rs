@@ -300,9 +300,33 @@ impl EventService {
 
     pub async fn get(&self, who: &Principal, id: &EventId) -> Result<Event, ServiceError> {
         let not_found = ServiceError::NotFound { what: "event" };
-        // An owner-scoped caller sees only events routed to one of its own webhooks.
+        // An owner-scoped caller sees the events published for it, and those routed to
+        // one of its own webhooks.
         let filter = who.visibility();
+        if let Some(owner) = who.owner() {
+            let any = self.store.get_event(who.workspace_id(), id, &crate::store::WebhookFilter::All).await?;
+            if let Some(e) = any.filter(|e| e.owner.as_deref() == Some(owner.as_str())) {
+                return Ok(e);
+            }
+        }
         self.store.get_event(who.workspace_id(), id, &filter).await?.ok_or(not_found)
+    }
+
+    /// A page of events, newest first: a caller with an owner sees those published for
+    /// it.
+    pub async fn list(
+        &self,
+        who: &Principal,
+        mut filter: crate::store::EventFilter,
+        limit: u32,
+        before: Option<EventId>,
+    ) -> Result<super::Page<Event>, ServiceError> {
+        if let Some(owner) = who.owner() {
+            filter.owner = Some(owner);
+        }
+        let page = crate::store::PageRequest { limit: limit + 1, before };
+        let items = self.store.list_events(who.workspace_id(), &filter, &page).await?;
+        Ok(super::Page::from_overfetch(items, limit, |e| e.id.to_string()))
     }
 
     /// The engine, for the delivery routes.

@@ -2,6 +2,7 @@
 //! and never sees HTTP types: the API and the CLI are two callers of the same rules.
 
 mod admin;
+mod applications;
 mod auth;
 mod deliveries;
 mod directory;
@@ -12,6 +13,9 @@ mod web;
 mod webhooks;
 
 pub use admin::{AdminService, Bootstrapped, KeyLimits, NewWorkspace, WorkspaceChanges};
+pub use applications::{
+    Application, ApplicationFields, ApplicationService, EventTypeFields, RecordList, StoredEventType,
+};
 pub use auth::{AuthError, AuthService, Principal, TokenClaims, TokenVerifier};
 pub use deliveries::{DeliveryDetail, DeliveryService, SEARCH_WINDOW};
 pub use directory::{SigningSecret, WebhookDirectory, WebhookRoute};

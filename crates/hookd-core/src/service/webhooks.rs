@@ -164,7 +164,7 @@ impl WebhookService {
             updated_at: now,
         };
         webhook.headers = seal_headers(&self.cipher, &webhook.id, req.headers.unwrap_or_default());
-        webhook.number = self.store.insert_webhook(&webhook).await?;
+        webhook.number = self.store.insert_webhook(&webhook).await.map_err(uid_taken)?;
         self.directory.invalidate(&webhook.workspace_id, &webhook.id);
         tracing::info!(webhook_id = %webhook.id, workspace_id = %webhook.workspace_id, "webhook created");
         // What the receiver verifies with: the shared secret, or the public key.
@@ -263,7 +263,8 @@ impl WebhookService {
             reset_failures,
             updated_at: time_fmt::now(),
         };
-        let updated = self.store.update_webhook_settings(who.workspace_id(), &current.id, &settings).await?;
+        let updated =
+            self.store.update_webhook_settings(who.workspace_id(), &current.id, &settings).await.map_err(uid_taken)?;
         self.directory.invalidate(who.workspace_id(), &current.id);
         if !updated {
             return Err(ServiceError::NotFound { what: "webhook" });
@@ -439,6 +440,16 @@ fn patterns_overlap(a: &str, b: &str) -> bool {
         (Some(_), None) => crate::domain::pattern_matches(a, b),
         (None, Some(_)) => crate::domain::pattern_matches(b, a),
         (None, None) => a == b,
+    }
+}
+
+/// A webhook uid another of the owner's webhooks has, as the 409 that says so.
+fn uid_taken(e: crate::store::StoreError) -> ServiceError {
+    match e {
+        crate::store::StoreError::Conflict { constraint: "webhook_uid" } => {
+            ServiceError::Conflict("another webhook of this owner already has this uid")
+        }
+        e => e.into(),
     }
 }
 

@@ -242,9 +242,17 @@ pub struct DatabaseConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct CompatConfig {
     pub partner_v2: PartnerV2Config,
+    pub svix: SvixConfig,
     /// Serve `GET …/developer/webhooks/{id}/secret` and `POST …/developer/webhooks/{id}/test`
     /// beside `/v1` (below `path_prefix`), as aliases of the `/v1` routes.
     pub developer_aliases: bool,
+}
+
+/// The Svix-compatible API under `{path_prefix}/api/v1` (see docs/svix.md).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SvixConfig {
+    pub enabled: bool,
 }
 
 /// `webhook_subscriptions` with integer ids and a token header (see docs/api.md).

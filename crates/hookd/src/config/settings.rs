@@ -38,6 +38,8 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     pub retention: Duration,
     pub partner_v2: Option<PartnerV2Settings>,
+    /// Serve the Svix-compatible API under `{path_prefix}/api/v1`.
+    pub svix: bool,
     pub developer_aliases: bool,
     pub dev: bool,
     /// `[auth.jwt]`, when set.
@@ -424,6 +426,7 @@ impl Settings {
             delivery,
             retention,
             partner_v2,
+            svix: c.compat.svix.enabled,
             developer_aliases: c.compat.developer_aliases,
             dev,
             jwt: c.auth.jwt.as_ref().map(|j| jwt_settings(j, &invalid)).transpose()?,
