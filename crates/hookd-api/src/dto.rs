@@ -145,6 +145,7 @@ pub fn schema_bounds(allow_http: bool, signature_header: &str) -> Vec<(&'static 
         ("CreateWebhookRequest", "ordering", json!({"type": ["string", "null"], "enum": ["none", "per_key", null]})),
         ("UpdateWebhookRequest", "ordering", json!({"enum": ["none", "per_key"]})),
         ("WebhookResponse", "ordering", json!({"enum": ["none", "per_key"]})),
+        ("WebhookResponse", "protocol", json!({"enum": ["standard", "svix"]})),
         ("UpdateWebhookRequest", "headers", headers),
         ("CreateWebhookRequest", "channels", channels.clone()),
         ("UpdateWebhookRequest", "channels", channels.clone()),
@@ -215,6 +216,13 @@ pub struct WebhookResponse {
     /// every event, whatever its channels.
     #[schema(example = json!(["project_123"]))]
     pub channels: Vec<String>,
+    /// What its deliveries look like: `standard` (this API's body and `webhook-*`
+    /// headers), or `svix` for a webhook created through the Svix-compatible API (the
+    /// payload alone and `svix-*` headers; docs/svix.md).
+    #[schema(value_type = String, example = "standard")]
+    pub protocol: hookd_core::domain::WebhookProtocol,
+    /// Its unique name among its owner's webhooks, set through the Svix-compatible API.
+    pub uid: Option<String>,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
     pub created_at: String,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
@@ -244,6 +252,8 @@ impl From<&Webhook> for WebhookResponse {
             public_key: w.secrets.public_key.clone(),
             ordering: w.ordering,
             channels: w.channels.clone(),
+            protocol: w.protocol,
+            uid: w.uid.clone(),
             created_at: time_fmt::format(w.created_at),
             updated_at: time_fmt::format(w.updated_at),
         }

@@ -153,6 +153,10 @@ impl Client {
         Self::send(self.request(reqwest::Method::POST, path).json(body)).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        Self::send(self.request(reqwest::Method::PUT, path).json(body)).await
+    }
+
     pub async fn patch(&self, path: &str, body: &Value) -> Response {
         Self::send(self.request(reqwest::Method::PATCH, path).json(body)).await
     }

@@ -167,10 +167,18 @@ pub(super) async fn create(
     body: RawBody,
 ) -> Result<ApiResponse, ApiError> {
     caller.require(Scope::WebhooksWrite)?;
-    let (app, who) = application(&state, &caller, &app_id).await?;
-    let mut input: EndpointIn = body.json()?;
+    create_in(&state, &caller, &app_id, body.json()?).await
+}
+
+async fn create_in(
+    state: &ApiState,
+    caller: &Caller,
+    app_id: &str,
+    mut input: EndpointIn,
+) -> Result<ApiResponse, ApiError> {
+    let (app, who) = application(state, caller, app_id).await?;
     let types = input.types().flatten();
-    check_types(&state, &who, &types).await?;
+    check_types(state, &who, &types).await?;
     let rate_limit = input.rate_limit().flatten().or(app.rate_limit);
     let req = NewWebhook {
         url: input.url,
@@ -220,14 +228,26 @@ pub(super) async fn get(
     Ok(ApiResponse::ok(EndpointOut::from(&find(&state, &who, &endpoint_id).await?)))
 }
 
-/// `PUT /app/{app_id}/endpoint/{endpoint_id}`: replaces every field but the secret.
+/// `PUT /app/{app_id}/endpoint/{endpoint_id}`: replaces every field but the secret; an
+/// endpoint that does not exist is created (201), with the path as its uid.
 pub(super) async fn update(
     State(state): State<ApiState>,
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
     body: RawBody,
 ) -> Result<ApiResponse, ApiError> {
-    change(state, caller, app_id, endpoint_id, body, true).await
+    caller.require(Scope::WebhooksWrite)?;
+    let (_, who) = application(&state, &caller, &app_id).await?;
+    match find(&state, &who, &endpoint_id).await {
+        Err(ApiError::NotFound(_)) if WebhookId::parse_with_prefix(&endpoint_id, PREFIX).is_err() => {
+            let mut input: EndpointIn = body.json()?;
+            if input.uid.is_none() {
+                input.uid = Some(Some(endpoint_id));
+            }
+            create_in(&state, &caller, &app_id, input).await
+        }
+        _ => change(state, caller, app_id, endpoint_id, body, true).await,
+    }
 }
 
 /// `PATCH /app/{app_id}/endpoint/{endpoint_id}`: the fields given.
@@ -316,7 +336,8 @@ pub(super) struct RotateIn {
     key: Option<String>,
 }
 
-/// `POST …/secret/rotate` (204): the old secret keeps signing through the overlap.
+/// `POST …/secret/rotate`: `{"key"}`, the new secret; the old one keeps signing through
+/// the overlap.
 pub(super) async fn rotate_secret(
     State(state): State<ApiState>,
     caller: Caller,
@@ -327,8 +348,9 @@ pub(super) async fn rotate_secret(
     let (_, who) = application(&state, &caller, &app_id).await?;
     let wh = find(&state, &who, &endpoint_id).await?;
     let input: RotateIn = body.json_or_default()?;
-    state.webhooks.rotate_secret(&who, &wh.id, input.key.map(secret_of)).await?;
-    Ok(no_content())
+    let (_, key) = state.webhooks.rotate_secret(&who, &wh.id, input.key.map(secret_of)).await?;
+    // Svix's newer SDKs read the new secret from the answer; older ones ignore it.
+    Ok(ApiResponse::ok(serde_json::json!({ "key": key })))
 }
 
 /// `GET …/headers`: `{"headers", "sensitive"}`, the values in full.

@@ -34,6 +34,9 @@ pub(super) struct MessageIn {
     tags: Option<Vec<String>>,
     /// Creates the application along with the message when the path names none.
     application: Option<ApplicationIn>,
+    /// Svix features hookd does not have: refused when set, never silently dropped.
+    deliver_at: Option<serde_json::Value>,
+    transformations_params: Option<serde_json::Value>,
 }
 
 /// `MessageOut`.
@@ -93,6 +96,12 @@ pub(super) async fn create(
         None => errs.push("payload", "is required"),
         Some(p) if !p.get().trim_start().starts_with('{') => errs.push("payload", "must be a JSON object"),
         Some(_) => {}
+    }
+    if input.deliver_at.as_ref().is_some_and(|v| !v.is_null()) {
+        errs.push("deliverAt", "scheduled messages are not supported: hookd delivers every message at once");
+    }
+    if input.transformations_params.as_ref().is_some_and(|v| !v.is_null()) {
+        errs.push("transformationsParams", "transformations are not supported");
     }
     errs.into_result().map_err(ApiError::Validation)?;
     let req = NewEvent {

@@ -191,7 +191,7 @@ fn location(field: &str) -> Vec<serde_json::Value> {
             "id" => "eventId",
             n => n,
         };
-        if !name.is_empty() {
+        if !name.is_empty() || indexes.is_empty() {
             loc.push(serde_json::json!(name));
         }
         for i in indexes.split(['[', ']']).filter(|s| !s.is_empty()) {

@@ -252,6 +252,8 @@ pub struct Details {
     pub ordering: &'static str,
     /// The channels it listens to, comma-separated; empty for all.
     pub channels: String,
+    /// How it receives deliveries, when not hookd's standard way.
+    pub protocol: &'static str,
 }
 
 impl Details {
@@ -278,6 +280,12 @@ impl Details {
                 DeliveryOrdering::PerKey => "per key: one delivery of an ordering key at a time, in publish order",
             },
             channels: w.channels.join(", "),
+            protocol: match w.protocol {
+                hookd_core::domain::WebhookProtocol::Standard => "",
+                hookd_core::domain::WebhookProtocol::Svix => {
+                    "Svix: the payload alone, with svix-id, svix-timestamp and svix-signature"
+                }
+            },
         }
     }
 }

@@ -22,6 +22,7 @@ mod rate_limit;
 mod seeds;
 mod ssrf;
 mod subscriptions;
+mod svix;
 mod tenants;
 mod validation;
 mod verify_docs;
