@@ -537,6 +537,8 @@ pub struct EventFilter {
     pub channel: Option<String>,
     /// Only events with this tag.
     pub tag: Option<String>,
+    /// Only the event with this producer id (`events_producer` finds it).
+    pub producer_id: Option<String>,
     pub since: Option<OffsetDateTime>,
     pub until: Option<OffsetDateTime>,
 }

@@ -118,13 +118,19 @@ pub(super) async fn create(
     Ok(ApiResponse::new(StatusCode::ACCEPTED, message_out(&published.event, true)))
 }
 
-/// The event `msg_id` names, if it was published for the caller's application.
+/// The event `msg_id` names (its `msg_…` id, or the `eventId` it was sent with), if it
+/// was published for the caller's application.
 async fn find_message(state: &ApiState, who: &Principal, msg_id: &str) -> Result<Event, ApiError> {
-    let id = EventId::parse_with_prefix(msg_id, MSG_PREFIX)
-        .map_err(|_| ApiError::from(ServiceError::NotFound { what: "message" }))?;
-    let e = state.events.get(who, &id).await?;
+    let not_found = || ApiError::from(ServiceError::NotFound { what: "message" });
+    let e = match EventId::parse_with_prefix(msg_id, MSG_PREFIX) {
+        Ok(id) => state.events.get(who, &id).await?,
+        Err(_) => {
+            let filter = EventFilter { producer_id: Some(msg_id.to_owned()), ..Default::default() };
+            state.events.list(who, filter, 1, None).await?.items.into_iter().next().ok_or_else(not_found)?
+        }
+    };
     if e.owner != who.owner() {
-        return Err(ServiceError::NotFound { what: "message" }.into());
+        return Err(not_found());
     }
     Ok(e)
 }
@@ -230,6 +236,7 @@ pub(super) async fn list(
         tag: q.tag.clone(),
         since: q.after,
         until: q.before,
+        producer_id: None,
     };
     let page = state.events.list(&who, filter, q.limit, before).await?;
     let next = page.next_cursor.and_then(|c| EventId::parse(&c).ok()).map(|e| e.with_prefix(MSG_PREFIX));

@@ -108,6 +108,11 @@ pub async fn events_are_listed_newest_first_by_owner_type_channel_and_tag(store:
     assert_eq!(list(EventFilter { channel: Some("eu".into()), ..Default::default() }, None).await, [id(2), id(0)]);
     assert_eq!(list(EventFilter { tag: Some("t_1".into()), ..Default::default() }, None).await, [id(2), id(0)]);
     assert_eq!(list(EventFilter { tag: Some("t".into()), ..Default::default() }, None).await, []);
+    let by_producer = EventFilter { producer_id: Some("p-9".into()), ..Default::default() };
+    assert_eq!(list(by_producer.clone(), None).await, []);
+    let named = Event { producer_id: Some("p-9".into()), ..make(Some("app_a"), "user.created", &[], &[]) };
+    store.insert_events(&[record(named.clone(), &[&w.id], None)]).await.unwrap();
+    assert_eq!(list(by_producer, None).await, std::slice::from_ref(&named.id));
     let got = store.get_event(&ws.id, &id(2), &Default::default()).await.unwrap().unwrap();
     assert_eq!(got.tags, ["t_1", "t_2"], "tags round-trip");
     let until = EventFilter { until: Some(events[1].created_at), ..Default::default() };

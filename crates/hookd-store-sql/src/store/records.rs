@@ -93,6 +93,9 @@ pub(super) async fn list_events<D: Dialect>(
     if let Some(o) = &filter.owner {
         q.push_bind(" AND owner = ?", o.as_str());
     }
+    if let Some(p) = &filter.producer_id {
+        q.push_bind(" AND producer_id = ?", p.as_str());
+    }
     if !filter.event_types.is_empty() {
         q.push(" AND event_type IN (");
         for (i, t) in filter.event_types.iter().enumerate() {

@@ -291,6 +291,7 @@ async fn endpoints_receive_messages_in_svixs_protocol_and_log_their_attempts() {
     // The message, its list with filters, its attempts and destinations.
     let m = c.get(&format!("/api/v1/app/{app}/msg/{msg_id}")).await;
     assert_eq!((&m.body["eventType"], &m.body["channels"]), (&json!("user.signup"), &json!(["project_1"])));
+    assert_eq!(c.get(&format!("/api/v1/app/{app}/msg/signup-1")).await.body["id"], msg_id.as_str(), "by eventId");
     let list = c.get(&format!("/api/v1/app/{app}/msg?event_types=user.signup&channel=project_1")).await;
     assert_eq!(list.body["data"].as_array().unwrap().len(), 1, "{}", list.text);
     assert_eq!(
