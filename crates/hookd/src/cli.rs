@@ -315,7 +315,7 @@ enum ConfigCommand {
 pub fn version_text() -> String {
     format!(
         "hookd {}\ncommit:   {}\ntarget:   {} ({} build)\nbuilt in: SQLite, PostgreSQL, the dashboard and portal, \
-         the partner v2 API\nfeatures: none (every part above is always built)\n",
+         the partner v2 and Svix-compatible APIs\nfeatures: none (every part above is always built)\n",
         env!("CARGO_PKG_VERSION"),
         env!("HOOKD_GIT_COMMIT"),
         env!("HOOKD_BUILD_TARGET"),
@@ -495,6 +495,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     },
                 }
             );
+            let prefix = &settings.path_prefix;
+            let mut surfaces = vec![format!("{prefix}/v1")];
+            if let Some(p) = &settings.partner_v2 {
+                surfaces.push(format!("partner v2 at {}", p.path_prefix));
+            }
+            if settings.svix {
+                surfaces.push(format!("Svix at {prefix}/api/v1"));
+            }
+            println!("  APIs:            {}", surfaces.join(", "));
             let ignored = config::ignored_env_vars();
             if !ignored.is_empty() {
                 println!("  not settings:    {} (ignored)", ignored.join(", "));

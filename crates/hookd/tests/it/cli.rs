@@ -189,6 +189,12 @@ async fn bad_configuration_names_the_key_and_the_file() {
         run_cli(bin(), dir.path(), &["config", "check", "--config", file.to_str().unwrap()], &[]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("configuration OK"), "{out}");
+    assert!(out.contains("APIs:            /v1\n"), "{out}");
+    std::fs::write(&file, "path_prefix = \"/hooks\"\n[compat.svix]\nenabled = true\n").unwrap();
+    let (code, out, err) =
+        run_cli(bin(), dir.path(), &["config", "check", "--config", file.to_str().unwrap()], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("APIs:            /hooks/v1, Svix at /hooks/api/v1"), "{out}");
 }
 
 #[tokio::test]

@@ -61,6 +61,18 @@ async fn the_svix_routes_are_served_only_when_enabled() {
     assert!(r.body["detail"].as_str().unwrap().contains("docs/svix.md"), "{}", r.text);
     // hookd's own API is unchanged beside it.
     on.client().get("/v1/webhooks").await.assert_status(200);
+
+    // Below `path_prefix`, as hookd's own API is.
+    let prefixed = crate::delivering_server(|c| {
+        c.compat.svix.enabled = true;
+        c.path_prefix = "/hooks".into();
+    })
+    .await;
+    assert_eq!(prefixed.client().get("/hooks/api/v1/health").await.status, 204);
+    let r = prefixed.client().post("/hooks/api/v1/app", &json!({"name": "Acme"})).await;
+    r.assert_status(201);
+    prefixed.client().get("/hooks/v1/webhooks").await.assert_status(200);
+    assert_eq!(prefixed.client().get("/api/v1/health").await.status, 404);
 }
 
 #[tokio::test]
