@@ -539,6 +539,78 @@ pub struct WorkspaceListParams {
     pub external_id: Option<String>,
 }
 
+/// The window of a webhook's statistics.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatsParams {
+    /// `24h` (the default) or `7d`: the hours up to now the figures cover.
+    #[param(value_type = Option<String>, pattern = "^(24h|7d)$")]
+    pub window: Option<StatsWindow>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub enum StatsWindow {
+    #[serde(rename = "24h")]
+    Day,
+    #[serde(rename = "7d")]
+    Week,
+}
+
+/// Attempts by outcome, the success rate and latency percentiles.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptFigures {
+    pub attempts: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    /// Succeeded over all attempts; `null` without attempts.
+    pub success_rate: Option<f64>,
+    /// Milliseconds from the request to the end of the response (or the failure),
+    /// estimated from latency buckets; `null` without attempts.
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+}
+
+impl From<&hookd_core::domain::Health> for AttemptFigures {
+    fn from(h: &hookd_core::domain::Health) -> Self {
+        let round = |v: Option<f64>| v.map(|x| (x * 10.0).round() / 10.0);
+        Self {
+            attempts: h.attempts(),
+            succeeded: h.succeeded,
+            failed: h.failed,
+            success_rate: h.success_rate().map(|r| (r * 10_000.0).round() / 10_000.0),
+            latency_p50_ms: round(h.latency_quantile(0.5)),
+            latency_p95_ms: round(h.latency_quantile(0.95)),
+            latency_p99_ms: round(h.latency_quantile(0.99)),
+        }
+    }
+}
+
+/// One hour of a webhook's statistics.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HourFigures {
+    /// The start of the hour.
+    #[schema(format = DateTime, example = "2026-03-21T14:00:00Z")]
+    pub hour: String,
+    #[serde(flatten)]
+    pub figures: AttemptFigures,
+}
+
+/// A webhook's attempts over a window: in total and per hour, oldest hour first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookStatsResponse {
+    pub webhook_id: String,
+    /// `24h` or `7d`.
+    pub window: &'static str,
+    /// The start of the first hour counted.
+    #[schema(format = DateTime, example = "2026-03-20T15:00:00Z")]
+    pub since: String,
+    #[serde(flatten)]
+    pub total: AttemptFigures,
+    pub hours: Vec<HourFigures>,
+}
+
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 

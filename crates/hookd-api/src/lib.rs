@@ -126,6 +126,7 @@ fn v1_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(routes::webhooks::get, routes::webhooks::update, routes::webhooks::delete))
         .routes(routes!(routes::webhooks::secret))
         .routes(routes!(routes::webhooks::headers))
+        .routes(routes!(routes::webhooks::stats))
         .routes(routes!(routes::webhooks::rotate_secret))
         .routes(routes!(routes::event_types::list))
         .routes(routes!(routes::events::publish))

@@ -7,8 +7,9 @@ use hookd_core::domain::Scope;
 use hookd_core::id::WebhookId;
 
 use crate::dto::{
-    CreateWebhookRequest, DeletedResponse, HeadersResponse, ListParams, RotateSecretRequest, SecretResponse,
-    UpdateWebhookRequest, WebhookResponse, WebhookWithSecretResponse,
+    AttemptFigures, CreateWebhookRequest, DeletedResponse, HeadersResponse, HourFigures, ListParams,
+    RotateSecretRequest, SecretResponse, StatsParams, StatsWindow, UpdateWebhookRequest, WebhookResponse,
+    WebhookStatsResponse, WebhookWithSecretResponse,
 };
 use crate::envelope::{ApiResponse, Envelope, ErrorEnvelope};
 use crate::error::ApiError;
@@ -161,6 +162,49 @@ pub async fn headers(
     let who = caller.require(Scope::WebhooksWrite)?;
     let headers = state.webhooks.headers(who, &WebhookId::from_path(&id)?).await?;
     Ok(ApiResponse::ok(HeadersResponse { headers }))
+}
+
+/// The webhook's attempts over the last 24 hours or 7 days: counts by outcome, success
+/// rate and latency percentiles, in total and per hour. Read from hourly aggregates kept
+/// as results are written, so the cost does not grow with the delivery log.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/stats", tag = "webhooks",
+    security(("api_key" = ["webhooks:read"])),
+    params(("id" = String, Path, description = "Webhook id (`wh_…`)"), StatsParams),
+    responses(
+        (status = 200, description = "The figures", body = Envelope<WebhookStatsResponse>),
+        (status = 404, description = "No such webhook visible to this key", body = ErrorEnvelope),
+    ))]
+pub async fn stats(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<StatsParams>,
+) -> Result<ApiResponse, ApiError> {
+    use hookd_core::domain::{hour_of, Health};
+    let who = caller.require(Scope::WebhooksRead)?;
+    let wh = state.webhooks.get(who, &WebhookId::from_path(&id)?).await?;
+    let (window, hours) = match q.window.unwrap_or(StatsWindow::Day) {
+        StatsWindow::Day => ("24h", 24),
+        StatsWindow::Week => ("7d", 24 * 7),
+    };
+    let now = hookd_core::time_fmt::now();
+    let first = hour_of(now) - time::Duration::hours(hours - 1);
+    let report = state.web.health(std::slice::from_ref(&wh.id), first).await?;
+    let rows = report.rows.get(&wh.id).map(Vec::as_slice).unwrap_or_default();
+    let per_hour = (0..hours)
+        .map(|i| {
+            let hour = first + time::Duration::hours(i);
+            let figures = AttemptFigures::from(&Health::of(rows.iter().filter(|r| r.hour == hour)));
+            HourFigures { hour: hookd_core::time_fmt::format(hour), figures }
+        })
+        .collect();
+    Ok(ApiResponse::ok(WebhookStatsResponse {
+        webhook_id: wh.id.to_string(),
+        window,
+        since: hookd_core::time_fmt::format(first),
+        total: AttemptFigures::from(&Health::of(rows.iter().filter(|r| r.hour >= first))),
+        hours: per_hour,
+    }))
 }
 
 /// Replaces the signing secret (generated, or `secret` from the body). The previous

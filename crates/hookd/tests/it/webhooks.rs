@@ -210,3 +210,59 @@ async fn probes_answer_without_a_key() {
     r.assert_status(200);
     assert_eq!(r.data()["status"], "ready");
 }
+
+#[tokio::test]
+async fn stats_count_attempts_by_outcome_with_latency_percentiles_per_hour() {
+    use hookd_test_support::{eventually, Reply, TestReceiver};
+    let server = crate::delivering_server(|c| c.delivery.retry_schedule = vec![std::time::Duration::ZERO]).await;
+    let c = server.client();
+    let rx = TestReceiver::start().await;
+    // One request in four fails.
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    rx.respond_with(move |_| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(if n % 4 == 3 { Reply::status(500) } else { Reply::ok() })
+    });
+    let wh = create(&c, &json!({"url": rx.url("/stats"), "events": ["*"]})).await;
+    let id = id_of(&wh);
+    let empty = c.get(&format!("/v1/webhooks/{id}/stats")).await;
+    empty.assert_status(200);
+    let d = empty.data();
+    assert_eq!(
+        (&d["window"], &d["attempts"], &d["success_rate"], &d["latency_p50_ms"]),
+        (&json!("24h"), &json!(0), &json!(null), &json!(null))
+    );
+    assert_eq!(d["hours"].as_array().unwrap().len(), 24);
+
+    for n in 0..8 {
+        crate::publish(&c, "link.created", json!({"n": n})).await;
+    }
+    let d = eventually(std::time::Duration::from_secs(10), || async {
+        let r = c.get(&format!("/v1/webhooks/{id}/stats")).await;
+        if r.data()["attempts"] == 8 {
+            Ok(r.data().clone())
+        } else {
+            Err(r.text)
+        }
+    })
+    .await;
+    assert_eq!((&d["succeeded"], &d["failed"], &d["success_rate"]), (&json!(6), &json!(2), &json!(0.75)));
+    for p in ["latency_p50_ms", "latency_p95_ms", "latency_p99_ms"] {
+        assert!(d[p].as_f64().is_some_and(|v| v >= 0.0), "{p}: {d}");
+    }
+    assert!(d["latency_p50_ms"].as_f64() <= d["latency_p99_ms"].as_f64());
+    // The hours sum to the total; the current hour is the last.
+    let hours = d["hours"].as_array().unwrap();
+    assert_eq!(hours.iter().map(|h| h["attempts"].as_i64().unwrap()).sum::<i64>(), 8);
+    assert!(hours.last().unwrap()["attempts"].as_i64().unwrap() > 0 || hours[22]["attempts"].as_i64().unwrap() > 0);
+    let since = hookd_core::time_fmt::parse(d["since"].as_str().unwrap()).unwrap();
+    assert_eq!(hookd_core::time_fmt::parse(hours[0]["hour"].as_str().unwrap()).unwrap(), since);
+
+    let week = c.get(&format!("/v1/webhooks/{id}/stats?window=7d")).await;
+    assert_eq!((week.data()["hours"].as_array().unwrap().len(), &week.data()["attempts"]), (168, &json!(8)));
+    let r = c.get(&format!("/v1/webhooks/{id}/stats?window=30d")).await;
+    crate::assert_error(&r, 422, "validation_error");
+    assert_eq!(r.error_fields(), ["window"]);
+    crate::assert_error(&c.get("/v1/webhooks/wh_00000000-0000-7000-8000-000000000000/stats").await, 404, "not_found");
+}
