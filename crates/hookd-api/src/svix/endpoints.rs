@@ -353,13 +353,14 @@ pub(super) async fn rotate_secret(
     Ok(ApiResponse::ok(serde_json::json!({ "key": key })))
 }
 
-/// `GET …/headers`: `{"headers", "sensitive"}`, the values in full.
+/// `GET …/headers`: `{"headers", "sensitive"}`, the values in full (often credentials,
+/// so the write scope is needed, as on `/v1`).
 pub(super) async fn headers(
     State(state): State<ApiState>,
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksRead)?;
+    caller.require(Scope::WebhooksWrite)?;
     let (_, who) = application(&state, &caller, &app_id).await?;
     let wh = find(&state, &who, &endpoint_id).await?;
     let headers = state.webhooks.headers(&who, &wh.id).await?;

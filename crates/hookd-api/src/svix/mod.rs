@@ -89,7 +89,6 @@ fn scopes() -> middleware::ScopeTable {
         "/app/{app_id}",
         "/app/{app_id}/endpoint",
         "/app/{app_id}/endpoint/{endpoint_id}",
-        "/app/{app_id}/endpoint/{endpoint_id}/headers",
         "/app/{app_id}/endpoint/{endpoint_id}/stats",
         "/app/{app_id}/endpoint/{endpoint_id}/msg",
         "/app/{app_id}/msg",
@@ -109,8 +108,12 @@ fn scopes() -> middleware::ScopeTable {
         }
     }
     t.with(Method::POST, "/app/{app_id}/msg", Scope::EventsWrite)
-        // The secret is a credential: reading it takes the write scope, as on /v1.
+        // The secret and the headers' values are credentials: reading them takes the
+        // write scope, as on /v1.
         .with(Method::GET, "/app/{app_id}/endpoint/{endpoint_id}/secret", Scope::WebhooksWrite)
+        .with(Method::GET, "/app/{app_id}/endpoint/{endpoint_id}/headers", Scope::WebhooksWrite)
+        .with(Method::PUT, "/app/{app_id}/endpoint/{endpoint_id}/headers", Scope::WebhooksWrite)
+        .with(Method::PATCH, "/app/{app_id}/endpoint/{endpoint_id}/headers", Scope::WebhooksWrite)
         .with(Method::POST, "/app/{app_id}/endpoint/{endpoint_id}/secret/rotate", Scope::WebhooksWrite)
         .with(Method::POST, "/app/{app_id}/endpoint/{endpoint_id}/recover", Scope::WebhooksWrite)
         .with(Method::POST, "/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", Scope::WebhooksWrite)

@@ -478,11 +478,16 @@ async fn an_owner_scoped_key_acts_for_its_own_application_only() {
         .create_key(&ws.id, "ro", vec![hookd_core::domain::Scope::WebhooksRead], false, Default::default())
         .await
         .unwrap();
-    assert_svix_error(
-        &c.with_key(Some(&read.token)).post("/api/v1/app", &json!({"name": "X"})).await,
-        403,
-        "insufficient_access",
-    );
+    let ro = c.with_key(Some(&read.token));
+    assert_svix_error(&ro.post("/api/v1/app", &json!({"name": "X"})).await, 403, "insufficient_access");
+    ro.get(&format!("/api/v1/app/{mine}")).await.assert_status(200);
+    // Secrets and header values are credentials: reading them needs the write scope.
+    let ep = c.post(&format!("/api/v1/app/{mine}/endpoint"), &json!({"url": "https://example.com/e"})).await;
+    let ep = ep.body["id"].as_str().unwrap().to_owned();
+    for path in ["secret", "headers"] {
+        let r = ro.get(&format!("/api/v1/app/{mine}/endpoint/{ep}/{path}")).await;
+        assert_svix_error(&r, 403, "insufficient_access");
+    }
 }
 
 /// npm's `svix` and PyPI's `svix`, installed once into target/tmp.
