@@ -138,8 +138,8 @@ impl Sender {
         if let Err(b) = self.options.policy.check_url(&url) {
             return fail("blocked_address", b.to_string(), Vec::new());
         }
-        let (headers, request_headers) = self.headers(route, job, started_at);
         let body = body_for(route, job);
+        let (headers, request_headers) = self.headers(route, job, body.as_bytes(), started_at);
         let sent = self.client.post(url).headers(headers).body(body.as_bytes().to_vec()).send().await;
         let mut res = match sent {
             Ok(r) => r,
@@ -200,9 +200,9 @@ impl Sender {
         &self,
         route: &WebhookRoute,
         job: &DeliveryJob,
+        body: &[u8],
         now: OffsetDateTime,
     ) -> (HeaderMap, Vec<(String, String)>) {
-        let body = body_for(route, job).as_bytes();
         let ts = now.unix_timestamp();
         let secrets = route.signing_secrets(now);
         let mut h = HeaderMap::with_capacity(10);
@@ -402,7 +402,7 @@ mod tests {
             schedule_base: 0,
             ordered: false,
         };
-        let (sent, signatures) = sender.headers(&route, &job, now);
+        let (sent, signatures) = sender.headers(&route, &job, body_for(&route, &job).as_bytes(), now);
         assert!(signatures[1].1.contains(' '), "both secrets sign during the overlap");
         let mut expected: Vec<(String, String)> = hookd_core::domain::attempt_headers(
             &job.event_type,
@@ -432,7 +432,7 @@ mod tests {
         route.webhook.signing = SigningScheme::Ed25519;
         route.secret = SigningSecret::new(new_sk);
         route.previous_secret = Some((SigningSecret::new(old_sk), now + time::Duration::HOUR));
-        let (sent, logged) = sender.headers(&route, &job, now);
+        let (sent, logged) = sender.headers(&route, &job, body_for(&route, &job).as_bytes(), now);
         assert!(sent.get("x-hookd-signature").is_none(), "no shared secret, no body HMAC");
         let pairs: Vec<(String, String)> =
             sent.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())).collect();
@@ -452,7 +452,7 @@ mod tests {
         route.previous_secret = None;
         let job = DeliveryJob { body: r#"{"id":"evt_1","event":"user.created","data":{"n":1}}"#.into(), ..job };
         assert_eq!(body_for(&route, &job), r#"{"n":1}"#);
-        let (sent, logged) = sender.headers(&route, &job, now);
+        let (sent, logged) = sender.headers(&route, &job, body_for(&route, &job).as_bytes(), now);
         assert!(sent.get("webhook-id").is_none() && sent.get("webhook-signature").is_none());
         let msg_id = sent["svix-id"].to_str().unwrap();
         assert_eq!(msg_id, job.event_id.with_prefix("msg_"));

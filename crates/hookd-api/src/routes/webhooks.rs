@@ -202,7 +202,7 @@ pub async fn stats(
         webhook_id: wh.id.to_string(),
         window,
         since: hookd_core::time_fmt::format(first),
-        total: AttemptFigures::from(&Health::of(rows.iter().filter(|r| r.hour >= first))),
+        total: AttemptFigures::from(&Health::of(rows)),
         hours: per_hour,
     }))
 }

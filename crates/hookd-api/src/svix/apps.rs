@@ -119,12 +119,11 @@ pub(super) async fn update(
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksWrite)?;
     let input: ApplicationIn = body.json()?;
-    match state.applications.get(who, &app_id).await {
-        Ok(_) => Ok(ApiResponse::ok(ApplicationOut::from(
-            state.applications.update(who, &app_id, input.fields(), true).await?,
-        ))),
+    let fields = input.fields();
+    match state.applications.update(who, &app_id, fields.clone(), true).await {
+        Ok(app) => Ok(ApiResponse::ok(ApplicationOut::from(app))),
         Err(hookd_core::service::ServiceError::NotFound { .. }) => {
-            let mut fields = input.fields();
+            let mut fields = fields;
             if fields.uid.is_none() {
                 fields.uid = Some(Some(app_id));
             }

@@ -6,11 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookd_core::domain::{DeliveryStatus, FieldErrors, NewWebhook, Scope, Webhook, WebhookChanges, WebhookProtocol};
 use hookd_core::id::WebhookId;
-use hookd_core::service::{Principal, ServiceError};
+use hookd_core::service::{Application, Principal, ServiceError};
 use hookd_core::store::DeliveryFilter;
 use serde::{Deserialize, Serialize};
 
-use super::{application, list_response, no_content, time, ListQuery};
+use super::{application, endpoint, list_response, no_content, time, ListQuery};
 use crate::envelope::ApiResponse;
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, Caller, RawBody};
@@ -166,19 +166,18 @@ pub(super) async fn create(
     Path(app_id): Path<String>,
     body: RawBody,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksWrite)?;
-    create_in(&state, &caller, &app_id, body.json()?).await
+    let (app, who) = application(&state, &caller, Scope::WebhooksWrite, &app_id).await?;
+    create_in(&state, &app, &who, body.json()?).await
 }
 
 async fn create_in(
     state: &ApiState,
-    caller: &Caller,
-    app_id: &str,
+    app: &Application,
+    who: &Principal,
     mut input: EndpointIn,
 ) -> Result<ApiResponse, ApiError> {
-    let (app, who) = application(state, caller, app_id).await?;
     let types = input.types().flatten();
-    check_types(state, &who, &types).await?;
+    check_types(state, who, &types).await?;
     let rate_limit = input.rate_limit().flatten().or(app.rate_limit);
     let req = NewWebhook {
         url: input.url,
@@ -194,7 +193,7 @@ async fn create_in(
         protocol: Some(WebhookProtocol::Svix),
         ..Default::default()
     };
-    let created = state.webhooks.create(&who, req).await?;
+    let created = state.webhooks.create(who, req).await?;
     Ok(ApiResponse::new(StatusCode::CREATED, EndpointOut::from(&created.webhook)))
 }
 
@@ -205,8 +204,7 @@ pub(super) async fn list(
     Path(app_id): Path<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksRead)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
+    let (_, who) = application(&state, &caller, Scope::WebhooksRead, &app_id).await?;
     if !q.descending(true)? {
         return Err(ApiError::validation("query.order", "endpoints are listed newest first (descending) only"));
     }
@@ -223,8 +221,7 @@ pub(super) async fn get(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksRead)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
+    let (_, who) = application(&state, &caller, Scope::WebhooksRead, &app_id).await?;
     Ok(ApiResponse::ok(EndpointOut::from(&find(&state, &who, &endpoint_id).await?)))
 }
 
@@ -236,17 +233,17 @@ pub(super) async fn update(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     body: RawBody,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksWrite)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
+    let (app, who) = application(&state, &caller, Scope::WebhooksWrite, &app_id).await?;
     match find(&state, &who, &endpoint_id).await {
+        Ok(wh) => change(&state, &who, &wh, body.json()?, true).await,
         Err(ApiError::NotFound(_)) if WebhookId::parse_with_prefix(&endpoint_id, PREFIX).is_err() => {
             let mut input: EndpointIn = body.json()?;
             if input.uid.is_none() {
                 input.uid = Some(Some(endpoint_id));
             }
-            create_in(&state, &caller, &app_id, input).await
+            create_in(&state, &app, &who, input).await
         }
-        _ => change(state, caller, app_id, endpoint_id, body, true).await,
+        Err(e) => Err(e),
     }
 }
 
@@ -257,30 +254,26 @@ pub(super) async fn patch(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     body: RawBody,
 ) -> Result<ApiResponse, ApiError> {
-    change(state, caller, app_id, endpoint_id, body, false).await
+    let (who, wh) = endpoint(&state, &caller, Scope::WebhooksWrite, &app_id, &endpoint_id).await?;
+    change(&state, &who, &wh, body.json_or_default()?, false).await
 }
 
+/// Applies `input` to the endpoint; `replace` (a PUT) resets what it leaves out to
+/// Svix's defaults.
 async fn change(
-    state: ApiState,
-    caller: Caller,
-    app_id: String,
-    endpoint_id: String,
-    body: RawBody,
+    state: &ApiState,
+    who: &Principal,
+    wh: &Webhook,
+    mut input: EndpointIn,
     replace: bool,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksWrite)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
-    let wh = find(&state, &who, &endpoint_id).await?;
-    let mut input: EndpointIn = if replace { body.json()? } else { body.json_or_default()? };
     if replace && input.url.is_none() {
         return Err(ApiError::validation("url", "is required"));
     }
     let types = input.types();
     if let Some(t) = &types {
-        check_types(&state, &who, t).await?;
+        check_types(state, who, t).await?;
     }
-    // A PUT resets what it leaves out to Svix's defaults.
-    let reset = |present: bool| replace && !present;
     let changes = WebhookChanges {
         url: input.url.take(),
         events: match types {
@@ -293,15 +286,15 @@ async fn change(
             None if replace => Some(None),
             None => None,
         },
-        enabled: input.disabled.map(|d| !d).or(reset(false).then_some(true)),
-        metadata: input.metadata.take().or(reset(false).then(BTreeMap::new)),
-        rate_limit: input.rate_limit().or(reset(false).then_some(None)),
+        enabled: input.disabled.map(|d| !d).or(replace.then_some(true)),
+        metadata: input.metadata.take().or(replace.then(BTreeMap::new)),
+        rate_limit: input.rate_limit().or(replace.then_some(None)),
         headers: input.headers.take(),
-        channels: input.channels.take().or(reset(false).then_some(None)),
-        uid: input.uid.take().or(reset(false).then_some(None)),
+        channels: input.channels.take().or(replace.then_some(None)),
+        uid: input.uid.take().or(replace.then_some(None)),
         ..Default::default()
     };
-    let (updated, _) = state.webhooks.update(&who, &wh.id, changes).await?;
+    let (updated, _) = state.webhooks.update(who, &wh.id, changes).await?;
     Ok(ApiResponse::ok(EndpointOut::from(&updated)))
 }
 
@@ -311,9 +304,7 @@ pub(super) async fn delete(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksWrite)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
-    let wh = find(&state, &who, &endpoint_id).await?;
+    let (who, wh) = endpoint(&state, &caller, Scope::WebhooksWrite, &app_id, &endpoint_id).await?;
     state.webhooks.delete(&who, &wh.id).await?;
     Ok(no_content())
 }
@@ -324,9 +315,7 @@ pub(super) async fn secret(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksWrite)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
-    let wh = find(&state, &who, &endpoint_id).await?;
+    let (who, wh) = endpoint(&state, &caller, Scope::WebhooksWrite, &app_id, &endpoint_id).await?;
     Ok(ApiResponse::ok(serde_json::json!({ "key": state.webhooks.secret(&who, &wh.id).await? })))
 }
 
@@ -344,9 +333,7 @@ pub(super) async fn rotate_secret(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     body: RawBody,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksWrite)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
-    let wh = find(&state, &who, &endpoint_id).await?;
+    let (who, wh) = endpoint(&state, &caller, Scope::WebhooksWrite, &app_id, &endpoint_id).await?;
     let input: RotateIn = body.json_or_default()?;
     let (_, key) = state.webhooks.rotate_secret(&who, &wh.id, input.key.map(secret_of)).await?;
     // Svix's newer SDKs read the new secret from the answer; older ones ignore it.
@@ -360,9 +347,7 @@ pub(super) async fn headers(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksWrite)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
-    let wh = find(&state, &who, &endpoint_id).await?;
+    let (who, wh) = endpoint(&state, &caller, Scope::WebhooksWrite, &app_id, &endpoint_id).await?;
     let headers = state.webhooks.headers(&who, &wh.id).await?;
     Ok(ApiResponse::ok(serde_json::json!({ "headers": headers, "sensitive": [] })))
 }
@@ -400,9 +385,7 @@ async fn change_headers(
     body: RawBody,
     replace: bool,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksWrite)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
-    let wh = find(&state, &who, &endpoint_id).await?;
+    let (who, wh) = endpoint(&state, &caller, Scope::WebhooksWrite, &app_id, &endpoint_id).await?;
     let input: HeadersIn = body.json()?;
     let mut headers = if replace { BTreeMap::new() } else { state.webhooks.headers(&who, &wh.id).await? };
     for (name, value) in input.headers {
@@ -430,9 +413,7 @@ pub(super) async fn recover(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     body: RawBody,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksWrite)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
-    let wh = find(&state, &who, &endpoint_id).await?;
+    let (who, wh) = endpoint(&state, &caller, Scope::WebhooksWrite, &app_id, &endpoint_id).await?;
     let input: RecoverIn = body.json()?;
     let parse = |field: &str, v: &str| {
         hookd_core::time_fmt::parse(v).map_err(|_| ApiError::validation(field, "must be an RFC 3339 time"))
@@ -463,9 +444,7 @@ pub(super) async fn stats(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksRead)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
-    let wh = find(&state, &who, &endpoint_id).await?;
+    let (who, wh) = endpoint(&state, &caller, Scope::WebhooksRead, &app_id, &endpoint_id).await?;
     let mut counts: BTreeMap<&'static str, u64> =
         ["success", "pending", "sending", "fail", "canceled"].into_iter().map(|k| (k, 0)).collect();
     let mut cursor = None;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::apps::ApplicationIn;
 use super::endpoints::{self, PREFIX as ENDPOINT_PREFIX};
-use super::{application, list_response, time, DEFAULT_LIMIT, MAX_LIMIT};
+use super::{application, endpoint, list_response, time, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::envelope::ApiResponse;
 use crate::error::ApiError;
 use crate::extract::{Caller, RawBody};
@@ -76,7 +76,7 @@ pub(super) async fn create(
 ) -> Result<ApiResponse, ApiError> {
     caller.require(Scope::EventsWrite)?;
     let input: MessageIn = body.json()?;
-    let who = match application(&state, &caller, &app_id).await {
+    let who = match application(&state, &caller, Scope::EventsWrite, &app_id).await {
         Ok((_, who)) => who,
         Err(ApiError::NotFound(_)) if input.application.is_some() => {
             let mut fields = input.application.unwrap_or_default().fields();
@@ -142,8 +142,7 @@ pub(super) async fn get(
     Path((app_id, msg_id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksRead)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
+    let (_, who) = application(&state, &caller, Scope::WebhooksRead, &app_id).await?;
     let q = Query::parse(q.as_deref())?;
     Ok(ApiResponse::ok(message_out(&find_message(&state, &who, &msg_id).await?, q.with_content)))
 }
@@ -220,8 +219,7 @@ pub(super) async fn list(
     Path(app_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksRead)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
+    let (_, who) = application(&state, &caller, Scope::WebhooksRead, &app_id).await?;
     let q = Query::parse(raw.as_deref())?;
     let before = q
         .iterator
@@ -322,8 +320,7 @@ pub(super) async fn attempts_by_message(
     Path((app_id, msg_id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksRead)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
+    let (_, who) = application(&state, &caller, Scope::WebhooksRead, &app_id).await?;
     let q = Query::parse(raw.as_deref())?;
     let e = find_message(&state, &who, &msg_id).await?;
     let deliveries = state.deliveries.for_event(&who, &e.id, MAX_FAN_OUT).await?;
@@ -340,10 +337,8 @@ pub(super) async fn attempts_by_endpoint(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksRead)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
+    let (who, wh) = endpoint(&state, &caller, Scope::WebhooksRead, &app_id, &endpoint_id).await?;
     let q = Query::parse(raw.as_deref())?;
-    let wh = endpoints::find(&state, &who, &endpoint_id).await?;
     let (deliveries, next) = endpoint_deliveries(&state, &who, &wh, &q).await?;
     let items = attempts_of(&state, &who, &deliveries, q.status).await?;
     Ok(list_response(items, next))
@@ -386,10 +381,8 @@ pub(super) async fn list_attempted_messages(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksRead)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
+    let (who, wh) = endpoint(&state, &caller, Scope::WebhooksRead, &app_id, &endpoint_id).await?;
     let q = Query::parse(raw.as_deref())?;
-    let wh = endpoints::find(&state, &who, &endpoint_id).await?;
     let (deliveries, next) = endpoint_deliveries(&state, &who, &wh, &q).await?;
     let mut items = Vec::with_capacity(deliveries.len());
     for d in &deliveries {
@@ -425,8 +418,7 @@ pub(super) async fn list_attempted_destinations(
     caller: Caller,
     Path((app_id, msg_id)): Path<(String, String)>,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksRead)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
+    let (_, who) = application(&state, &caller, Scope::WebhooksRead, &app_id).await?;
     let e = find_message(&state, &who, &msg_id).await?;
     let mut items = Vec::new();
     for d in state.deliveries.for_event(&who, &e.id, MAX_FAN_OUT).await? {
@@ -449,8 +441,7 @@ pub(super) async fn attempt(
     caller: Caller,
     Path((app_id, msg_id, attempt_id)): Path<(String, String, String)>,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksRead)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
+    let (_, who) = application(&state, &caller, Scope::WebhooksRead, &app_id).await?;
     let e = find_message(&state, &who, &msg_id).await?;
     let not_found = || ApiError::from(ServiceError::NotFound { what: "message attempt" });
     let (delivery, n) = attempt_id
@@ -476,10 +467,8 @@ pub(super) async fn resend(
     caller: Caller,
     Path((app_id, msg_id, endpoint_id)): Path<(String, String, String)>,
 ) -> Result<ApiResponse, ApiError> {
-    caller.require(Scope::WebhooksWrite)?;
-    let (_, who) = application(&state, &caller, &app_id).await?;
+    let (who, wh) = endpoint(&state, &caller, Scope::WebhooksWrite, &app_id, &endpoint_id).await?;
     let e = find_message(&state, &who, &msg_id).await?;
-    let wh = endpoints::find(&state, &who, &endpoint_id).await?;
     let deliveries = state.deliveries.for_event(&who, &e.id, MAX_FAN_OUT).await?;
     let d = deliveries
         .iter()

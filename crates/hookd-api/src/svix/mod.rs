@@ -246,11 +246,32 @@ fn list_response<T: Serialize>(data: Vec<T>, next: Option<String>) -> ApiRespons
     ApiResponse::ok(ListResponse { data, done: next.is_none(), iterator: next, prev_iterator: None })
 }
 
-/// The application `app_id` names (its id or uid), and the caller acting for it.
-async fn application(state: &ApiState, caller: &Caller, app_id: &str) -> Result<(Application, Principal), ApiError> {
+/// The application `app_id` names (its id or uid), and the caller, who must have
+/// `scope`, acting for it.
+async fn application(
+    state: &ApiState,
+    caller: &Caller,
+    scope: Scope,
+    app_id: &str,
+) -> Result<(Application, Principal), ApiError> {
+    caller.require(scope)?;
     let app = state.applications.get(&caller.0, app_id).await?;
     let who = caller.0.for_owner(&app.id).ok_or(hookd_core::service::ServiceError::NotFound { what: "application" })?;
     Ok((app, who))
+}
+
+/// The caller (with `scope`) acting for the application `app_id` names, and the
+/// endpoint `endpoint_id` names among its webhooks.
+async fn endpoint(
+    state: &ApiState,
+    caller: &Caller,
+    scope: Scope,
+    app_id: &str,
+    endpoint_id: &str,
+) -> Result<(Principal, hookd_core::domain::Webhook), ApiError> {
+    let (_, who) = application(state, caller, scope, app_id).await?;
+    let wh = endpoints::find(state, &who, endpoint_id).await?;
+    Ok((who, wh))
 }
 
 /// `204 No Content`.

@@ -367,20 +367,7 @@ mod tests {
     #[test]
     fn an_attempts_headers_are_the_derived_ones_then_its_signatures() {
         let now = time_fmt::now();
-        let e = Event {
-            id: EventId::generate(),
-            workspace_id: WorkspaceId::generate(),
-            event_type: "link.created".into(),
-            producer_id: None,
-            owner: None,
-            data: "{}".into(),
-            occurred_at: None,
-            created_at: now,
-            deliveries: 1,
-            ordering_key: None,
-            channels: Vec::new(),
-            tags: Vec::new(),
-        };
+        let e = Event { created_at: now, ..test_event() };
         let d = Delivery::new_in_flight(&e, &WebhookId::generate(), now);
         let mut a = Attempt {
             delivery_id: d.id.clone(),
