@@ -124,6 +124,15 @@ pub fn schema_bounds(allow_http: bool, signature_header: &str) -> Vec<(&'static 
     let channels = json!({"uniqueItems": true,
         "items": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[a-zA-Z0-9_.-]+$"}});
     vec![
+        // An erasure names whose events: an owner's, a workspace's, or both.
+        (
+            "StartErasureRequest",
+            "",
+            json!({"anyOf": [
+                {"required": ["owner"], "properties": {"owner": {"type": "string"}}},
+                {"required": ["workspace"], "properties": {"workspace": {"type": "string"}}}
+            ]}),
+        ),
         ("CreateWebhookRequest", "url", json!({"pattern": url})),
         ("CreateWebhookRequest", "events", json!({"uniqueItems": true, "items": events})),
         ("CreateWebhookRequest", "secret", secret.clone()),
@@ -407,6 +416,12 @@ pub struct UpdateWebhookRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<String>>, max_items = 10)]
     pub channels: Option<Option<Vec<String>>>,
+    /// When `"enabled": true` re-enables a disabled webhook: `true` delivers the
+    /// deliveries held while it was disabled (oldest first, at most `[retention]
+    /// held_max`); `false`, the default, cancels them. Otherwise it has no effect.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = bool)]
+    pub deliver_held: Option<Option<bool>>,
 }
 
 /// A count that JSON Schema calls an integer: `2`, or `2.0` (a number whose fraction is
@@ -445,6 +460,7 @@ impl UpdateWebhookRequest {
         non_null("enabled", matches!(self.enabled, Some(None)));
         non_null("metadata", matches!(self.metadata, Some(None)));
         non_null("ordering", matches!(self.ordering, Some(None)));
+        non_null("deliver_held", matches!(self.deliver_held, Some(None)));
         errs.into_result()?;
         Ok(WebhookChanges {
             url: self.url.flatten(),
@@ -459,6 +475,7 @@ impl UpdateWebhookRequest {
             ordering: self.ordering.flatten(),
             channels: self.channels,
             uid: None,
+            deliver_held: self.deliver_held.flatten(),
         })
     }
 }
@@ -719,10 +736,15 @@ pub struct EventResponse {
     pub occurred_at: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
-    /// The event's data as published: any JSON value (on `GET /v1/events/{id}` only).
+    /// The event's data as published: any JSON value (on `GET /v1/events/{id}` only);
+    /// `null` once erased.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = serde_json::Value)]
     pub data: Option<Box<serde_json::value::RawValue>>,
+    /// When its payload was erased; absent while it is whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub erased_at: Option<String>,
 }
 
 impl EventResponse {
@@ -738,6 +760,7 @@ impl EventResponse {
             occurred_at: e.occurred_at.map(time_fmt::format),
             created_at: time_fmt::format(e.created_at),
             data: if with_data { serde_json::value::RawValue::from_string(e.data.clone()).ok() } else { None },
+            erased_at: e.erased_at.map(time_fmt::format),
         }
     }
 }

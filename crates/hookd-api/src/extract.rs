@@ -265,4 +265,5 @@ path_id!(
     hookd_core::id::WebhookId => "webhook",
     hookd_core::id::DeliveryId => "delivery",
     hookd_core::id::EventId => "event",
+    hookd_core::id::ErasureId => "erasure",
 );

@@ -30,8 +30,8 @@ use axum::http::Method;
 use axum::Router;
 use hookd_core::domain::Scope;
 use hookd_core::service::{
-    AdminService, ApplicationService, AuthService, DeliveryService, EventService, IdempotencyService, WebService,
-    WebhookService,
+    AdminService, ApplicationService, AuthService, DeliveryService, ErasureService, EventService, IdempotencyService,
+    WebService, WebhookService,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -72,6 +72,7 @@ pub struct Services {
     pub webhooks: WebhookService,
     pub events: EventService,
     pub deliveries: DeliveryService,
+    pub erasure: ErasureService,
     pub idempotency: IdempotencyService,
     /// Portal links and the dashboard's sessions.
     pub web: WebService,
@@ -93,7 +94,7 @@ pub struct Services {
     tags(
         (name = "webhooks", description = "Endpoint subscriptions"),
         (name = "event types", description = "The catalog"),
-        (name = "events", description = "Publishing"),
+        (name = "events", description = "Publishing, and erasing events' payloads"),
         (name = "deliveries", description = "The delivery log, retries, replays and test pings"),
         (name = "portal", description = "One-time links into the customer portal"),
         (name = "workspaces", description = "The admin API: the product's customers and their keys (scope `admin`)"),
@@ -132,6 +133,9 @@ fn v1_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(routes::events::publish))
         .routes(routes!(routes::events::publish_batch))
         .routes(routes!(routes::events::get))
+        .routes(routes!(routes::erasure::erase_payload))
+        .routes(routes!(routes::erasure::start))
+        .routes(routes!(routes::erasure::get))
         .routes(routes!(routes::deliveries::list))
         .routes(routes!(routes::deliveries::get))
         .routes(routes!(routes::deliveries::retry))

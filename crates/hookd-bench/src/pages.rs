@@ -210,6 +210,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
             ordering_key: None,
             channels: Vec::new(),
             tags: Vec::new(),
+            erased_at: None,
         };
         let deliveries: Vec<Delivery> = targets
             .iter()

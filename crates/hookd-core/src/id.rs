@@ -32,6 +32,14 @@ macro_rules! uuid_id {
                 Self(format!("{}{}", $prefix, Uuid::now_v7().hyphenated()))
             }
 
+            /// The smallest id generated at `t` (to the millisecond): every id generated
+            /// before `t` sorts below it.
+            pub fn floor_at(t: time::OffsetDateTime) -> Self {
+                let ms = (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+                let u = uuid::Builder::from_unix_timestamp_millis(ms, &[0; 10]).into_uuid();
+                Self(format!("{}{}", $prefix, u.hyphenated()))
+            }
+
             /// Parses an id received from a client or read from storage.
             pub fn parse(s: &str) -> Result<Self, ParseIdError> {
                 let err = ParseIdError { kind: $kind, prefix: $prefix };
@@ -84,6 +92,10 @@ uuid_id!(
 uuid_id!(
     /// One event on its way to one webhook.
     DeliveryId, "dlv_", "delivery"
+);
+uuid_id!(
+    /// A bulk erasure of events' payloads, run in the background.
+    ErasureId, "era_", "erasure"
 );
 
 /// An API key's id: `key_` and the 8 hex digits that also appear in the key itself
@@ -150,6 +162,17 @@ mod tests {
         let b = WebhookId::generate();
         assert!(a < b, "{a} should sort before {b}");
         assert_eq!(WebhookId::parse(a.as_str()).unwrap(), a);
+    }
+
+    #[test]
+    fn the_floor_of_a_time_sorts_above_ids_generated_before_it_and_below_those_after() {
+        let now = time::OffsetDateTime::now_utc();
+        let id = WebhookId::generate();
+        let (earlier, later) =
+            (WebhookId::floor_at(now - time::Duration::SECOND), WebhookId::floor_at(now + time::Duration::SECOND));
+        assert!(earlier < id && id < later, "{earlier} < {id} < {later}");
+        assert_eq!(WebhookId::parse(later.as_str()).unwrap(), later, "a well-formed id");
+        assert!(WebhookId::floor_at(now - time::Duration::days(1)) < earlier);
     }
 
     #[test]

@@ -163,7 +163,44 @@ pub struct WebhookSettings {
     pub uid: Option<String>,
     /// Set when the webhook is (re-)enabled: `failure_count` restarts from zero.
     pub reset_failures: bool,
+    /// What becomes of the deliveries held while the webhook was disabled, when this
+    /// change re-enables it; `None` otherwise.
+    pub held: Option<HeldDeliveries>,
+    /// Set when this change disables the webhook: its pending deliveries are held.
+    pub hold_pending: bool,
     pub updated_at: OffsetDateTime,
+}
+
+/// What recording a batch of outcomes changed, beyond the deliveries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Webhooks disabled, with the reason (`endpoint_gone`, `failing`).
+    pub disabled: Vec<(WebhookId, String)>,
+    /// Webhooks whose consecutive failures reached the threshold, with their count.
+    pub failing: Vec<(WebhookId, i64)>,
+    /// Webhooks that were failing and succeeded again.
+    pub recovered: Vec<WebhookId>,
+}
+
+/// What one round of retention deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneTarget {
+    /// Succeeded deliveries, with their attempts.
+    Succeeded,
+    /// Failed and cancelled deliveries, with their attempts.
+    Finished,
+    /// Events, with every delivery left of them and its attempts; an event with a
+    /// delivery still pending or in flight is kept.
+    Events,
+}
+
+/// What a re-enabled webhook does with the deliveries held while it was disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldDeliveries {
+    /// Deliver them, oldest first, keeping at most this many (the newest).
+    Deliver { keep: u32 },
+    /// Cancel them.
+    Cancel,
 }
 
 /// An event with the deliveries it fans out to, written in one transaction.
@@ -202,10 +239,13 @@ pub enum NextStep {
     RetryAt(OffsetDateTime),
     /// The schedule is spent.
     Failed,
-    /// Its webhook is gone or disabled; no attempt was made.
+    /// Its webhook is gone; no attempt was made.
     Cancelled,
+    /// Its webhook is disabled; no attempt was made, and the delivery waits for the
+    /// webhook to be re-enabled.
+    Held,
     /// The endpoint answered 410 Gone: the delivery fails, the webhook is disabled with
-    /// this reason, and its other pending deliveries are cancelled.
+    /// this reason, and its other open deliveries are held.
     DisableWebhook {
         reason: &'static str,
     },
@@ -394,8 +434,9 @@ pub trait Store: Send + Sync + 'static {
         id: &EventId,
         filter: &WebhookFilter,
     ) -> StoreResult<Option<Event>>;
-    /// The enabled webhooks of a workspace, for routing events.
-    async fn list_enabled_webhooks(&self, workspace: &WorkspaceId) -> StoreResult<Vec<Webhook>>;
+    /// Every webhook of a workspace, for routing events: an enabled one gets
+    /// deliveries, a disabled one has them held.
+    async fn list_routed_webhooks(&self, workspace: &WorkspaceId) -> StoreResult<Vec<Webhook>>;
     /// A webhook by id alone, for the delivery engine.
     async fn find_webhook(&self, id: &WebhookId) -> StoreResult<Option<Webhook>>;
     /// Claims deliveries whose next attempt is due, or whose lease expired, for `owner`.
@@ -416,7 +457,19 @@ pub trait Store: Send + Sync + 'static {
         &self,
         batch: &[DeliveryResult],
         disable_before: OffsetDateTime,
-    ) -> StoreResult<Vec<WebhookId>>;
+    ) -> StoreResult<Vec<WebhookId>> {
+        let recorded = self.record_outcomes(batch, disable_before, u32::MAX).await?;
+        Ok(recorded.disabled.into_iter().map(|(w, _)| w).collect())
+    }
+    /// [`Store::record_results`], and what changed for the operators to hear of: a
+    /// webhook whose consecutive failures reached `failing_after` is failing (once, until
+    /// a success ends the streak: it has then recovered).
+    async fn record_outcomes(
+        &self,
+        batch: &[DeliveryResult],
+        disable_before: OffsetDateTime,
+        failing_after: u32,
+    ) -> StoreResult<Recorded>;
     async fn get_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> StoreResult<Option<Delivery>>;
     async fn list_attempts(&self, delivery: &DeliveryId) -> StoreResult<Vec<Attempt>>;
     async fn list_deliveries(
@@ -452,9 +505,43 @@ pub trait Store: Send + Sync + 'static {
         only_failed: bool,
         now: OffsetDateTime,
     ) -> StoreResult<u64>;
-    /// Deletes succeeded deliveries created before `before`, with their attempts, and the
-    /// events no delivery refers to any more. Returns how many deliveries.
-    async fn prune_deliveries(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// Deletes, in one short transaction, at most `limit` of what `target` names that was
+    /// created before `before`. Returns how many deliveries or events.
+    async fn prune_batch(&self, target: PruneTarget, before: OffsetDateTime, limit: u32) -> StoreResult<u64>;
+    /// Upkeep of held deliveries: cancels those beyond the newest `keep` of each webhook,
+    /// and makes due those of an enabled webhook (held by a publish or an attempt that
+    /// raced with its re-enabling). Returns (cancelled, made due).
+    async fn maintain_held(&self, keep: u32) -> StoreResult<(u64, u64)>;
+
+    // Erasure.
+
+    /// Erases one event's payload: its data becomes `null`, the response bodies kept with
+    /// its attempts are dropped, and its deliveries not yet made are cancelled. False
+    /// when there is no such event.
+    async fn erase_event(&self, workspace: &WorkspaceId, id: &EventId, now: OffsetDateTime) -> StoreResult<bool>;
+    /// Erases, as [`Store::erase_event`] does, at most `limit` events of `scope` after
+    /// `after` (in id order) not erased yet, in one transaction. Returns the last one
+    /// erased and how many; `None` when none is left.
+    async fn erase_events(
+        &self,
+        scope: &crate::domain::ErasureScope,
+        after: Option<&EventId>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<(EventId, u64)>>;
+    /// How many events of `scope` are not erased yet.
+    async fn count_unerased(&self, scope: &crate::domain::ErasureScope) -> StoreResult<u64>;
+    async fn insert_erasure(&self, e: &crate::domain::Erasure) -> StoreResult<()>;
+    async fn get_erasure(
+        &self,
+        workspace: &WorkspaceId,
+        id: &crate::id::ErasureId,
+    ) -> StoreResult<Option<crate::domain::Erasure>>;
+    /// Writes an erasure's progress; only while its `updated_at` is still `seen` (false:
+    /// another node took it over).
+    async fn update_erasure(&self, e: &crate::domain::Erasure, seen: OffsetDateTime) -> StoreResult<bool>;
+    /// Running erasures no node has advanced since `before` (their node stopped).
+    async fn stalled_erasures(&self, before: OffsetDateTime) -> StoreResult<Vec<crate::domain::Erasure>>;
 
     // The dashboard and the portal.
 

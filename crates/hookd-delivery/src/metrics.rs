@@ -22,6 +22,7 @@ pub struct Metrics {
     retried: AtomicU64,
     failed: AtomicU64,
     cancelled: AtomicU64,
+    held: AtomicU64,
     gone: AtomicU64,
     latency: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
@@ -52,6 +53,7 @@ impl Metrics {
             NextStep::RetryAt(_) => &self.retried,
             NextStep::Failed => &self.failed,
             NextStep::Cancelled => &self.cancelled,
+            NextStep::Held => &self.held,
             NextStep::DisableWebhook { .. } => &self.gone,
         }
         .fetch_add(1, Ordering::Relaxed);
@@ -59,6 +61,10 @@ impl Metrics {
 
     pub fn cancelled(&self) {
         self.cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn held(&self) {
+        self.held.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn set_gauges(&self, queued: usize, in_flight: usize, open_circuits: usize) {
@@ -97,6 +103,7 @@ impl Metrics {
             ("retry_scheduled", &self.retried),
             ("failed", &self.failed),
             ("cancelled", &self.cancelled),
+            ("held", &self.held),
             ("endpoint_gone", &self.gone),
         ] {
             let _ = writeln!(out, "hookd_deliveries_total{{outcome=\"{name}\"}} {}", g(v));

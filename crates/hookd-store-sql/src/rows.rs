@@ -21,7 +21,7 @@ pub struct CorruptRow {
     detail: String,
 }
 
-fn corrupt(column: &'static str, detail: impl ToString) -> StoreError {
+pub(crate) fn corrupt(column: &'static str, detail: impl ToString) -> StoreError {
     StoreError::other(CorruptRow { column, detail: detail.to_string() })
 }
 
@@ -31,7 +31,7 @@ pub fn from_micros(v: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(v as i128 * 1_000).map_err(|e| corrupt("timestamp", e))
 }
 
-fn opt_micros(v: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
+pub(crate) fn opt_micros(v: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
     v.map(from_micros).transpose()
 }
 
@@ -226,6 +226,7 @@ pub struct EventRow {
     ordering_key: Option<String>,
     channels: Option<String>,
     tags: Option<String>,
+    erased_at: Option<i64>,
 }
 
 impl TryFrom<EventRow> for Event {
@@ -244,6 +245,7 @@ impl TryFrom<EventRow> for Event {
             ordering_key: r.ordering_key,
             channels: channels_from(r.channels.as_deref(), "events.channels")?,
             tags: channels_from(r.tags.as_deref(), "events.tags")?,
+            erased_at: opt_micros(r.erased_at)?,
         })
     }
 }
@@ -321,6 +323,7 @@ impl TryFrom<ClaimRow> for (Delivery, Event) {
             channels: r.e_channels,
             // Tags find events; a delivery has no use for them.
             tags: None,
+            erased_at: None,
         };
         Ok((Delivery::try_from(r.delivery)?, Event::try_from(event)?))
     }

@@ -55,6 +55,7 @@ async fn main() {
                 ordering_key: None,
                 channels: Vec::new(),
                 tags: Vec::new(),
+                erased_at: None,
             };
             let ds: Vec<Delivery> =
                 hooks

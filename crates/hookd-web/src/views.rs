@@ -199,6 +199,7 @@ pub fn status(s: DeliveryStatus) -> (&'static str, &'static str) {
         DeliveryStatus::Succeeded => ("succeeded", "badge ok"),
         DeliveryStatus::Failed => ("failed", "badge bad"),
         DeliveryStatus::Cancelled => ("cancelled", "badge off"),
+        DeliveryStatus::Held => ("held", "badge off"),
     }
 }
 

@@ -14,7 +14,9 @@ use hookd_core::domain::{AddressCheck, RetrySchedule, WebhookRules};
 use hookd_core::service::{
     AdminService, AuthService, Bootstrapped, IdempotencyService, WebOptions, WebService, WebhookOptions, WebhookService,
 };
-use hookd_core::service::{DeliveryService, Engine, EventService, NodeOptions, WebhookDirectory};
+use hookd_core::service::{
+    DeliveryService, Engine, ErasureService, EventService, NodeOptions, Pruned, RetentionService, WebhookDirectory,
+};
 use hookd_core::store::{StorageHealth, Store};
 use hookd_core::time_fmt;
 use hookd_delivery::ssrf::AddressPolicy;
@@ -28,8 +30,8 @@ use crate::config::{DatabaseUrl, PoolSettings, Role, Settings};
 
 /// The setting under which the encryption key's fingerprint is recorded.
 const KEY_FINGERPRINT: &str = "encryption_key_fingerprint";
-/// How often expired idempotency records are deleted.
-const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often the housekeeping runs (retention, expired idempotency records, sessions).
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(600);
 
 /// An opened database.
 pub struct Database {
@@ -146,7 +148,7 @@ pub struct App {
     /// The dashboard and the portal, when enabled.
     web: Option<hookd_web::WebState>,
     shutdown_grace: Duration,
-    retention: Duration,
+    retention: RetentionService,
     watcher: Option<tokio::task::JoinHandle<()>>,
     /// The lock on a SQLite file's `.lock` companion, held while this app lives.
     _owner: Option<std::fs::File>,
@@ -247,6 +249,7 @@ impl App {
             store.clone(),
             directory.clone(),
             catalog.clone(),
+            engine.clone(),
             WebhookOptions {
                 rules: WebhookRules {
                     allow_http: settings.allow_http,
@@ -262,6 +265,7 @@ impl App {
                 },
                 secret_retrieval: settings.secret_retrieval,
                 rotation_overlap: settings.secret_rotation_overlap,
+                held_max: settings.retention.held_max,
             },
         );
         let events = EventService::new(
@@ -308,6 +312,7 @@ impl App {
             )
         });
         let applications = hookd_core::service::ApplicationService::new(store.clone(), webhooks.clone());
+        let erasure = ErasureService::new(store.clone(), events.clone());
         let state = ApiState::new(Services {
             applications,
             admin,
@@ -315,6 +320,7 @@ impl App {
             webhooks,
             events,
             deliveries,
+            erasure,
             web,
             public_url: settings.public_url.as_ref().map(|u| u.as_str().trim_end_matches('/').to_owned()),
             idempotency: IdempotencyService::new(store.clone()),
@@ -345,7 +351,7 @@ impl App {
             },
             web: web_state,
             shutdown_grace: d.shutdown_grace,
-            retention: settings.retention,
+            retention: RetentionService::new(store.clone(), settings.retention),
             watcher,
             _owner: owner,
         })
@@ -371,9 +377,9 @@ impl App {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let maintenance = tokio::spawn(maintain(
             self.state.idempotency.clone(),
-            self.state.deliveries.clone(),
-            self.state.web.clone(),
             self.retention,
+            self.state.erasure.clone(),
+            self.state.web.clone(),
             stop_rx,
         ));
         let router = if self.role.serves_api() {
@@ -443,13 +449,14 @@ pub(crate) fn own_sqlite_file(db: &Path) -> anyhow::Result<std::fs::File> {
 /// chart shows 7 days.
 const STATS_RETENTION: time::Duration = time::Duration::days(8);
 
-/// Periodic housekeeping: expired idempotency records, succeeded deliveries past the
-/// retention, ended sessions and old statistics. Sleeps until the next round or until told to stop.
+/// Periodic housekeeping: expired idempotency records, history past its retention (in
+/// small batches), held deliveries beyond their limit, ended sessions and old statistics.
+/// Sleeps until the next round or until told to stop.
 async fn maintain(
     idempotency: IdempotencyService,
-    deliveries: DeliveryService,
+    retention: RetentionService,
+    erasure: ErasureService,
     web: WebService,
-    retention: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -458,10 +465,24 @@ async fn maintain(
             Ok(n) => tracing::info!(pruned = n, "deleted expired idempotency records"),
             Err(e) => tracing::warn!(error = %hookd_core::error_chain(&e), "could not prune idempotency records"),
         }
-        match deliveries.prune(retention).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(pruned = n, "deleted succeeded deliveries past the retention"),
-            Err(e) => tracing::warn!(error = %hookd_core::error_chain(&e), "could not prune deliveries"),
+        let started = std::time::Instant::now();
+        match retention.prune().await {
+            Ok(p) if p == Pruned::default() => {}
+            Ok(p) => tracing::info!(
+                succeeded = p.succeeded,
+                failed = p.failed,
+                events = p.events,
+                held_dropped = p.held_dropped,
+                held_released = p.held_released,
+                took_ms = started.elapsed().as_millis() as u64,
+                "applied the retention"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %hookd_core::error_chain(&e), "could not apply the retention; trying again next round")
+            }
+        }
+        if let Err(e) = erasure.resume_stalled().await {
+            tracing::warn!(error = %hookd_core::error_chain(&e), "could not look for interrupted erasures");
         }
         match web.prune(STATS_RETENTION).await {
             Ok(0) => {}

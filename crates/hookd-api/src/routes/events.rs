@@ -1,10 +1,8 @@
 //! `/v1/events`: publishing and reading events.
 
-use crate::extract::PathId;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookd_core::domain::{NewEvent, Scope};
-use hookd_core::id::EventId;
 use hookd_core::service::EventService;
 
 use crate::dto::{EventResponse, PublishBatchRequest, PublishEventRequest};
@@ -70,7 +68,7 @@ pub async fn publish_batch(
 /// One event, with its data.
 #[utoipa::path(get, path = "/v1/events/{id}", tag = "events",
     security(("api_key" = ["webhooks:read"])),
-    params(("id" = String, Path, description = "Event id (`evt_…`)")),
+    params(("id" = String, Path, description = "Event id (`evt_…`), or the producer's `id` it was published with")),
     responses(
         (status = 200, description = "The event", body = Envelope<EventResponse>),
         (status = 404, description = "No such event in this workspace", body = ErrorEnvelope),
@@ -81,6 +79,6 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<ApiResponse, ApiError> {
     let who = caller.require(Scope::WebhooksRead)?;
-    let event = state.events.get(who, &EventId::from_path(&id)?).await?;
+    let event = state.events.find(who, &id).await?;
     Ok(ApiResponse::ok(EventResponse::new(&event, true)))
 }

@@ -1,6 +1,7 @@
 //! Route handlers: extract, call one service, map the result.
 
 pub mod deliveries;
+pub mod erasure;
 pub mod event_types;
 pub mod events;
 pub mod health;

@@ -453,7 +453,7 @@ pub(super) async fn stats(
         for d in &page.items {
             let key = match d.status {
                 DeliveryStatus::Succeeded => "success",
-                DeliveryStatus::Pending => "pending",
+                DeliveryStatus::Pending | DeliveryStatus::Held => "pending",
                 DeliveryStatus::InFlight => "sending",
                 DeliveryStatus::Failed => "fail",
                 DeliveryStatus::Cancelled => "canceled",

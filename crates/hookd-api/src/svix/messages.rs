@@ -245,7 +245,7 @@ pub(super) async fn list(
 fn status_of(d: &Delivery) -> (i64, &'static str) {
     match d.status {
         DeliveryStatus::Succeeded => (0, "success"),
-        DeliveryStatus::Pending => (1, "pending"),
+        DeliveryStatus::Pending | DeliveryStatus::Held => (1, "pending"),
         DeliveryStatus::Failed => (2, "fail"),
         DeliveryStatus::InFlight => (3, "sending"),
         DeliveryStatus::Cancelled => (2, "canceled"),

@@ -222,6 +222,8 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
         channels: Vec::new(),
         uid: Some("renamed".into()),
         reset_failures: false,
+        held: None,
+        hold_pending: false,
         updated_at: later,
     };
     assert!(store.update_webhook_settings(&ws.id, &w.id, &settings).await.unwrap());

@@ -164,7 +164,7 @@ pub async fn results_move_deliveries_and_counters(store: Arc<dyn Store>) {
     assert_eq!((wh.enabled, wh.disabled_reason.as_deref()), (false, Some("failing")));
 }
 
-pub async fn gone_disables_and_cancels(store: Arc<dyn Store>) {
+pub async fn gone_disables_and_holds(store: Arc<dyn Store>) {
     let (ws, w) = with_webhook(&*store).await;
     let rec = record(event(&ws.id, None), &[&w.id, &w.id], Some(("n", time_fmt::now() + Duration::from_secs(60))));
     store.insert_events(std::slice::from_ref(&rec)).await.unwrap();
@@ -179,8 +179,12 @@ pub async fn gone_disables_and_cancels(store: Arc<dyn Store>) {
     let disabled = store.record_results(&[gone], time_fmt::now() - Duration::from_secs(3600)).await.unwrap();
     assert_eq!(disabled, vec![w.id.clone()]);
     assert_eq!(store.get_delivery(&ws.id, &a).await.unwrap().unwrap().status, DeliveryStatus::Failed);
-    assert_eq!(store.get_delivery(&ws.id, &b).await.unwrap().unwrap().status, DeliveryStatus::Cancelled);
-    assert!(store.list_enabled_webhooks(&ws.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.get_delivery(&ws.id, &b).await.unwrap().unwrap().status,
+        DeliveryStatus::Held,
+        "held for its re-enabling"
+    );
+    assert!(!store.list_routed_webhooks(&ws.id).await.unwrap()[0].enabled);
     assert_eq!(store.find_webhook(&w.id).await.unwrap().unwrap().disabled_reason.as_deref(), Some("endpoint_gone"));
 }
 
@@ -258,7 +262,8 @@ pub async fn retry_replay_and_prune(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert_eq!(store.prune_deliveries(time_fmt::now() + Duration::from_secs(1)).await.unwrap(), 1);
+    let soon = time_fmt::now() + Duration::from_secs(1);
+    assert_eq!(store.prune_batch(crate::store::PruneTarget::Succeeded, soon, 100).await.unwrap(), 1);
     assert!(store.get_delivery(&ws.id, &b).await.unwrap().is_none());
     assert!(store.list_attempts(&b).await.unwrap().is_empty());
     assert!(store.get_delivery(&ws.id, &a).await.unwrap().is_some());
@@ -426,4 +431,60 @@ pub async fn ordered_deliveries_go_one_at_a_time_per_key(store: Arc<dyn Store>) 
     assert_eq!(claim("n3").await, vec![ids[0].clone()]);
     store.record_results(&[result(0, NextStep::Succeeded)], long_ago).await.unwrap();
     assert_eq!(claim("n3").await, vec![ids[5].clone()]);
+}
+
+/// A streak of failures that reaches the threshold is reported once, and so is the
+/// success that ends it; a disabled webhook comes with its reason.
+pub async fn failing_and_recovery_are_reported_once(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let far = time_fmt::now() - Duration::from_secs(86_400);
+    let outcome = |code: i32| {
+        let rec = record(event(&ws.id, None), &[&w.id], Some(("n", time_fmt::now() + Duration::from_secs(60))));
+        let d = rec.deliveries[0].id.clone();
+        let next = if code < 300 { NextStep::Succeeded } else { NextStep::RetryAt(time_fmt::now()) };
+        let r = DeliveryResult {
+            delivery_id: d.clone(),
+            webhook_id: w.id.clone(),
+            attempt: Some(attempt(&d, 1, code)),
+            next,
+            ordered: false,
+        };
+        (rec, r)
+    };
+    let run = |codes: Vec<i32>| {
+        let store = store.clone();
+        let pairs: Vec<_> = codes.into_iter().map(&outcome).collect();
+        async move {
+            let recs: Vec<NewEventRecord> = pairs.iter().map(|(rec, _)| rec.clone()).collect();
+            store.insert_events(&recs).await.unwrap();
+            let results: Vec<DeliveryResult> = pairs.into_iter().map(|(_, r)| r).collect();
+            store.record_outcomes(&results, far, 3).await.unwrap()
+        }
+    };
+    assert_eq!(run(vec![500, 500]).await, Recorded::default(), "two failures: not yet");
+    assert_eq!(run(vec![503]).await.failing, vec![(w.id.clone(), 3)], "the third");
+    assert_eq!(run(vec![500, 500]).await, Recorded::default(), "told once");
+    // The default path tells nobody and leaves the streak's flag alone.
+    let (rec, ok) = outcome(200);
+    store.insert_events(&[rec]).await.unwrap();
+    assert!(store.record_results(&[ok], far).await.unwrap().is_empty());
+    assert_eq!(run(vec![500, 500, 500]).await, Recorded::default(), "still the same streak as far as operators know");
+    assert_eq!(run(vec![200]).await.recovered, vec![w.id.clone()]);
+    assert_eq!(run(vec![200]).await, Recorded::default());
+    // A success followed by a new streak in one batch: not recovered.
+    assert_eq!(run(vec![500, 500, 500]).await.failing.len(), 1);
+    assert_eq!(run(vec![200, 500, 500, 500]).await, Recorded::default());
+    // Disabled, with the reason.
+    let (rec, _) = outcome(410);
+    let d = rec.deliveries[0].id.clone();
+    store.insert_events(&[rec]).await.unwrap();
+    let gone = DeliveryResult {
+        delivery_id: d.clone(),
+        webhook_id: w.id.clone(),
+        attempt: Some(attempt(&d, 1, 410)),
+        next: NextStep::DisableWebhook { reason: "endpoint_gone" },
+        ordered: false,
+    };
+    let got = store.record_outcomes(&[gone], far, 3).await.unwrap();
+    assert_eq!(got.disabled, vec![(w.id.clone(), "endpoint_gone".to_owned())]);
 }

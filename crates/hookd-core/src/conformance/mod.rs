@@ -15,7 +15,7 @@ use crate::domain::{
     Attempt, Delivery, DeliveryStatus, Event, GeneratedKey, Scope, SigningScheme, Webhook, WebhookSecrets, Workspace,
 };
 use crate::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
-use crate::store::{Claim, DeliveryFilter, DeliveryResult, InsertedEvent, NewEventRecord, NextStep};
+use crate::store::{Claim, DeliveryFilter, DeliveryResult, InsertedEvent, NewEventRecord, NextStep, Recorded};
 use crate::store::{
     IdempotencyClaim, IdempotencyRequest, PageRequest, Store, StoreError, StoredResponse, WebhookFilter,
     WebhookSettings, WorkspaceFilter,
@@ -25,11 +25,13 @@ use crate::time_fmt;
 mod accounts;
 mod deliveries;
 mod records;
+mod retention;
 mod web;
 
 pub use accounts::*;
 pub use deliveries::*;
 pub use records::*;
+pub use retention::*;
 pub use web::*;
 
 /// Declares one test per check, so that one failing check never hides the others.
@@ -61,7 +63,7 @@ macro_rules! store_conformance_tests {
             deliveries_are_claimed_by_lease
             claims_exclude_every_listed_webhook
             results_move_deliveries_and_counters
-            gone_disables_and_cancels
+            gone_disables_and_holds
             retry_replay_and_prune
             the_log_filters_by_every_status_event_type_and_event
             an_unleased_retry_is_due_for_any_node
@@ -72,6 +74,11 @@ macro_rules! store_conformance_tests {
             ordered_deliveries_go_one_at_a_time_per_key
             records_are_found_by_id_or_uid_and_paged_both_ways
             events_are_listed_newest_first_by_owner_type_channel_and_tag
+            disabled_webhooks_hold_their_deliveries_until_re_enabled
+            re_enabling_without_deliver_held_cancels_and_races_end_in_delivery
+            retention_prunes_by_status_and_age_and_keeps_what_is_still_retried
+            erasure_blanks_payloads_and_cancels_what_was_not_sent
+            failing_and_recovery_are_reported_once
         );
     };
     (@each $make:path, $attrs:tt, $($check:ident)*) => {
@@ -159,6 +166,7 @@ fn event(ws: &WorkspaceId, producer_id: Option<&str>) -> Event {
         ordering_key: None,
         channels: Vec::new(),
         tags: Vec::new(),
+        erased_at: None,
     }
 }
 

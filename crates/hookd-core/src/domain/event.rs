@@ -40,7 +40,12 @@ pub struct Event {
     pub channels: Vec<String>,
     /// Labels to find it by (a Svix message's `tags`); they do not route it.
     pub tags: Vec<String>,
+    /// When its payload was erased (`data` is then `null`).
+    pub erased_at: Option<OffsetDateTime>,
 }
+
+/// An erased event's `data`.
+pub const ERASED_DATA: &str = "null";
 
 impl Event {
     /// The body every delivery of this event carries:
@@ -79,8 +84,11 @@ pub enum DeliveryStatus {
     Succeeded,
     /// The retry schedule ran out.
     Failed,
-    /// Its webhook was deleted or disabled.
+    /// Its webhook was deleted, or it was held and not delivered.
     Cancelled,
+    /// Its webhook is disabled: kept, and delivered if the webhook is re-enabled with
+    /// `deliver_held`, cancelled otherwise.
+    Held,
 }
 
 impl DeliveryStatus {
@@ -91,11 +99,12 @@ impl DeliveryStatus {
             DeliveryStatus::Succeeded => "succeeded",
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Cancelled => "cancelled",
+            DeliveryStatus::Held => "held",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::InFlight, Self::Succeeded, Self::Failed, Self::Cancelled]
+        [Self::Pending, Self::InFlight, Self::Succeeded, Self::Failed, Self::Cancelled, Self::Held]
             .into_iter()
             .find(|x| x.as_str() == s)
     }
@@ -207,6 +216,11 @@ impl Delivery {
     /// A new delivery of `event` to `webhook`, due now but left for a later claim.
     pub fn new_pending(event: &Event, webhook: &WebhookId, now: OffsetDateTime) -> Self {
         Self::new(event, webhook, now, DeliveryStatus::Pending)
+    }
+
+    /// This new delivery, held for a disabled webhook until it is re-enabled.
+    pub fn held(self) -> Self {
+        Self { status: DeliveryStatus::Held, next_attempt_at: None, ..self }
     }
 
     /// A new delivery in `event`'s key's sequence for `webhook`: always left for a claim,
@@ -353,6 +367,7 @@ mod tests {
             ordering_key: None,
             channels: Vec::new(),
             tags: Vec::new(),
+            erased_at: None,
         }
     }
 
@@ -440,6 +455,7 @@ mod tests {
             ordering_key: None,
             channels: Vec::new(),
             tags: Vec::new(),
+            erased_at: None,
         };
         let body = e.body();
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();

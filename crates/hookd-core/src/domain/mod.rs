@@ -4,6 +4,7 @@
 
 mod api_key;
 mod channels;
+mod erasure;
 mod event;
 mod event_type;
 mod filter;
@@ -17,9 +18,10 @@ pub use api_key::{
     importable, token_hash, validate_key_prefix, ApiKey, ApiKeyToken, GeneratedKey, Scope, TokenError, IMPORTED_KEY_LEN,
 };
 pub use channels::{channels_admit, check_channels, MAX_CHANNEL_LEN, MAX_EVENT_CHANNELS, MAX_WEBHOOK_CHANNELS};
+pub use erasure::{Erasure, ErasureScope, ErasureStatus};
 pub use event::{
     attempt_headers, validate_ordering_key, validate_producer_id, Attempt, Delivery, DeliveryJob, DeliveryStatus,
-    Event, NewEvent, RetrySchedule, MAX_EVENT_DATA, USER_AGENT,
+    Event, NewEvent, RetrySchedule, ERASED_DATA, MAX_EVENT_DATA, USER_AGENT,
 };
 pub use event_type::{
     pattern_matches, validate_name as validate_event_name, EventCatalog, EventType, EventTypeError, TEST_PING,

@@ -268,6 +268,10 @@ pub struct WebhookChanges {
     pub channels: Option<Option<Vec<String>>>,
     /// `Some(None)` clears it.
     pub uid: Option<Option<String>>,
+    /// When this change re-enables a disabled webhook: deliver the deliveries held while
+    /// it was disabled (`true`) or cancel them (`false`, the default). Otherwise it has
+    /// no effect.
+    pub deliver_held: Option<bool>,
 }
 
 impl WebhookChanges {
@@ -283,6 +287,7 @@ impl WebhookChanges {
             && self.ordering.is_none()
             && self.channels.is_none()
             && self.uid.is_none()
+            && self.deliver_held.is_none()
     }
 }
 

@@ -157,11 +157,6 @@ impl DeliveryService {
         Ok(n)
     }
 
-    /// Deletes succeeded deliveries (and their attempts) older than `retention`.
-    pub async fn prune(&self, retention: std::time::Duration) -> Result<u64, ServiceError> {
-        Ok(self.store.prune_deliveries(time_fmt::now() - retention).await?)
-    }
-
     /// Sends a `test.ping` to the webhook now and returns the attempt.
     pub async fn test(&self, who: &Principal, webhook_id: &WebhookId) -> Result<(Delivery, Attempt), ServiceError> {
         let wh = self.webhooks.get(who, webhook_id).await?;

@@ -1,4 +1,4 @@
-//! The routing cache: each workspace's enabled webhooks with their secrets opened, so
+//! The routing cache: each workspace's webhooks with their secrets opened, so
 //! that neither a publish nor a delivery attempt reads webhooks from the database.
 //!
 //! Entries are loaded on first use and dropped when the webhook changes (the webhook
@@ -103,13 +103,13 @@ impl WebhookDirectory {
         &self.cipher
     }
 
-    /// The enabled webhooks of a workspace.
+    /// The webhooks of a workspace, enabled or not (a disabled one holds its deliveries).
     pub async fn routes(&self, workspace: &WorkspaceId) -> Result<Routes, ServiceError> {
         if let Some(r) = self.workspaces.read().unwrap_or_else(|p| p.into_inner()).get(workspace) {
             return Ok(r.clone());
         }
         let generation = self.generation.load(Ordering::Acquire);
-        let loaded = self.store.list_enabled_webhooks(workspace).await?;
+        let loaded = self.store.list_routed_webhooks(workspace).await?;
         let routes: Routes =
             Arc::new(loaded.into_iter().map(|w| self.open(w).map(Arc::new)).collect::<Result<_, _>>()?);
         if self.generation.load(Ordering::Acquire) == generation {

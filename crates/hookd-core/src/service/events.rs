@@ -224,6 +224,7 @@ impl EventService {
                 ordering_key: req.ordering_key,
                 channels: req.channels.unwrap_or_default(),
                 tags: req.tags.unwrap_or_default(),
+                erased_at: None,
             };
             // Parsed only when a subscribed webhook has a filter, and then once.
             let mut data: Option<serde_json::Value> = None;
@@ -247,7 +248,16 @@ impl EventService {
                         continue;
                     }
                 }
-                deliveries.push(if event.ordering_key.is_some() && r.webhook.ordering == DeliveryOrdering::PerKey {
+                let per_key = event.ordering_key.is_some() && r.webhook.ordering == DeliveryOrdering::PerKey;
+                deliveries.push(if !r.webhook.enabled {
+                    // Kept for the webhook's re-enabling (`deliver_held`).
+                    let d = if per_key {
+                        Delivery::new_ordered(&event, &r.webhook.id, now)
+                    } else {
+                        Delivery::new_pending(&event, &r.webhook.id, now)
+                    };
+                    d.held()
+                } else if per_key {
                     ordered = true;
                     Delivery::new_ordered(&event, &r.webhook.id, now)
                 } else if refusals.refuses(&r.webhook.id) {
@@ -312,6 +322,22 @@ impl EventService {
         self.store.get_event(who.workspace_id(), id, &filter).await?.ok_or(not_found)
     }
 
+    /// An event by its id (`evt_…`) or by the producer's own `id` it was published with.
+    pub async fn find(&self, who: &Principal, id_or_producer_id: &str) -> Result<Event, ServiceError> {
+        if let Ok(id) = EventId::parse(id_or_producer_id) {
+            return self.get(who, &id).await;
+        }
+        let filter =
+            crate::store::EventFilter { producer_id: Some(id_or_producer_id.to_owned()), ..Default::default() };
+        let page = crate::store::PageRequest { limit: 1, before: None };
+        let found = self.store.list_events(who.workspace_id(), &filter, &page).await?;
+        match found.into_iter().next() {
+            // Seen through the same rules as by id.
+            Some(e) => self.get(who, &e.id).await,
+            None => Err(ServiceError::NotFound { what: "event" }),
+        }
+    }
+
     /// A page of events, newest first: a caller with an owner sees those published for
     /// it.
     pub async fn list(
@@ -355,6 +381,7 @@ impl EventService {
             ordering_key: None,
             channels: Vec::new(),
             tags: Vec::new(),
+            erased_at: None,
         };
         let delivery = Delivery::new_in_flight(&event, &webhook.id, now);
         let job = DeliveryJob::new(&delivery, event.body().into());

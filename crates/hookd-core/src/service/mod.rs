@@ -6,9 +6,11 @@ mod applications;
 mod auth;
 mod deliveries;
 mod directory;
+mod erasure;
 mod events;
 mod idempotency;
 mod rate_limit;
+mod retention;
 mod web;
 mod webhooks;
 
@@ -19,12 +21,14 @@ pub use applications::{
 pub use auth::{AuthError, AuthService, Principal, TokenClaims, TokenVerifier};
 pub use deliveries::{DeliveryDetail, DeliveryService, SEARCH_WINDOW};
 pub use directory::{SigningSecret, WebhookDirectory, WebhookRoute};
+pub use erasure::{ErasureRequest, ErasureService};
 pub use events::{Engine, EventService, NodeOptions, Published, Refusals, MAX_BATCH};
 pub use idempotency::{Idempotency, IdempotencyService, IDEMPOTENCY_TTL};
 pub use rate_limit::{RateDecision, RateLimitInfo, RateLimiter, SharedRateLimiter, WindowRateLimiter};
+pub use retention::{Pruned, Retention, RetentionService};
 pub(crate) use web::portal_key_id;
 pub use web::{random_token, ActiveSession, HealthReport, SignInError, WebOptions, WebService, MAX_PORTAL_LIFETIME};
-pub use webhooks::{CreatedWebhook, Page, WebhookOptions, WebhookService};
+pub use webhooks::{CreatedWebhook, Page, WebhookOptions, WebhookService, DEFAULT_HELD_MAX};
 
 use crate::crypto::OpenError;
 use crate::domain::FieldErrors;

@@ -11,12 +11,16 @@ use crate::domain::{
 };
 use crate::id::{WebhookId, WorkspaceId};
 use crate::service::directory::WebhookDirectory;
+use crate::service::events::Engine;
 use crate::service::{Principal, ServiceError};
-use crate::store::{PageRequest, Store, WebhookFilter, WebhookSettings};
+use crate::store::{HeldDeliveries, PageRequest, Store, WebhookFilter, WebhookSettings};
 use crate::time_fmt;
 
 /// Reason recorded when a webhook is disabled through the API.
 pub const DISABLED_MANUALLY: &str = "manual";
+
+/// See [`WebhookOptions::held_max`].
+pub const DEFAULT_HELD_MAX: u32 = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct WebhookOptions {
@@ -25,6 +29,8 @@ pub struct WebhookOptions {
     pub secret_retrieval: bool,
     /// How long the previous secret keeps signing after a rotation.
     pub rotation_overlap: Duration,
+    /// Most deliveries held for a disabled webhook; the oldest beyond it are cancelled.
+    pub held_max: u32,
 }
 
 impl Default for WebhookOptions {
@@ -33,6 +39,7 @@ impl Default for WebhookOptions {
             rules: WebhookRules::default(),
             secret_retrieval: false,
             rotation_overlap: Duration::from_secs(24 * 3600),
+            held_max: DEFAULT_HELD_MAX,
         }
     }
 }
@@ -72,6 +79,8 @@ pub struct WebhookService {
     cipher: SecretCipher,
     directory: Arc<WebhookDirectory>,
     catalog: Arc<EventCatalog>,
+    /// Woken when re-enabling a webhook makes its held deliveries due.
+    engine: Arc<dyn Engine>,
     options: WebhookOptions,
 }
 
@@ -80,9 +89,10 @@ impl WebhookService {
         store: Arc<dyn Store>,
         directory: Arc<WebhookDirectory>,
         catalog: Arc<EventCatalog>,
+        engine: Arc<dyn Engine>,
         options: WebhookOptions,
     ) -> Self {
-        Self { store, cipher: directory.cipher().clone(), directory, catalog, options }
+        Self { store, cipher: directory.cipher().clone(), directory, catalog, engine, options }
     }
 
     /// Whether signing secrets may be read back (`secret_retrieval`).
@@ -230,6 +240,11 @@ impl WebhookService {
             Vec::new()
         };
         let reset_failures = changes.enabled == Some(true) && !current.enabled;
+        let held = reset_failures.then_some(match changes.deliver_held {
+            Some(true) => HeldDeliveries::Deliver { keep: self.options.held_max },
+            _ => HeldDeliveries::Cancel,
+        });
+        let hold_pending = changes.enabled == Some(false) && current.enabled;
         let (enabled, disabled_reason) = match changes.enabled {
             Some(true) => (true, None),
             Some(false) if current.enabled => (false, Some(DISABLED_MANUALLY.to_owned())),
@@ -261,6 +276,8 @@ impl WebhookService {
                 None => current.uid.clone(),
             },
             reset_failures,
+            held,
+            hold_pending,
             updated_at: time_fmt::now(),
         };
         let updated =
@@ -268,6 +285,19 @@ impl WebhookService {
         self.directory.invalidate(who.workspace_id(), &current.id);
         if !updated {
             return Err(ServiceError::NotFound { what: "webhook" });
+        }
+        match held {
+            Some(HeldDeliveries::Deliver { .. }) => {
+                self.engine.wake();
+                tracing::info!(webhook_id = %current.id, "webhook re-enabled; delivering the deliveries held while it was disabled");
+            }
+            Some(HeldDeliveries::Cancel) => {
+                tracing::info!(webhook_id = %current.id, "webhook re-enabled; the deliveries held while it was disabled are cancelled");
+            }
+            None if hold_pending => {
+                tracing::info!(webhook_id = %current.id, "webhook disabled by hand; new deliveries are held")
+            }
+            None => {}
         }
         tracing::info!(webhook_id = %current.id, "webhook updated");
         let updated = Webhook {

@@ -91,7 +91,12 @@ pub(super) async fn attempt(
     };
     let route = match shared.directory.route(&job.webhook_id).await {
         Ok(Some(r)) if r.webhook.enabled => r,
-        Ok(_) => {
+        Ok(Some(_)) => {
+            // Disabled: kept for its re-enabling.
+            shared.metrics.held();
+            return (DeliveryResult { next: NextStep::Held, ..cancelled() }, None);
+        }
+        Ok(None) => {
             shared.metrics.cancelled();
             return (cancelled(), None);
         }

@@ -50,7 +50,7 @@ pub(super) async fn insert_events<D: Dialect>(
         } else {
             let existing: EventRow = tx
                 .fetch_one(
-                    Sql::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND producer_id = ?"))
+                    Sql::new(format!("SELECT {EVENT_SELECT} FROM events WHERE workspace_id = ? AND producer_id = ?"))
                         .bind(rec.event.workspace_id.as_str())
                         .bind(&rec.event.producer_id),
                 )
@@ -79,6 +79,11 @@ pub(super) async fn insert_events<D: Dialect>(
                 .bind(*lease);
         });
         tx.execute(q).await?;
+    }
+    let held: Vec<&str> =
+        deliveries.iter().filter(|(d, ..)| d.status == DeliveryStatus::Held).map(|(d, ..)| d.id.as_str()).collect();
+    for chunk in held.chunks(IDS_PER_STATEMENT) {
+        release_if_enabled(&mut tx, Some(chunk), micros(hookd_core::time_fmt::now())).await?;
     }
     // Deliveries an API-only node stores are for the workers.
     if store.options.announce_unleased && deliveries.iter().any(|(_, owner, _)| owner.is_none()) {
@@ -216,7 +221,8 @@ pub(super) async fn record_results<D: Dialect>(
     store: &SqlStore<D>,
     batch: &[DeliveryResult],
     disable_before: OffsetDateTime,
-) -> StoreResult<Vec<WebhookId>> {
+    failing_after: u32,
+) -> StoreResult<Recorded> {
     // A few statements for the whole batch, not a few per result: the writer is
     // shared with publishing, and every statement costs a round trip.
     let now = micros(hookd_core::time_fmt::now());
@@ -255,6 +261,7 @@ pub(super) async fn record_results<D: Dialect>(
                 NextStep::RetryAt(t) => ("pending", Some(micros(*t))),
                 NextStep::Failed | NextStep::DisableWebhook { .. } => ("failed", None),
                 NextStep::Cancelled => ("cancelled", None),
+                NextStep::Held => ("held", None),
             };
             let a = r.attempt.as_ref();
             row.bind(r.delivery_id.as_str())
@@ -282,6 +289,7 @@ pub(super) async fn record_results<D: Dialect>(
     // Each webhook's counters, in webhook id order: two nodes recording results for
     // the same webhooks then lock their rows in the same order, never in a cycle.
     let mut failing = Vec::new();
+    let mut succeeded = Vec::new();
     for (w, t) in &tally(batch) {
         let last_success = t.last_success.map(micros);
         let first_failure = t.first_failure_since_success.map(micros);
@@ -306,8 +314,37 @@ pub(super) async fn record_results<D: Dialect>(
         if t.failures_since_success > 0 {
             failing.push(*w);
         }
+        if t.last_success.is_some() {
+            succeeded.push(*w);
+        }
     }
-    let mut disabled = Vec::new();
+    let mut out = Recorded::default();
+    // A streak of failures that reached the threshold is told once; a success that ends
+    // it, once. (`u32::MAX`: the caller tells nobody, so the flags are left alone.)
+    if !failing.is_empty() && failing_after != u32::MAX {
+        let mut q = Sql::new("UPDATE webhooks SET failing_alerted = TRUE WHERE failing_alerted = FALSE");
+        q.push_bind(" AND failure_count >= ?", i64::from(failing_after))
+            .push(" AND id IN ")
+            .push_list(failing.iter().map(|w| w.as_str()))
+            .push(" RETURNING id, failure_count");
+        for (id, count) in tx.fetch_all::<(String, i64)>(q).await? {
+            out.failing.push((WebhookId::parse(&id).map_err(StoreError::other)?, count));
+        }
+    }
+    if !succeeded.is_empty() && failing_after != u32::MAX {
+        let mut q = Sql::new("UPDATE webhooks SET failing_alerted = FALSE WHERE failing_alerted = TRUE");
+        q.push_bind(" AND failure_count < ?", i64::from(failing_after))
+            .push(" AND id IN ")
+            .push_list(succeeded.iter().map(|w| w.as_str()))
+            .push(" RETURNING id");
+        for (id,) in tx.fetch_all::<(String,)>(q).await? {
+            out.recovered.push(WebhookId::parse(&id).map_err(StoreError::other)?);
+        }
+    }
+    let held: Vec<&str> = batch.iter().filter(|r| r.next == NextStep::Held).map(|r| r.delivery_id.as_str()).collect();
+    for chunk in held.chunks(IDS_PER_STATEMENT) {
+        release_if_enabled(&mut tx, Some(chunk), now).await?;
+    }
     for r in batch {
         if let NextStep::DisableWebhook { reason } = &r.next {
             let sql = Sql::new(
@@ -318,9 +355,9 @@ pub(super) async fn record_results<D: Dialect>(
             .bind(now)
             .bind(r.webhook_id.as_str());
             if tx.execute(sql).await? == 1 {
-                disabled.push(r.webhook_id.clone());
+                out.disabled.push((r.webhook_id.clone(), (*reason).to_owned()));
             }
-            cancel_open_deliveries(&mut tx, &r.webhook_id, Some(&r.delivery_id), now).await?;
+            hold_open_deliveries(&mut tx, &r.webhook_id, Some(&r.delivery_id), now).await?;
         }
     }
     if !failing.is_empty() {
@@ -336,12 +373,12 @@ pub(super) async fn record_results<D: Dialect>(
         .push(" RETURNING id");
         for (id,) in tx.fetch_all::<(String,)>(q).await? {
             let w = WebhookId::parse(&id).map_err(StoreError::other)?;
-            cancel_open_deliveries(&mut tx, &w, None, now).await?;
-            disabled.push(w);
+            hold_open_deliveries(&mut tx, &w, None, now).await?;
+            out.disabled.push((w, rows::DISABLED_FAILING.to_owned()));
         }
     }
     tx.commit().await?;
-    Ok(disabled)
+    Ok(out)
 }
 
 pub(super) async fn claim_for_retry<D: Dialect>(
@@ -385,47 +422,89 @@ pub(super) async fn claim_for_retry<D: Dialect>(
     Ok(Some(row.try_into()?))
 }
 
-pub(super) async fn prune_deliveries<D: Dialect>(store: &SqlStore<D>, before: OffsetDateTime) -> StoreResult<u64> {
-    let cutoff = micros(before);
+pub(super) async fn prune_batch<D: Dialect>(
+    store: &SqlStore<D>,
+    target: PruneTarget,
+    before: OffsetDateTime,
+    limit: u32,
+) -> StoreResult<u64> {
+    // Ids sort by creation time, so the oldest rows are a range of the primary key.
+    let limit = i64::from(limit.min(IDS_PER_STATEMENT as u32));
+    // The oldest rows to delete, then the statements that delete them and what hangs
+    // off them (each a head and a tail around the list of ids); the last one counts.
+    let (select, floor, deletes): (String, String, &[(&str, &str)]) = match target {
+        PruneTarget::Succeeded | PruneTarget::Finished => {
+            let statuses = if target == PruneTarget::Succeeded { "('succeeded')" } else { "('failed', 'cancelled')" };
+            (
+                format!("SELECT id FROM deliveries WHERE id < ? AND status IN {statuses} ORDER BY id LIMIT ?"),
+                DeliveryId::floor_at(before).to_string(),
+                &[("DELETE FROM attempts WHERE delivery_id IN ", ""), ("DELETE FROM deliveries WHERE id IN ", "")],
+            )
+        }
+        PruneTarget::Events => (
+            "SELECT id FROM events WHERE id < ? AND NOT EXISTS (SELECT 1 FROM deliveries d \
+             WHERE d.event_id = events.id AND d.status IN ('pending', 'in_flight')) ORDER BY id LIMIT ?"
+                .to_owned(),
+            EventId::floor_at(before).to_string(),
+            &[
+                ("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id IN ", ")"),
+                ("DELETE FROM deliveries WHERE event_id IN ", ""),
+                ("DELETE FROM events WHERE id IN ", ""),
+            ],
+        ),
+    };
     let mut tx = store.begin().await?;
-    tx.execute(
-        Sql::new(
-            "DELETE FROM attempts WHERE delivery_id IN \
-             (SELECT id FROM deliveries WHERE status = 'succeeded' AND created_at < ?)",
-        )
-        .bind(cutoff),
-    )
-    .await?;
-    let pruned = tx
-        .execute(Sql::new("DELETE FROM deliveries WHERE status = 'succeeded' AND created_at < ?").bind(cutoff))
-        .await?;
-    tx.execute(
-        Sql::new(
-            "DELETE FROM events WHERE created_at < ? \
-             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
-        )
-        .bind(cutoff),
-    )
-    .await?;
+    let ids: Vec<(String,)> = tx.fetch_all(Sql::new(select).bind(floor.as_str()).bind(limit)).await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut pruned = 0;
+    for (head, tail) in deletes {
+        let mut q = Sql::new(head);
+        q.push_list(ids.iter().map(|(id,)| id.as_str())).push(tail);
+        pruned = tx.execute(q).await?;
+    }
     tx.commit().await?;
     Ok(pruned)
 }
 
-/// Cancels a webhook's pending and in-flight deliveries (but `except`).
+/// Cancels a webhook's pending and in-flight deliveries (but `except`): it was deleted.
 ///
 /// On PostgreSQL, rows another transaction holds are skipped, not waited for: that is a
 /// node recording those deliveries' results, which holds their rows and then wants this
 /// webhook's row (its counters), while the caller already holds the webhook (deleting or
 /// disabling it). Waiting would deadlock. A skipped delivery is cancelled when it next
-/// comes up, because no attempt is made for a webhook that is gone or disabled.
+/// comes up, because no attempt is made for a webhook that is gone.
 pub(super) async fn cancel_open_deliveries<D: Dialect>(
     tx: &mut Tx<D>,
     webhook: &WebhookId,
     except: Option<&DeliveryId>,
     now: i64,
 ) -> StoreResult<()> {
+    close_open_deliveries(tx, webhook, except, now, "cancelled").await
+}
+
+/// Holds a webhook's pending and in-flight deliveries (but `except`): it was disabled.
+/// Rows another transaction holds are skipped, as in [`cancel_open_deliveries`]; such a
+/// delivery is held when it next comes up.
+pub(super) async fn hold_open_deliveries<D: Dialect>(
+    tx: &mut Tx<D>,
+    webhook: &WebhookId,
+    except: Option<&DeliveryId>,
+    now: i64,
+) -> StoreResult<()> {
+    close_open_deliveries(tx, webhook, except, now, "held").await
+}
+
+async fn close_open_deliveries<D: Dialect>(
+    tx: &mut Tx<D>,
+    webhook: &WebhookId,
+    except: Option<&DeliveryId>,
+    now: i64,
+    status: &'static str,
+) -> StoreResult<()> {
     let sql = Sql::new(format!(
-        "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, \
+        "UPDATE deliveries SET status = '{status}', next_attempt_at = NULL, lease_owner = NULL, \
          lease_expires_at = NULL, updated_at = ? WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = ? \
          AND status IN ('pending', 'in_flight') AND id != ?{})",
         D::SKIP_LOCKED
@@ -434,4 +513,81 @@ pub(super) async fn cancel_open_deliveries<D: Dialect>(
     .bind(webhook.as_str())
     .bind(except.map_or("", DeliveryId::as_str));
     tx.execute(sql).await.map(drop)
+}
+
+/// What [`release_held`] does with a held delivery.
+const DUE_AGAIN: &str = "status = 'pending', next_attempt_at = created_at, schedule_base = attempts";
+
+/// Cancels the held deliveries of `webhook` (of every webhook when `None`) beyond the
+/// newest `keep`. Returns how many.
+pub(super) async fn trim_held<D: Dialect>(
+    tx: &mut Tx<D>,
+    webhook: Option<&WebhookId>,
+    keep: u32,
+    now: i64,
+) -> StoreResult<u64> {
+    let mut q = Sql::new(
+        "UPDATE deliveries SET status = 'cancelled', last_error = 'more deliveries were held for its webhook \
+         than retention.held_max', updated_at = ? WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
+         (PARTITION BY webhook_id ORDER BY id DESC) AS n FROM deliveries WHERE status = 'held'",
+    )
+    .bind(now);
+    if let Some(w) = webhook {
+        q.push_bind(" AND webhook_id = ?", w.as_str());
+    }
+    q.push_bind(") h WHERE h.n > ?)", i64::from(keep));
+    tx.execute(q).await
+}
+
+/// Re-enabling `webhook`: its held deliveries become due (oldest first, from a fresh
+/// retry schedule) or are cancelled.
+pub(super) async fn release_held<D: Dialect>(
+    tx: &mut Tx<D>,
+    webhook: &WebhookId,
+    what: HeldDeliveries,
+    now: i64,
+) -> StoreResult<u64> {
+    let set = match what {
+        HeldDeliveries::Deliver { keep } => {
+            trim_held(tx, Some(webhook), keep, now).await?;
+            DUE_AGAIN
+        }
+        HeldDeliveries::Cancel => "status = 'cancelled'",
+    };
+    let sql = Sql::new(format!("UPDATE deliveries SET {set}, updated_at = ? WHERE webhook_id = ? AND status = 'held'"))
+        .bind(now)
+        .bind(webhook.as_str());
+    let released = tx.execute(sql).await?;
+    if matches!(what, HeldDeliveries::Deliver { .. }) && released > 0 {
+        tx.announce_due().await?;
+    }
+    Ok(released)
+}
+
+/// Makes due the held deliveries among `ids` (all when `None`) whose webhook is
+/// enabled: a publish or an attempt that read the webhook disabled just before it was
+/// re-enabled. Returns how many.
+pub(super) async fn release_if_enabled<D: Dialect>(tx: &mut Tx<D>, ids: Option<&[&str]>, now: i64) -> StoreResult<u64> {
+    let mut q = Sql::new(format!(
+        "UPDATE deliveries SET {DUE_AGAIN}, updated_at = ? WHERE status = 'held' AND EXISTS \
+         (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id AND w.enabled = TRUE)"
+    ))
+    .bind(now);
+    if let Some(ids) = ids {
+        q.push(" AND id IN ").push_list(ids.iter().copied());
+    }
+    let released = tx.execute(q).await?;
+    if released > 0 {
+        tx.announce_due().await?;
+    }
+    Ok(released)
+}
+
+pub(super) async fn maintain_held<D: Dialect>(store: &SqlStore<D>, keep: u32) -> StoreResult<(u64, u64)> {
+    let now = micros(hookd_core::time_fmt::now());
+    let mut tx = store.begin().await?;
+    let dropped = trim_held(&mut tx, None, keep, now).await?;
+    let released = release_if_enabled(&mut tx, None, now).await?;
+    tx.commit().await?;
+    Ok((dropped, released))
 }

@@ -10,9 +10,9 @@ use hookd_core::domain::{
 };
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::{
-    Claim, DeliveryFilter, DeliveryResult, EventFilter, IdempotencyClaim, IdempotencyRequest, InsertedEvent,
-    NewEventRecord, NextStep, PageRequest, RecordPage, Store, StoreError, StoreResult, StoredResponse, WebhookFilter,
-    WebhookSettings, WorkspaceFilter,
+    Claim, DeliveryFilter, DeliveryResult, EventFilter, HeldDeliveries, IdempotencyClaim, IdempotencyRequest,
+    InsertedEvent, NewEventRecord, NextStep, PageRequest, PruneTarget, RecordPage, Recorded, Store, StoreError,
+    StoreResult, StoredResponse, WebhookFilter, WebhookSettings, WorkspaceFilter,
 };
 use time::OffsetDateTime;
 
@@ -24,13 +24,14 @@ use crate::rows::{
 use crate::{Dialect, Sql, SqlStore};
 
 mod deliveries;
+mod erasure;
 mod limits;
 mod records;
 mod web;
 mod webhooks;
 mod workspaces;
 
-use deliveries::cancel_open_deliveries;
+use deliveries::{cancel_open_deliveries, hold_open_deliveries, release_held};
 
 const WEBHOOK_COLUMNS: &str =
     "id, workspace_id, created_by, owner, url, events, description, enabled, disabled_reason, \
@@ -40,8 +41,13 @@ const WEBHOOK_COLUMNS: &str =
 const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, event_id, event_type, status, attempts, schedule_base, \
      next_attempt_at, last_status_code, last_error, created_at, updated_at, ordering_key";
 
+/// The columns an event is inserted with.
 const EVENT_COLUMNS: &str =
     "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries, owner, ordering_key, channels, tags";
+/// The columns an event is read with ([`EventRow`]).
+const EVENT_SELECT: &str =
+    "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries, owner, \
+     ordering_key, channels, tags, erased_at";
 
 const API_KEY_COLUMNS: &str = "id, workspace_id, name, prefix, secret_hash, scopes, owner_scoped, created_at, \
      last_used_at, revoked_at, expires_at, owner";
@@ -251,7 +257,23 @@ impl<D: Dialect> Store for SqlStore<D> {
         .bind(s.reset_failures)
         .bind(workspace.as_str())
         .bind(id.as_str());
-        Ok(self.write(sql).await? == 1)
+        if s.held.is_none() && !s.hold_pending {
+            return Ok(self.write(sql).await? == 1);
+        }
+        // Enabling or disabling moves the webhook's deliveries in the same transaction.
+        let now = micros(s.updated_at);
+        let mut tx = self.begin().await?;
+        let updated = tx.execute(sql).await? == 1;
+        if updated {
+            if let Some(what) = s.held {
+                release_held(&mut tx, id, what, now).await?;
+            }
+            if s.hold_pending {
+                hold_open_deliveries(&mut tx, id, None, now).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(updated)
     }
 
     async fn update_webhook_secrets(
@@ -337,7 +359,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         id: &EventId,
         filter: &WebhookFilter,
     ) -> StoreResult<Option<Event>> {
-        let mut q = Sql::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND id = ?"))
+        let mut q = Sql::new(format!("SELECT {EVENT_SELECT} FROM events WHERE workspace_id = ? AND id = ?"))
             .bind(workspace.as_str())
             .bind(id.as_str());
         if *filter != WebhookFilter::All {
@@ -351,9 +373,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         self.read_one::<EventRow>(q).await?.map(Event::try_from).transpose()
     }
 
-    async fn list_enabled_webhooks(&self, workspace: &WorkspaceId) -> StoreResult<Vec<Webhook>> {
-        let sql = Sql::new(format!("{} WHERE workspace_id = ? AND enabled = TRUE ORDER BY id", select_webhooks()))
-            .bind(workspace.as_str());
+    async fn list_routed_webhooks(&self, workspace: &WorkspaceId) -> StoreResult<Vec<Webhook>> {
+        let sql =
+            Sql::new(format!("{} WHERE workspace_id = ? ORDER BY id", select_webhooks())).bind(workspace.as_str());
         self.read::<WebhookRow>(sql).await?.into_iter().map(Webhook::try_from).collect()
     }
 
@@ -425,12 +447,13 @@ impl<D: Dialect> Store for SqlStore<D> {
         earliest.map(from_micros).transpose()
     }
 
-    async fn record_results(
+    async fn record_outcomes(
         &self,
         batch: &[DeliveryResult],
         disable_before: OffsetDateTime,
-    ) -> StoreResult<Vec<WebhookId>> {
-        deliveries::record_results(self, batch, disable_before).await
+        failing_after: u32,
+    ) -> StoreResult<Recorded> {
+        deliveries::record_results(self, batch, disable_before, failing_after).await
     }
 
     async fn get_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> StoreResult<Option<Delivery>> {
@@ -546,8 +569,50 @@ impl<D: Dialect> Store for SqlStore<D> {
         Ok(replayed)
     }
 
-    async fn prune_deliveries(&self, before: OffsetDateTime) -> StoreResult<u64> {
-        deliveries::prune_deliveries(self, before).await
+    async fn prune_batch(&self, target: PruneTarget, before: OffsetDateTime, limit: u32) -> StoreResult<u64> {
+        deliveries::prune_batch(self, target, before, limit).await
+    }
+
+    async fn maintain_held(&self, keep: u32) -> StoreResult<(u64, u64)> {
+        deliveries::maintain_held(self, keep).await
+    }
+
+    async fn erase_event(&self, workspace: &WorkspaceId, id: &EventId, now: OffsetDateTime) -> StoreResult<bool> {
+        erasure::erase_event(self, workspace, id, now).await
+    }
+
+    async fn erase_events(
+        &self,
+        scope: &hookd_core::domain::ErasureScope,
+        after: Option<&EventId>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<(EventId, u64)>> {
+        erasure::erase_events(self, scope, after, limit, now).await
+    }
+
+    async fn count_unerased(&self, scope: &hookd_core::domain::ErasureScope) -> StoreResult<u64> {
+        erasure::count_unerased(self, scope).await
+    }
+
+    async fn insert_erasure(&self, e: &hookd_core::domain::Erasure) -> StoreResult<()> {
+        erasure::insert(self, e).await
+    }
+
+    async fn get_erasure(
+        &self,
+        workspace: &WorkspaceId,
+        id: &hookd_core::id::ErasureId,
+    ) -> StoreResult<Option<hookd_core::domain::Erasure>> {
+        erasure::get(self, workspace, id).await
+    }
+
+    async fn update_erasure(&self, e: &hookd_core::domain::Erasure, seen: OffsetDateTime) -> StoreResult<bool> {
+        erasure::update(self, e, seen).await
+    }
+
+    async fn stalled_erasures(&self, before: OffsetDateTime) -> StoreResult<Vec<hookd_core::domain::Erasure>> {
+        erasure::stalled(self, before).await
     }
 
     async fn create_web_session(&self, session: &WebSession) -> StoreResult<()> {

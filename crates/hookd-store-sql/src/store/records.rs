@@ -89,7 +89,7 @@ pub(super) async fn list_events<D: Dialect>(
     filter: &EventFilter,
     page: &PageRequest<EventId>,
 ) -> StoreResult<Vec<Event>> {
-    let mut q = Sql::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE workspace_id = ?")).bind(workspace.as_str());
+    let mut q = Sql::new(format!("SELECT {EVENT_SELECT} FROM events WHERE workspace_id = ?")).bind(workspace.as_str());
     if let Some(o) = &filter.owner {
         q.push_bind(" AND owner = ?", o.as_str());
     }

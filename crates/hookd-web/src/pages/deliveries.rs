@@ -77,13 +77,14 @@ fn row(viewer: &Viewer, d: &Delivery, now: OffsetDateTime) -> Row {
     }
 }
 
-const STATUSES: [(&str, &str); 6] = [
+const STATUSES: [(&str, &str); 7] = [
     ("", "Any status"),
     ("pending", "pending"),
     ("in_flight", "sending"),
     ("succeeded", "succeeded"),
     ("failed", "failed"),
     ("cancelled", "cancelled"),
+    ("held", "held (webhook disabled)"),
 ];
 
 pub(crate) async fn delivery_log(

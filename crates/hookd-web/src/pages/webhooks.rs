@@ -384,8 +384,13 @@ pub async fn show(
     let q = query(q.as_deref());
     let notice = match q.get("notice") {
         Some("saved") => "Changes saved.".to_owned(),
-        Some("enabled") => "Webhook enabled: deliveries resume.".to_owned(),
-        Some("disabled") => "Webhook disabled: nothing is sent until you enable it again.".to_owned(),
+        Some("enabled") => {
+            "Webhook enabled: deliveries resume; those held while it was disabled are cancelled.".to_owned()
+        }
+        Some("enabled_delivering") => {
+            "Webhook enabled: the deliveries held while it was disabled go out first, oldest first.".to_owned()
+        }
+        Some("disabled") => "Webhook disabled: its events are held (not sent) until you enable it again.".to_owned(),
         Some("replayed") => {
             let n = q.get("count").and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
             let what = if q.get("only_failed").is_some() { "failed" } else { "finished" };
@@ -432,9 +437,15 @@ pub async fn set_enabled(
     viewer.require(Scope::WebhooksWrite)?;
     let id = parse_id(&id)?;
     let enabled = form.get("enabled") == Some("true");
-    let changes = WebhookChanges { enabled: Some(enabled), ..WebhookChanges::default() };
+    // Enabling says what becomes of the deliveries held while it was disabled.
+    let deliver_held = enabled.then(|| form.get("deliver_held") == Some("true"));
+    let changes = WebhookChanges { enabled: Some(enabled), deliver_held, ..WebhookChanges::default() };
     state.services().webhooks.update(&viewer.active.principal, &id, changes).await?;
-    let notice = if enabled { "enabled" } else { "disabled" };
+    let notice = match deliver_held {
+        Some(true) => "enabled_delivering",
+        Some(false) => "enabled",
+        None => "disabled",
+    };
     Ok(see_other(&viewer.path(&format!("/webhooks/{id}?notice={notice}"))))
 }
 

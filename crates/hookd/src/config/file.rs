@@ -276,12 +276,25 @@ impl Default for PartnerV2Config {
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Succeeded deliveries and their attempts are deleted after this many days.
-    pub days: u32,
+    pub succeeded_days: u32,
+    /// The older name of `succeeded_days`, which it overrides when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    /// Failed and cancelled deliveries and their attempts are deleted after this many
+    /// days.
+    pub failed_days: u32,
+    /// Events (their payloads) are deleted after this many days, with the deliveries
+    /// left of them, but never while one is still being retried. At least
+    /// `succeeded_days` and `failed_days`: a delivery's payload is its event's.
+    pub events_days: u32,
+    /// Most deliveries kept for a disabled webhook (`held`); beyond it the oldest are
+    /// cancelled.
+    pub held_max: u32,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        Self { days: 30 }
+        Self { succeeded_days: 30, days: None, failed_days: 30, events_days: 30, held_max: 10_000 }
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use hookd_core::crypto::EncryptionKey;
 use hookd_core::domain::{validate_key_prefix, EventCatalog, EventType};
+use hookd_core::service::Retention;
 use ipnet::IpNet;
 
 use super::file::{path_prefix_ok, Config, LogFormat, OwnerVisibility, Role};
@@ -36,7 +37,7 @@ pub struct Settings {
     pub allow_private_cidrs: Vec<IpNet>,
     pub secret_rotation_overlap: Duration,
     pub delivery: DeliverySettings,
-    pub retention: Duration,
+    pub retention: Retention,
     pub partner_v2: Option<PartnerV2Settings>,
     /// Serve the Svix-compatible API under `{path_prefix}/api/v1`.
     pub svix: bool,
@@ -397,10 +398,52 @@ impl Settings {
                 .transpose()
                 .map_err(|m| invalid("delivery.proxy_url", m))?,
         };
-        if c.retention.days == 0 {
-            return Err(invalid("retention.days", "must be at least 1".into()));
+        let r = &c.retention;
+        let (succeeded_key, succeeded_days) = match r.days {
+            Some(d) => ("retention.days", d),
+            None => ("retention.succeeded_days", r.succeeded_days),
+        };
+        for (key, days) in [
+            (succeeded_key, succeeded_days),
+            ("retention.failed_days", r.failed_days),
+            ("retention.events_days", r.events_days),
+        ] {
+            if days == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
         }
-        let retention = Duration::from_secs(u64::from(c.retention.days) * 86_400);
+        if r.events_days < succeeded_days.max(r.failed_days) {
+            // Name the setting that was changed: events_days lowered, or another raised.
+            let defaults = crate::config::file::RetentionConfig::default();
+            let key = if r.events_days != defaults.events_days {
+                "retention.events_days"
+            } else if r.failed_days > succeeded_days {
+                "retention.failed_days"
+            } else {
+                succeeded_key
+            };
+            return Err(invalid(
+                key,
+                format!(
+                    "events_days ({}) must be at least succeeded_days ({succeeded_days}) and failed_days ({}): a \
+                     delivery's payload is its event's",
+                    r.events_days, r.failed_days
+                ),
+            ));
+        }
+        if r.held_max == 0 {
+            return Err(invalid(
+                "retention.held_max",
+                "must be at least 1 (deliveries for a disabled webhook are held up to it)".into(),
+            ));
+        }
+        let days = |d: u32| Duration::from_secs(u64::from(d) * 86_400);
+        let retention = Retention {
+            succeeded: days(succeeded_days),
+            failed: days(r.failed_days),
+            events: days(r.events_days),
+            held_max: r.held_max,
+        };
         let (public_url, web) = web_settings(c, &invalid)?;
         Ok(Settings {
             listen,

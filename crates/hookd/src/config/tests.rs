@@ -101,6 +101,10 @@ fn bad_values_name_the_key_and_file() {
         ("role = \"worker\"", "role"),
         ("[database]\nmax_connections = 1", "database.max_connections"),
         ("[database]\nacquire_timeout = \"10ms\"", "database.acquire_timeout"),
+        ("[retention]\nfailed_days = 0", "retention.failed_days"),
+        ("[retention]\nfailed_days = 90", "retention.failed_days"),
+        ("[retention]\nevents_days = 7", "retention.events_days"),
+        ("[retention]\nheld_max = 0", "retention.held_max"),
     ] {
         let p = write(dir.path(), body);
         // Refused when read (a duration that does not parse) or when validated.
@@ -113,6 +117,16 @@ fn bad_values_name_the_key_and_file() {
     let p = write(dir.path(), "allow_http = \"yes\"");
     let err = load(Some(&p), &Overrides::default()).unwrap_err().to_string();
     assert!(err.contains("allow_http") && err.contains("hookd.toml"), "{err}");
+}
+
+#[test]
+fn retention_has_a_day_count_for_each_kind_and_keeps_the_older_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "[retention]\ndays = 7\nfailed_days = 14\nevents_days = 60\nheld_max = 50\n");
+    let s = Settings::from_loaded(&load(Some(&p), &Overrides::default()).unwrap(), false).unwrap();
+    let days = |d: u64| Duration::from_secs(d * 86_400);
+    assert_eq!((s.retention.succeeded, s.retention.failed, s.retention.events), (days(7), days(14), days(60)));
+    assert_eq!(s.retention.held_max, 50);
 }
 
 #[test]

@@ -121,7 +121,7 @@ async fn fan_out_matches_exact_names_star_and_prefix_wildcards_and_skips_disable
     let off = create(&c, &json!({"url": rx.url("/disabled"), "events": ["*"], "enabled": false})).await;
     assert_eq!(off["enabled"], false);
     let evt = publish(&c, "link.created", json!({"k": 1})).await;
-    assert_eq!(evt["deliveries"], 3);
+    assert_eq!(evt["deliveries"], 4, "three sent and one held for the disabled webhook");
     publish(&c, "bio.published", json!({})).await;
     rx.wait_for(5, None, WAIT).await;
     for (path, n) in [("/exact", 1), ("/star", 2), ("/prefix", 1), ("/other", 1), ("/disabled", 0)] {
@@ -255,37 +255,70 @@ async fn retry_after_is_honoured() {
 }
 
 #[tokio::test]
-async fn gone_disables_the_webhook_and_cancels_its_pending_deliveries() {
+async fn gone_disables_the_webhook_and_holds_its_deliveries_until_it_is_re_enabled() {
     let server =
         delivering_server(|c| c.delivery.retry_schedule = vec![Duration::ZERO, Duration::from_secs(3600)]).await;
     let rx = TestReceiver::start().await;
     rx.script([Reply::status(500)]);
     let c = server.client();
     let wh = create(&c, &json!({"url": rx.url("/gone"), "events": ["*"]})).await;
+    let path = format!("/v1/webhooks/{}", id_of(&wh));
     // The first fails and waits an hour; the second gets 410.
     publish(&c, "order.paid", json!({"n": 1})).await;
     deliveries_until(&c, &id_of(&wh), "a retry scheduled", |l| l.len() == 1 && l[0]["status"] == "pending").await;
     rx.set_default(Reply::status(410));
     publish(&c, "order.paid", json!({"n": 2})).await;
-    let list = deliveries_until(&c, &id_of(&wh), "410 handled", |l| {
-        l.len() == 2 && l.iter().any(|d| d["status"] == "failed") && l.iter().any(|d| d["status"] == "cancelled")
+    deliveries_until(&c, &id_of(&wh), "410 handled", |l| {
+        l.len() == 2 && l.iter().any(|d| d["status"] == "failed") && l.iter().any(|d| d["status"] == "held")
     })
     .await;
-    assert_eq!(list.len(), 2);
-    let w = c.get(&format!("/v1/webhooks/{}", id_of(&wh))).await;
+    let w = c.get(&path).await;
     assert_eq!(w.data()["enabled"], false);
     assert_eq!(w.data()["disabled_reason"], "endpoint_gone");
-    // Disabled webhooks get nothing.
+    // Events published while it is disabled are held for it, not sent.
     let evt = publish(&c, "order.paid", json!({"n": 3})).await;
-    assert_eq!(evt["deliveries"], 0);
-    // Re-enabling resets the failure count and resumes.
-    let r = c.patch(&format!("/v1/webhooks/{}", id_of(&wh)), &json!({"enabled": true})).await;
+    assert_eq!(evt["deliveries"], 1);
+    let held = c.get(&format!("{path}/deliveries?status=held")).await;
+    assert_eq!(held.data().as_array().unwrap().len(), 2, "{}", held.text);
+    // `deliver_held` says what re-enabling does; alone it changes nothing.
+    let r = c.patch(&path, &json!({"deliver_held": true})).await;
+    assert_eq!(r.data()["enabled"], false, "{}", r.text);
+    let held = c.get(&format!("{path}/deliveries?status=held")).await;
+    assert_eq!(held.data().as_array().unwrap().len(), 2, "{}", held.text);
+    // Re-enabling with it resets the failure count and delivers what was held.
+    rx.set_default(Reply::ok());
+    let r = c.patch(&path, &json!({"enabled": true, "deliver_held": true})).await;
     assert_eq!(r.data()["failure_count"], 0);
     assert_eq!(r.data()["disabled_reason"], json!(null));
-    rx.set_default(Reply::ok());
+    let got = rx.wait_for(4, None, WAIT).await;
+    let mut ns: Vec<i64> = got[2..].iter().map(|r| r.json()["data"]["n"].as_i64().unwrap()).collect();
+    ns.sort();
+    assert_eq!(ns, [1, 3], "the held deliveries, after the first attempts of 1 and 2");
+    deliveries_until(&c, &id_of(&wh), "held ones delivered", |l| {
+        l.iter().filter(|d| d["status"] == "succeeded").count() == 2
+    })
+    .await;
     assert_eq!(publish(&c, "order.paid", json!({"n": 4})).await["deliveries"], 1);
-    deliveries_until(&c, &id_of(&wh), "delivery after re-enabling", |l| l.iter().any(|d| d["status"] == "succeeded"))
-        .await;
+    rx.wait_for(5, None, WAIT).await;
+}
+
+#[tokio::test]
+async fn re_enabling_without_deliver_held_cancels_what_was_held() {
+    let server = delivering_server(|_| {}).await;
+    let rx = TestReceiver::start().await;
+    let c = server.client();
+    let wh = create(&c, &json!({"url": rx.url("/paused"), "events": ["*"]})).await;
+    let path = format!("/v1/webhooks/{}", id_of(&wh));
+    c.patch(&path, &json!({"enabled": false})).await.assert_status(200);
+    assert_eq!(publish(&c, "order.paid", json!({"n": 1})).await["deliveries"], 1);
+    deliveries_until(&c, &id_of(&wh), "held", |l| l.len() == 1 && l[0]["status"] == "held").await;
+    c.patch(&path, &json!({"enabled": true})).await.assert_status(200);
+    deliveries_until(&c, &id_of(&wh), "cancelled", |l| l.len() == 1 && l[0]["status"] == "cancelled").await;
+    publish(&c, "order.paid", json!({"n": 2})).await;
+    let got = rx.wait_for(1, None, WAIT).await;
+    assert_eq!(got[0].json()["data"]["n"], 2, "only what was published after");
+    deliveries_until(&c, &id_of(&wh), "sent", |l| l.iter().any(|d| d["status"] == "succeeded")).await;
+    assert_eq!(rx.received().len(), 1);
 }
 
 #[tokio::test]

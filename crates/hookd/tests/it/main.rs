@@ -6,6 +6,7 @@ mod aw_profile;
 mod cli;
 mod delivery;
 mod disk_full;
+mod erasure;
 mod idempotency;
 mod introspection;
 mod isolation;

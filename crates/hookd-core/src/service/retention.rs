@@ -1,0 +1,85 @@
+//! Retention: what is deleted when, in small batches that never hold the database for
+//! long, so that publishing goes on at its usual pace while history is pruned.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::store::{PruneTarget, Store, StoreError};
+use crate::time_fmt;
+
+/// How long each kind of history is kept (`[retention]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub succeeded: Duration,
+    /// Failed and cancelled deliveries.
+    pub failed: Duration,
+    /// Events, at least as long as both of the above.
+    pub events: Duration,
+    /// Most deliveries held for a disabled webhook.
+    pub held_max: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        let days = |d: u64| Duration::from_secs(d * 86_400);
+        Self { succeeded: days(30), failed: days(30), events: days(30), held_max: super::webhooks::DEFAULT_HELD_MAX }
+    }
+}
+
+/// Rows deleted in one transaction.
+const BATCH: u32 = 500;
+/// The pause between two batches: the writer is free for publishes in between.
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// What one round of retention did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub events: u64,
+    /// Held deliveries cancelled beyond `held_max`.
+    pub held_dropped: u64,
+    /// Held deliveries of webhooks re-enabled meanwhile, made due.
+    pub held_released: u64,
+}
+
+#[derive(Clone)]
+pub struct RetentionService {
+    store: Arc<dyn Store>,
+    retention: Retention,
+}
+
+impl RetentionService {
+    pub fn new(store: Arc<dyn Store>, retention: Retention) -> Self {
+        Self { store, retention }
+    }
+
+    pub fn retention(&self) -> &Retention {
+        &self.retention
+    }
+
+    /// Deletes everything past its retention, batch by batch, and keeps held deliveries
+    /// within their limit. Stops at the first error (the next round goes on).
+    pub async fn prune(&self) -> Result<Pruned, StoreError> {
+        let now = time_fmt::now();
+        let r = &self.retention;
+        let mut out = Pruned::default();
+        let (dropped, released) = self.store.maintain_held(r.held_max).await?;
+        (out.held_dropped, out.held_released) = (dropped, released);
+        for (target, keep, total) in [
+            (PruneTarget::Succeeded, r.succeeded, &mut out.succeeded),
+            (PruneTarget::Finished, r.failed, &mut out.failed),
+            (PruneTarget::Events, r.events, &mut out.events),
+        ] {
+            loop {
+                let n = self.store.prune_batch(target, now - keep, BATCH).await?;
+                *total += n;
+                if n < u64::from(BATCH) {
+                    break;
+                }
+                tokio::time::sleep(PAUSE).await;
+            }
+        }
+        Ok(out)
+    }
+}
