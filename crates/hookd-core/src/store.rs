@@ -194,6 +194,30 @@ pub enum PruneTarget {
     Events,
 }
 
+impl WebhookSettings {
+    /// `w`'s settings as they are, to change some.
+    pub fn of(w: &Webhook) -> Self {
+        Self {
+            url: w.url.clone(),
+            events: w.events.clone(),
+            description: w.description.clone(),
+            enabled: w.enabled,
+            disabled_reason: w.disabled_reason.clone(),
+            metadata: w.metadata.clone(),
+            rate_limit: w.rate_limit,
+            headers: w.headers.clone(),
+            filter: w.filter.clone(),
+            ordering: w.ordering,
+            channels: w.channels.clone(),
+            uid: w.uid.clone(),
+            reset_failures: false,
+            held: None,
+            hold_pending: false,
+            updated_at: w.updated_at,
+        }
+    }
+}
+
 /// What a re-enabled webhook does with the deliveries held while it was disabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeldDeliveries {

@@ -15,7 +15,8 @@ use hookd_core::service::{
     AdminService, AuthService, Bootstrapped, IdempotencyService, WebOptions, WebService, WebhookOptions, WebhookService,
 };
 use hookd_core::service::{
-    DeliveryService, Engine, ErasureService, EventService, NodeOptions, Pruned, RetentionService, WebhookDirectory,
+    DeliveryService, Engine, ErasureService, EventService, NodeOptions, OperationsService, Pruned, RetentionService,
+    WebhookDirectory,
 };
 use hookd_core::store::{StorageHealth, Store};
 use hookd_core::time_fmt;
@@ -149,6 +150,10 @@ pub struct App {
     web: Option<hookd_web::WebState>,
     shutdown_grace: Duration,
     retention: RetentionService,
+    operations: OperationsService,
+    /// `[[operational_webhooks]]`, stored when the app runs (after the bootstrap, which
+    /// needs an empty database).
+    operational_webhooks: Vec<hookd_core::domain::OperationalTarget>,
     watcher: Option<tokio::task::JoinHandle<()>>,
     /// The lock on a SQLite file's `.lock` companion, held while this app lives.
     _owner: Option<std::fs::File>,
@@ -217,6 +222,9 @@ impl App {
         .context("cannot build the HTTP client")?;
         let node_id = format!("node-{:08x}", rand::random::<u32>());
         let storage = Arc::new(StorageHealth::default());
+        // Disabled, failing and recovered webhooks and exhausted deliveries, for the
+        // operational webhooks.
+        let (alerts, alerts_rx) = tokio::sync::mpsc::unbounded_channel();
         let engine_options = EngineOptions {
             node_id: node_id.clone(),
             lease: d.lease,
@@ -228,6 +236,8 @@ impl App {
             breaker_cooldown: d.breaker_cooldown,
             breaker_max_cooldown: d.breaker_max_cooldown,
             storage: storage.clone(),
+            failing_after: d.failing_after,
+            alerts: Some(alerts.clone()),
             ..EngineOptions::default()
         };
         let engine_metrics = Arc::new(Metrics::default());
@@ -266,6 +276,7 @@ impl App {
                 secret_retrieval: settings.secret_retrieval,
                 rotation_overlap: settings.secret_rotation_overlap,
                 held_max: settings.retention.held_max,
+                alerts: Some(alerts),
             },
         );
         let events = EventService::new(
@@ -277,19 +288,22 @@ impl App {
             storage,
         );
         let deliveries = DeliveryService::new(store.clone(), webhooks.clone(), events.clone());
+        let admin = AdminService::new(store.clone(), settings.key_prefix.clone());
+        let operations = OperationsService::new(store.clone(), events.clone());
+        tokio::spawn(operations.clone().run(alerts_rx));
         let metrics = {
-            let (events, auth) = (events.clone(), auth.clone());
+            let (events, auth, operations) = (events.clone(), auth.clone(), operations.clone());
             Arc::new(move || {
                 let mut out = String::with_capacity(4096);
                 out.push_str("# HELP hookd_events_published_total Events published through this node.\n");
                 out.push_str("# TYPE hookd_events_published_total counter\n");
                 out.push_str(&format!("hookd_events_published_total {}\n", events.published_total()));
                 engine_metrics.render(&mut out);
+                operations.render_metrics(&mut out);
                 auth.render_metrics(&mut out);
                 out
             })
         };
-        let admin = AdminService::new(store.clone(), settings.key_prefix.clone());
         let w = &settings.web;
         let web = WebService::new(
             store.clone(),
@@ -352,6 +366,8 @@ impl App {
             web: web_state,
             shutdown_grace: d.shutdown_grace,
             retention: RetentionService::new(store.clone(), settings.retention),
+            operations,
+            operational_webhooks: settings.operational_webhooks.clone(),
             watcher,
             _owner: owner,
         })
@@ -374,6 +390,11 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        if let Some(ws) =
+            sync_operational_webhooks(&self.state.admin, &self.state.webhooks, &self.operational_webhooks).await?
+        {
+            self.operations.set_deployment(ws);
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let maintenance = tokio::spawn(maintain(
             self.state.idempotency.clone(),
@@ -494,6 +515,51 @@ async fn maintain(
             _ = stop.changed() => return,
         }
     }
+}
+
+/// The workspace that holds the deployment's own operational webhooks.
+pub const OPERATIONS_WORKSPACE: &str = "hookd-operations";
+
+/// Stores the configuration's `[[operational_webhooks]]` in [`OPERATIONS_WORKSPACE`]
+/// (made when first needed), and removes those no longer configured. Returns the
+/// workspace, if there is one.
+async fn sync_operational_webhooks(
+    admin: &AdminService,
+    webhooks: &WebhookService,
+    targets: &[hookd_core::domain::OperationalTarget],
+) -> anyhow::Result<Option<hookd_core::id::WorkspaceId>> {
+    let existing = match admin.find_workspace(OPERATIONS_WORKSPACE).await {
+        Ok(ws) => Some(ws),
+        Err(hookd_core::service::ServiceError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let ws = match (existing, targets.is_empty()) {
+        (None, true) => return Ok(None),
+        (Some(ws), _) => ws,
+        (None, false) => {
+            let new = hookd_core::service::NewWorkspace {
+                name: OPERATIONS_WORKSPACE.into(),
+                external_id: None,
+                metadata: [("purpose".to_owned(), "the configuration's [[operational_webhooks]]".to_owned())].into(),
+            };
+            match admin.create_workspace(new).await {
+                Ok(ws) => ws,
+                // Another node made it at the same moment.
+                Err(hookd_core::service::ServiceError::Conflict(_)) => {
+                    admin.find_workspace(OPERATIONS_WORKSPACE).await?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    webhooks
+        .sync_operational(&ws.id, targets)
+        .await
+        .with_context(|| "cannot store the configuration's [[operational_webhooks]]")?;
+    if !targets.is_empty() {
+        tracing::info!(count = targets.len(), workspace = OPERATIONS_WORKSPACE, "operational webhooks configured");
+    }
+    Ok(Some(ws.id))
 }
 
 /// Reads the key file, or creates it (mode 0600) with a fresh key.

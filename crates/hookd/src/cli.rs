@@ -504,6 +504,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 surfaces.push(format!("Svix at {prefix}/api/v1"));
             }
             println!("  APIs:            {}", surfaces.join(", "));
+            let r = &settings.retention;
+            let days = |d: std::time::Duration| d.as_secs() / 86_400;
+            println!(
+                "  retention:       succeeded {}d, failed {}d, events {}d; {} held per disabled webhook",
+                days(r.succeeded),
+                days(r.failed),
+                days(r.events),
+                r.held_max
+            );
+            if !settings.operational_webhooks.is_empty() {
+                let urls: Vec<&str> = settings.operational_webhooks.iter().map(|o| o.url.as_str()).collect();
+                println!("  operational:     {} (workspace hookd-operations)", urls.join(", "));
+            }
             let ignored = config::ignored_env_vars();
             if !ignored.is_empty() {
                 println!("  not settings:    {} (ignored)", ignored.join(", "));

@@ -6,28 +6,6 @@ use std::time::Duration;
 use super::*;
 use crate::store::{HeldDeliveries, PruneTarget, WebhookSettings};
 
-/// `w`'s settings as they are, to change one or two.
-fn settings_of(w: &Webhook) -> WebhookSettings {
-    WebhookSettings {
-        url: w.url.clone(),
-        events: w.events.clone(),
-        description: w.description.clone(),
-        enabled: w.enabled,
-        disabled_reason: w.disabled_reason.clone(),
-        metadata: w.metadata.clone(),
-        rate_limit: w.rate_limit,
-        headers: w.headers.clone(),
-        filter: w.filter.clone(),
-        ordering: w.ordering,
-        channels: w.channels.clone(),
-        uid: w.uid.clone(),
-        reset_failures: false,
-        held: None,
-        hold_pending: false,
-        updated_at: time_fmt::now(),
-    }
-}
-
 async fn set_enabled(store: &dyn Store, w: &Webhook, enabled: bool, held: Option<HeldDeliveries>) {
     let s = WebhookSettings {
         enabled,
@@ -35,7 +13,7 @@ async fn set_enabled(store: &dyn Store, w: &Webhook, enabled: bool, held: Option
         reset_failures: enabled,
         held,
         hold_pending: !enabled,
-        ..settings_of(w)
+        ..WebhookSettings::of(w)
     };
     assert!(store.update_webhook_settings(&w.workspace_id, &w.id, &s).await.unwrap());
 }

@@ -54,6 +54,15 @@ impl EventCatalog {
         Ok(Self { types, open })
     }
 
+    /// The catalog of operational webhooks: the operational events alone.
+    pub fn operational() -> Self {
+        let types = crate::domain::OPERATIONAL_EVENTS
+            .iter()
+            .map(|(name, description)| EventType { name: (*name).into(), description: (*description).into() })
+            .collect();
+        Self::new(types).expect("the operational events are well formed")
+    }
+
     /// An open catalog: any well-formed name.
     pub fn open() -> Self {
         Self::new(Vec::new()).expect("the empty catalog is valid")

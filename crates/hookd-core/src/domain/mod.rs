@@ -9,6 +9,7 @@ mod event;
 mod event_type;
 mod filter;
 mod headers;
+mod operations;
 mod record;
 mod web;
 mod webhook;
@@ -30,6 +31,10 @@ pub use filter::{Filter, FilterError, FilterInput, MAX_FILTER_BYTES, MAX_FILTER_
 pub use headers::{
     check_headers, headers_context, is_token, SealedHeaders, MASKED_VALUE, MAX_CUSTOM_HEADERS, MAX_CUSTOM_HEADER_BYTES,
     REFUSED_HEADERS, REFUSED_HEADER_PREFIXES,
+};
+pub use operations::{
+    Alert, AlertSender, OperationalTarget, DELIVERY_EXHAUSTED, OPERATIONAL_EVENTS, OPERATIONS_OWNER, WEBHOOK_DISABLED,
+    WEBHOOK_FAILING, WEBHOOK_RECOVERED,
 };
 pub use record::{Record, RecordKind};
 pub use web::{hour_of, latency_bucket, Health, PortalLink, StatRow, StatsTally, WebSession, LATENCY_BOUNDS_MS};
@@ -76,6 +81,11 @@ impl FieldErrors {
         let mut e = Self::default();
         e.push(field, message);
         e
+    }
+
+    /// The same errors with each field named under `prefix` (`operational_webhooks[0].`).
+    pub fn prefixed(self, prefix: &str) -> Self {
+        Self(self.0.into_iter().map(|e| FieldError { field: format!("{prefix}{}", e.field), ..e }).collect())
     }
 }
 

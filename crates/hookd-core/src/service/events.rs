@@ -13,9 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::{
     channels_admit, check_channels, pattern_matches, validate_ordering_key, validate_producer_id, Attempt, Delivery,
     DeliveryJob, DeliveryOrdering, DeliveryStatus, Event, EventCatalog, FieldErrors, FilterInput, NewEvent,
-    MAX_EVENT_CHANNELS, MAX_EVENT_DATA,
+    MAX_EVENT_CHANNELS, MAX_EVENT_DATA, OPERATIONS_OWNER,
 };
-use crate::id::{EventId, WebhookId};
+use crate::id::{EventId, WebhookId, WorkspaceId};
 use crate::service::directory::WebhookDirectory;
 use crate::service::{Principal, ServiceError};
 use crate::store::{InsertedEvent, NewEventRecord, StorageHealth, Store, StoreError};
@@ -190,6 +190,12 @@ impl EventService {
         if let Some(Err(m)) = req.owner.as_deref().map(crate::domain::validate_owner) {
             errs.push(format!("{prefix}owner"), m);
         }
+        if req.owner.as_deref() == Some(OPERATIONS_OWNER) {
+            errs.push(
+                format!("{prefix}owner"),
+                format!("`{OPERATIONS_OWNER}` is reserved for hookd's operational events"),
+            );
+        }
         if let Some(t) = &req.occurred_at {
             if time_fmt::parse(t).is_err() {
                 errs.push(format!("{prefix}occurred_at"), "must be an RFC 3339 timestamp such as 2026-03-21T14:30:00Z");
@@ -198,13 +204,31 @@ impl EventService {
     }
 
     async fn publish_checked(&self, who: &Principal, reqs: Vec<NewEvent>) -> Result<Vec<Published>, ServiceError> {
-        let ws = who.workspace_id().clone();
+        // A caller with an owner publishes for it alone.
+        self.publish_in(who.workspace_id().clone(), who.owner(), reqs).await
+    }
+
+    /// Publishes hookd's own events (operational events) in `workspace`, for `owner`;
+    /// they are built by hookd, so not checked.
+    pub async fn publish_internal(
+        &self,
+        workspace: &WorkspaceId,
+        owner: &str,
+        reqs: Vec<NewEvent>,
+    ) -> Result<Vec<Published>, ServiceError> {
+        self.publish_in(workspace.clone(), Some(owner.to_owned()), reqs).await
+    }
+
+    async fn publish_in(
+        &self,
+        ws: WorkspaceId,
+        caller_owner: Option<String>,
+        reqs: Vec<NewEvent>,
+    ) -> Result<Vec<Published>, ServiceError> {
         let routes = self.directory.routes(&ws).await?;
         let refusals = self.engine.refusals();
         let now = time_fmt::now();
         let lease = Some((self.node.node_id.clone(), now + self.node.lease));
-        // A caller with an owner publishes for it alone.
-        let caller_owner = who.owner();
         let mut records = Vec::with_capacity(reqs.len());
         // Ordered deliveries are never handed off: a claim takes each key's first.
         let mut ordered = false;
@@ -232,6 +256,8 @@ impl EventService {
             for r in routes.iter() {
                 if !r.webhook.events.iter().any(|p| pattern_matches(p, &event.event_type))
                     || !(event.owner.is_none() || r.webhook.owner == event.owner)
+                    // Operational webhooks receive operational events alone.
+                    || (event.owner.is_none() && r.webhook.owner.as_deref() == Some(OPERATIONS_OWNER))
                     || !channels_admit(&r.webhook.channels, &event.channels)
                 {
                     continue;

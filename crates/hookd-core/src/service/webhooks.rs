@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::crypto::{OpenError, SecretCipher};
 use crate::domain::{
-    generate_signing_secret, headers_context, validate_signing_secret, EventCatalog, FieldErrors, NewWebhook,
-    SealedHeaders, SigningScheme, Webhook, WebhookChanges, WebhookRules, WebhookSecrets,
+    generate_signing_secret, headers_context, validate_signing_secret, Alert, AlertSender, EventCatalog, FieldErrors,
+    NewWebhook, SealedHeaders, SigningScheme, Webhook, WebhookChanges, WebhookRules, WebhookSecrets, OPERATIONS_OWNER,
 };
 use crate::id::{WebhookId, WorkspaceId};
 use crate::service::directory::WebhookDirectory;
@@ -31,6 +31,8 @@ pub struct WebhookOptions {
     pub rotation_overlap: Duration,
     /// Most deliveries held for a disabled webhook; the oldest beyond it are cancelled.
     pub held_max: u32,
+    /// Where a webhook disabled by hand is reported.
+    pub alerts: Option<AlertSender>,
 }
 
 impl Default for WebhookOptions {
@@ -40,6 +42,7 @@ impl Default for WebhookOptions {
             secret_retrieval: false,
             rotation_overlap: Duration::from_secs(24 * 3600),
             held_max: DEFAULT_HELD_MAX,
+            alerts: None,
         }
     }
 }
@@ -79,6 +82,7 @@ pub struct WebhookService {
     cipher: SecretCipher,
     directory: Arc<WebhookDirectory>,
     catalog: Arc<EventCatalog>,
+    operational: Arc<EventCatalog>,
     /// Woken when re-enabling a webhook makes its held deliveries due.
     engine: Arc<dyn Engine>,
     options: WebhookOptions,
@@ -92,7 +96,8 @@ impl WebhookService {
         engine: Arc<dyn Engine>,
         options: WebhookOptions,
     ) -> Self {
-        Self { store, cipher: directory.cipher().clone(), directory, catalog, engine, options }
+        let operational = Arc::new(EventCatalog::operational());
+        Self { store, cipher: directory.cipher().clone(), directory, catalog, operational, engine, options }
     }
 
     /// Whether signing secrets may be read back (`secret_retrieval`).
@@ -110,9 +115,20 @@ impl WebhookService {
         self.directory.invalidate_workspace(workspace);
     }
 
+    /// The events a webhook of `owner` may subscribe to: the catalog's, or the
+    /// operational events for an operational webhook.
+    fn catalog_for(&self, owner: Option<&str>) -> &EventCatalog {
+        if owner == Some(OPERATIONS_OWNER) {
+            &self.operational
+        } else {
+            &self.catalog
+        }
+    }
+
     pub async fn create(&self, who: &Principal, mut req: NewWebhook) -> Result<CreatedWebhook, ServiceError> {
-        self.options.rules.check_new(&mut req, &self.catalog)?;
-        let (Some(url), Some(events)) = (req.url, req.events) else {
+        let owner = who.owner().or_else(|| req.owner.clone());
+        self.options.rules.check_new(&mut req, self.catalog_for(owner.as_deref()))?;
+        let (Some(url), Some(events)) = (req.url.take(), req.events.take()) else {
             unreachable!("check_new requires url and events");
         };
         let owner = match (who.owner(), req.owner.take()) {
@@ -135,7 +151,22 @@ impl WebhookService {
         }
         let filter = who.visibility();
         let warnings = self.duplicate_warnings(who, &filter, &url, &events, None).await?;
+        let (webhook, signing_secret) =
+            self.insert_new(who.workspace_id(), Some(who.key_id().clone()), owner, url, events, req).await?;
+        Ok(CreatedWebhook { webhook, signing_secret, warnings })
+    }
 
+    /// Stores a webhook from a checked request; returns it with what its receiver
+    /// verifies with (the shared secret, or the public key).
+    async fn insert_new(
+        &self,
+        workspace: &WorkspaceId,
+        created_by: Option<crate::id::ApiKeyId>,
+        owner: Option<String>,
+        url: String,
+        events: Vec<String>,
+        req: NewWebhook,
+    ) -> Result<(Webhook, String), ServiceError> {
         let id = WebhookId::generate();
         let signing = req.signing.unwrap_or_default();
         let (secret, public_key) = new_signing_key(signing, req.secret);
@@ -151,8 +182,8 @@ impl WebhookService {
             },
             signing,
             id,
-            workspace_id: who.workspace_id().clone(),
-            created_by: Some(who.key_id().clone()),
+            workspace_id: workspace.clone(),
+            created_by,
             owner,
             url,
             events,
@@ -177,8 +208,77 @@ impl WebhookService {
         webhook.number = self.store.insert_webhook(&webhook).await.map_err(uid_taken)?;
         self.directory.invalidate(&webhook.workspace_id, &webhook.id);
         tracing::info!(webhook_id = %webhook.id, workspace_id = %webhook.workspace_id, "webhook created");
-        // What the receiver verifies with: the shared secret, or the public key.
-        Ok(CreatedWebhook { webhook, signing_secret: public_key.unwrap_or(secret), warnings })
+        Ok((webhook, public_key.unwrap_or(secret)))
+    }
+
+    /// Makes the operational webhooks of `workspace` named `config-1`, `config-2`, …
+    /// match `targets` (the configuration's `[[operational_webhooks]]`), and deletes
+    /// those beyond them. Errors name the target (`operational_webhooks[0].url`).
+    pub async fn sync_operational(
+        &self,
+        workspace: &WorkspaceId,
+        targets: &[crate::domain::OperationalTarget],
+    ) -> Result<(), ServiceError> {
+        let page = PageRequest { limit: 10_000, before: None };
+        let owner = WebhookFilter::Owner(OPERATIONS_OWNER.to_owned());
+        let existing = self.store.list_webhooks(workspace, &owner, &page).await?;
+        let uid_of = |i: usize| format!("config-{}", i + 1);
+        for (i, t) in targets.iter().enumerate() {
+            let mut req = NewWebhook {
+                owner: Some(OPERATIONS_OWNER.to_owned()),
+                url: Some(t.url.clone()),
+                events: Some(t.events.clone()),
+                secret: Some(t.secret.clone()),
+                description: Some("From the configuration's [[operational_webhooks]].".into()),
+                uid: Some(uid_of(i)),
+                ..NewWebhook::default()
+            };
+            self.options
+                .rules
+                .check_new(&mut req, &self.operational)
+                .map_err(|e| e.prefixed(&format!("operational_webhooks[{i}].")))?;
+            let (Some(url), Some(events)) = (req.url.take(), req.events.take()) else {
+                unreachable!("check_new requires url and events");
+            };
+            let Some(w) = existing.iter().find(|w| w.uid.as_deref() == Some(uid_of(i).as_str())) else {
+                match self.insert_new(workspace, None, Some(OPERATIONS_OWNER.to_owned()), url, events, req).await {
+                    // Another node, starting at the same moment, made it.
+                    Err(ServiceError::Conflict(_)) => continue,
+                    r => r.map(drop)?,
+                }
+                continue;
+            };
+            if w.url != url || w.events != events || !w.enabled {
+                let settings = WebhookSettings {
+                    url,
+                    events,
+                    enabled: true,
+                    disabled_reason: None,
+                    reset_failures: !w.enabled,
+                    updated_at: time_fmt::now(),
+                    ..WebhookSettings::of(w)
+                };
+                self.store.update_webhook_settings(workspace, &w.id, &settings).await?;
+            }
+            let current = self.cipher.open(&w.secrets.current, w.id.as_str())?;
+            if current != t.secret.as_bytes() {
+                let secrets = WebhookSecrets {
+                    current: self.cipher.seal(t.secret.as_bytes(), w.id.as_str()),
+                    previous: None,
+                    previous_expires_at: None,
+                    public_key: None,
+                };
+                self.store.update_webhook_secrets(workspace, &w.id, &secrets, time_fmt::now()).await?;
+            }
+            self.directory.invalidate(workspace, &w.id);
+        }
+        for w in existing.iter().filter(|w| w.uid.as_deref().is_some_and(|u| u.starts_with("config-"))) {
+            if !(0..targets.len()).any(|i| w.uid.as_deref() == Some(uid_of(i).as_str())) {
+                self.store.delete_webhook(workspace, &w.id).await?;
+                self.directory.invalidate(workspace, &w.id);
+            }
+        }
+        Ok(())
     }
 
     pub async fn list(&self, who: &Principal, limit: u32, cursor: Option<&str>) -> Result<Page<Webhook>, ServiceError> {
@@ -228,7 +328,7 @@ impl WebhookService {
         mut changes: WebhookChanges,
     ) -> Result<(Webhook, Vec<String>), ServiceError> {
         let current = self.get(who, id).await?;
-        self.options.rules.check_changes(&mut changes, &self.catalog)?;
+        self.options.rules.check_changes(&mut changes, self.catalog_for(current.owner.as_deref()))?;
         if changes.is_empty() {
             return Ok((current, Vec::new()));
         }
@@ -295,7 +395,11 @@ impl WebhookService {
                 tracing::info!(webhook_id = %current.id, "webhook re-enabled; the deliveries held while it was disabled are cancelled");
             }
             None if hold_pending => {
-                tracing::info!(webhook_id = %current.id, "webhook disabled by hand; new deliveries are held")
+                tracing::info!(webhook_id = %current.id, "webhook disabled by hand; new deliveries are held");
+                if let Some(alerts) = &self.options.alerts {
+                    let _ =
+                        alerts.send(Alert::Disabled { webhook: current.id.clone(), reason: DISABLED_MANUALLY.into() });
+                }
             }
             None => {}
         }

@@ -22,10 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use hookd_core::domain::{Attempt, DeliveryJob, RetrySchedule, StatsTally};
+use hookd_core::domain::{Alert, Attempt, DeliveryJob, RetrySchedule, StatsTally};
 use hookd_core::id::{DeliveryId, EventId, WebhookId};
 use hookd_core::service::{Engine, Refusals, ServiceError, WebhookDirectory};
-use hookd_core::store::{Claim, DeliveryResult, NextStep, StorageHealth, Store};
+use hookd_core::store::{Claim, DeliveryResult, NextStep, Recorded, StorageHealth, Store};
 use hookd_core::time_fmt;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -86,6 +86,11 @@ pub struct EngineOptions {
     pub poll_interval: Duration,
     /// Where the result writer reports whether its writes commit.
     pub storage: Arc<StorageHealth>,
+    /// Consecutive failed attempts after which a webhook is reported failing.
+    pub failing_after: u32,
+    /// Where disabled, failing and recovered webhooks and exhausted deliveries are
+    /// reported; `None`: to nobody.
+    pub alerts: Option<hookd_core::domain::AlertSender>,
 }
 
 impl Default for EngineOptions {
@@ -104,6 +109,8 @@ impl Default for EngineOptions {
             breaker_max_cooldown: Duration::from_secs(600),
             poll_interval: Duration::from_secs(30),
             storage: Arc::default(),
+            failing_after: 10,
+            alerts: None,
         }
     }
 }

@@ -22,8 +22,9 @@ pub(super) async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedRe
         };
         let Some(first) = first else { break };
         let batch = collect_batch(first, &mut rx).await;
-        let disabled = until_stored(&shared.options.storage, batch.len(), || {
-            shared.store.record_results(&batch, disable_before(&shared.options))
+        let failing_after = if shared.options.alerts.is_some() { shared.options.failing_after } else { u32::MAX };
+        let recorded = until_stored(&shared.options.storage, batch.len(), || {
+            shared.store.record_outcomes(&batch, disable_before(&shared.options), failing_after)
         })
         .await;
         for r in &batch {
@@ -31,12 +32,17 @@ pub(super) async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedRe
                 tally.add(&r.webhook_id, a);
             }
         }
-        for w in &disabled {
-            tracing::warn!(webhook_id = %w, "webhook disabled");
+        for (w, reason) in &recorded.disabled {
+            tracing::warn!(webhook_id = %w, reason, "webhook disabled");
             shared.directory.invalidate_webhook(w);
         }
-        if !disabled.is_empty() {
-            let _ = shared.dispatch.send(Msg::Disabled(disabled));
+        if let Some(alerts) = &shared.options.alerts {
+            for a in alerts_of(&batch, &recorded) {
+                let _ = alerts.send(a);
+            }
+        }
+        if !recorded.disabled.is_empty() {
+            let _ = shared.dispatch.send(Msg::Disabled(recorded.disabled.into_iter().map(|(w, _)| w).collect()));
         }
         // A retry due before the scheduler's next pass wakes it; later ones it will see
         // in the store when it gets there.
@@ -61,6 +67,29 @@ pub(super) async fn write_results(shared: Arc<Shared>, mut rx: mpsc::UnboundedRe
     }
     // Shutting down: what is counted is written now.
     write_stats(&*shared.store, &mut tally).await;
+}
+
+/// What operators are told of after a batch: the webhooks it disabled, made failing or
+/// saw recover, and the deliveries whose retry schedule it ended.
+fn alerts_of(batch: &[DeliveryResult], recorded: &Recorded) -> Vec<Alert> {
+    let mut out: Vec<Alert> = recorded
+        .disabled
+        .iter()
+        .map(|(w, reason)| Alert::Disabled { webhook: w.clone(), reason: reason.clone() })
+        .collect();
+    out.extend(recorded.failing.iter().map(|(w, n)| Alert::Failing { webhook: w.clone(), failure_count: *n }));
+    out.extend(recorded.recovered.iter().map(|w| Alert::Recovered { webhook: w.clone() }));
+    out.extend(batch.iter().filter(|r| r.next == NextStep::Failed).filter_map(|r| {
+        let a = r.attempt.as_ref()?;
+        Some(Alert::Exhausted {
+            webhook: r.webhook_id.clone(),
+            delivery: r.delivery_id.clone(),
+            attempts: a.attempt,
+            last_status_code: a.status_code,
+            last_error: a.error_message.clone().or_else(|| a.error_kind.clone()),
+        })
+    }));
+    out
 }
 
 /// Writes the statistics counted so far. They are not worth holding results up for: a

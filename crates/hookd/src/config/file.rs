@@ -53,6 +53,11 @@ pub struct Config {
     pub event_types: Vec<EventTypeConfig>,
     pub delivery: DeliveryConfig,
     pub retention: RetentionConfig,
+    /// The deployment's own operational webhooks: they hear of disabled and failing
+    /// webhooks and exhausted deliveries in every workspace (docs/operations.md). Left
+    /// out of `config print` when empty, like `event_types`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operational_webhooks: Vec<OperationalWebhookConfig>,
     /// Extra API surfaces that mirror an existing product's documented API.
     pub compat: CompatConfig,
     /// The product's own tokens, accepted beside hookd's keys.
@@ -272,6 +277,25 @@ impl Default for PartnerV2Config {
     }
 }
 
+/// `[[operational_webhooks]]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationalWebhookConfig {
+    pub url: String,
+    /// The signing secret (`whsec_…`, or 16–255 visible ASCII characters): the receiver
+    /// verifies operational events with it, as any delivery.
+    pub secret: String,
+    /// Which operational events: `webhook.disabled`, `webhook.failing`,
+    /// `webhook.recovered`, `delivery.exhausted`, or `webhook.*`; all of them when left
+    /// out.
+    #[serde(default = "all_operational_events")]
+    pub events: Vec<String>,
+}
+
+fn all_operational_events() -> Vec<String> {
+    vec!["*".into()]
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
@@ -363,6 +387,8 @@ pub struct DeliveryConfig {
     /// A webhook failing without a success for this long is disabled.
     #[serde(with = "duration")]
     pub disable_after: Duration,
+    /// Consecutive failed attempts after which operators hear `webhook.failing`.
+    pub failing_after: u32,
     /// On SIGTERM, how long in-flight attempts may take to finish.
     #[serde(with = "duration")]
     pub shutdown_grace: Duration,
@@ -398,6 +424,7 @@ impl Default for Config {
             event_types: Vec::new(),
             delivery: DeliveryConfig::default(),
             retention: RetentionConfig::default(),
+            operational_webhooks: Vec::new(),
             compat: CompatConfig::default(),
             auth: AuthConfig::default(),
             public_url: None,
@@ -430,6 +457,7 @@ impl Default for DeliveryConfig {
             breaker_cooldown: s(30),
             breaker_max_cooldown: m(10),
             disable_after: h(5 * 24),
+            failing_after: 10,
             shutdown_grace: s(10),
             lease: s(60),
             proxy_url: None,

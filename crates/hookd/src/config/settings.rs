@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hookd_core::crypto::EncryptionKey;
-use hookd_core::domain::{validate_key_prefix, EventCatalog, EventType};
+use hookd_core::domain::{validate_key_prefix, EventCatalog, EventType, OperationalTarget};
 use hookd_core::service::Retention;
 use ipnet::IpNet;
 
@@ -38,6 +38,8 @@ pub struct Settings {
     pub secret_rotation_overlap: Duration,
     pub delivery: DeliverySettings,
     pub retention: Retention,
+    /// `[[operational_webhooks]]`, checked in full when `serve` stores them.
+    pub operational_webhooks: Vec<OperationalTarget>,
     pub partner_v2: Option<PartnerV2Settings>,
     /// Serve the Svix-compatible API under `{path_prefix}/api/v1`.
     pub svix: bool,
@@ -164,6 +166,7 @@ pub struct DeliverySettings {
     pub breaker_cooldown: Duration,
     pub breaker_max_cooldown: Duration,
     pub disable_after: Duration,
+    pub failing_after: u32,
     pub shutdown_grace: Duration,
     pub lease: Duration,
     pub proxy: Option<url::Url>,
@@ -389,6 +392,7 @@ impl Settings {
             breaker_cooldown: duration("delivery.breaker_cooldown", d.breaker_cooldown, ms(1))?,
             breaker_max_cooldown: duration("delivery.breaker_max_cooldown", d.breaker_max_cooldown, ms(1))?,
             disable_after: duration("delivery.disable_after", d.disable_after, Duration::from_secs(60))?,
+            failing_after: count("failing_after", d.failing_after)?,
             shutdown_grace: duration("delivery.shutdown_grace", d.shutdown_grace, Duration::ZERO)?,
             lease: duration("delivery.lease", d.lease, Duration::from_secs(1))?,
             proxy: d
@@ -437,6 +441,31 @@ impl Settings {
                 "must be at least 1 (deliveries for a disabled webhook are held up to it)".into(),
             ));
         }
+        let mut operational_webhooks = Vec::new();
+        for (i, o) in c.operational_webhooks.iter().enumerate() {
+            let key = "operational_webhooks";
+            if let Err(m) = url::Url::parse(&o.url) {
+                return Err(invalid(key, format!("[{i}].url is not an absolute URL ({m})")));
+            }
+            if let Err(m) = hookd_core::domain::validate_signing_secret(&o.secret) {
+                return Err(invalid(key, format!("[{i}].secret {m}")));
+            }
+            let catalog = EventCatalog::operational();
+            if let Some(e) = o.events.iter().find(|e| catalog.check_pattern(e).is_err()) {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "[{i}].events: `{e}` matches no operational event (webhook.disabled, webhook.failing, \
+                         webhook.recovered, delivery.exhausted; or webhook.* or *)"
+                    ),
+                ));
+            }
+            operational_webhooks.push(OperationalTarget {
+                url: o.url.clone(),
+                secret: o.secret.clone(),
+                events: o.events.clone(),
+            });
+        }
         let days = |d: u32| Duration::from_secs(u64::from(d) * 86_400);
         let retention = Retention {
             succeeded: days(succeeded_days),
@@ -468,6 +497,7 @@ impl Settings {
             secret_rotation_overlap,
             delivery,
             retention,
+            operational_webhooks,
             partner_v2,
             svix: c.compat.svix.enabled,
             developer_aliases: c.compat.developer_aliases,

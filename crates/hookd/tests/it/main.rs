@@ -13,6 +13,7 @@ mod isolation;
 mod jwt;
 mod nodes;
 mod openapi;
+mod operations;
 mod ordering;
 mod outage;
 mod pagination;
