@@ -221,8 +221,14 @@ describe("the dashboard", () => {
     await page.getByRole("button", { name: "Disable" }).click();
     await page.getByText("Webhook disabled").waitFor();
     assert.equal((await api(hookd, "GET", `/v1/webhooks/${webhook.id}`)).body.data.enabled, false);
-    await page.getByRole("button", { name: "Enable" }).click();
+    // An event published meanwhile is held, and goes out when it is enabled with them.
+    const held = await api(hookd, "POST", "/v1/events", { event: "message.sent", data: { text: "while off" } });
+    assert.equal(held.status, 202);
+    const heldLog = await api(hookd, "GET", `/v1/webhooks/${webhook.id}/deliveries?status=held`);
+    assert.equal(heldLog.body.data.length, 1);
+    await page.getByRole("button", { name: "Enable and deliver held events" }).click();
     await page.getByText("Webhook enabled").waitFor();
+    assert.equal((await api(hookd, "GET", `/v1/webhooks/${webhook.id}/deliveries?status=held`)).body.data.length, 0);
 
     // A rule broken is shown beside its field, and nothing changes.
     await edit.getByLabel("link.created", { exact: true }).uncheck();

@@ -40,13 +40,17 @@ struct Args {
     /// Print the results as JSON too.
     #[arg(long)]
     json: bool,
-    /// Run only these scenarios (comma-separated: ceiling,s1,s2,s3,s4,s5,neighbour,congested,ordered).
+    /// Run only these scenarios (comma-separated: ceiling,s1,s2,s3,s4,s5,s6,neighbour,congested,ordered).
+    /// S6 is left out unless named: it loads --history deliveries first.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Run hookd on PostgreSQL: a URL whose user may create databases
     /// (postgres://postgres@127.0.0.1:5432/postgres); each hookd gets a fresh one.
     #[arg(long, value_name = "URL")]
     database: Option<String>,
+    /// S6: stored deliveries of history to load before measuring.
+    #[arg(long, default_value_t = 10_000_000)]
+    history: u64,
     /// S5: deliveries queued while the receivers are down (10 webhooks x backlog/10 events).
     #[arg(long, default_value_t = 1_000_000)]
     backlog: u64,
@@ -59,6 +63,9 @@ struct Args {
     #[arg(long, hide = true, num_args = 2, value_names = ["DATABASE_URL", "ADDR"])]
     serve_node: Vec<String>,
 }
+
+/// The least history S6 loads: one event to each of its ten webhooks.
+const FAN_OUT_MIN: u64 = 10;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -90,22 +97,27 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let h = start_hookd(|_| {}).await?;
+    let s6 = args.only.iter().any(|o| o.eq_ignore_ascii_case("s6"));
     let mut s1 = f64::NAN;
-    if run("s1") || run("s4") {
+    if run("s1") || run("s4") || s6 {
         eprintln!("S1: one endpoint, publish as fast as hookd accepts");
         let f = scenarios::fan_out::run(&r, &h, "S1 one endpoint", 1, ceiling).await?;
         s1 = f.per_second;
         figures.push(f);
     }
     let mut s2 = f64::NAN;
-    if run("s2") || run("s3") {
+    if run("s2") || run("s3") || s6 {
         eprintln!("S2: ten endpoints subscribed to the same event");
         let f = scenarios::fan_out::run(&r, &h, "S2 fan-out to 10", 10, ceiling).await?;
         s2 = f.per_second;
         figures.push(f);
     }
-    if run("s4") {
-        figures.push(scenarios::latency::s4(&r, &h, (s1 / 2.0).max(10.0)).await?);
+    let s4_rate = (s1 / 2.0).max(10.0);
+    let mut s4 = None;
+    if run("s4") || s6 {
+        let f = scenarios::latency::s4(&r, &h, s4_rate).await?;
+        s4 = Some(f.clone());
+        figures.push(f);
     }
     if run("neighbour") {
         figures.extend(scenarios::latency::neighbour(&r, &h).await?);
@@ -125,6 +137,11 @@ async fn main() -> anyhow::Result<()> {
         for &n in &args.nodes {
             figures.push(scenarios::nodes::nodes_fan_out(&r.http, &r.sink, &r.rx, n, conc, secs, ceiling).await?);
         }
+    }
+    if s6 {
+        let history = if args.quick { 20_000 } else { args.history.max(FAN_OUT_MIN) };
+        let empty = scenarios::history::Empty { s1, s2, s4_rate, s4 };
+        figures.extend(scenarios::history::run(&r, ceiling, &empty, history).await?);
     }
     if run("s5") {
         let backlog = if args.quick { 2_000 } else { args.backlog.max(10) };

@@ -30,6 +30,9 @@ pub(crate) async fn database_url(dir: &std::path::Path) -> anyhow::Result<(Strin
     Ok((db.url().to_owned(), Some(db)))
 }
 
+/// The encryption key of every hookd the bench runs: a fixed throwaway.
+pub(crate) const BENCH_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
 /// The configuration of every hookd the bench runs.
 pub(crate) fn bench_config(database_url: String) -> Config {
     Config {
@@ -37,7 +40,7 @@ pub(crate) fn bench_config(database_url: String) -> Config {
         allow_http: true,
         log_level: "warn".into(),
         // A fixed throwaway key, so no key file is generated (and warned about).
-        encryption_key: Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
+        encryption_key: Some(BENCH_KEY.into()),
         rate_limit: hookd::config::RateLimitConfig { requests_per_minute: u32::MAX },
         delivery: hookd::config::DeliveryConfig {
             allow_private_cidrs: vec!["127.0.0.0/8".into()],
@@ -52,6 +55,18 @@ pub(crate) fn bench_config(database_url: String) -> Config {
 pub(crate) async fn start_hookd(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Hookd> {
     let dir = tempfile::tempdir()?;
     let (url, db) = database_url(dir.path()).await?;
+    Ok(start_hookd_on(dir, url, db, None, adjust).await?.0)
+}
+
+/// Starts hookd on a database that may hold data already (`key`: a key it has; `None`:
+/// a fresh database, whose first key hookd makes). Returns it with its store.
+pub(crate) async fn start_hookd_on(
+    dir: tempfile::TempDir,
+    url: String,
+    db: Option<TempDatabase>,
+    key: Option<String>,
+    adjust: impl FnOnce(&mut Config),
+) -> anyhow::Result<(Hookd, std::sync::Arc<dyn hookd_core::store::Store>)> {
     let mut config = bench_config(url);
     adjust(&mut config);
     let settings = Settings::from_config(config)?;
@@ -60,12 +75,17 @@ pub(crate) async fn start_hookd(adjust: impl FnOnce(&mut Config)) -> anyhow::Res
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let app = App::build(&settings).await?;
-    let key = app.bootstrap().await?.context("fresh database")?.token;
+    let key = match (app.bootstrap().await?, key) {
+        (Some(b), _) => b.token,
+        (None, Some(k)) => k,
+        (None, None) => anyhow::bail!("the database has a workspace already, and no key was given"),
+    };
+    let store = app.store();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run(listener, async move {
         let _ = rx.await;
     }));
-    Ok(Hookd { base, key, _dir: dir, _db: db, stop: Some(tx), task })
+    Ok((Hookd { base, key, _dir: dir, _db: db, stop: Some(tx), task }, store))
 }
 
 impl Hookd {

@@ -32,6 +32,18 @@ macro_rules! uuid_id {
                 Self(format!("{}{}", $prefix, Uuid::now_v7().hyphenated()))
             }
 
+            /// A new id as if generated at `t` (history loaded for a benchmark or an
+            /// import keeps its place in time order).
+            pub fn generate_at(t: time::OffsetDateTime) -> Self {
+                let nanos = t.unix_timestamp_nanos().max(0);
+                let ts = uuid::Timestamp::from_unix(
+                    uuid::NoContext,
+                    (nanos / 1_000_000_000) as u64,
+                    (nanos % 1_000_000_000) as u32,
+                );
+                Self(format!("{}{}", $prefix, Uuid::new_v7(ts).hyphenated()))
+            }
+
             /// The smallest id generated at `t` (to the millisecond): every id generated
             /// before `t` sorts below it.
             pub fn floor_at(t: time::OffsetDateTime) -> Self {

@@ -218,6 +218,15 @@ impl WebhookSettings {
     }
 }
 
+/// What one step of retention did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneStep {
+    /// Deliveries (or events) deleted.
+    pub pruned: u64,
+    /// Where the next step starts; `None` when nothing older is left to look at.
+    pub next: Option<String>,
+}
+
 /// What a re-enabled webhook does with the deliveries held while it was disabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeldDeliveries {
@@ -529,9 +538,17 @@ pub trait Store: Send + Sync + 'static {
         only_failed: bool,
         now: OffsetDateTime,
     ) -> StoreResult<u64>;
-    /// Deletes, in one short transaction, at most `limit` of what `target` names that was
-    /// created before `before`. Returns how many deliveries or events.
-    async fn prune_batch(&self, target: PruneTarget, before: OffsetDateTime, limit: u32) -> StoreResult<u64>;
+    /// One step of retention: looks at the next `limit` rows of `target`'s table created
+    /// before `before` (after `after`, in id order), and deletes, in one short
+    /// transaction, those `target` names. The rows are read before the transaction, so
+    /// the writer is held only for the deletes.
+    async fn prune_batch(
+        &self,
+        target: PruneTarget,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<PruneStep>;
     /// Upkeep of held deliveries: cancels those beyond the newest `keep` of each webhook,
     /// and makes due those of an enabled webhook (held by a publish or an attempt that
     /// raced with its re-enabling). Returns (cancelled, made due).

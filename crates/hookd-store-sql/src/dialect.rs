@@ -108,6 +108,9 @@ struct MiscountedStatement(String);
 pub struct SqlitePools {
     pub writer: sqlx::SqlitePool,
     pub reader: sqlx::SqlitePool,
+    /// Whatever must live as long as the store (the background checkpointer's signal:
+    /// it stops when the last clone of this is dropped).
+    pub keep_alive: Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// The embedded SQLite file.

@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_store_sql::{SqlOptions, SqlStore, Sqlite, SqlitePools};
@@ -88,17 +89,56 @@ pub async fn open(url: &str, options: &SqliteOptions) -> Result<SqliteStore, Ope
         // Checkpoint the WAL every ~40 MB instead of every ~4 MB: pages that change
         // again and again (index pages, the tail of each table) are copied into the
         // database once per checkpoint, not ten times. 14 % less time storing
-        // S3's rows in a micro-benchmark of the store.
+        // S3's rows in a micro-benchmark of the store. The copying itself is mostly
+        // done beside the writer ([`checkpoint_in_background`]); the commit that
+        // crosses the threshold copies only what came since, and lets the log restart,
+        // which a checkpoint beside a busy writer never does.
         .connect_with(base.clone().pragma("wal_autocheckpoint", "10000"))
         .await
         .map_err(open_err)?;
     let reader = SqlitePoolOptions::new()
         .max_connections(options.readers.max(1))
         .acquire_timeout(options.acquire_timeout)
-        .connect_with(base.read_only(true))
+        .connect_with(base.clone().read_only(true))
         .await
         .map_err(open_err)?;
-    Ok(SqlStore::new(SqlitePools { writer, reader }, SqlOptions::default()))
+    let (alive, stopped) = tokio::sync::watch::channel(());
+    tokio::spawn(checkpoint_in_background(base, stopped));
+    Ok(SqlStore::new(SqlitePools { writer, reader, keep_alive: Some(Arc::new(alive)) }, SqlOptions::default()))
+}
+
+/// How often the background checkpointer copies the write-ahead log into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Copies the write-ahead log into the database file every [`CHECKPOINT_EVERY`], on a
+/// connection of its own, until the store is dropped. `PASSIVE` waits for no reader or
+/// writer: commits go on while it copies. Otherwise the commit that reaches the
+/// automatic checkpoint's threshold would copy the whole log and fsync the database
+/// while every write queued behind it waits: seconds, once pruning has changed pages
+/// all over a large file.
+async fn checkpoint_in_background(options: SqliteConnectOptions, mut stopped: tokio::sync::watch::Receiver<()>) {
+    use sqlx::Connection;
+    // A checkpoint after heavy deletes takes seconds; that is what it is here for.
+    let options = sqlx::ConnectOptions::disable_statement_logging(options);
+    let mut conn = match sqlx::SqliteConnection::connect_with(&options).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open the checkpointing connection; the log is copied when the database closes");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+            // The store was dropped.
+            _ = stopped.changed() => break,
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
+            // A full disk, or the file gone: the next round tries again.
+            tracing::debug!(error = %e, "background checkpoint failed");
+        }
+    }
+    let _ = conn.close().await;
 }
 
 /// Applies the embedded migrations that have not run yet.

@@ -382,6 +382,11 @@ impl App {
         &self.state.admin
     }
 
+    /// The store, for tools that work beside the app (the benchmark's history).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.db.store.clone()
+    }
+
     /// Serves the API on `listener` until `shutdown` completes; then drains in-flight
     /// requests, gives in-flight attempts the shutdown grace, releases the rest, and
     /// closes the database.

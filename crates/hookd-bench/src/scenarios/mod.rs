@@ -5,6 +5,7 @@ pub(crate) mod backlog;
 pub(crate) mod ceiling;
 pub(crate) mod congested;
 pub(crate) mod fan_out;
+pub(crate) mod history;
 pub(crate) mod latency;
 pub(crate) mod mixed_health;
 pub(crate) mod nodes;

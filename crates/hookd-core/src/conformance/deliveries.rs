@@ -263,7 +263,7 @@ pub async fn retry_replay_and_prune(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let soon = time_fmt::now() + Duration::from_secs(1);
-    assert_eq!(store.prune_batch(crate::store::PruneTarget::Succeeded, soon, 100).await.unwrap(), 1);
+    assert_eq!(store.prune_batch(crate::store::PruneTarget::Succeeded, soon, None, 100).await.unwrap().pruned, 1);
     assert!(store.get_delivery(&ws.id, &b).await.unwrap().is_none());
     assert!(store.list_attempts(&b).await.unwrap().is_empty());
     assert!(store.get_delivery(&ws.id, &a).await.unwrap().is_some());

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::store::{HeldDeliveries, PruneTarget, WebhookSettings};
+use crate::store::{HeldDeliveries, PruneStep, PruneTarget, WebhookSettings};
 
 async fn set_enabled(store: &dyn Store, w: &Webhook, enabled: bool, held: Option<HeldDeliveries>) {
     let s = WebhookSettings {
@@ -109,19 +109,25 @@ pub async fn retention_prunes_by_status_and_age_and_keeps_what_is_still_retried(
     s.record_results(&[r], time_fmt::now() - Duration::from_secs(3600)).await.unwrap();
     let yesterday = time_fmt::now() - Duration::from_secs(86_400);
     for t in [PruneTarget::Succeeded, PruneTarget::Finished, PruneTarget::Events] {
-        assert_eq!(s.prune_batch(t, yesterday, 100).await.unwrap(), 0, "{t:?}: nothing is a day old");
+        assert_eq!(s.prune_batch(t, yesterday, None, 100).await.unwrap().pruned, 0, "{t:?}: nothing is a day old");
     }
     let soon = time_fmt::now() + Duration::from_secs(1);
-    assert_eq!(s.prune_batch(PruneTarget::Succeeded, soon, 1).await.unwrap(), 1, "at most the limit");
-    assert_eq!(s.prune_batch(PruneTarget::Succeeded, soon, 100).await.unwrap(), 1);
+    // One step looks at `limit` rows; the walk goes on from where the last one stopped,
+    // and steps over the rows it keeps.
+    let first = s.prune_batch(PruneTarget::Succeeded, soon, None, 1).await.unwrap();
+    assert_eq!(first.pruned, 1, "the oldest is a succeeded one");
+    let second = s.prune_batch(PruneTarget::Succeeded, soon, first.next.as_deref(), 1).await.unwrap();
+    assert_eq!(second.pruned, 1);
+    let rest = s.prune_batch(PruneTarget::Succeeded, soon, second.next.as_deref(), 100).await.unwrap();
+    assert_eq!(rest, PruneStep { pruned: 0, next: None }, "the failed, cancelled and pending ones stay");
     assert!(s.get_delivery(&ws.id, &succeeded[0]).await.unwrap().is_none());
     assert!(s.list_attempts(&succeeded[0]).await.unwrap().is_empty(), "with its attempts");
     assert_eq!(status(s, &w, &failed).await, DeliveryStatus::Failed, "only succeeded ones");
-    assert_eq!(s.prune_batch(PruneTarget::Finished, soon, 100).await.unwrap(), 2);
+    assert_eq!(s.prune_batch(PruneTarget::Finished, soon, None, 100).await.unwrap().pruned, 2);
     assert!(s.get_delivery(&ws.id, &failed).await.unwrap().is_none());
     assert!(s.get_delivery(&ws.id, &cancelled).await.unwrap().is_none());
     // Events: the four with no delivery still retried go, the fifth stays.
-    assert_eq!(s.prune_batch(PruneTarget::Events, soon, 100).await.unwrap(), 4);
+    assert_eq!(s.prune_batch(PruneTarget::Events, soon, None, 100).await.unwrap().pruned, 4);
     let kept = s.get_delivery(&ws.id, &pending).await.unwrap().expect("still retried");
     assert!(s.get_event(&ws.id, &kept.event_id, &Default::default()).await.unwrap().is_some());
     assert_eq!(status(s, &w, &pending).await, DeliveryStatus::Pending);

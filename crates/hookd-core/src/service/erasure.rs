@@ -12,10 +12,6 @@ use crate::service::{EventService, Principal, ServiceError};
 use crate::store::Store;
 use crate::time_fmt;
 
-/// Events erased in one transaction.
-const BATCH: u32 = 500;
-/// The pause between two batches, which leaves the writer to publishes.
-const PAUSE: Duration = Duration::from_millis(20);
 /// A running erasure no node has advanced for this long is taken over.
 pub const STALLED_AFTER: Duration = Duration::from_secs(120);
 
@@ -126,9 +122,11 @@ impl ErasureService {
 /// [`ErasureService::resume_stalled`] to take up again.
 async fn run(store: Arc<dyn Store>, mut job: Erasure) {
     let mut seen = job.updated_at;
+    let mut pacer = super::retention::Pacer::new();
     loop {
         let now = time_fmt::now();
-        let step = store.erase_events(&job.scope, job.cursor.as_ref(), BATCH, now).await;
+        let started = std::time::Instant::now();
+        let step = store.erase_events(&job.scope, job.cursor.as_ref(), pacer.size(), now).await;
         let done = match step {
             Ok(Some((last, n))) => {
                 job.erased += n as i64;
@@ -161,6 +159,6 @@ async fn run(store: Arc<dyn Store>, mut job: Erasure) {
             tracing::info!(erasure_id = %job.id, erased = job.erased, "erasure finished");
             return;
         }
-        tokio::time::sleep(PAUSE).await;
+        pacer.after(started.elapsed(), true).await;
     }
 }

@@ -26,10 +26,42 @@ impl Default for Retention {
     }
 }
 
-/// Rows deleted in one transaction.
-const BATCH: u32 = 500;
-/// The pause between two batches: the writer is free for publishes in between.
-const PAUSE: Duration = Duration::from_millis(20);
+/// Paces background work on the writer (retention, erasure): steps sized so that each
+/// holds the writer about [`Pacer::TARGET`] (publishes queued behind a step wait that
+/// long at most), and a pause after each of at least twice its length, so that the work
+/// never has more than a third of the writer's time, however large the database.
+#[derive(Debug, Clone)]
+pub(crate) struct Pacer {
+    size: u32,
+}
+
+impl Pacer {
+    const TARGET: Duration = Duration::from_millis(10);
+    const MIN: u32 = 10;
+    const MAX: u32 = 500;
+    const PAUSE: Duration = Duration::from_millis(20);
+
+    pub(crate) fn new() -> Self {
+        Self { size: 100 }
+    }
+
+    /// Rows for the next step.
+    pub(crate) fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// After a step that took `took`: resizes the next, and pauses if it wrote.
+    pub(crate) async fn after(&mut self, took: Duration, wrote: bool) {
+        if took > Self::TARGET {
+            self.size = (self.size / 2).max(Self::MIN);
+        } else if took < Self::TARGET / 2 {
+            self.size = (self.size * 2).min(Self::MAX);
+        }
+        if wrote {
+            tokio::time::sleep(Self::PAUSE.max(took * 2)).await;
+        }
+    }
+}
 
 /// What one round of retention did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,13 +103,17 @@ impl RetentionService {
             (PruneTarget::Finished, r.failed, &mut out.failed),
             (PruneTarget::Events, r.events, &mut out.events),
         ] {
+            let mut after: Option<String> = None;
+            let mut pacer = Pacer::new();
             loop {
-                let n = self.store.prune_batch(target, now - keep, BATCH).await?;
-                *total += n;
-                if n < u64::from(BATCH) {
-                    break;
+                let started = std::time::Instant::now();
+                let step = self.store.prune_batch(target, now - keep, after.as_deref(), pacer.size()).await?;
+                *total += step.pruned;
+                match step.next {
+                    None => break,
+                    Some(next) => after = Some(next),
                 }
-                tokio::time::sleep(PAUSE).await;
+                pacer.after(started.elapsed(), step.pruned > 0).await;
             }
         }
         Ok(out)

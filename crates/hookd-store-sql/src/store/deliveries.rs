@@ -422,50 +422,90 @@ pub(super) async fn claim_for_retry<D: Dialect>(
     Ok(Some(row.try_into()?))
 }
 
+/// A statement's head and tail, around a list of ids.
+type Around = (&'static str, &'static str);
+
 pub(super) async fn prune_batch<D: Dialect>(
     store: &SqlStore<D>,
     target: PruneTarget,
     before: OffsetDateTime,
+    after: Option<&str>,
     limit: u32,
-) -> StoreResult<u64> {
-    // Ids sort by creation time, so the oldest rows are a range of the primary key.
+) -> StoreResult<PruneStep> {
+    // Ids sort by creation time, so the rows older than `before` are a range of the
+    // primary key, walked once per pass from `after`: rows kept (another status, or an
+    // event still being retried) are stepped over, never read again in the same pass.
     let limit = i64::from(limit.min(IDS_PER_STATEMENT as u32));
-    // The oldest rows to delete, then the statements that delete them and what hangs
-    // off them (each a head and a tail around the list of ids); the last one counts.
-    let (select, floor, deletes): (String, String, &[(&str, &str)]) = match target {
+    let after = after.unwrap_or("");
+    // The rows to look at, whether each is due, and the statements that delete the due
+    // ones and what hangs off them (each a head and a tail around the list of ids).
+    // The deletes check the status again: a row may have been retried or replayed since
+    // it was read.
+    let (rows, deletes): (Vec<(String, bool)>, &[Around]) = match target {
         PruneTarget::Succeeded | PruneTarget::Finished => {
-            let statuses = if target == PruneTarget::Succeeded { "('succeeded')" } else { "('failed', 'cancelled')" };
+            let succeeded = target == PruneTarget::Succeeded;
+            let due: &[&str] = if succeeded { &["succeeded"] } else { &["failed", "cancelled"] };
+            let sql = Sql::new("SELECT id, status FROM deliveries WHERE id > ? AND id < ? ORDER BY id LIMIT ?")
+                .bind(after)
+                .bind(DeliveryId::floor_at(before).to_string())
+                .bind(limit);
+            let rows: Vec<(String, String)> = store.read(sql).await?;
+            let rows = rows.into_iter().map(|(id, status)| (id, due.contains(&status.as_str()))).collect();
+            let deletes: &[Around] = if succeeded {
+                &[
+                    ("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE status = 'succeeded' AND id IN ", ")"),
+                    ("DELETE FROM deliveries WHERE status = 'succeeded' AND id IN ", ""),
+                ]
+            } else {
+                &[
+                    (
+                        "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries \
+                         WHERE status IN ('failed', 'cancelled') AND id IN ",
+                        ")",
+                    ),
+                    ("DELETE FROM deliveries WHERE status IN ('failed', 'cancelled') AND id IN ", ""),
+                ]
+            };
+            (rows, deletes)
+        }
+        PruneTarget::Events => {
+            let sql = Sql::new(
+                "SELECT e.id, (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = e.id \
+                 AND d.status IN ('pending', 'in_flight')) FROM events e WHERE e.id > ? AND e.id < ? \
+                 ORDER BY e.id LIMIT ?",
+            )
+            .bind(after)
+            .bind(EventId::floor_at(before).to_string())
+            .bind(limit);
+            let rows: Vec<(String, i64)> = store.read(sql).await?;
             (
-                format!("SELECT id FROM deliveries WHERE id < ? AND status IN {statuses} ORDER BY id LIMIT ?"),
-                DeliveryId::floor_at(before).to_string(),
-                &[("DELETE FROM attempts WHERE delivery_id IN ", ""), ("DELETE FROM deliveries WHERE id IN ", "")],
+                rows.into_iter().map(|(id, open)| (id, open == 0)).collect(),
+                &[
+                    (
+                        "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries \
+                         WHERE status NOT IN ('pending', 'in_flight') AND event_id IN ",
+                        ")",
+                    ),
+                    ("DELETE FROM deliveries WHERE status NOT IN ('pending', 'in_flight') AND event_id IN ", ""),
+                    ("DELETE FROM events WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id) AND id IN ", ""),
+                ],
             )
         }
-        PruneTarget::Events => (
-            "SELECT id FROM events WHERE id < ? AND NOT EXISTS (SELECT 1 FROM deliveries d \
-             WHERE d.event_id = events.id AND d.status IN ('pending', 'in_flight')) ORDER BY id LIMIT ?"
-                .to_owned(),
-            EventId::floor_at(before).to_string(),
-            &[
-                ("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id IN ", ")"),
-                ("DELETE FROM deliveries WHERE event_id IN ", ""),
-                ("DELETE FROM events WHERE id IN ", ""),
-            ],
-        ),
     };
-    let mut tx = store.begin().await?;
-    let ids: Vec<(String,)> = tx.fetch_all(Sql::new(select).bind(floor.as_str()).bind(limit)).await?;
-    if ids.is_empty() {
-        return Ok(0);
+    let next = (rows.len() as i64 == limit).then(|| rows.last().map(|(id, _)| id.clone())).flatten();
+    let due: Vec<&str> = rows.iter().filter(|(_, due)| *due).map(|(id, _)| id.as_str()).collect();
+    if due.is_empty() {
+        return Ok(PruneStep { pruned: 0, next });
     }
+    let mut tx = store.begin().await?;
     let mut pruned = 0;
     for (head, tail) in deletes {
         let mut q = Sql::new(head);
-        q.push_list(ids.iter().map(|(id,)| id.as_str())).push(tail);
+        q.push_list(due.iter().copied()).push(tail);
         pruned = tx.execute(q).await?;
     }
     tx.commit().await?;
-    Ok(pruned)
+    Ok(PruneStep { pruned, next })
 }
 
 /// Cancels a webhook's pending and in-flight deliveries (but `except`): it was deleted.

@@ -67,17 +67,18 @@ pub(super) async fn erase_events<D: Dialect>(
     limit: u32,
     now: OffsetDateTime,
 ) -> StoreResult<Option<(EventId, u64)>> {
-    let mut tx = store.begin().await?;
+    // Read first, so that the writer is held only for the updates.
     let mut q = Sql::new("SELECT id FROM events");
     in_scope(&mut q, scope);
     if let Some(after) = after {
         q.push_bind(" AND id > ?", after.as_str());
     }
     q.push_bind(" ORDER BY id LIMIT ?", i64::from(limit.min(IDS_PER_STATEMENT as u32)));
-    let ids: Vec<(String,)> = tx.fetch_all(q).await?;
+    let ids: Vec<(String,)> = store.read(q).await?;
     let Some((last,)) = ids.last() else { return Ok(None) };
     let last = EventId::parse(last).map_err(StoreError::other)?;
     let ids: Vec<&str> = ids.iter().map(|(id,)| id.as_str()).collect();
+    let mut tx = store.begin().await?;
     let n = erase(&mut tx, &ids, micros(now)).await?;
     tx.commit().await?;
     Ok(Some((last, n)))

@@ -11,8 +11,8 @@ use hookd_core::domain::{
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::{
     Claim, DeliveryFilter, DeliveryResult, EventFilter, HeldDeliveries, IdempotencyClaim, IdempotencyRequest,
-    InsertedEvent, NewEventRecord, NextStep, PageRequest, PruneTarget, RecordPage, Recorded, Store, StoreError,
-    StoreResult, StoredResponse, WebhookFilter, WebhookSettings, WorkspaceFilter,
+    InsertedEvent, NewEventRecord, NextStep, PageRequest, PruneStep, PruneTarget, RecordPage, Recorded, Store,
+    StoreError, StoreResult, StoredResponse, WebhookFilter, WebhookSettings, WorkspaceFilter,
 };
 use time::OffsetDateTime;
 
@@ -569,8 +569,14 @@ impl<D: Dialect> Store for SqlStore<D> {
         Ok(replayed)
     }
 
-    async fn prune_batch(&self, target: PruneTarget, before: OffsetDateTime, limit: u32) -> StoreResult<u64> {
-        deliveries::prune_batch(self, target, before, limit).await
+    async fn prune_batch(
+        &self,
+        target: PruneTarget,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<PruneStep> {
+        deliveries::prune_batch(self, target, before, after, limit).await
     }
 
     async fn maintain_held(&self, keep: u32) -> StoreResult<(u64, u64)> {

@@ -84,7 +84,7 @@ const STATUSES: [(&str, &str); 7] = [
     ("succeeded", "succeeded"),
     ("failed", "failed"),
     ("cancelled", "cancelled"),
-    ("held", "held (webhook disabled)"),
+    ("held", "held"),
 ];
 
 pub(crate) async fn delivery_log(

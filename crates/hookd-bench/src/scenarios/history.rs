@@ -1,0 +1,294 @@
+//! S6: flat cost as history grows. Loads a database with millions of stored deliveries
+//! (straight through the store: events fanned out to ten webhooks over the last 30
+//! days, each delivery with one attempt, 1 in 20 failed), then runs S1, S2 and S4 on it
+//! to compare with the empty database; then prunes the oldest day of history while S2
+//! runs, and the next day while publishing at a fixed rate, to see what pruning costs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hookd_core::domain::{
+    Attempt, Delivery, DeliveryStatus, Event, GeneratedKey, Scope, Webhook, WebhookSecrets, Workspace,
+};
+use hookd_core::id::{DeliveryId, EventId, WebhookId};
+use hookd_core::service::{Retention, RetentionService};
+use hookd_core::store::{DeliveryResult, NewEventRecord, NextStep, Store};
+use hookd_core::time_fmt;
+
+use super::{fan_out, latency, Run};
+use crate::measure::{latency_at, Figure};
+use crate::node::{create_webhooks, database_url, delete_webhooks, start_hookd_on, POSTGRES};
+
+/// Days of history (the default retention), and webhooks each historic event went to.
+const DAYS: i64 = 30;
+const FAN_OUT: usize = 10;
+
+/// What S1, S2 and S4 measured on the empty database.
+pub(crate) struct Empty {
+    pub s1: f64,
+    pub s2: f64,
+    pub s4_rate: f64,
+    pub s4: Option<Figure>,
+}
+
+pub(crate) async fn run(r: &Run, ceiling: f64, empty: &Empty, deliveries: u64) -> anyhow::Result<Vec<Figure>> {
+    let dir = tempfile::tempdir()?;
+    let (url, db) = database_url(dir.path()).await?;
+    let started = Instant::now();
+    let (token, size) = seed(&url, dir.path(), deliveries).await?;
+    let took = started.elapsed();
+    let per_million = size as f64 / 1e6 / (deliveries as f64 / 1e6);
+    eprintln!(
+        "S6: {deliveries} deliveries stored in {took:.0?} ({:.0}/s); database {:.0} MB, {per_million:.0} MB per million deliveries",
+        deliveries as f64 / took.as_secs_f64(),
+        size as f64 / 1e6
+    );
+    let (h, store) = start_hookd_on(dir, url, db, Some(token), |_| {}).await?;
+    let mut out = Vec::new();
+    let ratio = |with: f64, without: f64| {
+        if without.is_finite() {
+            format!("{:.2} x empty", with / without)
+        } else {
+            String::new()
+        }
+    };
+
+    eprintln!("S6: S1 over the history");
+    let mut s1 = fan_out::run(r, &h, "S6 S1 one endpoint", 1, ceiling).await?;
+    s1.note = Some(format!(
+        "{} ({} deliveries stored, {:.0} MB per million, loaded in {took:.0?})",
+        ratio(s1.per_second, empty.s1),
+        deliveries,
+        per_million
+    ));
+    eprintln!("S6: S2 over the history");
+    let mut s2 = fan_out::run(r, &h, "S6 S2 fan-out to 10", 10, ceiling).await?;
+    s2.note = Some(ratio(s2.per_second, empty.s2));
+    let mut s4 = latency::s4(r, &h, empty.s4_rate).await?;
+    s4.scenario = "S6 S4 latency";
+    s4.note = empty.s4.as_ref().and_then(|e| Some(format!("p99 {:.1} ms empty", e.p99_ms?)));
+    let s4_publish_p99 = s4.publish_p99_ms;
+    let s2_rate = s2.per_second;
+    out.extend([s1, s2, s4]);
+
+    // The oldest day, pruned by hookd's own retention while S2 runs.
+    let day = |n: i64| Duration::from_secs(((DAYS - n) * 86_400) as u64);
+    let prune = |keep: Duration| {
+        let retention = Retention { succeeded: keep, failed: keep, events: keep, ..Retention::default() };
+        let service = RetentionService::new(store.clone(), retention);
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let pruned = service.prune().await;
+            (pruned, t.elapsed())
+        })
+    };
+    eprintln!("S6: S2 while the oldest day is pruned");
+    let task = prune(day(1));
+    let mut rates = Vec::new();
+    while !task.is_finished() {
+        rates.push(fan_out::run(r, &h, "S6 S2 while pruning", 10, ceiling).await?.per_second);
+    }
+    let (pruned, took) = task.await?;
+    let pruned = pruned?;
+    let during = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+    let mut f = Figure::throughput("S6 S2 while pruning", during, ceiling);
+    f.note = Some(format!(
+        "pruned a day ({} deliveries, {} events) in {took:.1?}; {:.2} x S2 without pruning",
+        pruned.succeeded + pruned.failed,
+        pruned.events,
+        during / s2_rate
+    ));
+    out.push(f);
+
+    // The next day, while publishing at S4's rate: publish p99 with and without pruning.
+    eprintln!("S6: publish latency while the next day is pruned");
+    let ids = create_webhooks(&r.http, &h.base, &h.key, &[format!("{}/s6-prune", r.rx)]).await?;
+    let task = prune(day(2));
+    let mut p99s = Vec::new();
+    let mut last = None;
+    while !task.is_finished() {
+        let m = latency_at(&r.http, &r.sink, &format!("{}/v1/events", h.base), &h.key, empty.s4_rate, r.secs).await;
+        p99s.push(m.3);
+        last = Some(m);
+    }
+    delete_webhooks(&r.http, &h, &ids).await?;
+    let (pruned, took) = task.await?;
+    let pruned = pruned?;
+    if let Some(m) = last {
+        let worst = p99s.iter().copied().fold(f64::NAN, f64::max);
+        let mut f = Figure::latency("S6 S4 while pruning", empty.s4_rate, m);
+        f.publish_p99_ms = Some(worst);
+        f.note = Some(format!(
+            "publish p99 {worst:.1} ms while pruning a day ({} deliveries in {took:.1?}) vs {} without",
+            pruned.succeeded + pruned.failed,
+            s4_publish_p99.map_or("-".into(), |p| format!("{p:.1} ms")),
+        ));
+        out.push(f);
+    }
+    h.stop().await;
+    Ok(out)
+}
+
+/// Loads `deliveries` deliveries into a fresh database; returns a key and the database's
+/// size in bytes.
+async fn seed(url: &str, dir: &std::path::Path, deliveries: u64) -> anyhow::Result<(String, u64)> {
+    let store: Arc<dyn Store> = if POSTGRES.get().is_some() {
+        let pg = hookd_store_postgres::open(url, &Default::default()).await?;
+        hookd_store_postgres::migrate(&pg).await?;
+        Arc::new(pg)
+    } else {
+        let sqlite = hookd_store_sqlite::open(url, &Default::default()).await?;
+        hookd_store_sqlite::migrate(&sqlite).await?;
+        Arc::new(sqlite)
+    };
+    let now = time_fmt::now();
+    let ws = Workspace::new("default", now);
+    let key = GeneratedKey::new(ws.id.clone(), "hk_live", "bench".into(), vec![Scope::All, Scope::Admin], false, now);
+    store.bootstrap(&ws, &key.key).await?;
+    let cipher =
+        hookd_core::crypto::SecretCipher::new(&hookd_core::crypto::EncryptionKey::from_base64(crate::node::BENCH_KEY)?);
+    let mut webhooks = Vec::new();
+    for i in 0..FAN_OUT {
+        let id = WebhookId::generate();
+        let w = Webhook {
+            secrets: WebhookSecrets {
+                current: cipher.seal(hookd_core::domain::generate_signing_secret().as_bytes(), id.as_str()),
+                previous: None,
+                previous_expires_at: None,
+                public_key: None,
+            },
+            signing: Default::default(),
+            id,
+            number: 0,
+            workspace_id: ws.id.clone(),
+            created_by: Some(key.key.id.clone()),
+            owner: None,
+            url: format!("https://history{i}.example.com/webhooks"),
+            // History only: the bench's own events are for its own webhooks.
+            events: vec!["history.recorded".into()],
+            description: None,
+            enabled: true,
+            disabled_reason: None,
+            failure_count: 0,
+            delivery_attempts: 0,
+            last_delivered_at: None,
+            metadata: Default::default(),
+            rate_limit: None,
+            headers: None,
+            filter: None,
+            ordering: Default::default(),
+            channels: Vec::new(),
+            uid: None,
+            protocol: Default::default(),
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_webhook(&w).await?;
+        webhooks.push(w.id);
+    }
+    let events = (deliveries / FAN_OUT as u64).max(1);
+    let span = time::Duration::days(DAYS);
+    let start = now - span;
+    let bar = hookd::progress::items(events, "S6: storing history");
+    let mut batch = Vec::new();
+    for n in 0..events {
+        let at = start + span * (n as f64 / events as f64);
+        let event = Event {
+            id: EventId::generate_at(at),
+            workspace_id: ws.id.clone(),
+            event_type: "history.recorded".into(),
+            producer_id: None,
+            owner: None,
+            data: format!(r#"{{"order":{{"id":"ord_{n}","total":{},"currency":"EUR"}}}}"#, n % 997),
+            occurred_at: None,
+            created_at: at,
+            deliveries: FAN_OUT as i64,
+            ordering_key: None,
+            channels: Vec::new(),
+            tags: Vec::new(),
+            erased_at: None,
+        };
+        let deliveries = webhooks
+            .iter()
+            .map(|w| Delivery {
+                id: DeliveryId::generate_at(at),
+                workspace_id: ws.id.clone(),
+                webhook_id: w.clone(),
+                event_id: event.id.clone(),
+                event_type: event.event_type.clone(),
+                status: DeliveryStatus::InFlight,
+                attempts: 0,
+                schedule_base: 0,
+                next_attempt_at: Some(at),
+                last_status_code: None,
+                last_error: None,
+                created_at: at,
+                updated_at: at,
+                ordering_key: None,
+            })
+            .collect();
+        batch.push(NewEventRecord { event, deliveries, lease: None });
+        if batch.len() == 500 || n + 1 == events {
+            record(&*store, std::mem::take(&mut batch)).await?;
+            bar.set_position(n + 1);
+        }
+    }
+    bar.finish_and_clear();
+    let size = database_size(url, dir).await?;
+    Ok((key.token, size))
+}
+
+/// Stores a batch and one attempt for each of its deliveries: 1 in 20 failed.
+async fn record(store: &dyn Store, batch: Vec<NewEventRecord>) -> anyhow::Result<()> {
+    store.insert_events(&batch).await?;
+    let results: Vec<DeliveryResult> = batch
+        .iter()
+        .flat_map(|r| r.deliveries.iter())
+        .enumerate()
+        .map(|(i, d)| {
+            let failed = i % 20 == 7;
+            DeliveryResult {
+                delivery_id: d.id.clone(),
+                webhook_id: d.webhook_id.clone(),
+                attempt: Some(Attempt {
+                    delivery_id: d.id.clone(),
+                    attempt: 1,
+                    started_at: d.created_at,
+                    duration_ms: 3 + (i as i64 * 37) % 400,
+                    status_code: Some(if failed { 500 } else { 200 }),
+                    response: Some(if failed { r#"{"error":"boom"}"# } else { r#"{"ok":true}"# }.into()),
+                    error_kind: failed.then(|| "http_status".into()),
+                    error_message: failed.then(|| "answered 500 Internal Server Error".into()),
+                    request_headers: vec![(
+                        "webhook-signature".into(),
+                        "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=".into(),
+                    )],
+                    response_headers: vec![("content-type".into(), "application/json".into())],
+                }),
+                next: if failed { NextStep::Failed } else { NextStep::Succeeded },
+                ordered: false,
+            }
+        })
+        .collect();
+    store.record_results(&results, time_fmt::now() - time::Duration::days(365)).await?;
+    Ok(())
+}
+
+/// The database's size on disk: the SQLite file with its write-ahead log, or what
+/// PostgreSQL reports.
+async fn database_size(url: &str, dir: &std::path::Path) -> anyhow::Result<u64> {
+    if POSTGRES.get().is_some() {
+        let pool = sqlx::PgPool::connect(url).await?;
+        let (size,): (i64,) = sqlx::query_as("SELECT pg_database_size(current_database())").fetch_one(&pool).await?;
+        pool.close().await;
+        return Ok(size as u64);
+    }
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let e = entry?;
+        if e.file_name().to_string_lossy().starts_with("hookd.db") {
+            total += e.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
