@@ -11,6 +11,7 @@ mod measure;
 mod node;
 mod receiver;
 mod scenarios;
+mod seed;
 
 use std::sync::Arc;
 

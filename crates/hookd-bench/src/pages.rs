@@ -7,6 +7,9 @@
 //!
 //!   cargo run --release -p hookd-bench --bin pages -- [--webhooks 10000] [--deliveries 1000000]
 
+#[path = "seed.rs"]
+mod seed;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,10 +19,10 @@ use hookd::app::App;
 use hookd::config::{Config, Settings};
 use hookd_core::crypto::{EncryptionKey, SecretCipher};
 use hookd_core::domain::{
-    Attempt, Delivery, DeliveryStatus, Event, GeneratedKey, Scope, StatsTally, Webhook, WebhookSecrets, Workspace,
+    Delivery, DeliveryStatus, Event, GeneratedKey, Scope, StatsTally, Webhook, WebhookSecrets, Workspace,
 };
 use hookd_core::id::{DeliveryId, EventId, WebhookId};
-use hookd_core::store::{DeliveryResult, NewEventRecord, NextStep, Store};
+use hookd_core::store::{NewEventRecord, Store};
 use hookd_core::time_fmt;
 
 const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -263,31 +266,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
 /// failed (a 500), the rest succeeded, with a latency between 3 and 400 ms.
 async fn record(store: &dyn Store, batch: Vec<NewEventRecord>) -> anyhow::Result<()> {
     store.insert_events(&batch).await?;
-    let mut results = Vec::new();
-    for (i, d) in batch.iter().flat_map(|r| r.deliveries.iter()).enumerate() {
-        let failed = i % 20 == 7;
-        results.push(DeliveryResult {
-            delivery_id: d.id.clone(),
-            webhook_id: d.webhook_id.clone(),
-            attempt: Some(Attempt {
-                delivery_id: d.id.clone(),
-                attempt: 1,
-                started_at: d.created_at,
-                duration_ms: 3 + (i as i64 * 37) % 400,
-                status_code: Some(if failed { 500 } else { 200 }),
-                response: Some(if failed { r#"{"error":"boom"}"# } else { r#"{"ok":true}"# }.into()),
-                error_kind: failed.then(|| "http_status".into()),
-                error_message: failed.then(|| "answered 500 Internal Server Error".into()),
-                request_headers: vec![
-                    ("x-hookd-signature".into(), format!("sha256={}", "ab".repeat(32))),
-                    ("webhook-signature".into(), "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=".into()),
-                ],
-                response_headers: vec![("content-type".into(), "application/json".into())],
-            }),
-            next: if failed { NextStep::Failed } else { NextStep::Succeeded },
-            ordered: false,
-        });
-    }
+    let results = seed::outcomes(&batch);
     let far = time_fmt::now() - time::Duration::days(365);
     let mut tally = StatsTally::default();
     for chunk in results.chunks(2_000) {

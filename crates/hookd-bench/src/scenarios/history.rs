@@ -7,12 +7,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookd_core::domain::{
-    Attempt, Delivery, DeliveryStatus, Event, GeneratedKey, Scope, Webhook, WebhookSecrets, Workspace,
-};
+use hookd_core::domain::{Delivery, DeliveryStatus, Event, GeneratedKey, Scope, Webhook, WebhookSecrets, Workspace};
 use hookd_core::id::{DeliveryId, EventId, WebhookId};
 use hookd_core::service::{Retention, RetentionService};
-use hookd_core::store::{DeliveryResult, NewEventRecord, NextStep, Store};
+use hookd_core::store::{NewEventRecord, Store};
 use hookd_core::time_fmt;
 
 use super::{fan_out, latency, Run};
@@ -238,38 +236,10 @@ async fn seed(url: &str, dir: &std::path::Path, deliveries: u64) -> anyhow::Resu
     Ok((key.token, size))
 }
 
-/// Stores a batch and one attempt for each of its deliveries: 1 in 20 failed.
+/// Stores a batch and one attempt for each of its deliveries ([`crate::seed::outcomes`]).
 async fn record(store: &dyn Store, batch: Vec<NewEventRecord>) -> anyhow::Result<()> {
     store.insert_events(&batch).await?;
-    let results: Vec<DeliveryResult> = batch
-        .iter()
-        .flat_map(|r| r.deliveries.iter())
-        .enumerate()
-        .map(|(i, d)| {
-            let failed = i % 20 == 7;
-            DeliveryResult {
-                delivery_id: d.id.clone(),
-                webhook_id: d.webhook_id.clone(),
-                attempt: Some(Attempt {
-                    delivery_id: d.id.clone(),
-                    attempt: 1,
-                    started_at: d.created_at,
-                    duration_ms: 3 + (i as i64 * 37) % 400,
-                    status_code: Some(if failed { 500 } else { 200 }),
-                    response: Some(if failed { r#"{"error":"boom"}"# } else { r#"{"ok":true}"# }.into()),
-                    error_kind: failed.then(|| "http_status".into()),
-                    error_message: failed.then(|| "answered 500 Internal Server Error".into()),
-                    request_headers: vec![(
-                        "webhook-signature".into(),
-                        "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=".into(),
-                    )],
-                    response_headers: vec![("content-type".into(), "application/json".into())],
-                }),
-                next: if failed { NextStep::Failed } else { NextStep::Succeeded },
-                ordered: false,
-            }
-        })
-        .collect();
+    let results = crate::seed::outcomes(&batch);
     store.record_results(&results, time_fmt::now() - time::Duration::days(365)).await?;
     Ok(())
 }

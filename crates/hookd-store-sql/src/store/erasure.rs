@@ -35,17 +35,18 @@ pub(super) async fn erase_event<D: Dialect>(
     id: &EventId,
     now: OffsetDateTime,
 ) -> StoreResult<bool> {
-    let mut tx = store.begin().await?;
-    let found: Vec<(String,)> = tx
-        .fetch_all(
+    // Found on a reader: the writer is taken only to erase.
+    let found: Option<(String,)> = store
+        .read_one(
             Sql::new("SELECT id FROM events WHERE workspace_id = ? AND id = ?")
                 .bind(workspace.as_str())
                 .bind(id.as_str()),
         )
         .await?;
-    if found.is_empty() {
+    if found.is_none() {
         return Ok(false);
     }
+    let mut tx = store.begin().await?;
     erase(&mut tx, &[id.as_str()], micros(now)).await?;
     tx.commit().await?;
     Ok(true)
