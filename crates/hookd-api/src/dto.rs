@@ -232,6 +232,9 @@ pub struct WebhookResponse {
     pub protocol: hookd_core::domain::WebhookProtocol,
     /// Its unique name among its owner's webhooks, set through the Svix-compatible API.
     pub uid: Option<String>,
+    /// Its deliveries carry a W3C `traceparent` header that continues the publisher's
+    /// trace (docs/operations.md, "Traces").
+    pub send_traceparent: bool,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
     pub created_at: String,
     #[schema(format = DateTime, example = "2026-03-21T14:30:00Z")]
@@ -263,6 +266,7 @@ impl From<&Webhook> for WebhookResponse {
             channels: w.channels.clone(),
             protocol: w.protocol,
             uid: w.uid.clone(),
+            send_traceparent: w.send_traceparent,
             created_at: time_fmt::format(w.created_at),
             updated_at: time_fmt::format(w.updated_at),
         }
@@ -351,6 +355,11 @@ pub struct CreateWebhookRequest {
     /// `a-z A-Z 0-9 - _ .`, each once). Omitted, `null` or empty: every event.
     #[schema(value_type = Option<Vec<String>>, max_items = 10, example = json!(["project_123"]))]
     pub channels: Option<Vec<String>>,
+    /// Send each delivery with a W3C `traceparent` header continuing the trace of the
+    /// publish (the publisher's own `traceparent`, and hookd's spans when telemetry is
+    /// on). Default false.
+    #[schema(value_type = Option<bool>)]
+    pub send_traceparent: Option<bool>,
 }
 
 impl From<CreateWebhookRequest> for NewWebhook {
@@ -372,6 +381,7 @@ impl From<CreateWebhookRequest> for NewWebhook {
             channels: r.channels,
             uid: None,
             protocol: None,
+            send_traceparent: r.send_traceparent,
         }
     }
 }
@@ -416,6 +426,11 @@ pub struct UpdateWebhookRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<String>>, max_items = 10)]
     pub channels: Option<Option<Vec<String>>>,
+    /// Send each delivery with a W3C `traceparent` header; applies to attempts made
+    /// from then on.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = bool)]
+    pub send_traceparent: Option<Option<bool>>,
     /// When `"enabled": true` re-enables a disabled webhook: `true` delivers the
     /// deliveries held while it was disabled (oldest first, at most `[retention]
     /// held_max`); `false`, the default, cancels them. Otherwise it has no effect.
@@ -461,6 +476,7 @@ impl UpdateWebhookRequest {
         non_null("metadata", matches!(self.metadata, Some(None)));
         non_null("ordering", matches!(self.ordering, Some(None)));
         non_null("deliver_held", matches!(self.deliver_held, Some(None)));
+        non_null("send_traceparent", matches!(self.send_traceparent, Some(None)));
         errs.into_result()?;
         Ok(WebhookChanges {
             url: self.url.flatten(),
@@ -475,6 +491,7 @@ impl UpdateWebhookRequest {
             ordering: self.ordering.flatten(),
             channels: self.channels,
             uid: None,
+            send_traceparent: self.send_traceparent.flatten(),
             deliver_held: self.deliver_held.flatten(),
         })
     }
@@ -703,6 +720,8 @@ impl From<PublishEventRequest> for hookd_core::domain::NewEvent {
             ordering_key: r.ordering_key,
             channels: r.channels,
             tags: None,
+            // From the request's header, not its body.
+            trace_parent: None,
         }
     }
 }

@@ -177,6 +177,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
             channels: Vec::new(),
             uid: None,
             protocol: Default::default(),
+            send_traceparent: false,
         };
         store.insert_webhook(&w).await?;
         webhooks.push(w.id);
@@ -214,6 +215,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
             channels: Vec::new(),
             tags: Vec::new(),
             erased_at: None,
+            trace_parent: None,
         };
         let deliveries: Vec<Delivery> = targets
             .iter()

@@ -8,6 +8,7 @@
 //! - [`crypto`]: the AEAD that keeps signing secrets encrypted at rest.
 //! - [`store`]: the [`store::Store`] trait every backend implements, and its error type.
 //! - [`service`]: the use cases the API and CLI call (authenticate, create a webhook, …).
+//! - [`trace`]: W3C trace context, and the spans exported when telemetry is on.
 //! - `conformance` (feature `conformance`): the shared suite every store backend runs.
 
 pub mod crypto;
@@ -17,6 +18,7 @@ pub mod id;
 pub mod service;
 pub mod store;
 pub mod time_fmt;
+pub mod trace;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -161,6 +161,7 @@ pub struct WebhookSettings {
     pub ordering: crate::domain::DeliveryOrdering,
     pub channels: Vec<String>,
     pub uid: Option<String>,
+    pub send_traceparent: bool,
     /// Set when the webhook is (re-)enabled: `failure_count` restarts from zero.
     pub reset_failures: bool,
     /// What becomes of the deliveries held while the webhook was disabled, when this
@@ -210,6 +211,7 @@ impl WebhookSettings {
             ordering: w.ordering,
             channels: w.channels.clone(),
             uid: w.uid.clone(),
+            send_traceparent: w.send_traceparent,
             reset_failures: false,
             held: None,
             hold_pending: false,

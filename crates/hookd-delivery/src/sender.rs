@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use hookd_core::domain::attempt_headers;
 use hookd_core::domain::{DeliveryJob, SigningScheme, WebhookProtocol};
 use hookd_core::service::WebhookRoute;
+use hookd_core::trace::{AttemptInfo, TraceParent, Tracer};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use reqwest::StatusCode;
 use time::OffsetDateTime;
@@ -86,6 +87,8 @@ impl Outcome {
 pub struct Sender {
     client: reqwest::Client,
     options: Arc<SenderOptions>,
+    /// Set when telemetry is on: a `deliver` span per attempt.
+    tracer: Option<Tracer>,
 }
 
 impl Sender {
@@ -113,11 +116,46 @@ impl Sender {
             .pool_max_idle_per_host(options.max_idle_per_host)
             .tcp_nodelay(true)
             .build()?;
-        Ok(Self { client, options: Arc::new(options) })
+        Ok(Self { client, options: Arc::new(options), tracer: None })
     }
 
-    /// Sends one attempt of `job` to `route`.
+    /// Traces every attempt with `tracer` ([`hookd_core::trace`]).
+    pub fn with_tracer(mut self, tracer: Option<Tracer>) -> Self {
+        self.tracer = tracer;
+        self
+    }
+
+    /// Sends one attempt of `job` to `route`, in a `deliver` span when tracing.
     pub async fn send(&self, route: &WebhookRoute, job: &DeliveryJob) -> Outcome {
+        let Some(tracer) = &self.tracer else {
+            return self.attempt(route, job, job.trace_parent).await;
+        };
+        let url = route.url.as_ref().ok();
+        let info = AttemptInfo {
+            workspace_id: route.webhook.workspace_id.as_str(),
+            webhook_id: job.webhook_id.as_str(),
+            event_id: job.event_id.as_str(),
+            event_type: &job.event_type,
+            delivery_id: job.delivery_id.as_str(),
+            attempt: i64::from(job.attempts) + 1,
+            host: url.and_then(|u| u.host_str()),
+            port: url.and_then(|u| u.port_or_known_default()),
+        };
+        let mut span = tracer.attempt(job.trace_parent.as_ref(), &info);
+        let outcome = self.attempt(route, job, Some(span.trace_parent())).await;
+        if let Some(code) = outcome.status_code {
+            span.set_i64("http.response.status_code", i64::from(code));
+        }
+        if let Some(kind) = outcome.error_kind {
+            span.fail(kind, outcome.error_message.clone().unwrap_or_default());
+        }
+        span.end();
+        outcome
+    }
+
+    /// One attempt; `trace` is the context a `traceparent` header carries, for a webhook
+    /// that asks for one.
+    async fn attempt(&self, route: &WebhookRoute, job: &DeliveryJob, trace: Option<TraceParent>) -> Outcome {
         let started_at = OffsetDateTime::now_utc();
         let clock = Instant::now();
         let fail = |kind: &'static str, message: String, sent: Vec<(String, String)>| Outcome {
@@ -139,7 +177,7 @@ impl Sender {
             return fail("blocked_address", b.to_string(), Vec::new());
         }
         let body = body_for(route, job);
-        let (headers, request_headers) = self.headers(route, job, body.as_bytes(), started_at);
+        let (headers, request_headers) = self.headers(route, job, body.as_bytes(), started_at, trace);
         let sent = self.client.post(url).headers(headers).body(body.as_bytes().to_vec()).send().await;
         let mut res = match sent {
             Ok(r) => r,
@@ -202,6 +240,7 @@ impl Sender {
         job: &DeliveryJob,
         body: &[u8],
         now: OffsetDateTime,
+        trace: Option<TraceParent>,
     ) -> (HeaderMap, Vec<(String, String)>) {
         let ts = now.unix_timestamp();
         let secrets = route.signing_secrets(now);
@@ -244,6 +283,12 @@ impl Sender {
         };
         h.insert(HeaderName::from_static(signature_header), value(&standard));
         logged.push((signature_header.to_owned(), standard));
+        // Each attempt has its own span, so its own value: logged with the attempt.
+        if let Some(tp) = trace.filter(|_| route.webhook.send_traceparent) {
+            let tp = tp.header();
+            h.insert(HeaderName::from_static("traceparent"), value(&tp));
+            logged.push(("traceparent".to_owned(), tp));
+        }
         // The webhook's own headers, checked when they were set; the log shows their
         // names, not their values (which are often credentials).
         for (name, v) in &route.headers {
@@ -381,6 +426,7 @@ mod tests {
             channels: Vec::new(),
             uid: None,
             protocol: Default::default(),
+            send_traceparent: false,
         };
         let route = WebhookRoute {
             url: url::Url::parse(&webhook.url),
@@ -401,8 +447,9 @@ mod tests {
             attempts: 2,
             schedule_base: 0,
             ordered: false,
+            trace_parent: None,
         };
-        let (sent, signatures) = sender.headers(&route, &job, body_for(&route, &job).as_bytes(), now);
+        let (sent, signatures) = sender.headers(&route, &job, body_for(&route, &job).as_bytes(), now, None);
         assert!(signatures[1].1.contains(' '), "both secrets sign during the overlap");
         let mut expected: Vec<(String, String)> = hookd_core::domain::attempt_headers(
             &job.event_type,
@@ -432,7 +479,7 @@ mod tests {
         route.webhook.signing = SigningScheme::Ed25519;
         route.secret = SigningSecret::new(new_sk);
         route.previous_secret = Some((SigningSecret::new(old_sk), now + time::Duration::HOUR));
-        let (sent, logged) = sender.headers(&route, &job, body_for(&route, &job).as_bytes(), now);
+        let (sent, logged) = sender.headers(&route, &job, body_for(&route, &job).as_bytes(), now, None);
         assert!(sent.get("x-hookd-signature").is_none(), "no shared secret, no body HMAC");
         let pairs: Vec<(String, String)> =
             sent.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned())).collect();
@@ -452,7 +499,7 @@ mod tests {
         route.previous_secret = None;
         let job = DeliveryJob { body: r#"{"id":"evt_1","event":"user.created","data":{"n":1}}"#.into(), ..job };
         assert_eq!(body_for(&route, &job), r#"{"n":1}"#);
-        let (sent, logged) = sender.headers(&route, &job, body_for(&route, &job).as_bytes(), now);
+        let (sent, logged) = sender.headers(&route, &job, body_for(&route, &job).as_bytes(), now, None);
         assert!(sent.get("webhook-id").is_none() && sent.get("webhook-signature").is_none());
         let msg_id = sent["svix-id"].to_str().unwrap();
         assert_eq!(msg_id, job.event_id.with_prefix("msg_"));
@@ -464,6 +511,18 @@ mod tests {
         for name in ["svix-id", "svix-timestamp", "svix-signature"] {
             assert!(logged.iter().any(|(k, v)| k == name && v == sent[name].to_str().unwrap()), "{name} is logged");
         }
+
+        // A trace context is sent, and logged, only to a webhook that asks for it.
+        let tp = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let (sent, logged) = sender.headers(&route, &job, b"{}", now, tp);
+        assert!(sent.get("traceparent").is_none() && !logged.iter().any(|(k, _)| k == "traceparent"));
+        route.webhook.send_traceparent = true;
+        let (sent, logged) = sender.headers(&route, &job, b"{}", now, tp);
+        let want = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(sent["traceparent"], want);
+        assert!(logged.iter().any(|(k, v)| k == "traceparent" && v == want));
+        let (sent, _) = sender.headers(&route, &job, b"{}", now, None);
+        assert!(sent.get("traceparent").is_none(), "no trace, no header");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use hookd_core::domain::{
 };
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::StoreError;
+use hookd_core::trace::TraceParent;
 use time::OffsetDateTime;
 
 /// A stored value that does not parse: a bug or a hand-edited database.
@@ -128,6 +129,7 @@ pub struct WebhookRow {
     channels: Option<String>,
     uid: Option<String>,
     protocol: String,
+    send_traceparent: bool,
     number: i64,
 }
 
@@ -164,6 +166,7 @@ impl TryFrom<WebhookRow> for Webhook {
             ordering: DeliveryOrdering::parse(&r.ordering).ok_or_else(|| corrupt("webhooks.ordering", &r.ordering))?,
             channels: channels_from(r.channels.as_deref(), "webhooks.channels")?,
             uid: r.uid,
+            send_traceparent: r.send_traceparent,
             protocol: WebhookProtocol::parse(&r.protocol).ok_or_else(|| corrupt("webhooks.protocol", &r.protocol))?,
             headers: match (r.header_names, r.headers) {
                 (Some(names), Some(sealed)) => Some(SealedHeaders {
@@ -227,6 +230,7 @@ pub struct EventRow {
     channels: Option<String>,
     tags: Option<String>,
     erased_at: Option<i64>,
+    trace_parent: Option<String>,
 }
 
 impl TryFrom<EventRow> for Event {
@@ -246,6 +250,8 @@ impl TryFrom<EventRow> for Event {
             channels: channels_from(r.channels.as_deref(), "events.channels")?,
             tags: channels_from(r.tags.as_deref(), "events.tags")?,
             erased_at: opt_micros(r.erased_at)?,
+            // Checked when it was stored; a value that no longer parses starts no trace.
+            trace_parent: r.trace_parent.as_deref().and_then(TraceParent::parse),
         })
     }
 }
@@ -304,6 +310,7 @@ pub struct ClaimRow {
     e_owner: Option<String>,
     e_ordering_key: Option<String>,
     e_channels: Option<String>,
+    e_trace_parent: Option<String>,
 }
 
 impl TryFrom<ClaimRow> for (Delivery, Event) {
@@ -324,6 +331,7 @@ impl TryFrom<ClaimRow> for (Delivery, Event) {
             // Tags find events; a delivery has no use for them.
             tags: None,
             erased_at: None,
+            trace_parent: r.e_trace_parent,
         };
         Ok((Delivery::try_from(r.delivery)?, Event::try_from(event)?))
     }

@@ -56,6 +56,7 @@ async fn main() {
                 channels: Vec::new(),
                 tags: Vec::new(),
                 erased_at: None,
+                trace_parent: None,
             };
             let ds: Vec<Delivery> =
                 hooks

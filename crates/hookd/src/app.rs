@@ -155,6 +155,8 @@ pub struct App {
     /// needs an empty database).
     operational_webhooks: Vec<hookd_core::domain::OperationalTarget>,
     watcher: Option<tokio::task::JoinHandle<()>>,
+    /// The span exporter, when `[telemetry]` names a collector.
+    traces: Option<crate::telemetry::Traces>,
     /// The lock on a SQLite file's `.lock` companion, held while this app lives.
     _owner: Option<std::fs::File>,
 }
@@ -208,6 +210,8 @@ impl App {
             auth = auth.with_verifier(Arc::new(crate::tokens::introspection::IntrospectionVerifier::new(i.clone())));
         }
         let catalog = Arc::new(settings.catalog.clone());
+        let traces = settings.telemetry.as_ref().map(crate::telemetry::Traces::start).transpose()?;
+        let tracer = traces.as_ref().map(crate::telemetry::Traces::tracer);
         let d = &settings.delivery;
         let signature_header = HeaderName::from_bytes(settings.signature_header.to_ascii_lowercase().as_bytes())
             .context("invalid delivery.signature_header")?;
@@ -219,7 +223,8 @@ impl App {
             max_idle_per_host: d.max_in_flight,
             proxy: d.proxy.clone(),
         })
-        .context("cannot build the HTTP client")?;
+        .context("cannot build the HTTP client")?
+        .with_tracer(tracer.clone());
         let node_id = format!("node-{:08x}", rand::random::<u32>());
         let storage = Arc::new(StorageHealth::default());
         // Disabled, failing and recovered webhooks and exhausted deliveries, for the
@@ -286,7 +291,8 @@ impl App {
             engine,
             NodeOptions { node_id, lease: d.lease },
             storage,
-        );
+        )
+        .with_tracer(tracer);
         let deliveries = DeliveryService::new(store.clone(), webhooks.clone(), events.clone());
         let admin = AdminService::new(store.clone(), settings.key_prefix.clone());
         let operations = OperationsService::new(store.clone(), events.clone());
@@ -369,6 +375,7 @@ impl App {
             operations,
             operational_webhooks: settings.operational_webhooks.clone(),
             watcher,
+            traces,
             _owner: owner,
         })
     }
@@ -427,6 +434,9 @@ impl App {
             w.abort();
         }
         self.db.close().await;
+        if let Some(t) = self.traces {
+            t.shutdown().await;
+        }
         served.context("the HTTP server failed")?;
         tracing::info!("stopped");
         Ok(())

@@ -517,6 +517,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let urls: Vec<&str> = settings.operational_webhooks.iter().map(|o| o.url.as_str()).collect();
                 println!("  operational:     {} (workspace hookd-operations)", urls.join(", "));
             }
+            match &settings.telemetry {
+                Some(t) => println!(
+                    "  traces:          to {} ({}), {}% of new traces",
+                    t.endpoint,
+                    match t.protocol {
+                        config::OtlpProtocol::HttpProtobuf => "http/protobuf",
+                        config::OtlpProtocol::HttpJson => "http/json",
+                    },
+                    t.sample_ratio * 100.0
+                ),
+                None => println!("  traces:          off ([telemetry] otlp_endpoint)"),
+            }
             let ignored = config::ignored_env_vars();
             if !ignored.is_empty() {
                 println!("  not settings:    {} (ignored)", ignored.join(", "));

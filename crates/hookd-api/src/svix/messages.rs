@@ -72,6 +72,7 @@ pub(super) async fn create(
     State(state): State<ApiState>,
     caller: Caller,
     Path(app_id): Path<String>,
+    headers: axum::http::HeaderMap,
     body: RawBody<{ hookd_core::domain::MAX_EVENT_DATA + 64 * 1024 }>,
 ) -> Result<ApiResponse, ApiError> {
     caller.require(Scope::EventsWrite)?;
@@ -113,6 +114,7 @@ pub(super) async fn create(
         ordering_key: None,
         channels: input.channels,
         tags: input.tags,
+        trace_parent: crate::routes::events::trace_parent(&headers),
     };
     let published = state.events.publish(&who, req).await?;
     Ok(ApiResponse::new(StatusCode::ACCEPTED, message_out(&published.event, true)))

@@ -221,6 +221,7 @@ pub async fn settings_and_secrets_are_written_separately(store: Arc<dyn Store>) 
         ordering: Default::default(),
         channels: Vec::new(),
         uid: Some("renamed".into()),
+        send_traceparent: true,
         reset_failures: false,
         held: None,
         hold_pending: false,

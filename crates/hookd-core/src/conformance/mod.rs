@@ -142,6 +142,7 @@ fn webhook(ws: &WorkspaceId, created_by: &GeneratedKey, url: &str) -> Webhook {
         channels: Vec::new(),
         uid: None,
         protocol: Default::default(),
+        send_traceparent: false,
     }
 }
 
@@ -167,6 +168,7 @@ fn event(ws: &WorkspaceId, producer_id: Option<&str>) -> Event {
         channels: Vec::new(),
         tags: Vec::new(),
         erased_at: None,
+        trace_parent: crate::trace::TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
     }
 }
 

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use super::FieldErrors;
 use crate::id::{DeliveryId, EventId, WebhookId, WorkspaceId};
 use crate::time_fmt;
+use crate::trace::TraceParent;
 
 /// Largest `data` accepted: 256 KiB of JSON.
 pub const MAX_EVENT_DATA: usize = 256 * 1024;
@@ -42,6 +43,9 @@ pub struct Event {
     pub tags: Vec<String>,
     /// When its payload was erased (`data` is then `null`).
     pub erased_at: Option<OffsetDateTime>,
+    /// The trace it belongs to: its `publish` span when telemetry is on, else the
+    /// publisher's `traceparent`, if it sent one. Each attempt continues it.
+    pub trace_parent: Option<TraceParent>,
 }
 
 /// An erased event's `data`.
@@ -263,6 +267,8 @@ pub struct DeliveryJob {
     pub schedule_base: i32,
     /// It holds back later deliveries of its ordering key until it finishes.
     pub ordered: bool,
+    /// Its event's trace ([`Event::trace_parent`]).
+    pub trace_parent: Option<TraceParent>,
 }
 
 /// The delays before each attempt: `[0s, 5s, 5m, …]`, with ±20 % jitter.
@@ -271,7 +277,7 @@ pub struct RetrySchedule(Vec<Duration>);
 
 impl DeliveryJob {
     /// The job for `delivery`, with its event's rendered body.
-    pub fn new(delivery: &Delivery, body: Arc<str>) -> Self {
+    pub fn new(delivery: &Delivery, body: Arc<str>, trace_parent: Option<TraceParent>) -> Self {
         Self {
             delivery_id: delivery.id.clone(),
             webhook_id: delivery.webhook_id.clone(),
@@ -281,6 +287,7 @@ impl DeliveryJob {
             attempts: delivery.attempts,
             schedule_base: delivery.schedule_base,
             ordered: delivery.ordering_key.is_some(),
+            trace_parent,
         }
     }
 }
@@ -333,6 +340,8 @@ pub struct NewEvent {
     pub channels: Option<Vec<String>>,
     /// See [`Event::tags`].
     pub tags: Option<Vec<String>>,
+    /// The publisher's `traceparent` header, when it sent a valid one.
+    pub trace_parent: Option<TraceParent>,
 }
 
 /// Checks an `ordering_key`: 1 to 255 characters, none of them a control character.
@@ -368,6 +377,7 @@ mod tests {
             channels: Vec::new(),
             tags: Vec::new(),
             erased_at: None,
+            trace_parent: None,
         }
     }
 
@@ -456,6 +466,7 @@ mod tests {
             channels: Vec::new(),
             tags: Vec::new(),
             erased_at: None,
+            trace_parent: None,
         };
         let body = e.body();
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -65,6 +65,8 @@ pub struct Webhook {
     pub uid: Option<String>,
     /// What its deliveries look like.
     pub protocol: WebhookProtocol,
+    /// Its deliveries carry a W3C `traceparent` header continuing the publisher's trace.
+    pub send_traceparent: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -243,6 +245,8 @@ pub struct NewWebhook {
     pub uid: Option<String>,
     /// Default [`WebhookProtocol::Standard`].
     pub protocol: Option<WebhookProtocol>,
+    /// Default `false`.
+    pub send_traceparent: Option<bool>,
 }
 
 /// A change request (PATCH). `None` leaves a field alone; `description: Some(None)`
@@ -268,6 +272,7 @@ pub struct WebhookChanges {
     pub channels: Option<Option<Vec<String>>>,
     /// `Some(None)` clears it.
     pub uid: Option<Option<String>>,
+    pub send_traceparent: Option<bool>,
     /// When this change re-enables a disabled webhook: deliver the deliveries held while
     /// it was disabled (`true`) or cancel them (`false`, the default). Otherwise it has
     /// no effect.
@@ -287,6 +292,7 @@ impl WebhookChanges {
             && self.ordering.is_none()
             && self.channels.is_none()
             && self.uid.is_none()
+            && self.send_traceparent.is_none()
             && self.deliver_held.is_none()
     }
 }

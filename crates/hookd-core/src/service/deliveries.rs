@@ -130,7 +130,7 @@ impl DeliveryService {
             return Err(ServiceError::Conflict("the delivery is being sent right now; retry when it has finished"));
         };
         if take {
-            engine.hand_off(vec![DeliveryJob::new(&delivery, event.body().into())]);
+            engine.hand_off(vec![DeliveryJob::new(&delivery, event.body().into(), event.trace_parent)]);
         } else {
             engine.wake();
         }

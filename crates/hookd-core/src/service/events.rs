@@ -20,6 +20,7 @@ use crate::service::directory::WebhookDirectory;
 use crate::service::{Principal, ServiceError};
 use crate::store::{InsertedEvent, NewEventRecord, StorageHealth, Store, StoreError};
 use crate::time_fmt;
+use crate::trace::{TraceSpan, Tracer};
 
 /// Most events in one `POST /v1/events/batch`.
 pub const MAX_BATCH: usize = 1000;
@@ -91,6 +92,8 @@ pub struct EventService {
     commits: mpsc::Sender<CommitRequest>,
     published: Arc<AtomicU64>,
     storage: Arc<StorageHealth>,
+    /// Set when telemetry is on: a `publish` span per event.
+    tracer: Option<Tracer>,
 }
 
 /// Records to commit. They travel to the commit task and back, so that a publish
@@ -114,7 +117,13 @@ impl EventService {
     ) -> Self {
         let (commits, rx) = mpsc::channel(COMMIT_QUEUE);
         tokio::spawn(group_commit(store.clone(), storage.clone(), rx));
-        Self { store, directory, catalog, engine, node, commits, published: Arc::default(), storage }
+        Self { store, directory, catalog, engine, node, commits, published: Arc::default(), storage, tracer: None }
+    }
+
+    /// Traces every publish with `tracer` ([`crate::trace`]).
+    pub fn with_tracer(mut self, tracer: Option<Tracer>) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     /// Whether the database has been refusing writes, as publishes found.
@@ -225,19 +234,33 @@ impl EventService {
         caller_owner: Option<String>,
         reqs: Vec<NewEvent>,
     ) -> Result<Vec<Published>, ServiceError> {
+        let started = std::time::SystemTime::now();
         let routes = self.directory.routes(&ws).await?;
         let refusals = self.engine.refusals();
         let now = time_fmt::now();
         let lease = Some((self.node.node_id.clone(), now + self.node.lease));
         let mut records = Vec::with_capacity(reqs.len());
+        let mut spans: Vec<TraceSpan> = Vec::new();
         // Ordered deliveries are never handed off: a claim takes each key's first.
         let mut ordered = false;
         for req in reqs {
             let event_type = req.event.expect("checked");
             let owner = caller_owner.clone().or(req.owner);
+            let id = EventId::generate();
+            // The event's trace: its own span when tracing, else the publisher's.
+            let trace_parent = match &self.tracer {
+                Some(t) => {
+                    let span = t.publish(req.trace_parent.as_ref(), started, ws.as_str(), id.as_str(), &event_type);
+                    let tp = span.trace_parent();
+                    spans.push(span);
+                    Some(tp)
+                }
+                None => req.trace_parent,
+            };
             let event = Event {
                 owner,
-                id: EventId::generate(),
+                id,
+                trace_parent,
                 workspace_id: ws.clone(),
                 deliveries: 0,
                 producer_id: req.producer_id,
@@ -295,7 +318,25 @@ impl EventService {
             let event = Event { deliveries: deliveries.len() as i64, ..event };
             records.push(NewEventRecord { event, deliveries, lease: lease.clone() });
         }
-        let (records, outcomes) = self.commit(records).await?;
+        let (records, outcomes) = match self.commit(records).await {
+            Ok(c) => c,
+            Err(e) => {
+                for mut span in spans {
+                    span.fail("not_stored", e.to_string());
+                    span.end();
+                }
+                return Err(e);
+            }
+        };
+        let mut spans = spans.into_iter();
+        for (rec, outcome) in records.iter().zip(&outcomes) {
+            if let Some(mut span) = spans.next() {
+                span.set_i64("hookd.deliveries", rec.deliveries.len() as i64);
+                // The producer's `id` was published before: nothing new was stored.
+                span.set_bool("hookd.duplicate", matches!(outcome, InsertedEvent::Existing(_)));
+                span.end();
+            }
+        }
         let mut jobs = Vec::new();
         let mut out = Vec::with_capacity(records.len());
         for (rec, outcome) in records.into_iter().zip(outcomes) {
@@ -306,7 +347,7 @@ impl EventService {
                         rec.deliveries
                             .iter()
                             .filter(|d| d.status == DeliveryStatus::InFlight)
-                            .map(|d| DeliveryJob::new(d, body.clone())),
+                            .map(|d| DeliveryJob::new(d, body.clone(), rec.event.trace_parent)),
                     );
                     out.push(Published { event: rec.event, created: true });
                 }
@@ -408,9 +449,10 @@ impl EventService {
             channels: Vec::new(),
             tags: Vec::new(),
             erased_at: None,
+            trace_parent: None,
         };
         let delivery = Delivery::new_in_flight(&event, &webhook.id, now);
-        let job = DeliveryJob::new(&delivery, event.body().into());
+        let job = DeliveryJob::new(&delivery, event.body().into(), event.trace_parent);
         let lease = Some((self.node.node_id.clone(), now + self.node.lease));
         self.commit(vec![NewEventRecord { event, deliveries: vec![delivery.clone()], lease }]).await?;
         let attempt = self.engine.send_now(job).await?;

@@ -201,6 +201,7 @@ impl WebhookService {
             channels: req.channels.unwrap_or_default(),
             uid: req.uid,
             protocol: req.protocol.unwrap_or_default(),
+            send_traceparent: req.send_traceparent.unwrap_or(false),
             created_at: now,
             updated_at: now,
         };
@@ -375,6 +376,7 @@ impl WebhookService {
                 Some(u) => u,
                 None => current.uid.clone(),
             },
+            send_traceparent: changes.send_traceparent.unwrap_or(current.send_traceparent),
             reset_failures,
             held,
             hold_pending,
@@ -417,6 +419,7 @@ impl WebhookService {
             ordering: settings.ordering,
             channels: settings.channels,
             uid: settings.uid,
+            send_traceparent: settings.send_traceparent,
             failure_count: if reset_failures { 0 } else { current.failure_count },
             updated_at: settings.updated_at,
             ..current

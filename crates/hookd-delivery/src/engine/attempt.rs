@@ -162,6 +162,7 @@ mod tests {
             attempts,
             schedule_base,
             ordered: false,
+            trace_parent: None,
         }
     }
 

@@ -359,6 +359,7 @@ mod tests {
                 attempts: 0,
                 schedule_base: 0,
                 ordered: false,
+                trace_parent: None,
             })
             .collect()
     }

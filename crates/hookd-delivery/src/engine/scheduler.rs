@@ -42,7 +42,7 @@ pub(super) async fn schedule(shared: Arc<Shared>) {
                             .into_iter()
                             .map(|(d, e)| {
                                 let body = bodies.entry(e.id.clone()).or_insert_with(|| e.body().into()).clone();
-                                DeliveryJob::new(&d, body)
+                                DeliveryJob::new(&d, body, e.trace_parent)
                             })
                             .collect();
                         // The next pass reads the room these take, once the dispatcher

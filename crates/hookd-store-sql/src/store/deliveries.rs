@@ -27,7 +27,8 @@ pub(super) async fn insert_events<D: Dialect>(
                 .bind(&e.owner)
                 .bind(&e.ordering_key)
                 .bind(channels_json(&e.channels))
-                .bind(channels_json(&e.tags));
+                .bind(channels_json(&e.tags))
+                .bind(e.trace_parent.as_ref().map(|t| t.header()));
         });
         q.push(" ON CONFLICT DO NOTHING RETURNING id");
         let rows: Vec<(String,)> = tx.fetch_all(q).await?;

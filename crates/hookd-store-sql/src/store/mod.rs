@@ -36,18 +36,19 @@ use deliveries::{cancel_open_deliveries, hold_open_deliveries, release_held};
 const WEBHOOK_COLUMNS: &str =
     "id, workspace_id, created_by, owner, url, events, description, enabled, disabled_reason, \
      failure_count, delivery_attempts, last_delivered_at, metadata, rate_limit, secret, previous_secret, \
-     previous_secret_expires_at, created_at, updated_at, header_names, headers, payload_filter, signing, public_key, ordering, channels, uid, protocol";
+     previous_secret_expires_at, created_at, updated_at, header_names, headers, payload_filter, signing, public_key, ordering, channels, uid, protocol, send_traceparent";
 
 const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, event_id, event_type, status, attempts, schedule_base, \
      next_attempt_at, last_status_code, last_error, created_at, updated_at, ordering_key";
 
 /// The columns an event is inserted with.
 const EVENT_COLUMNS: &str =
-    "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries, owner, ordering_key, channels, tags";
+    "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries, owner, ordering_key, channels, tags, \
+     trace_parent";
 /// The columns an event is read with ([`EventRow`]).
 const EVENT_SELECT: &str =
     "id, workspace_id, event_type, producer_id, data, occurred_at, created_at, deliveries, owner, \
-     ordering_key, channels, tags, erased_at";
+     ordering_key, channels, tags, erased_at, trace_parent";
 
 const API_KEY_COLUMNS: &str = "id, workspace_id, name, prefix, secret_hash, scopes, owner_scoped, created_at, \
      last_used_at, revoked_at, expires_at, owner";
@@ -63,7 +64,8 @@ const CLAIM_SELECT: &str =
      d.schedule_base, d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.updated_at, \
      d.ordering_key, e.workspace_id AS e_workspace_id, e.producer_id AS e_producer_id, e.data AS e_data, \
      e.occurred_at AS e_occurred_at, e.created_at AS e_created_at, e.deliveries AS e_deliveries, e.owner AS e_owner, \
-     e.ordering_key AS e_ordering_key, e.channels AS e_channels \
+     e.ordering_key AS e_ordering_key, e.channels AS e_channels, \
+     e.trace_parent AS e_trace_parent \
      FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id IN ";
 
 /// Ids per statement when a list of ids is bound (SQLite allows 32,766 values).
@@ -235,7 +237,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         let sql = Sql::new(
             "UPDATE webhooks SET url = ?, events = ?, description = ?, enabled = ?, disabled_reason = ?, \
              metadata = ?, rate_limit = ?, updated_at = ?, header_names = ?, headers = ?, payload_filter = ?, \
-             ordering = ?, channels = ?, uid = ?, failure_count = CASE WHEN ? THEN 0 ELSE failure_count END, \
+             ordering = ?, channels = ?, uid = ?, send_traceparent = ?, failure_count = CASE WHEN ? THEN 0 ELSE failure_count END, \
              failing_since = CASE WHEN ? THEN NULL ELSE failing_since END \
              WHERE workspace_id = ? AND id = ?",
         )
@@ -253,6 +255,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         .bind(s.ordering.as_str())
         .bind(channels_json(&s.channels))
         .bind(&s.uid)
+        .bind(s.send_traceparent)
         .bind(s.reset_failures)
         .bind(s.reset_failures)
         .bind(workspace.as_str())

@@ -49,7 +49,8 @@ pub(super) async fn insert_webhook<D: Dialect>(store: &SqlStore<D>, w: &Webhook)
             .bind(w.ordering.as_str())
             .bind(channels_json(&w.channels))
             .bind(&w.uid)
-            .bind(w.protocol.as_str());
+            .bind(w.protocol.as_str())
+            .bind(w.send_traceparent);
         if let Some(n) = counted {
             r.bind(n);
         }

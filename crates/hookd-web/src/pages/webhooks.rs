@@ -254,6 +254,7 @@ pub struct Details {
     pub channels: String,
     /// How it receives deliveries, when not hookd's standard way.
     pub protocol: &'static str,
+    pub send_traceparent: bool,
 }
 
 impl Details {
@@ -286,6 +287,7 @@ impl Details {
                     "Svix: the payload alone, with svix-id, svix-timestamp and svix-signature"
                 }
             },
+            send_traceparent: w.send_traceparent,
         }
     }
 }

@@ -67,6 +67,49 @@ pub struct Config {
     pub public_url: Option<String>,
     pub dashboard: DashboardConfig,
     pub portal: PortalConfig,
+    /// OpenTelemetry traces, exported when `otlp_endpoint` is set.
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: a span per publish and per delivery attempt, exported over OTLP/HTTP
+/// (docs/operations.md, "Traces"). Off, and free, while `otlp_endpoint` is unset.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// The collector: `http://collector:4318` (spans go to `/v1/traces` below it), or a
+    /// full URL with a path, used as it is.
+    pub otlp_endpoint: Option<String>,
+    /// `http/protobuf` (OTLP's default) or `http/json`.
+    pub otlp_protocol: OtlpProtocol,
+    /// The `service.name` spans carry.
+    pub service_name: String,
+    /// The share of new traces recorded, 0.0–1.0. A publish that continues the
+    /// publisher's trace follows its sampling decision instead.
+    pub sample_ratio: f64,
+    /// How often recorded spans are sent to the collector.
+    #[serde(with = "duration")]
+    pub export_interval: Duration,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            otlp_protocol: OtlpProtocol::HttpProtobuf,
+            service_name: "hookd".into(),
+            sample_ratio: 1.0,
+            export_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// See [`TelemetryConfig::otlp_protocol`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum OtlpProtocol {
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    #[serde(rename = "http/json")]
+    HttpJson,
 }
 
 /// `[dashboard]`: the operator dashboard at `/dashboard`.
@@ -430,6 +473,7 @@ impl Default for Config {
             public_url: None,
             dashboard: DashboardConfig::default(),
             portal: PortalConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }

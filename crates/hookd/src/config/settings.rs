@@ -51,6 +51,8 @@ pub struct Settings {
     pub introspection: Option<crate::tokens::introspection::IntrospectionSettings>,
     pub public_url: Option<url::Url>,
     pub web: WebSettings,
+    /// `[telemetry]`, when it names a collector.
+    pub telemetry: Option<crate::telemetry::TelemetrySettings>,
 }
 
 /// `[dashboard]` and `[portal]`, validated.
@@ -474,6 +476,7 @@ impl Settings {
             held_max: r.held_max,
         };
         let (public_url, web) = web_settings(c, &invalid)?;
+        let telemetry = telemetry_settings(&c.telemetry, &invalid)?;
         Ok(Settings {
             listen,
             database,
@@ -506,6 +509,7 @@ impl Settings {
             introspection: c.auth.introspection.as_ref().map(|i| introspection_settings(i, &invalid)).transpose()?,
             public_url,
             web,
+            telemetry,
         })
     }
 
@@ -513,6 +517,42 @@ impl Settings {
     pub fn from_config(config: Config) -> Result<Self, ConfigError> {
         Self::from_loaded(&Loaded::from_config(config), false)
     }
+}
+
+/// `[telemetry]`: `None` while no collector is named.
+fn telemetry_settings(
+    t: &crate::config::file::TelemetryConfig,
+    invalid: &impl Fn(&str, String) -> ConfigError,
+) -> Result<Option<crate::telemetry::TelemetrySettings>, ConfigError> {
+    if !(0.0..=1.0).contains(&t.sample_ratio) {
+        return Err(invalid("telemetry.sample_ratio", format!("{} is not between 0.0 and 1.0", t.sample_ratio)));
+    }
+    if t.service_name.trim().is_empty() {
+        return Err(invalid("telemetry.service_name", "must not be empty".into()));
+    }
+    if t.export_interval < Duration::from_millis(10) {
+        return Err(invalid("telemetry.export_interval", "must be at least 10ms".into()));
+    }
+    let Some(raw) = t.otlp_endpoint.as_deref().filter(|s| !s.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let mut url = url::Url::parse(raw.trim()).map_err(|e| {
+        invalid("telemetry.otlp_endpoint", format!("is not a URL ({e}); expected http://collector:4318"))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid("telemetry.otlp_endpoint", "must be an http:// or https:// URL with a host".into()));
+    }
+    // A base URL, as OTEL_EXPORTER_OTLP_ENDPOINT is written: spans go to /v1/traces.
+    if url.path() == "/" {
+        url.set_path("/v1/traces");
+    }
+    Ok(Some(crate::telemetry::TelemetrySettings {
+        endpoint: url,
+        protocol: t.otlp_protocol,
+        service_name: t.service_name.trim().to_owned(),
+        sample_ratio: t.sample_ratio,
+        export_interval: t.export_interval,
+    }))
 }
 
 /// An egress proxy: `http://` or `https://`, a host, nothing after it.

@@ -26,6 +26,7 @@ mod ssrf;
 mod subscriptions;
 mod svix;
 mod tenants;
+mod traces;
 mod validation;
 mod verify_docs;
 mod web;
