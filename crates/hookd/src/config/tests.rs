@@ -105,6 +105,10 @@ fn bad_values_name_the_key_and_file() {
         ("[retention]\nfailed_days = 90", "retention.failed_days"),
         ("[retention]\nevents_days = 7", "retention.events_days"),
         ("[retention]\nheld_max = 0", "retention.held_max"),
+        ("[telemetry]\notlp_endpoint = \"collector:4318\"", "telemetry.otlp_endpoint"),
+        ("[telemetry]\notlp_endpoint = \"ftp://collector\"", "telemetry.otlp_endpoint"),
+        ("[telemetry]\nsample_ratio = 1.5", "telemetry.sample_ratio"),
+        ("[telemetry]\notlp_protocol = \"grpc\"", "telemetry.otlp_protocol"),
     ] {
         let p = write(dir.path(), body);
         // Refused when read (a duration that does not parse) or when validated.
@@ -127,6 +131,24 @@ fn retention_has_a_day_count_for_each_kind_and_keeps_the_older_name() {
     let days = |d: u64| Duration::from_secs(d * 86_400);
     assert_eq!((s.retention.succeeded, s.retention.failed, s.retention.events), (days(7), days(14), days(60)));
     assert_eq!(s.retention.held_max, 50);
+}
+
+#[test]
+fn telemetry_is_off_until_a_collector_is_named_and_a_base_url_means_v1_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = |body: &str| {
+        let p = write(dir.path(), body);
+        Settings::from_loaded(&load(Some(&p), &Overrides::default()).unwrap(), false).unwrap().telemetry
+    };
+    assert_eq!(settings("[telemetry]\nsample_ratio = 0.5"), None);
+    let t = settings("[telemetry]\notlp_endpoint = \"http://otel.internal:4318\"\nsample_ratio = 0.25").unwrap();
+    assert_eq!(t.endpoint.as_str(), "http://otel.internal:4318/v1/traces");
+    assert_eq!((t.protocol, t.sample_ratio, t.service_name.as_str()), (OtlpProtocol::HttpProtobuf, 0.25, "hookd"));
+    let t = settings(
+        "[telemetry]\notlp_endpoint = \"https://otel.example.com/ingest/traces\"\notlp_protocol = \"http/json\"",
+    )
+    .unwrap();
+    assert_eq!((t.endpoint.as_str(), t.protocol), ("https://otel.example.com/ingest/traces", OtlpProtocol::HttpJson));
 }
 
 #[test]

@@ -226,3 +226,24 @@ async fn without_telemetry_the_publishers_traceparent_still_reaches_webhooks_tha
     assert!(got[4..].iter().all(|r| r.header("traceparent") == Some(caller_traceparent().as_str())));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn spans_go_as_protobuf_by_default_and_the_last_are_sent_on_shutdown() {
+    let collector = TestReceiver::start().await;
+    let server = delivering_server(|c| {
+        c.telemetry.otlp_endpoint = Some(collector.url("/"));
+        // Never within the test: only the shutdown sends them.
+        c.telemetry.export_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let c = server.client();
+    let event_id = publish_with(&c, "order.paid", &[]).await;
+    server.stop().await;
+    // Protobuf strings are their UTF-8 bytes: the event id is in the body as it is.
+    let got = collector
+        .received_on("/v1/traces")
+        .into_iter()
+        .find(|r| r.body.windows(event_id.len()).any(|w| w == event_id.as_bytes()))
+        .expect("the publish span was sent when the server stopped");
+    assert_eq!(got.header("content-type"), Some("application/x-protobuf"));
+}
