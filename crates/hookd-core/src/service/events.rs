@@ -234,7 +234,8 @@ impl EventService {
         caller_owner: Option<String>,
         reqs: Vec<NewEvent>,
     ) -> Result<Vec<Published>, ServiceError> {
-        let started = std::time::SystemTime::now();
+        // A span's start, read only when tracing.
+        let started = self.tracer.as_ref().map(|_| std::time::SystemTime::now());
         let routes = self.directory.routes(&ws).await?;
         let refusals = self.engine.refusals();
         let now = time_fmt::now();
@@ -248,14 +249,14 @@ impl EventService {
             let owner = caller_owner.clone().or(req.owner);
             let id = EventId::generate();
             // The event's trace: its own span when tracing, else the publisher's.
-            let trace_parent = match &self.tracer {
-                Some(t) => {
+            let trace_parent = match (&self.tracer, started) {
+                (Some(t), Some(started)) => {
                     let span = t.publish(req.trace_parent.as_ref(), started, ws.as_str(), id.as_str(), &event_type);
                     let tp = span.trace_parent();
                     spans.push(span);
                     Some(tp)
                 }
-                None => req.trace_parent,
+                _ => req.trace_parent,
             };
             let event = Event {
                 owner,
