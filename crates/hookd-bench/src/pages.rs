@@ -18,9 +18,7 @@ use clap::Parser;
 use hookd::app::App;
 use hookd::config::{Config, Settings};
 use hookd_core::crypto::{EncryptionKey, SecretCipher};
-use hookd_core::domain::{
-    Delivery, DeliveryStatus, Event, GeneratedKey, Scope, StatsTally, Webhook, WebhookSecrets, Workspace,
-};
+use hookd_core::domain::{Delivery, Event, GeneratedKey, Scope, StatsTally, Webhook, WebhookSecrets, Workspace};
 use hookd_core::id::{DeliveryId, EventId, WebhookId};
 use hookd_core::store::{NewEventRecord, Store};
 use hookd_core::time_fmt;
@@ -217,25 +215,7 @@ async fn seed(url: &str, args: &Args) -> anyhow::Result<(String, WebhookId, Samp
             erased_at: None,
             trace_parent: None,
         };
-        let deliveries: Vec<Delivery> = targets
-            .iter()
-            .map(|w| Delivery {
-                id: DeliveryId::generate(),
-                workspace_id: ws.id.clone(),
-                webhook_id: w.clone(),
-                event_id: event.id.clone(),
-                event_type: event.event_type.clone(),
-                status: DeliveryStatus::InFlight,
-                attempts: 0,
-                schedule_base: 0,
-                next_attempt_at: Some(at),
-                last_status_code: None,
-                last_error: None,
-                created_at: at,
-                updated_at: at,
-                ordering_key: None,
-            })
-            .collect();
+        let deliveries: Vec<Delivery> = targets.iter().map(|w| Delivery::new_in_flight(&event, w, at)).collect();
         if targets.len() > 1 && sample_event.is_none() {
             sample_event = Some(event.id.clone());
             sample_delivery = Some(deliveries[1].id.clone());

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookd_core::domain::{Delivery, DeliveryStatus, Event, GeneratedKey, Scope, Webhook, WebhookSecrets, Workspace};
+use hookd_core::domain::{Delivery, Event, GeneratedKey, Scope, Webhook, WebhookSecrets, Workspace};
 use hookd_core::id::{DeliveryId, EventId, WebhookId};
 use hookd_core::service::{Retention, RetentionService};
 use hookd_core::store::{NewEventRecord, Store};
@@ -213,22 +213,8 @@ async fn seed(url: &str, dir: &std::path::Path, deliveries: u64) -> anyhow::Resu
         };
         let deliveries = webhooks
             .iter()
-            .map(|w| Delivery {
-                id: DeliveryId::generate_at(at),
-                workspace_id: ws.id.clone(),
-                webhook_id: w.clone(),
-                event_id: event.id.clone(),
-                event_type: event.event_type.clone(),
-                status: DeliveryStatus::InFlight,
-                attempts: 0,
-                schedule_base: 0,
-                next_attempt_at: Some(at),
-                last_status_code: None,
-                last_error: None,
-                created_at: at,
-                updated_at: at,
-                ordering_key: None,
-            })
+            // Ids that sort by the history's own time, as retention walks them.
+            .map(|w| Delivery { id: DeliveryId::generate_at(at), ..Delivery::new_in_flight(&event, w, at) })
             .collect();
         batch.push(NewEventRecord { event, deliveries, lease: None });
         if batch.len() == 500 || n + 1 == events {
