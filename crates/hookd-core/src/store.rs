@@ -227,6 +227,21 @@ pub struct PruneStep {
     pub pruned: u64,
     /// Where the next step starts; `None` when nothing older is left to look at.
     pub next: Option<String>,
+    /// How long the step held the writer: from the start of its transaction to its
+    /// commit, not counting the wait for the writer nor the reads before it. Zero when
+    /// it wrote nothing.
+    pub held: std::time::Duration,
+}
+
+/// What one step of a bulk erasure did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasedStep {
+    /// The last event erased: the next step starts after it.
+    pub last: EventId,
+    /// Events erased.
+    pub erased: u64,
+    /// How long the step held the writer, as [`PruneStep::held`].
+    pub held: std::time::Duration,
 }
 
 /// What a re-enabled webhook does with the deliveries held while it was disabled.
@@ -564,14 +579,14 @@ pub trait Store: Send + Sync + 'static {
     async fn erase_event(&self, workspace: &WorkspaceId, id: &EventId, now: OffsetDateTime) -> StoreResult<bool>;
     /// Erases, as [`Store::erase_event`] does, at most `limit` events of `scope` after
     /// `after` (in id order) not erased yet, in one transaction. Returns the last one
-    /// erased and how many; `None` when none is left.
+    /// erased, how many, and how long the writer was held; `None` when none is left.
     async fn erase_events(
         &self,
         scope: &crate::domain::ErasureScope,
         after: Option<&EventId>,
         limit: u32,
         now: OffsetDateTime,
-    ) -> StoreResult<Option<(EventId, u64)>>;
+    ) -> StoreResult<Option<ErasedStep>>;
     /// How many events of `scope` are not erased yet.
     async fn count_unerased(&self, scope: &crate::domain::ErasureScope) -> StoreResult<u64>;
     async fn insert_erasure(&self, e: &crate::domain::Erasure) -> StoreResult<()>;

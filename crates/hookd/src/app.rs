@@ -510,6 +510,8 @@ async fn maintain(
                 events = p.events,
                 held_dropped = p.held_dropped,
                 held_released = p.held_released,
+                steps = p.steps,
+                writer_ms = p.writer_held.as_millis() as u64,
                 took_ms = started.elapsed().as_millis() as u64,
                 "applied the retention"
             ),

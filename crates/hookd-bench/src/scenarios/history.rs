@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hookd_core::domain::{Delivery, Event, GeneratedKey, Scope, Webhook, WebhookSecrets, Workspace};
 use hookd_core::id::{DeliveryId, EventId, WebhookId};
-use hookd_core::service::{Retention, RetentionService};
+use hookd_core::service::{Pruned, Retention, RetentionService};
 use hookd_core::store::{NewEventRecord, Store};
 use hookd_core::time_fmt;
 
@@ -91,9 +91,10 @@ pub(crate) async fn run(r: &Run, ceiling: f64, empty: &Empty, deliveries: u64) -
     let during = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
     let mut f = Figure::throughput("S6 S2 while pruning", during, ceiling);
     f.note = Some(format!(
-        "pruned a day ({} deliveries, {} events) in {took:.1?}; {:.2} x S2 without pruning",
+        "pruned a day ({} deliveries, {} events) in {took:.1?}, {}; {:.2} x S2 without pruning",
         pruned.succeeded + pruned.failed,
         pruned.events,
+        steps(&pruned),
         during / s2_rate
     ));
     out.push(f);
@@ -119,15 +120,22 @@ pub(crate) async fn run(r: &Run, ceiling: f64, empty: &Empty, deliveries: u64) -
         let mut f = Figure::latency("S6 S4 while pruning", empty.s4_rate, m);
         f.publish_p99_ms = Some(worst);
         f.note = Some(format!(
-            "publish p99 {worst:.1} ms in the worst of {} windows (median {median:.1} ms) while pruning a day ({} deliveries in {took:.1?}) vs {} without",
+            "publish p99 {worst:.1} ms in the worst of {} windows (median {median:.1} ms) while pruning a day ({} deliveries in {took:.1?}, {}) vs {} without",
             p99s.len(),
             pruned.succeeded + pruned.failed,
+            steps(&pruned),
             s4_publish_p99.map_or("-".into(), |p| format!("{p:.1} ms")),
         ));
         out.push(f);
     }
     h.stop().await;
     Ok(out)
+}
+
+/// How many steps a prune took, and how long they held the writer.
+fn steps(p: &Pruned) -> String {
+    let mean = p.writer_held.as_secs_f64() * 1e3 / p.steps.max(1) as f64;
+    format!("{} steps holding the writer {:.1?} in all, {mean:.1} ms each", p.steps, p.writer_held)
 }
 
 /// Loads `deliveries` deliveries into a fresh database; returns a key and the database's

@@ -116,10 +116,12 @@ pub async fn retention_prunes_by_status_and_age_and_keeps_what_is_still_retried(
     // and steps over the rows it keeps.
     let first = s.prune_batch(PruneTarget::Succeeded, soon, None, 1).await.unwrap();
     assert_eq!(first.pruned, 1, "the oldest is a succeeded one");
+    assert!(first.held > Duration::ZERO, "it held the writer to delete");
     let second = s.prune_batch(PruneTarget::Succeeded, soon, first.next.as_deref(), 1).await.unwrap();
     assert_eq!(second.pruned, 1);
     let rest = s.prune_batch(PruneTarget::Succeeded, soon, second.next.as_deref(), 100).await.unwrap();
-    assert_eq!(rest, PruneStep { pruned: 0, next: None }, "the failed, cancelled and pending ones stay");
+    let nothing = PruneStep { pruned: 0, next: None, held: Duration::ZERO };
+    assert_eq!(rest, nothing, "the failed, cancelled and pending ones stay; the writer was not taken");
     assert!(s.get_delivery(&ws.id, &succeeded[0]).await.unwrap().is_none());
     assert!(s.list_attempts(&succeeded[0]).await.unwrap().is_empty(), "with its attempts");
     assert_eq!(status(s, &w, &failed).await, DeliveryStatus::Failed, "only succeeded ones");
@@ -171,11 +173,13 @@ pub async fn erasure_blanks_payloads_and_cancels_what_was_not_sent(store: Arc<dy
     assert_eq!(s.count_unerased(&scope(None)).await.unwrap(), 2, "the first is erased already");
     let before_all = ErasureScope { before: time_fmt::now() - Duration::from_secs(86_400), ..scope(None) };
     assert_eq!(s.count_unerased(&before_all).await.unwrap(), 0);
-    let (last, n) = s.erase_events(&scope(Some("acct_1")), None, 100, now).await.unwrap().unwrap();
-    assert_eq!((last, n), (owned.event.id.clone(), 1));
+    let step = s.erase_events(&scope(Some("acct_1")), None, 100, now).await.unwrap().unwrap();
+    assert_eq!((step.last, step.erased), (owned.event.id.clone(), 1));
+    assert!(step.held > Duration::ZERO);
     assert_eq!(s.erase_events(&scope(Some("acct_1")), None, 100, now).await.unwrap(), None, "done");
-    let (last, n) = s.erase_events(&scope(None), None, 1, now).await.unwrap().unwrap();
-    assert_eq!((&last, n), (&e2, 1));
+    let step = s.erase_events(&scope(None), None, 1, now).await.unwrap().unwrap();
+    let last = step.last;
+    assert_eq!((&last, step.erased), (&e2, 1));
     assert_eq!(status(s, &w, &waiting).await, DeliveryStatus::Cancelled, "not sent after its payload is gone");
     assert_eq!(s.erase_events(&scope(None), Some(&last), 1, now).await.unwrap(), None);
     // The erasure's own record, advanced by one node at a time.

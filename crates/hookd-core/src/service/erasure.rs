@@ -125,12 +125,13 @@ async fn run(store: Arc<dyn Store>, mut job: Erasure) {
     let mut pacer = super::retention::Pacer::new();
     loop {
         let now = time_fmt::now();
-        let started = std::time::Instant::now();
         let step = store.erase_events(&job.scope, job.cursor.as_ref(), pacer.size(), now).await;
+        let mut held = Duration::ZERO;
         let done = match step {
-            Ok(Some((last, n))) => {
-                job.erased += n as i64;
-                job.cursor = Some(last);
+            Ok(Some(step)) => {
+                job.erased += step.erased as i64;
+                job.cursor = Some(step.last);
+                held = step.held;
                 false
             }
             Ok(None) => {
@@ -159,6 +160,6 @@ async fn run(store: Arc<dyn Store>, mut job: Erasure) {
             tracing::info!(erasure_id = %job.id, erased = job.erased, "erasure finished");
             return;
         }
-        pacer.after(started.elapsed(), true).await;
+        pacer.after(held, true).await;
     }
 }

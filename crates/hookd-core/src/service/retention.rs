@@ -27,23 +27,25 @@ impl Default for Retention {
 }
 
 /// Paces background work on the writer (retention, erasure): steps sized so that each
-/// holds the writer about [`Pacer::TARGET`] (publishes queued behind a step wait that
-/// long at most), and a pause after each of at least twice its length, so that the work
-/// never has more than a third of the writer's time, however large the database.
+/// holds the writer about [`Pacer::TARGET`], and a pause after each of at least twice its
+/// length, so that the work never has more than a third of the writer's time, however
+/// large the database.
 ///
-/// A 3 ms target with a 10 ms pause was tried against S6 (ten million deliveries, SQLite):
-/// a day of history took 33 minutes to prune under S2 and 14 under the S4 rate, against
-/// 7 minutes and 35 s with these, too slow to keep up with a busy deployment's intake.
+/// A step is timed from when it holds the writer to its commit: a publish queued behind
+/// it waits that long at most, and the time spent waiting for the writer behind
+/// publishes (long under load) says nothing about how big the next step may be. Timing
+/// the whole step instead, reads and wait included, shrank steps to ten rows under load:
+/// a day of history then took 33 minutes to prune under S2 (docs/performance.md).
 #[derive(Debug, Clone)]
 pub(crate) struct Pacer {
     size: u32,
 }
 
 impl Pacer {
-    const TARGET: Duration = Duration::from_millis(10);
+    const TARGET: Duration = Duration::from_millis(5);
     const MIN: u32 = 10;
     const MAX: u32 = 500;
-    const PAUSE: Duration = Duration::from_millis(20);
+    const PAUSE: Duration = Duration::from_millis(10);
 
     pub(crate) fn new() -> Self {
         Self { size: 100 }
@@ -54,15 +56,16 @@ impl Pacer {
         self.size
     }
 
-    /// After a step that took `took`: resizes the next, and pauses if it wrote.
-    pub(crate) async fn after(&mut self, took: Duration, wrote: bool) {
-        if took > Self::TARGET {
+    /// After a step that held the writer for `held`: resizes the next, and pauses if it
+    /// wrote.
+    pub(crate) async fn after(&mut self, held: Duration, wrote: bool) {
+        if held > Self::TARGET {
             self.size = (self.size / 2).max(Self::MIN);
-        } else if took < Self::TARGET / 2 {
+        } else if held < Self::TARGET / 2 {
             self.size = (self.size * 2).min(Self::MAX);
         }
         if wrote {
-            tokio::time::sleep(Self::PAUSE.max(took * 2)).await;
+            tokio::time::sleep(Self::PAUSE.max(held * 2)).await;
         }
     }
 }
@@ -77,6 +80,9 @@ pub struct Pruned {
     pub held_dropped: u64,
     /// Held deliveries of webhooks re-enabled meanwhile, made due.
     pub held_released: u64,
+    /// Steps that deleted something, and how long they held the writer in all.
+    pub steps: u64,
+    pub writer_held: Duration,
 }
 
 #[derive(Clone)]
@@ -110,14 +116,17 @@ impl RetentionService {
             let mut after: Option<String> = None;
             let mut pacer = Pacer::new();
             loop {
-                let started = std::time::Instant::now();
                 let step = self.store.prune_batch(target, now - keep, after.as_deref(), pacer.size()).await?;
                 *total += step.pruned;
+                if step.held > Duration::ZERO {
+                    out.steps += 1;
+                    out.writer_held += step.held;
+                }
                 match step.next {
                     None => break,
                     Some(next) => after = Some(next),
                 }
-                pacer.after(started.elapsed(), step.pruned > 0).await;
+                pacer.after(step.held, step.pruned > 0).await;
             }
         }
         Ok(out)

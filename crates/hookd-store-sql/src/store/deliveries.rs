@@ -496,9 +496,10 @@ pub(super) async fn prune_batch<D: Dialect>(
     let next = (rows.len() as i64 == limit).then(|| rows.last().map(|(id, _)| id.clone())).flatten();
     let due: Vec<&str> = rows.iter().filter(|(_, due)| *due).map(|(id, _)| id.as_str()).collect();
     if due.is_empty() {
-        return Ok(PruneStep { pruned: 0, next });
+        return Ok(PruneStep { pruned: 0, next, held: std::time::Duration::ZERO });
     }
     let mut tx = store.begin().await?;
+    let held = std::time::Instant::now();
     let mut pruned = 0;
     for (head, tail) in deletes {
         let mut q = Sql::new(head);
@@ -506,7 +507,7 @@ pub(super) async fn prune_batch<D: Dialect>(
         pruned = tx.execute(q).await?;
     }
     tx.commit().await?;
-    Ok(PruneStep { pruned, next })
+    Ok(PruneStep { pruned, next, held: held.elapsed() })
 }
 
 /// Cancels a webhook's pending and in-flight deliveries (but `except`): it was deleted.

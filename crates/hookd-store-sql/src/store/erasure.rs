@@ -2,6 +2,7 @@
 
 use hookd_core::domain::{Erasure, ErasureScope, ErasureStatus, ERASED_DATA};
 use hookd_core::id::ErasureId;
+use hookd_core::store::ErasedStep;
 
 use super::*;
 use crate::rows::{corrupt, opt_micros};
@@ -67,7 +68,7 @@ pub(super) async fn erase_events<D: Dialect>(
     after: Option<&EventId>,
     limit: u32,
     now: OffsetDateTime,
-) -> StoreResult<Option<(EventId, u64)>> {
+) -> StoreResult<Option<ErasedStep>> {
     // Read first, so that the writer is held only for the updates.
     let mut q = Sql::new("SELECT id FROM events");
     in_scope(&mut q, scope);
@@ -80,9 +81,10 @@ pub(super) async fn erase_events<D: Dialect>(
     let last = EventId::parse(last).map_err(StoreError::other)?;
     let ids: Vec<&str> = ids.iter().map(|(id,)| id.as_str()).collect();
     let mut tx = store.begin().await?;
-    let n = erase(&mut tx, &ids, micros(now)).await?;
+    let held = std::time::Instant::now();
+    let erased = erase(&mut tx, &ids, micros(now)).await?;
     tx.commit().await?;
-    Ok(Some((last, n)))
+    Ok(Some(ErasedStep { last, erased, held: held.elapsed() }))
 }
 
 pub(super) async fn count_unerased<D: Dialect>(store: &SqlStore<D>, scope: &ErasureScope) -> StoreResult<u64> {

@@ -596,7 +596,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         after: Option<&EventId>,
         limit: u32,
         now: OffsetDateTime,
-    ) -> StoreResult<Option<(EventId, u64)>> {
+    ) -> StoreResult<Option<hookd_core::store::ErasedStep>> {
         erasure::erase_events(self, scope, after, limit, now).await
     }
 
