@@ -231,8 +231,35 @@ async fn seed(url: &str, dir: &std::path::Path, deliveries: u64) -> anyhow::Resu
         }
     }
     bar.finish_and_clear();
+    drop(store);
+    let settling = Instant::now();
+    settle(url, dir).await?;
+    eprintln!("S6: database settled in {:.0?}", settling.elapsed());
     let size = database_size(url, dir).await?;
     Ok((key.token, size))
+}
+
+/// Leaves the loaded database as one that grew over the month would be, so that what is
+/// measured next is hookd over its history, not the aftermath of loading gigabytes in
+/// minutes: SQLite's log copied into the file and the file on disk (the kernel would
+/// otherwise be writing it back during the first scenarios); PostgreSQL vacuumed,
+/// analysed (as autovacuum would have done) and checkpointed.
+async fn settle(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    use sqlx::{ConnectOptions, Connection};
+    if POSTGRES.get().is_some() {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::raw_sql("VACUUM (ANALYZE)").execute(&mut conn).await?;
+        sqlx::raw_sql("CHECKPOINT").execute(&mut conn).await?;
+        conn.close().await?;
+        return Ok(());
+    }
+    let mut conn =
+        url.parse::<sqlx::sqlite::SqliteConnectOptions>()?.busy_timeout(Duration::from_secs(60)).connect().await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
+    conn.close().await?;
+    let file = dir.join("hookd.db");
+    tokio::task::spawn_blocking(move || std::fs::File::open(file)?.sync_all()).await??;
+    Ok(())
 }
 
 /// Stores a batch and one attempt for each of its deliveries ([`crate::seed::outcomes`]).
