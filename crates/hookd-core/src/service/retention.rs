@@ -80,7 +80,7 @@ pub struct Pruned {
     pub held_dropped: u64,
     /// Held deliveries of webhooks re-enabled meanwhile, made due.
     pub held_released: u64,
-    /// Steps that deleted something, and how long they held the writer in all.
+    /// Steps that took the writer to delete, and how long they held it in all.
     pub steps: u64,
     pub writer_held: Duration,
 }
