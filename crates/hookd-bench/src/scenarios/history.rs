@@ -83,7 +83,7 @@ pub(crate) async fn run(r: &Run, ceiling: f64, empty: &Empty, deliveries: u64) -
             loop {
                 match service.prune().await {
                     Ok(p) => {
-                        add(&mut total, &p);
+                        total += p;
                         break;
                     }
                     Err(e) => {
@@ -156,14 +156,6 @@ pub(crate) async fn run(r: &Run, ceiling: f64, empty: &Empty, deliveries: u64) -
 fn steps(p: &Pruned) -> String {
     let mean = p.writer_held.as_secs_f64() * 1e3 / p.steps.max(1) as f64;
     format!("{} steps holding the writer {:.1?} in all, {mean:.1} ms each", p.steps, p.writer_held)
-}
-
-fn add(total: &mut Pruned, p: &Pruned) {
-    total.succeeded += p.succeeded;
-    total.failed += p.failed;
-    total.events += p.events;
-    total.steps += p.steps;
-    total.writer_held += p.writer_held;
 }
 
 fn restarts(errors: u32) -> String {

@@ -85,6 +85,18 @@ pub struct Pruned {
     pub writer_held: Duration,
 }
 
+impl std::ops::AddAssign for Pruned {
+    fn add_assign(&mut self, p: Pruned) {
+        self.succeeded += p.succeeded;
+        self.failed += p.failed;
+        self.events += p.events;
+        self.held_dropped += p.held_dropped;
+        self.held_released += p.held_released;
+        self.steps += p.steps;
+        self.writer_held += p.writer_held;
+    }
+}
+
 #[derive(Clone)]
 pub struct RetentionService {
     store: Arc<dyn Store>,
