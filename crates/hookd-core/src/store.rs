@@ -368,6 +368,10 @@ pub trait Store: Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Whether a writing transaction holds every other writer back until it commits
+    /// (SQLite's one writer), rather than only those after the same rows (PostgreSQL).
+    /// Retention and erasure size their steps by it.
+    fn exclusive_writer(&self) -> bool;
     /// Checks that the database can commit a write as large as the largest event, to a
     /// row of its own (written, then removed): readiness asks it after writes failed for
     /// lack of space.

@@ -82,6 +82,8 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// Whether a webhook's `number` comes from the `counters` table (else the database
     /// assigns it and the insert returns it).
     const NUMBERS_FROM_COUNTER: bool;
+    /// Whether a writing transaction holds back every other writer ([`hookd_core::store::Store::exclusive_writer`]).
+    const EXCLUSIVE_WRITER: bool;
     /// Tells other nodes, when `tx` commits, that deliveries are due.
     fn announce_due(tx: &mut Self::Tx) -> impl Future<Output = StoreResult<()>> + Send;
 
@@ -131,6 +133,7 @@ impl Dialect for Sqlite {
     const IN_FLIGHT_INDEX: &'static str = " INDEXED BY deliveries_leased";
     const POSITION: &'static str = "instr";
     const NUMBERS_FROM_COUNTER: bool = true;
+    const EXCLUSIVE_WRITER: bool = true;
 
     async fn begin(pools: &SqlitePools) -> StoreResult<Self::Tx> {
         pools.writer.begin().await.map_err(Self::map_err)
@@ -236,6 +239,7 @@ impl Dialect for Postgres {
     const POSITION: &'static str = "strpos";
     const IN_FLIGHT_INDEX: &'static str = "";
     const NUMBERS_FROM_COUNTER: bool = false;
+    const EXCLUSIVE_WRITER: bool = false;
 
     async fn begin(pool: &sqlx::PgPool) -> StoreResult<Self::Tx> {
         pool.begin().await.map_err(Self::map_err)

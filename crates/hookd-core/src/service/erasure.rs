@@ -122,7 +122,7 @@ impl ErasureService {
 /// [`ErasureService::resume_stalled`] to take up again.
 async fn run(store: Arc<dyn Store>, mut job: Erasure) {
     let mut seen = job.updated_at;
-    let mut pacer = super::retention::Pacer::new();
+    let mut pacer = super::retention::Pacer::new(&*store);
     loop {
         let now = time_fmt::now();
         let step = store.erase_events(&job.scope, job.cursor.as_ref(), pacer.size(), now).await;

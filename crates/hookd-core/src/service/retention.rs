@@ -27,28 +27,46 @@ impl Default for Retention {
 }
 
 /// Paces background work on the writer (retention, erasure): steps sized so that each
-/// holds the writer about [`Pacer::TARGET`], and a pause after each of at least twice its
-/// length, so that the work never has more than a third of the writer's time, however
-/// large the database.
+/// holds its transaction about a target time, and a pause after each of at least twice
+/// its length, so that the work never has more than a third of the database's writing
+/// time, however large the database.
 ///
-/// A step is timed from when it holds the writer to its commit: a publish queued behind
-/// it waits that long at most, and the time spent waiting for the writer behind
-/// publishes (long under load) says nothing about how big the next step may be. Timing
-/// the whole step instead, reads and wait included, shrank steps to ten rows under load:
-/// a day of history then took 33 minutes to prune under S2 (docs/performance.md).
+/// A step is timed from when it holds the writer to its commit: the time spent waiting
+/// for the writer behind publishes (long under load) says nothing about how big the next
+/// step may be. Timing the whole step instead, reads and wait included, shrank steps to
+/// ten rows under load: a day of history then took 33 minutes to prune under S2
+/// (docs/performance.md).
+///
+/// The target depends on the database. Where a writing transaction holds back every
+/// other ([`Store::exclusive_writer`], SQLite), a publish queued behind a step waits as
+/// long as the step holds the writer, so steps are kept to [`Pacer::EXCLUSIVE`].
+/// Where it holds back only writers of the same rows (PostgreSQL), no publish waits for
+/// a step, and what a step costs publishing is its share of the disk and of the log's
+/// flushes. There each commit waits for a flush of a few milliseconds whatever its size,
+/// so the short target shrank steps to ten rows, and three dozen small transactions a
+/// second cost publish p99 more than a few large ones: steps there aim at
+/// [`Pacer::SHARED`].
 #[derive(Debug, Clone)]
 pub(crate) struct Pacer {
     size: u32,
+    target: Duration,
 }
 
 impl Pacer {
-    const TARGET: Duration = Duration::from_millis(5);
+    /// What a step aims to hold the writer for: one writer, or row locks only.
+    pub(crate) const EXCLUSIVE: Duration = Duration::from_millis(5);
+    pub(crate) const SHARED: Duration = Duration::from_millis(40);
     const MIN: u32 = 10;
     const MAX: u32 = 500;
     const PAUSE: Duration = Duration::from_millis(10);
 
-    pub(crate) fn new() -> Self {
-        Self { size: 100 }
+    /// A pacer for work on `store`.
+    pub(crate) fn new(store: &dyn Store) -> Self {
+        Self::with_target(if store.exclusive_writer() { Self::EXCLUSIVE } else { Self::SHARED })
+    }
+
+    fn with_target(target: Duration) -> Self {
+        Self { size: 100, target }
     }
 
     /// Rows for the next step.
@@ -59,14 +77,26 @@ impl Pacer {
     /// After a step that held the writer for `held`: resizes the next, and pauses if it
     /// wrote.
     pub(crate) async fn after(&mut self, held: Duration, wrote: bool) {
-        if held > Self::TARGET {
+        self.resize(held);
+        if wrote {
+            tokio::time::sleep(Self::pause(held)).await;
+        }
+    }
+
+    /// Halves the next step after one that held the writer past the target, doubles it
+    /// after one that held it under half the target.
+    fn resize(&mut self, held: Duration) {
+        if held > self.target {
             self.size = (self.size / 2).max(Self::MIN);
-        } else if held < Self::TARGET / 2 {
+        } else if held < self.target / 2 {
             self.size = (self.size * 2).min(Self::MAX);
         }
-        if wrote {
-            tokio::time::sleep(Self::PAUSE.max(held * 2)).await;
-        }
+    }
+
+    /// The pause after a step that wrote: twice the step, so that the work has a third
+    /// of the writer's time at most.
+    fn pause(held: Duration) -> Duration {
+        Self::PAUSE.max(held * 2)
     }
 }
 
@@ -126,7 +156,7 @@ impl RetentionService {
             (PruneTarget::Events, r.events, &mut out.events),
         ] {
             let mut after: Option<String> = None;
-            let mut pacer = Pacer::new();
+            let mut pacer = Pacer::new(&*self.store);
             loop {
                 let step = self.store.prune_batch(target, now - keep, after.as_deref(), pacer.size()).await?;
                 *total += step.pruned;
@@ -142,5 +172,52 @@ impl RetentionService {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn steps_shrink_past_the_target_and_grow_well_under_it_within_bounds() {
+        let mut p = Pacer::with_target(Pacer::EXCLUSIVE);
+        assert_eq!(p.size(), 100);
+        p.resize(ms(6));
+        assert_eq!(p.size(), 50);
+        p.resize(ms(4));
+        assert_eq!(p.size(), 50, "between half the target and the target: unchanged");
+        p.resize(ms(1));
+        assert_eq!(p.size(), 100);
+        for _ in 0..10 {
+            p.resize(ms(100));
+        }
+        assert_eq!(p.size(), Pacer::MIN);
+        for _ in 0..10 {
+            p.resize(Duration::ZERO);
+        }
+        assert_eq!(p.size(), Pacer::MAX);
+    }
+
+    #[test]
+    fn a_shared_writer_takes_steps_that_one_writer_would_shrink() {
+        // A step of 8 ms: past the target where it holds back every publish, well
+        // under it where it holds back none.
+        let (mut one, mut shared) = (Pacer::with_target(Pacer::EXCLUSIVE), Pacer::with_target(Pacer::SHARED));
+        one.resize(ms(8));
+        shared.resize(ms(8));
+        assert_eq!((one.size(), shared.size()), (50, 200));
+    }
+
+    #[test]
+    fn the_work_never_has_more_than_a_third_of_the_writers_time() {
+        for held in [ms(0), ms(1), ms(5), ms(40), ms(400)] {
+            let pause = Pacer::pause(held);
+            assert!(pause >= held * 2 && pause >= Pacer::PAUSE, "{held:?} -> {pause:?}");
+        }
     }
 }

@@ -73,6 +73,10 @@ const IDS_PER_STATEMENT: usize = 500;
 
 #[async_trait]
 impl<D: Dialect> Store for SqlStore<D> {
+    fn exclusive_writer(&self) -> bool {
+        D::EXCLUSIVE_WRITER
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.read::<(i32,)>(Sql::new("SELECT 1")).await.map(drop)
     }
