@@ -151,7 +151,8 @@ pub(crate) async fn run(r: &Run, ceiling: f64, empty: &Empty, deliveries: u64) -
     let (pruned, took, errors2, days) = task.await?;
     let pruned = pruned?;
     if let Some(m) = last {
-        let (with_median, worst) = (median(&mut with), with.last().copied().unwrap_or(f64::NAN));
+        let worst = with.iter().copied().fold(f64::NAN, f64::max);
+        let with_median = median(&mut with);
         let without_median = median(&mut without);
         let mut f = Figure::latency("S6 S4 while pruning", empty.s4_rate, m);
         f.publish_p99_ms = Some(with_median);

@@ -55,8 +55,8 @@ pub(crate) struct Pacer {
 
 impl Pacer {
     /// What a step aims to hold the writer for: one writer, or row locks only.
-    pub(crate) const EXCLUSIVE: Duration = Duration::from_millis(5);
-    pub(crate) const SHARED: Duration = Duration::from_millis(40);
+    const EXCLUSIVE: Duration = Duration::from_millis(5);
+    const SHARED: Duration = Duration::from_millis(40);
     const MIN: u32 = 10;
     const MAX: u32 = 500;
     const PAUSE: Duration = Duration::from_millis(10);
