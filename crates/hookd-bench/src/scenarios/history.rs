@@ -17,7 +17,7 @@ use hookd_core::time_fmt;
 
 use super::{fan_out, latency, Run};
 use crate::measure::{latency_at, Figure};
-use crate::node::{create_webhooks, database_url, delete_webhooks, start_hookd_on, POSTGRES};
+use crate::node::{create_webhooks, database_url, delete_webhooks, start_hookd, start_hookd_on, Hookd, POSTGRES};
 
 /// Days of history (the default retention), and webhooks each historic event went to.
 const DAYS: i64 = 30;
@@ -27,15 +27,11 @@ const FAN_OUT: usize = 10;
 const SLICES: u64 = 96;
 const PAIRS: usize = 10;
 
-/// What S1, S2 and S4 measured on the empty database.
-pub(crate) struct Empty {
-    pub s1: f64,
-    pub s2: f64,
-    pub s4_rate: f64,
-    pub s4: Option<Figure>,
-}
+/// Windows of each scenario on each database, alternately (an odd number, so that each
+/// has a middle one).
+const WINDOWS: usize = 5;
 
-pub(crate) async fn run(r: &Run, ceiling: f64, empty: &Empty, deliveries: u64) -> anyhow::Result<Vec<Figure>> {
+pub(crate) async fn run(r: &Run, ceiling: f64, s4_rate: f64, deliveries: u64) -> anyhow::Result<Vec<Figure>> {
     let dir = tempfile::tempdir()?;
     let (url, db) = database_url(dir.path()).await?;
     let started = Instant::now();
@@ -48,31 +44,14 @@ pub(crate) async fn run(r: &Run, ceiling: f64, empty: &Empty, deliveries: u64) -
         size as f64 / 1e6
     );
     let (h, store) = start_hookd_on(dir, url, db, Some(token), |_| {}).await?;
-    let mut out = Vec::new();
-    let ratio = |with: f64, without: f64| {
-        if without.is_finite() {
-            format!("{:.2} x empty", with / without)
-        } else {
-            String::new()
-        }
-    };
-
-    eprintln!("S6: S1 over the history");
-    let mut s1 = fan_out::run(r, &h, "S6 S1 one endpoint", 1, ceiling).await?;
-    s1.note = Some(format!(
-        "{} ({} deliveries stored, {:.0} MB per million, loaded in {took:.0?})",
-        ratio(s1.per_second, empty.s1),
-        deliveries,
-        per_million
+    let empty = start_hookd(|_| {}).await?;
+    let mut out = paired(r, &h, &empty, ceiling, s4_rate).await?;
+    empty.stop().await;
+    out[0].note = Some(format!(
+        "{}; {deliveries} deliveries stored, {per_million:.0} MB per million, loaded in {took:.0?}",
+        out[0].note.take().unwrap_or_default()
     ));
-    eprintln!("S6: S2 over the history");
-    let mut s2 = fan_out::run(r, &h, "S6 S2 fan-out to 10", 10, ceiling).await?;
-    s2.note = Some(ratio(s2.per_second, empty.s2));
-    let mut s4 = latency::s4(r, &h, empty.s4_rate).await?;
-    s4.scenario = "S6 S4 latency";
-    s4.note = empty.s4.as_ref().and_then(|e| Some(format!("p99 {:.1} ms empty", e.p99_ms?)));
-    let s2_rate = s2.per_second;
-    out.extend([s1, s2, s4]);
+    let s2_rate = out[1].per_second;
 
     // The oldest day, pruned by hookd's own retention while S2 runs.
     let day = |n: i64| Duration::from_secs(((DAYS - n) * 86_400) as u64);
@@ -137,11 +116,11 @@ pub(crate) async fn run(r: &Run, ceiling: f64, empty: &Empty, deliveries: u64) -
     let (mut with, mut without) = (Vec::new(), Vec::new());
     let mut last = None;
     while !task.is_finished() {
-        let m = latency_at(&r.http, &r.sink, &events_url, &h.key, empty.s4_rate, r.secs).await;
+        let m = latency_at(&r.http, &r.sink, &events_url, &h.key, s4_rate, r.secs).await;
         with.push(m.3);
         last = Some(m);
         let paused = gate.lock().await;
-        without.push(latency_at(&r.http, &r.sink, &events_url, &h.key, empty.s4_rate, r.secs).await.3);
+        without.push(latency_at(&r.http, &r.sink, &events_url, &h.key, s4_rate, r.secs).await.3);
         drop(paused);
         if without.len() >= PAIRS {
             enough.store(true, Ordering::Relaxed);
@@ -154,7 +133,7 @@ pub(crate) async fn run(r: &Run, ceiling: f64, empty: &Empty, deliveries: u64) -
         let worst = with.iter().copied().fold(f64::NAN, f64::max);
         let with_median = median(&mut with);
         let without_median = median(&mut without);
-        let mut f = Figure::latency("S6 S4 while pruning", empty.s4_rate, m);
+        let mut f = Figure::latency("S6 S4 while pruning", s4_rate, m);
         f.publish_p99_ms = Some(with_median);
         f.note = Some(format!(
             "publish p99 {with_median:.1} ms (median of {} windows; worst {worst:.1} ms) while pruning {days} day{} \
@@ -172,6 +151,66 @@ pub(crate) async fn run(r: &Run, ceiling: f64, empty: &Empty, deliveries: u64) -
     }
     h.stop().await;
     Ok(out)
+}
+
+/// S1, S2 and S4 over the history, each against the same on an empty database (a second
+/// hookd, idle meanwhile) in alternate windows: the empty one first in one pair, the
+/// loaded one first in the next. On a machine whose speed drifts by more than the 10 %
+/// being looked for, only windows measured side by side compare. Each figure is the
+/// loaded database's median window, with the empty one's median and their ratio.
+async fn paired(r: &Run, loaded: &Hookd, empty: &Hookd, ceiling: f64, s4_rate: f64) -> anyhow::Result<Vec<Figure>> {
+    let mut out = Vec::new();
+    for (name, endpoints) in [("S6 S1 one endpoint", 1), ("S6 S2 fan-out to 10", 10)] {
+        eprintln!("S6: {name}, over the history and on an empty database in alternate windows");
+        let (mut on, mut off) = (Vec::new(), Vec::new());
+        for w in 0..WINDOWS {
+            for on_empty in [w % 2 == 0, w % 2 != 0] {
+                let (h, v) = if on_empty { (empty, &mut off) } else { (loaded, &mut on) };
+                v.push(fan_out::run(r, h, name, endpoints, ceiling).await?.per_second);
+            }
+        }
+        let mut f = Figure::throughput(name, median(&mut on.clone()), ceiling);
+        f.note = Some(compared(&on, &off, "/s"));
+        out.push(f);
+    }
+    eprintln!("S6: S4 at {s4_rate:.0}/s, over the history and on an empty database in alternate windows");
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for w in 0..WINDOWS {
+        for on_empty in [w % 2 == 0, w % 2 != 0] {
+            let (h, v) = if on_empty { (empty, &mut off) } else { (loaded, &mut on) };
+            v.push(latency::s4(r, h, s4_rate).await?);
+        }
+    }
+    let p99 = |v: &[Figure]| v.iter().map(|f| f.p99_ms.unwrap_or(f64::NAN)).collect::<Vec<_>>();
+    let publish = |v: &[Figure]| v.iter().map(|f| f.publish_p99_ms.unwrap_or(f64::NAN)).collect::<Vec<_>>();
+    // The loaded database's window with the median p99, with the median publish p99.
+    let mut f = on.clone();
+    f.sort_by(|a, b| a.p99_ms.unwrap_or(f64::NAN).total_cmp(&b.p99_ms.unwrap_or(f64::NAN)));
+    let mut f = f.swap_remove(f.len() / 2);
+    f.scenario = "S6 S4 latency";
+    f.publish_p99_ms = Some(median(&mut publish(&on)));
+    f.note = Some(format!(
+        "p99 {}; publish p99 {}",
+        compared(&p99(&on), &p99(&off), " ms"),
+        compared(&publish(&on), &publish(&off), " ms")
+    ));
+    out.push(f);
+    Ok(out)
+}
+
+/// The loaded database's windows against the empty one's: their medians, the ratio of
+/// the medians, and the range of the ratios pair by pair.
+fn compared(loaded: &[f64], empty: &[f64], unit: &str) -> String {
+    let (l, e) = (median(&mut loaded.to_vec()), median(&mut empty.to_vec()));
+    let mut pairs: Vec<f64> = loaded.iter().zip(empty).map(|(l, e)| l / e).collect();
+    pairs.sort_by(f64::total_cmp);
+    format!(
+        "{l:.1}{unit} against {e:.1}{unit} empty, medians of {} windows each: {:.2} x (pairs {:.2} to {:.2} x)",
+        loaded.len(),
+        l / e,
+        pairs.first().copied().unwrap_or(f64::NAN),
+        pairs.last().copied().unwrap_or(f64::NAN),
+    )
 }
 
 /// Pruning rounds run by the benchmark, and what they did in all.

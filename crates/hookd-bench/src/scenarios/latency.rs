@@ -8,7 +8,6 @@ use crate::receiver::start_hanging_receiver;
 
 /// S4: latency at `rate` events per second to one endpoint.
 pub(crate) async fn s4(r: &Run, h: &Hookd, rate: f64) -> anyhow::Result<Figure> {
-    eprintln!("S4: latency at half the S1 rate");
     let ids = create_webhooks(&r.http, &h.base, &h.key, &[format!("{}/s4", r.rx)]).await?;
     let measured = latency_at(&r.http, &r.sink, &format!("{}/v1/events", h.base), &h.key, rate, r.secs).await;
     delete_webhooks(&r.http, h, &ids).await?;
