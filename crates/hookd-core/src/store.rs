@@ -282,17 +282,6 @@ pub struct Claim<'a> {
     pub exclude_webhooks: &'a [WebhookId],
 }
 
-/// What a claim took.
-#[derive(Debug, Default)]
-pub struct Claimed {
-    /// The deliveries, each with its event.
-    pub rows: Vec<(Delivery, Event)>,
-    /// How long the claim held the database's writer, from its first write to its
-    /// commit: on a database with one writer ([`Store::exclusive_writer`]), as long as
-    /// a publish queued behind it waited.
-    pub writer_held: std::time::Duration,
-}
-
 /// What happens to a delivery after an attempt (or instead of one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NextStep {
@@ -505,7 +494,7 @@ pub trait Store: Send + Sync + 'static {
     /// A webhook by id alone, for the delivery engine.
     async fn find_webhook(&self, id: &WebhookId) -> StoreResult<Option<Webhook>>;
     /// Claims deliveries whose next attempt is due, or whose lease expired, for `owner`.
-    async fn claim_due_deliveries(&self, claim: &Claim<'_>) -> StoreResult<Claimed>;
+    async fn claim_due_deliveries(&self, claim: &Claim<'_>) -> StoreResult<Vec<(Delivery, Event)>>;
     /// Extends `owner`'s leases on these deliveries.
     async fn renew_leases(&self, owner: &str, ids: &[DeliveryId], until: OffsetDateTime) -> StoreResult<()>;
     /// Gives up `owner`'s leases: the deliveries become pending, due at `now`.

@@ -39,12 +39,12 @@ pub async fn deliveries_are_claimed_by_lease(store: Arc<dyn Store>) {
         Claim { owner, now: at, lease_until: at + Duration::from_secs(60), limit: 10, exclude_webhooks: exclude }
     }
     assert!(
-        store.claim_due_deliveries(&claim("node-b", now, &[])).await.unwrap().rows.is_empty(),
+        store.claim_due_deliveries(&claim("node-b", now, &[])).await.unwrap().is_empty(),
         "live leases are not claimed"
     );
     // After the lease expires another node takes them, with their event.
     let later = live + Duration::from_secs(1);
-    let got = store.claim_due_deliveries(&claim("node-b", later, &[])).await.unwrap().rows;
+    let got = store.claim_due_deliveries(&claim("node-b", later, &[])).await.unwrap();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].1, rec.event);
     assert_eq!(got[0].0.status, DeliveryStatus::InFlight);
@@ -53,8 +53,8 @@ pub async fn deliveries_are_claimed_by_lease(store: Arc<dyn Store>) {
     store.release_deliveries("node-b", &ids, later).await.unwrap();
     assert!(store.next_due_at().await.unwrap().is_some_and(|t| t <= later));
     let excluded = [w.id.clone()];
-    assert!(store.claim_due_deliveries(&claim("node-c", later, &excluded)).await.unwrap().rows.is_empty());
-    let got = store.claim_due_deliveries(&claim("node-c", later, &[])).await.unwrap().rows;
+    assert!(store.claim_due_deliveries(&claim("node-c", later, &excluded)).await.unwrap().is_empty());
+    let got = store.claim_due_deliveries(&claim("node-c", later, &[])).await.unwrap();
     assert_eq!(got.len(), 2);
     // Renewed leases hold; release_all_leases frees everything.
     store.renew_leases("node-c", &ids, later + Duration::from_secs(3600)).await.unwrap();
@@ -62,10 +62,9 @@ pub async fn deliveries_are_claimed_by_lease(store: Arc<dyn Store>) {
         .claim_due_deliveries(&claim("node-d", later + Duration::from_secs(120), &[]))
         .await
         .unwrap()
-        .rows
         .is_empty());
     assert_eq!(store.release_all_leases(later).await.unwrap(), 2);
-    assert_eq!(store.claim_due_deliveries(&claim("node-d", later, &[])).await.unwrap().rows.len(), 2);
+    assert_eq!(store.claim_due_deliveries(&claim("node-d", later, &[])).await.unwrap().len(), 2);
 }
 
 /// A node with thousands of saturated webhooks excludes every one of them, not the first
@@ -85,8 +84,8 @@ pub async fn claims_exclude_every_listed_webhook(store: Arc<dyn Store>) {
         limit: 10,
         exclude_webhooks: exclude,
     };
-    assert!(store.claim_due_deliveries(&claim(&excluded)).await.unwrap().rows.is_empty());
-    assert_eq!(store.claim_due_deliveries(&claim(&excluded[..5_000])).await.unwrap().rows.len(), 1);
+    assert!(store.claim_due_deliveries(&claim(&excluded)).await.unwrap().is_empty());
+    assert_eq!(store.claim_due_deliveries(&claim(&excluded[..5_000])).await.unwrap().len(), 1);
 }
 
 pub async fn results_move_deliveries_and_counters(store: Arc<dyn Store>) {
@@ -215,7 +214,7 @@ pub async fn an_unleased_retry_is_due_for_any_node(store: Arc<dyn Store>) {
         limit: 10,
         exclude_webhooks: &[],
     };
-    let got = store.claim_due_deliveries(&claim).await.unwrap().rows;
+    let got = store.claim_due_deliveries(&claim).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].0.id, id);
 }
@@ -394,7 +393,7 @@ pub async fn ordered_deliveries_go_one_at_a_time_per_key(store: Arc<dyn Store>) 
             let c =
                 Claim { owner, now: at, lease_until: at + Duration::from_secs(60), limit: 10, exclude_webhooks: &[] };
             let mut got: Vec<DeliveryId> =
-                s.claim_due_deliveries(&c).await.unwrap().rows.into_iter().map(|(d, _)| d.id).collect();
+                s.claim_due_deliveries(&c).await.unwrap().into_iter().map(|(d, _)| d.id).collect();
             got.sort();
             got
         }

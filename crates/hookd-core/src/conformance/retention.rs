@@ -63,7 +63,7 @@ pub async fn disabled_webhooks_hold_their_deliveries_until_re_enabled(store: Arc
     let now = time_fmt::now();
     let claim = Claim { owner: "n", now, lease_until: now + Duration::from_secs(60), limit: 10, exclude_webhooks: &[] };
     let claimed: Vec<DeliveryId> =
-        s.claim_due_deliveries(&claim).await.unwrap().rows.into_iter().map(|(d, _)| d.id).collect();
+        s.claim_due_deliveries(&claim).await.unwrap().into_iter().map(|(d, _)| d.id).collect();
     assert_eq!(claimed, vec![published, attempted]);
     assert_eq!(status(s, &w, &pending).await, DeliveryStatus::Cancelled, "a cancelled one stays so");
 }

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use hookd_core::domain::{Alert, Attempt, DeliveryJob, RetrySchedule, StatsTally};
 use hookd_core::id::{DeliveryId, EventId, WebhookId};
 use hookd_core::service::{Engine, Refusals, ServiceError, WebhookDirectory};
-use hookd_core::store::{Claim, Claimed, DeliveryResult, NextStep, Recorded, StorageHealth, Store};
+use hookd_core::store::{Claim, DeliveryResult, NextStep, Recorded, StorageHealth, Store};
 use hookd_core::time_fmt;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, Notify};

@@ -14,12 +14,11 @@ pub(super) async fn schedule(shared: Arc<Shared>) {
     // in the mixed-health benchmark. It doubles up to the poll interval, and is reset
     // when a webhook leaves saturation or claims succeed.
     let mut pacing = Pacing::new(opts.poll_interval, opts.lease);
-    let mut size = ClaimSize::new(shared.store.exclusive_writer());
     while !shared.stopping.load(Ordering::SeqCst) {
         if shared.claimable.swap(false, Ordering::Relaxed) {
             pacing.reset();
         }
-        let free = shared.free.load(Ordering::Relaxed).min(size.limit());
+        let free = shared.free.load(Ordering::Relaxed).min(MAX_CLAIM);
         let mut claimed = 0;
         if free > 0 {
             let exclude: Vec<WebhookId> =
@@ -33,9 +32,8 @@ pub(super) async fn schedule(shared: Arc<Shared>) {
                 exclude_webhooks: &exclude,
             };
             match shared.store.claim_due_deliveries(&claim).await {
-                Ok(Claimed { rows, writer_held }) => {
+                Ok(rows) => {
                     claimed = rows.len();
-                    size.record(claimed, writer_held);
                     if claimed > 0 {
                         pacing.reset();
                         // Render each event's body once, however many of its deliveries came.
@@ -79,53 +77,6 @@ pub(super) async fn schedule(shared: Arc<Shared>) {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shared.wake.notified() => {}
-        }
-    }
-}
-
-/// How many deliveries a claim takes at most. On a database with one writer (SQLite),
-/// every publish queued behind a claim waits for as long as the claim holds the writer,
-/// and that grows with the claim and with the database: at 10 million stored
-/// deliveries, claims of 1,000 once held SQLite's writer for over a second. So there a
-/// claim is kept under [`CLAIM_TARGET`] of writer time, learning from the claims before
-/// it: one that held the writer longer shrinks the next in proportion, and a full one
-/// that took under half of it lets the next double, between [`MIN_CLAIM`] and
-/// [`MAX_CLAIM`]. The target is a bound, not an aim: a claim of 1,000 on a database of
-/// ordinary size stays under it, and smaller claims there would only cost throughput
-/// (a backlog drains in more, smaller transactions).
-/// Where writers share the database (PostgreSQL), a claim locks only the rows it takes
-/// and holds back no publish: claims stay at the most.
-#[derive(Debug)]
-pub(super) struct ClaimSize {
-    limit: usize,
-    sized: bool,
-}
-
-/// The most writer time a claim should take on a database with one writer.
-const CLAIM_TARGET: Duration = Duration::from_millis(50);
-/// The fewest deliveries a claim may take when there is room for them.
-const MIN_CLAIM: usize = 50;
-
-impl ClaimSize {
-    pub fn new(exclusive_writer: bool) -> Self {
-        Self { limit: MAX_CLAIM, sized: exclusive_writer }
-    }
-
-    /// The most the next claim may take.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
-    /// A claim took `claimed` deliveries, holding the writer for `held`.
-    pub fn record(&mut self, claimed: usize, held: Duration) {
-        if !self.sized || claimed == 0 {
-            return;
-        }
-        if held > CLAIM_TARGET {
-            let fit = claimed as f64 * CLAIM_TARGET.as_secs_f64() / held.as_secs_f64();
-            self.limit = (fit as usize).clamp(MIN_CLAIM, MAX_CLAIM);
-        } else if claimed >= self.limit && held < CLAIM_TARGET / 2 {
-            self.limit = (self.limit * 2).min(MAX_CLAIM);
         }
     }
 }
@@ -195,7 +146,7 @@ impl Pacing {
 mod tests {
     use std::time::Duration;
 
-    use super::{ClaimSize, Pacing, MAX_CLAIM, MIN_CLAIM};
+    use super::Pacing;
 
     fn t0() -> time::OffsetDateTime {
         time::macros::datetime!(2026-12-02 12:00 UTC)
@@ -236,40 +187,5 @@ mod tests {
         assert_eq!(p.wait(t0(), due, Some(t0() + S(60))), (S(8), false));
         // Never a busy loop.
         assert_eq!(p.wait(t0(), due, Some(t0())), (Duration::from_millis(5), true));
-    }
-
-    const MS: fn(u64) -> Duration = Duration::from_millis;
-
-    #[test]
-    fn claims_on_one_writer_shrink_to_their_writer_time_and_grow_back_when_full_and_quick() {
-        let mut c = ClaimSize::new(true);
-        assert_eq!(c.limit(), MAX_CLAIM);
-        // 1,000 deliveries in 200 ms: the next claim takes what fits in 50 ms.
-        c.record(1000, MS(200));
-        assert_eq!(c.limit(), 250);
-        // A claim that found fewer than it could take, quickly, says nothing about more.
-        c.record(10, MS(1));
-        assert_eq!(c.limit(), 250);
-        // A slow small claim shrinks it no further than the floor.
-        c.record(10, MS(1500));
-        assert_eq!(c.limit(), MIN_CLAIM);
-        // Full claims well under the target double it, up to the most.
-        let grown: Vec<usize> = (0..6)
-            .map(|_| {
-                c.record(c.limit(), MS(20));
-                c.limit()
-            })
-            .collect();
-        assert_eq!(grown, [100, 200, 400, 800, 1000, 1000]);
-        // Between half the target and the target, it stays.
-        c.record(1000, MS(40));
-        assert_eq!(c.limit(), 1000);
-    }
-
-    #[test]
-    fn claims_where_writers_share_the_database_stay_at_the_most() {
-        let mut c = ClaimSize::new(false);
-        c.record(1000, Duration::from_secs(2));
-        assert_eq!(c.limit(), MAX_CLAIM);
     }
 }

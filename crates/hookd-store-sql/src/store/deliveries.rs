@@ -120,14 +120,16 @@ fn first_of_its_key(row: &str) -> String {
 /// Most waiting deliveries moved out of the due range in one claim.
 const MAX_DEFERRED: i64 = 1_000;
 
-pub(super) async fn claim_due_deliveries<D: Dialect>(store: &SqlStore<D>, claim: &Claim<'_>) -> StoreResult<Claimed> {
+pub(super) async fn claim_due_deliveries<D: Dialect>(
+    store: &SqlStore<D>,
+    claim: &Claim<'_>,
+) -> StoreResult<Vec<(Delivery, Event)>> {
     let now = micros(claim.now);
     // Every excluded webhook, as one value: the statement's text stays the same
     // (and prepared) whatever their number.
     let excluded = (!claim.exclude_webhooks.is_empty())
         .then(|| json(&claim.exclude_webhooks.iter().map(WebhookId::as_str).collect::<Vec<_>>()));
     let mut tx = store.begin().await?;
-    let held = std::time::Instant::now();
     // Those waiting behind an earlier delivery of their key first, so that the claims
     // below do not read past them.
     defer_waiting(&mut tx, claim).await?;
@@ -166,7 +168,7 @@ pub(super) async fn claim_due_deliveries<D: Dialect>(store: &SqlStore<D>, claim:
         }
     }
     tx.commit().await?;
-    Ok(Claimed { rows: out, writer_held: held.elapsed() })
+    Ok(out)
 }
 
 /// How long a delivery waiting behind one in flight of its key is left out of claims.

@@ -10,7 +10,7 @@ use hookd_core::domain::{
 };
 use hookd_core::id::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use hookd_core::store::{
-    Claim, Claimed, DeliveryFilter, DeliveryResult, EventFilter, HeldDeliveries, IdempotencyClaim, IdempotencyRequest,
+    Claim, DeliveryFilter, DeliveryResult, EventFilter, HeldDeliveries, IdempotencyClaim, IdempotencyRequest,
     InsertedEvent, NewEventRecord, NextStep, PageRequest, PruneStep, PruneTarget, RecordPage, Recorded, Store,
     StoreError, StoreResult, StoredResponse, WebhookFilter, WebhookSettings, WorkspaceFilter,
 };
@@ -391,7 +391,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         self.read_one::<WebhookRow>(sql).await?.map(Webhook::try_from).transpose()
     }
 
-    async fn claim_due_deliveries(&self, claim: &Claim<'_>) -> StoreResult<Claimed> {
+    async fn claim_due_deliveries(&self, claim: &Claim<'_>) -> StoreResult<Vec<(Delivery, Event)>> {
         deliveries::claim_due_deliveries(self, claim).await
     }
 
