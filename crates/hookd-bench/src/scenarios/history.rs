@@ -45,13 +45,14 @@ pub(crate) async fn run(r: &Run, ceiling: f64, s4_rate: f64, deliveries: u64) ->
     );
     let (h, store) = start_hookd_on(dir, url, db, Some(token), |_| {}).await?;
     let empty = start_hookd(|_| {}).await?;
-    let mut out = paired(r, &h, &empty, ceiling, s4_rate).await?;
+    let [mut s1, s2, s4] = paired(r, &h, &empty, ceiling, s4_rate).await?;
     empty.stop().await;
-    out[0].note = Some(format!(
+    s1.note = Some(format!(
         "{}; {deliveries} deliveries stored, {per_million:.0} MB per million, loaded in {took:.0?}",
-        out[0].note.take().unwrap_or_default()
+        s1.note.take().unwrap_or_default()
     ));
-    let s2_rate = out[1].per_second;
+    let s2_rate = s2.per_second;
+    let mut out = vec![s1, s2, s4];
 
     // The oldest day, pruned by hookd's own retention while S2 runs.
     let day = |n: i64| Duration::from_secs(((DAYS - n) * 86_400) as u64);
@@ -157,45 +158,46 @@ pub(crate) async fn run(r: &Run, ceiling: f64, s4_rate: f64, deliveries: u64) ->
 /// hookd, idle meanwhile) in alternate windows: the empty one first in one pair, the
 /// loaded one first in the next. On a machine whose speed drifts by more than the 10 %
 /// being looked for, only windows measured side by side compare. Each figure is the
-/// loaded database's median window, with the empty one's median and their ratio.
-async fn paired(r: &Run, loaded: &Hookd, empty: &Hookd, ceiling: f64, s4_rate: f64) -> anyhow::Result<Vec<Figure>> {
+/// loaded database's median window, with the empty one's median and their ratio: S1, S2
+/// and S4, in that order.
+async fn paired(r: &Run, loaded: &Hookd, empty: &Hookd, ceiling: f64, s4_rate: f64) -> anyhow::Result<[Figure; 3]> {
     let mut out = Vec::new();
     for (name, endpoints) in [("S6 S1 one endpoint", 1), ("S6 S2 fan-out to 10", 10)] {
         eprintln!("S6: {name}, over the history and on an empty database in alternate windows");
-        let (mut on, mut off) = (Vec::new(), Vec::new());
+        let (mut loaded_w, mut empty_w) = (Vec::new(), Vec::new());
         for w in 0..WINDOWS {
             for on_empty in [w % 2 == 0, w % 2 != 0] {
-                let (h, v) = if on_empty { (empty, &mut off) } else { (loaded, &mut on) };
+                let (h, v) = if on_empty { (empty, &mut empty_w) } else { (loaded, &mut loaded_w) };
                 v.push(fan_out::run(r, h, name, endpoints, ceiling).await?.per_second);
             }
         }
-        let mut f = Figure::throughput(name, median(&mut on.clone()), ceiling);
-        f.note = Some(compared(&on, &off, "/s"));
+        let mut f = Figure::throughput(name, median(&mut loaded_w.clone()), ceiling);
+        f.note = Some(compared(&loaded_w, &empty_w, "/s"));
         out.push(f);
     }
     eprintln!("S6: S4 at {s4_rate:.0}/s, over the history and on an empty database in alternate windows");
-    let (mut on, mut off) = (Vec::new(), Vec::new());
+    let (mut loaded_w, mut empty_w) = (Vec::new(), Vec::new());
     for w in 0..WINDOWS {
         for on_empty in [w % 2 == 0, w % 2 != 0] {
-            let (h, v) = if on_empty { (empty, &mut off) } else { (loaded, &mut on) };
+            let (h, v) = if on_empty { (empty, &mut empty_w) } else { (loaded, &mut loaded_w) };
             v.push(latency::s4(r, h, s4_rate).await?);
         }
     }
     let p99 = |v: &[Figure]| v.iter().map(|f| f.p99_ms.unwrap_or(f64::NAN)).collect::<Vec<_>>();
     let publish = |v: &[Figure]| v.iter().map(|f| f.publish_p99_ms.unwrap_or(f64::NAN)).collect::<Vec<_>>();
     // The loaded database's window with the median p99, with the median publish p99.
-    let mut f = on.clone();
+    let mut f = loaded_w.clone();
     f.sort_by(|a, b| a.p99_ms.unwrap_or(f64::NAN).total_cmp(&b.p99_ms.unwrap_or(f64::NAN)));
     let mut f = f.swap_remove(f.len() / 2);
     f.scenario = "S6 S4 latency";
-    f.publish_p99_ms = Some(median(&mut publish(&on)));
+    f.publish_p99_ms = Some(median(&mut publish(&loaded_w)));
     f.note = Some(format!(
         "p99 {}; publish p99 {}",
-        compared(&p99(&on), &p99(&off), " ms"),
-        compared(&publish(&on), &publish(&off), " ms")
+        compared(&p99(&loaded_w), &p99(&empty_w), " ms"),
+        compared(&publish(&loaded_w), &publish(&empty_w), " ms")
     ));
-    out.push(f);
-    Ok(out)
+    let [s1, s2] = <[Figure; 2]>::try_from(out).map_err(|_| anyhow::anyhow!("S6: S1 and S2 not both measured"))?;
+    Ok([s1, s2, f])
 }
 
 /// The loaded database's windows against the empty one's: their medians, the ratio of
