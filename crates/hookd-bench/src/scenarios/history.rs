@@ -164,31 +164,20 @@ async fn paired(r: &Run, loaded: &Hookd, empty: &Hookd, ceiling: f64, s4_rate: f
     let mut out = Vec::new();
     for (name, endpoints) in [("S6 S1 one endpoint", 1), ("S6 S2 fan-out to 10", 10)] {
         eprintln!("S6: {name}, over the history and on an empty database in alternate windows");
-        let (mut loaded_w, mut empty_w) = (Vec::new(), Vec::new());
-        for w in 0..WINDOWS {
-            for on_empty in [w % 2 == 0, w % 2 != 0] {
-                let (h, v) = if on_empty { (empty, &mut empty_w) } else { (loaded, &mut loaded_w) };
-                v.push(fan_out::run(r, h, name, endpoints, ceiling).await?.per_second);
-            }
-        }
-        let mut f = Figure::throughput(name, median(&mut loaded_w.clone()), ceiling);
-        f.note = Some(compared(&loaded_w, &empty_w, "/s"));
+        let (loaded_w, empty_w) = alternate(loaded, empty, |h| fan_out::run(r, h, name, endpoints, ceiling)).await?;
+        let rate = |v: &[Figure]| v.iter().map(|f| f.per_second).collect::<Vec<_>>();
+        let mut f = Figure::throughput(name, median(&mut rate(&loaded_w)), ceiling);
+        f.note = Some(compared(&rate(&loaded_w), &rate(&empty_w), "/s"));
         out.push(f);
     }
     eprintln!("S6: S4 at {s4_rate:.0}/s, over the history and on an empty database in alternate windows");
-    let (mut loaded_w, mut empty_w) = (Vec::new(), Vec::new());
-    for w in 0..WINDOWS {
-        for on_empty in [w % 2 == 0, w % 2 != 0] {
-            let (h, v) = if on_empty { (empty, &mut empty_w) } else { (loaded, &mut loaded_w) };
-            v.push(latency::s4(r, h, s4_rate).await?);
-        }
-    }
+    let (loaded_w, empty_w) = alternate(loaded, empty, |h| latency::s4(r, h, s4_rate)).await?;
     let p99 = |v: &[Figure]| v.iter().map(|f| f.p99_ms.unwrap_or(f64::NAN)).collect::<Vec<_>>();
     let publish = |v: &[Figure]| v.iter().map(|f| f.publish_p99_ms.unwrap_or(f64::NAN)).collect::<Vec<_>>();
     // The loaded database's window with the median p99, with the median publish p99.
-    let mut f = loaded_w.clone();
-    f.sort_by(|a, b| a.p99_ms.unwrap_or(f64::NAN).total_cmp(&b.p99_ms.unwrap_or(f64::NAN)));
-    let mut f = f.swap_remove(f.len() / 2);
+    let mut by_p99 = loaded_w.clone();
+    by_p99.sort_by(|a, b| a.p99_ms.unwrap_or(f64::NAN).total_cmp(&b.p99_ms.unwrap_or(f64::NAN)));
+    let mut f = by_p99.swap_remove(by_p99.len() / 2);
     f.scenario = "S6 S4 latency";
     f.publish_p99_ms = Some(median(&mut publish(&loaded_w)));
     f.note = Some(format!(
@@ -198,6 +187,28 @@ async fn paired(r: &Run, loaded: &Hookd, empty: &Hookd, ceiling: f64, s4_rate: f
     ));
     let [s1, s2] = <[Figure; 2]>::try_from(out).map_err(|_| anyhow::anyhow!("S6: S1 and S2 not both measured"))?;
     Ok([s1, s2, f])
+}
+
+/// [`WINDOWS`] windows of `measure` on each of two hookds, alternately, the empty one
+/// first in even pairs and the loaded one first in odd ones: the loaded one's windows
+/// and the empty one's, pair by pair.
+async fn alternate<'a, F, Fut>(
+    loaded: &'a Hookd,
+    empty: &'a Hookd,
+    mut measure: F,
+) -> anyhow::Result<(Vec<Figure>, Vec<Figure>)>
+where
+    F: FnMut(&'a Hookd) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Figure>>,
+{
+    let (mut loaded_w, mut empty_w) = (Vec::new(), Vec::new());
+    for w in 0..WINDOWS {
+        for on_empty in [w % 2 == 0, w % 2 != 0] {
+            let (h, v) = if on_empty { (empty, &mut empty_w) } else { (loaded, &mut loaded_w) };
+            v.push(measure(h).await?);
+        }
+    }
+    Ok((loaded_w, empty_w))
 }
 
 /// The loaded database's windows against the empty one's: their medians, the ratio of
