@@ -28,8 +28,11 @@ const SLICES: u64 = 96;
 const PAIRS: usize = 10;
 
 /// Windows of each scenario on each database, alternately (an odd number, so that each
-/// has a middle one).
-const WINDOWS: usize = 5;
+/// has a middle one). Fifteen, not five: an 8-second window's p99 rests on its worst
+/// hundred-odd publishes, one stall of the disk moves it by half, and the ratio of the
+/// medians of five windows went from 0.79 to 1.34 between runs on the same database
+/// (docs/performance.md).
+const WINDOWS: usize = 15;
 
 pub(crate) async fn run(r: &Run, ceiling: f64, s4_rate: f64, deliveries: u64) -> anyhow::Result<Vec<Figure>> {
     let dir = tempfile::tempdir()?;

@@ -269,6 +269,55 @@ pub async fn retry_replay_and_prune(store: Arc<dyn Store>) {
     assert!(store.get_delivery(&ws.id, &a).await.unwrap().is_some());
 }
 
+/// A replay takes the deliveries created in its window, `[since, until)`, and no other,
+/// even where a delivery's id and its creation time were read from the clock a moment
+/// apart.
+pub async fn replays_take_their_window_by_creation_time(store: Arc<dyn Store>) {
+    let (ws, w) = with_webhook(&*store).await;
+    let now = time_fmt::now();
+    let (since, until) = (now - Duration::from_secs(3600), now - Duration::from_secs(1800));
+    let ms = time::Duration::milliseconds;
+    // (created at, its id's time, replayed)
+    let cases = [
+        (since - ms(1), since - ms(1), false),
+        (since, since - ms(300), true),
+        (since + ms(600_000), since + ms(600_000), true),
+        (until - ms(1), until + ms(300), true),
+        (until, until - ms(300), false),
+        (until + ms(60_000), until + ms(60_000), false),
+    ];
+    let recs: Vec<NewEventRecord> = cases
+        .iter()
+        .map(|&(created, id_at, _)| {
+            let e = Event { id: EventId::generate_at(created), created_at: created, ..event(&ws.id, None) };
+            let mut rec = record(e, &[&w.id], Some(("n", now + Duration::from_secs(60))));
+            rec.deliveries[0].id = DeliveryId::generate_at(id_at);
+            rec
+        })
+        .collect();
+    store.insert_events(&recs).await.unwrap();
+    let results: Vec<DeliveryResult> = recs
+        .iter()
+        .map(|r| {
+            let d = &r.deliveries[0].id;
+            DeliveryResult {
+                delivery_id: d.clone(),
+                webhook_id: w.id.clone(),
+                attempt: Some(attempt(d, 1, 500)),
+                next: NextStep::Failed,
+                ordered: false,
+            }
+        })
+        .collect();
+    store.record_results(&results, now - Duration::from_secs(86_400)).await.unwrap();
+    assert_eq!(store.replay_deliveries(&w.id, since, until, true, now).await.unwrap(), 3);
+    for (r, (created, _, replayed)) in recs.iter().zip(cases) {
+        let d = store.get_delivery(&ws.id, &r.deliveries[0].id).await.unwrap().unwrap();
+        let want = if replayed { DeliveryStatus::Pending } else { DeliveryStatus::Failed };
+        assert_eq!(d.status, want, "the delivery created at {created} against [{since}, {until})");
+    }
+}
+
 pub async fn the_log_filters_by_every_status_event_type_and_event(store: Arc<dyn Store>) {
     let (ws, w) = with_webhook(&*store).await;
     let k = key(&ws.id, false);

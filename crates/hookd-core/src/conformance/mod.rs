@@ -65,6 +65,7 @@ macro_rules! store_conformance_tests {
             results_move_deliveries_and_counters
             gone_disables_and_holds
             retry_replay_and_prune
+            replays_take_their_window_by_creation_time
             the_log_filters_by_every_status_event_type_and_event
             an_unleased_retry_is_due_for_any_node
             request_reservations_never_pass_the_limit

@@ -555,16 +555,23 @@ impl<D: Dialect> Store for SqlStore<D> {
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
         let statuses = if only_failed { "('failed')" } else { "('failed', 'succeeded', 'cancelled')" };
+        // Ids sort by creation: bounding them too reads the window's deliveries, not the
+        // webhook's whole history, while the writer is held. A second's margin either side
+        // covers an id and its `created_at` read from the clock a moment apart.
+        let margin = time::Duration::SECOND;
         let mut tx = self.begin().await?;
         let replayed = tx
             .execute(
                 Sql::new(format!(
                     "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, schedule_base = attempts, \
-                     updated_at = ? WHERE webhook_id = ? AND created_at >= ? AND created_at < ? AND status IN {statuses}"
+                     updated_at = ? WHERE webhook_id = ? AND id >= ? AND id < ? \
+                     AND created_at >= ? AND created_at < ? AND status IN {statuses}"
                 ))
                 .bind(micros(now))
                 .bind(micros(now))
                 .bind(webhook.as_str())
+                .bind(DeliveryId::floor_at(since.saturating_sub(margin)).as_str().to_owned())
+                .bind(DeliveryId::floor_at(until.saturating_add(margin)).as_str().to_owned())
                 .bind(micros(since))
                 .bind(micros(until)),
             )
