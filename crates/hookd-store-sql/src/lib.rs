@@ -119,10 +119,26 @@ impl<D: Dialect> Tx<D> {
         D::announce_due(&mut self.0).await
     }
 
+    /// Commits. A commit slower than [`SLOW_COMMIT`] is logged: sqlx logs slow statements
+    /// but not commits, and on SQLite every other write waits for one (a checkpoint run by
+    /// the commit itself, a disk slow to flush).
     async fn commit(self) -> StoreResult<()> {
-        D::commit(self.0).await
+        let started = std::time::Instant::now();
+        let committed = D::commit(self.0).await;
+        let took = started.elapsed();
+        if took >= SLOW_COMMIT {
+            tracing::warn!(
+                took_ms = took.as_millis() as u64,
+                exclusive_writer = D::EXCLUSIVE_WRITER,
+                "a commit took over a second: the disk is slow or busy"
+            );
+        }
+        committed
     }
 }
+
+/// How long a commit may take before it is logged: as long as sqlx lets a statement take.
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A migration the database has not had yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
