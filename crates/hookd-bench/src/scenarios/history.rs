@@ -164,15 +164,8 @@ pub(crate) async fn run(r: &Run, ceiling: f64, s4_rate: f64, deliveries: u64) ->
 /// loaded database's median window, with the empty one's median and their ratio: S1, S2
 /// and S4, in that order.
 async fn paired(r: &Run, loaded: &Hookd, empty: &Hookd, ceiling: f64, s4_rate: f64) -> anyhow::Result<[Figure; 3]> {
-    let mut out = Vec::new();
-    for (name, endpoints) in [("S6 S1 one endpoint", 1), ("S6 S2 fan-out to 10", 10)] {
-        eprintln!("S6: {name}, over the history and on an empty database in alternate windows");
-        let (loaded_w, empty_w) = alternate(loaded, empty, |h| fan_out::run(r, h, name, endpoints, ceiling)).await?;
-        let rate = |v: &[Figure]| v.iter().map(|f| f.per_second).collect::<Vec<_>>();
-        let mut f = Figure::throughput(name, median(&mut rate(&loaded_w)), ceiling);
-        f.note = Some(compared(&rate(&loaded_w), &rate(&empty_w), "/s"));
-        out.push(f);
-    }
+    let s1 = paired_throughput(r, loaded, empty, "S6 S1 one endpoint", 1, ceiling).await?;
+    let s2 = paired_throughput(r, loaded, empty, "S6 S2 fan-out to 10", 10, ceiling).await?;
     eprintln!("S6: S4 at {s4_rate:.0}/s, over the history and on an empty database in alternate windows");
     let (loaded_w, empty_w) = alternate(loaded, empty, |h| latency::s4(r, h, s4_rate)).await?;
     let p99 = |v: &[Figure]| v.iter().map(|f| f.p99_ms.unwrap_or(f64::NAN)).collect::<Vec<_>>();
@@ -180,16 +173,33 @@ async fn paired(r: &Run, loaded: &Hookd, empty: &Hookd, ceiling: f64, s4_rate: f
     // The loaded database's window with the median p99, with the median publish p99.
     let mut by_p99 = loaded_w.clone();
     by_p99.sort_by(|a, b| a.p99_ms.unwrap_or(f64::NAN).total_cmp(&b.p99_ms.unwrap_or(f64::NAN)));
-    let mut f = by_p99.swap_remove(by_p99.len() / 2);
-    f.scenario = "S6 S4 latency";
-    f.publish_p99_ms = Some(median(&mut publish(&loaded_w)));
-    f.note = Some(format!(
+    let mut s4 = by_p99.swap_remove(by_p99.len() / 2);
+    s4.scenario = "S6 S4 latency";
+    s4.publish_p99_ms = Some(median(&mut publish(&loaded_w)));
+    s4.note = Some(format!(
         "p99 {}; publish p99 {}",
         compared(&p99(&loaded_w), &p99(&empty_w), " ms"),
         compared(&publish(&loaded_w), &publish(&empty_w), " ms")
     ));
-    let [s1, s2] = <[Figure; 2]>::try_from(out).map_err(|_| anyhow::anyhow!("S6: S1 and S2 not both measured"))?;
-    Ok([s1, s2, f])
+    Ok([s1, s2, s4])
+}
+
+/// Throughput to `endpoints` endpoints over the history against the empty database, in
+/// alternate windows: the loaded database's median, with the comparison in its note.
+async fn paired_throughput(
+    r: &Run,
+    loaded: &Hookd,
+    empty: &Hookd,
+    name: &'static str,
+    endpoints: usize,
+    ceiling: f64,
+) -> anyhow::Result<Figure> {
+    eprintln!("S6: {name}, over the history and on an empty database in alternate windows");
+    let (loaded_w, empty_w) = alternate(loaded, empty, |h| fan_out::run(r, h, name, endpoints, ceiling)).await?;
+    let rate = |v: &[Figure]| v.iter().map(|f| f.per_second).collect::<Vec<_>>();
+    let mut f = Figure::throughput(name, median(&mut rate(&loaded_w)), ceiling);
+    f.note = Some(compared(&rate(&loaded_w), &rate(&empty_w), "/s"));
+    Ok(f)
 }
 
 /// [`WINDOWS`] windows of `measure` on each of two hookds, alternately, the empty one
