@@ -56,6 +56,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// to read `deliveries_leased` (which lists exactly those) rather than walk a
     /// webhook's history in id order; PostgreSQL plans from statistics and needs no hint.
     const IN_FLIGHT_INDEX: &'static str;
+    /// The same for pending deliveries (`deliveries_due`) and held ones
+    /// (`deliveries_held`).
+    const PENDING_INDEX: &'static str;
+    const HELD_INDEX: &'static str;
     /// The function that finds a string in another, `(haystack, needle)`, 0 when absent,
     /// case-sensitive.
     const POSITION: &'static str;
@@ -131,6 +135,8 @@ impl Dialect for Sqlite {
     const GREATEST: &'static str = "MAX";
     const JSON_TEXT_ROWS: &'static str = "SELECT value FROM json_each(?)";
     const IN_FLIGHT_INDEX: &'static str = " INDEXED BY deliveries_leased";
+    const PENDING_INDEX: &'static str = " INDEXED BY deliveries_due";
+    const HELD_INDEX: &'static str = " INDEXED BY deliveries_held";
     const POSITION: &'static str = "instr";
     const NUMBERS_FROM_COUNTER: bool = true;
     const EXCLUSIVE_WRITER: bool = true;
@@ -238,6 +244,8 @@ impl Dialect for Postgres {
     const JSON_TEXT_ROWS: &'static str = "SELECT jsonb_array_elements_text(CAST(? AS jsonb))";
     const POSITION: &'static str = "strpos";
     const IN_FLIGHT_INDEX: &'static str = "";
+    const PENDING_INDEX: &'static str = "";
+    const HELD_INDEX: &'static str = "";
     const NUMBERS_FROM_COUNTER: bool = false;
     const EXCLUSIVE_WRITER: bool = false;
 

@@ -77,6 +77,7 @@ macro_rules! store_conformance_tests {
             events_are_listed_newest_first_by_owner_type_channel_and_tag
             disabled_webhooks_hold_their_deliveries_until_re_enabled
             re_enabling_without_deliver_held_cancels_and_races_end_in_delivery
+            closing_a_webhook_reaches_every_open_delivery_and_no_other
             retention_prunes_by_status_and_age_and_keeps_what_is_still_retried
             erasure_blanks_payloads_and_cancels_what_was_not_sent
             failing_and_recovery_are_reported_once

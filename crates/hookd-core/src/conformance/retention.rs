@@ -68,6 +68,72 @@ pub async fn disabled_webhooks_hold_their_deliveries_until_re_enabled(store: Arc
     assert_eq!(status(s, &w, &pending).await, DeliveryStatus::Cancelled, "a cancelled one stays so");
 }
 
+/// Disabling a webhook holds its pending and in-flight deliveries; deleting it, or its
+/// workspace, cancels its pending, in-flight and held ones. Finished deliveries, and the
+/// open ones of other webhooks and workspaces, stay as they were.
+pub async fn closing_a_webhook_reaches_every_open_delivery_and_no_other(store: Arc<dyn Store>) {
+    use DeliveryStatus::{Cancelled, Failed, Held, InFlight, Pending, Succeeded};
+    let s = &*store;
+    let (ws, a) = with_webhook(s).await;
+    let other = workspace("other");
+    s.create_workspace(&other).await.unwrap();
+    let mut hooks = vec![a];
+    for (at, url) in [(&ws.id, "https://example.com/b"), (&other.id, "https://example.com/c")] {
+        let k = key(at, false);
+        s.create_api_key(&k.key).await.unwrap();
+        let mut w = webhook(at, &k, url);
+        w.number = s.insert_webhook(&w).await.unwrap();
+        hooks.push(w);
+    }
+    let [a, b, c] = <[Webhook; 3]>::try_from(hooks).unwrap();
+    // One delivery in each status, in flight ones under a lease.
+    let leased = Some(("n", time_fmt::now() + Duration::from_secs(60)));
+    let mut each = Vec::new();
+    for w in [&a, &b, &c] {
+        let flying = record(event(&w.workspace_id, None), &[&w.id], leased);
+        s.insert_events(std::slice::from_ref(&flying)).await.unwrap();
+        let mut ids = vec![(flying.deliveries[0].id.clone(), InFlight)];
+        for st in [Pending, Succeeded, Failed] {
+            ids.push((one(s, w, st).await, st));
+        }
+        each.push(ids);
+    }
+    let expect = |w: &Webhook, ids: &[(DeliveryId, DeliveryStatus)], why: &'static str| {
+        let (w, ids) = (w.clone(), ids.to_vec());
+        async move {
+            for (d, want) in ids {
+                assert_eq!(status(s, &w, &d).await, want, "{why}: {d} of {}", w.url);
+            }
+        }
+    };
+    let closed = |ids: &[(DeliveryId, DeliveryStatus)], to: DeliveryStatus| -> Vec<(DeliveryId, DeliveryStatus)> {
+        ids.iter().map(|(d, st)| (d.clone(), if matches!(st, Pending | InFlight | Held) { to } else { *st })).collect()
+    };
+    // Disabling `a` holds its open deliveries and nothing else.
+    set_enabled(s, &a, false, None).await;
+    let mut a_ids = closed(&each[0], Held);
+    a_ids.push((one(s, &a, Held).await, Held));
+    expect(&a, &a_ids, "disabled").await;
+    expect(&b, &each[1], "another webhook").await;
+    expect(&c, &each[2], "another workspace").await;
+    // `b` disabled, then published to by a node that had not seen it yet: held and open.
+    set_enabled(s, &b, false, None).await;
+    let mut b_ids = closed(&each[1], Held);
+    let late = record(event(&ws.id, None), &[&b.id], leased);
+    s.insert_events(std::slice::from_ref(&late)).await.unwrap();
+    b_ids.push((late.deliveries[0].id.clone(), InFlight));
+    b_ids.push((one(s, &b, Pending).await, Pending));
+    expect(&b, &b_ids, "disabled, then published to").await;
+    // Deleting `a` cancels what it held.
+    assert!(s.delete_webhook(&ws.id, &a.id).await.unwrap());
+    expect(&a, &closed(&a_ids, Cancelled), "deleted").await;
+    expect(&b, &b_ids, "another webhook").await;
+    // Deleting the workspace cancels `b`'s held and open deliveries, not `c`'s.
+    assert!(s.delete_workspace(&ws.id).await.unwrap());
+    expect(&b, &closed(&b_ids, Cancelled), "its workspace deleted").await;
+    expect(&c, &each[2], "another workspace").await;
+}
+
 pub async fn re_enabling_without_deliver_held_cancels_and_races_end_in_delivery(store: Arc<dyn Store>) {
     let (_, w) = with_webhook(&*store).await;
     let s = &*store;

@@ -510,7 +510,8 @@ pub(super) async fn prune_batch<D: Dialect>(
     Ok(PruneStep { pruned, next, held: held.elapsed() })
 }
 
-/// Cancels a webhook's pending and in-flight deliveries (but `except`): it was deleted.
+/// Cancels a webhook's pending, in-flight and held deliveries (but `except`): it was
+/// deleted, so none of them can be delivered.
 ///
 /// On PostgreSQL, rows another transaction holds are skipped, not waited for: that is a
 /// node recording those deliveries' results, which holds their rows and then wants this
@@ -523,7 +524,7 @@ pub(super) async fn cancel_open_deliveries<D: Dialect>(
     except: Option<&DeliveryId>,
     now: i64,
 ) -> StoreResult<()> {
-    close_open_deliveries(tx, webhook, except, now, "cancelled").await
+    close_open_deliveries(tx, Owner::Webhook(webhook), except, now, "cancelled").await
 }
 
 /// Holds a webhook's pending and in-flight deliveries (but `except`): it was disabled.
@@ -535,26 +536,48 @@ pub(super) async fn hold_open_deliveries<D: Dialect>(
     except: Option<&DeliveryId>,
     now: i64,
 ) -> StoreResult<()> {
-    close_open_deliveries(tx, webhook, except, now, "held").await
+    close_open_deliveries(tx, Owner::Webhook(webhook), except, now, "held").await
 }
 
-async fn close_open_deliveries<D: Dialect>(
+/// Whose open deliveries [`close_open_deliveries`] closes.
+pub(super) enum Owner<'a> {
+    Webhook(&'a WebhookId),
+    Workspace(&'a WorkspaceId),
+}
+
+/// Sets the open deliveries of a webhook or a workspace (but `except`) to `status`
+/// (`held` or `cancelled`; cancelling closes held deliveries too).
+///
+/// Each status is found through the partial index that lists exactly the deliveries in
+/// it (`deliveries_due`, `deliveries_leased`, `deliveries_held`), not through the
+/// webhook's or the workspace's own index: that one lists every delivery it ever had,
+/// and reading months of them held SQLite's writer for a second and more. What is read
+/// is the work still open across the database, which does not grow with history.
+pub(super) async fn close_open_deliveries<D: Dialect>(
     tx: &mut Tx<D>,
-    webhook: &WebhookId,
+    owner: Owner<'_>,
     except: Option<&DeliveryId>,
     now: i64,
     status: &'static str,
 ) -> StoreResult<()> {
-    let sql = Sql::new(format!(
-        "UPDATE deliveries SET status = '{status}', next_attempt_at = NULL, lease_owner = NULL, \
-         lease_expires_at = NULL, updated_at = ? WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = ? \
-         AND status IN ('pending', 'in_flight') AND id != ?{})",
-        D::SKIP_LOCKED
-    ))
-    .bind(now)
-    .bind(webhook.as_str())
-    .bind(except.map_or("", DeliveryId::as_str));
-    tx.execute(sql).await.map(drop)
+    let (column, id) = match owner {
+        Owner::Webhook(w) => ("webhook_id", w.as_str()),
+        Owner::Workspace(w) => ("workspace_id", w.as_str()),
+    };
+    let open = [("pending", D::PENDING_INDEX), ("in_flight", D::IN_FLIGHT_INDEX), ("held", D::HELD_INDEX)];
+    for (from, index) in open.into_iter().filter(|(from, _)| *from != status) {
+        let sql = Sql::new(format!(
+            "UPDATE deliveries SET status = '{status}', next_attempt_at = NULL, lease_owner = NULL, \
+             lease_expires_at = NULL, updated_at = ? WHERE id IN (SELECT id FROM deliveries{index} \
+             WHERE status = '{from}' AND {column} = ? AND id != ?{})",
+            D::SKIP_LOCKED
+        ))
+        .bind(now)
+        .bind(id)
+        .bind(except.map_or("", DeliveryId::as_str));
+        tx.execute(sql).await?;
+    }
+    Ok(())
 }
 
 /// What [`release_held`] does with a held delivery.

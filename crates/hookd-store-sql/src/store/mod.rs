@@ -31,7 +31,7 @@ mod web;
 mod webhooks;
 mod workspaces;
 
-use deliveries::{cancel_open_deliveries, hold_open_deliveries, release_held};
+use deliveries::{cancel_open_deliveries, close_open_deliveries, hold_open_deliveries, release_held, Owner};
 
 const WEBHOOK_COLUMNS: &str =
     "id, workspace_id, created_by, owner, url, events, description, enabled, disabled_reason, \

@@ -45,17 +45,7 @@ pub(super) async fn update<D: Dialect>(store: &SqlStore<D>, w: &Workspace) -> St
 pub(super) async fn delete<D: Dialect>(store: &SqlStore<D>, id: &WorkspaceId) -> StoreResult<bool> {
     let now = micros(hookd_core::time_fmt::now());
     let mut tx = store.begin().await?;
-    tx.execute(
-        Sql::new(format!(
-            "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, \
-             lease_expires_at = NULL, updated_at = ? WHERE id IN (SELECT id FROM deliveries \
-             WHERE workspace_id = ? AND status IN ('pending', 'in_flight'){})",
-            D::SKIP_LOCKED
-        ))
-        .bind(now)
-        .bind(id.as_str()),
-    )
-    .await?;
+    close_open_deliveries(&mut tx, Owner::Workspace(id), None, now, "cancelled").await?;
     let deleted = tx.execute(Sql::new("DELETE FROM workspaces WHERE id = ?").bind(id.as_str())).await? == 1;
     tx.commit().await?;
     Ok(deleted)
