@@ -156,6 +156,7 @@ pub(crate) async fn latency_at(
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let end = Instant::now() + Duration::from_secs_f64(secs);
+    let started = hookd_core::time_fmt::format(hookd_core::time_fmt::now());
     let mut tasks = Vec::new();
     let mut n = 0u64;
     while Instant::now() < end {
@@ -178,8 +179,16 @@ pub(crate) async fn latency_at(
     l.sort_unstable();
     let mut p = std::mem::take(&mut *publish_lat.lock().unwrap());
     p.sort_unstable();
-    eprintln!("  {} deliveries timed", l.len());
-    (percentile(&l, 0.5), percentile(&l, 0.95), percentile(&l, 0.99), percentile(&p, 0.99))
+    let figures = (percentile(&l, 0.5), percentile(&l, 0.95), percentile(&l, 0.99), percentile(&p, 0.99));
+    // With its start, so that a slow window can be matched against the database's log.
+    eprintln!(
+        "  {} deliveries timed from {started}: p50 {:.1} ms, p99 {:.1} ms, publish p99 {:.1} ms",
+        l.len(),
+        figures.0,
+        figures.2,
+        figures.3
+    );
+    figures
 }
 
 /// This process's resident set, in MB (Linux; `None` elsewhere).

@@ -46,10 +46,15 @@ pub(crate) async fn run(r: &Run, ceiling: f64, s4_rate: f64, deliveries: u64) ->
         deliveries as f64 / took.as_secs_f64(),
         size as f64 / 1e6
     );
-    let (h, store) = start_hookd_on(dir, url, db, Some(token), |_| {}).await?;
+    let (h, store) = start_hookd_on(dir, url.clone(), db, Some(token), |_| {}).await?;
     let empty = start_hookd(|_| {}).await?;
-    let [mut s1, s2, s4] = paired(r, &h, &empty, ceiling, s4_rate).await?;
+    let vacuumed = autovacuum(&url).await?;
+    let [mut s1, s2, mut s4] = paired(r, &h, &empty, ceiling, s4_rate).await?;
     empty.stop().await;
+    if let Some(ran) = autovacuumed(&vacuumed, &autovacuum(&url).await?) {
+        eprintln!("S6: PostgreSQL's autovacuum during S1, S2 and S4 over the history: {ran}");
+        s4.note = Some(format!("{}; autovacuum meanwhile: {ran}", s4.note.take().unwrap_or_default()));
+    }
     s1.note = Some(format!(
         "{}; {deliveries} deliveries stored, {per_million:.0} MB per million, loaded in {took:.0?}",
         s1.note.take().unwrap_or_default()
@@ -429,6 +434,43 @@ async fn record(store: &dyn Store, batch: Vec<NewEventRecord>) -> anyhow::Result
     let results = crate::seed::outcomes(&batch);
     store.record_results(&results, time_fmt::now() - time::Duration::days(365)).await?;
     Ok(())
+}
+
+/// How often PostgreSQL's autovacuum has vacuumed and analysed each table of the loaded
+/// database, with when it last did; empty on SQLite.
+type Autovacuum = std::collections::BTreeMap<String, (i64, i64, Option<String>)>;
+
+async fn autovacuum(url: &str) -> anyhow::Result<Autovacuum> {
+    if POSTGRES.get().is_none() {
+        return Ok(Autovacuum::new());
+    }
+    let pool = sqlx::PgPool::connect(url).await?;
+    let rows: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT relname::text, autovacuum_count, autoanalyze_count, \
+                to_char(GREATEST(last_autovacuum, last_autoanalyze) AT TIME ZONE 'UTC', 'HH24:MI:SS') \
+         FROM pg_stat_user_tables",
+    )
+    .fetch_all(&pool)
+    .await?;
+    pool.close().await;
+    Ok(rows.into_iter().map(|(table, v, a, last)| (table, (v, a, last))).collect())
+}
+
+/// What autovacuum did between `before` and `after`: the tables it vacuumed or analysed,
+/// how often and when last; `None` when it did nothing. A vacuum of a table of millions
+/// of rows reads its indexes whole, so it is the first suspect for a slow window.
+fn autovacuumed(before: &Autovacuum, after: &Autovacuum) -> Option<String> {
+    let ran: Vec<String> = after
+        .iter()
+        .filter_map(|(table, (v, a, last))| {
+            let (v0, a0, _) = before.get(table).cloned().unwrap_or_default();
+            let (v, a) = (v - v0, a - a0);
+            ((v, a) != (0, 0)).then(|| {
+                format!("{table} vacuumed {v}x, analysed {a}x, last at {} UTC", last.as_deref().unwrap_or("?"))
+            })
+        })
+        .collect();
+    (!ran.is_empty()).then(|| ran.join("; "))
 }
 
 /// The database's size on disk: the SQLite file with its write-ahead log, or what
