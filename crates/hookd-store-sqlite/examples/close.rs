@@ -11,14 +11,16 @@
 use std::time::{Duration, Instant};
 
 use hookd_core::domain::{Delivery, DeliveryStatus, Event};
-use hookd_core::id::{EventId, WebhookId, WorkspaceId};
+use hookd_core::id::WebhookId;
 use hookd_core::store::{NewEventRecord, Store, WebhookSettings};
 use hookd_core::time_fmt;
 use hookd_store_sqlite::SqliteOptions;
 
-/// Deliveries per stored event, and events per insert.
+/// Deliveries per stored event, events per insert, and the other webhooks whose
+/// deliveries make the backlog.
 const FAN_OUT: u64 = 100;
 const BATCH: usize = 20;
+const OTHERS: u64 = 50;
 
 #[tokio::main]
 async fn main() {
@@ -30,12 +32,12 @@ async fn main() {
     let s = hookd_store_sqlite::open(&url, &SqliteOptions::default()).await.unwrap();
     hookd_store_sqlite::migrate(&s).await.unwrap();
     let (ws, w, open) = hookd_core::conformance::webhook_with_deliveries(&s, 100, "n").await;
-    let others: Vec<WebhookId> = (0..50).map(|_| WebhookId::generate()).collect();
+    let others: Vec<WebhookId> = (0..OTHERS).map(|_| WebhookId::generate()).collect();
     let t = Instant::now();
     let later = time_fmt::now() + Duration::from_secs(3600);
     let mut batch = Vec::new();
     for n in 0..(history + backlog).div_ceil(FAN_OUT) {
-        let e = event(&ws.id);
+        let e = Event { deliveries: FAN_OUT as i64, ..hookd_core::conformance::event(&ws.id, None) };
         let deliveries = (0..FAN_OUT)
             .map(|i| {
                 let d = Delivery::new_pending(&e, &w.id, e.created_at);
@@ -43,7 +45,7 @@ async fn main() {
                     Delivery { status: DeliveryStatus::Succeeded, next_attempt_at: None, ..d }
                 } else {
                     // Waiting for a retry an hour from now.
-                    let to = others[(i % 50) as usize].clone();
+                    let to = others[(i % OTHERS) as usize].clone();
                     Delivery { webhook_id: to, next_attempt_at: Some(later), ..d }
                 }
             })
@@ -70,23 +72,4 @@ async fn main() {
     println!("deleting it (cancelling them): {:.2?}", t.elapsed());
     let d = s.get_delivery(&ws.id, &open[0]).await.unwrap().unwrap();
     assert_eq!(d.status, DeliveryStatus::Cancelled);
-}
-
-fn event(ws: &WorkspaceId) -> Event {
-    Event {
-        owner: None,
-        id: EventId::generate(),
-        workspace_id: ws.clone(),
-        event_type: "bench.ping".into(),
-        producer_id: None,
-        data: "{\"n\":1}".into(),
-        occurred_at: None,
-        created_at: time_fmt::now(),
-        deliveries: FAN_OUT as i64,
-        ordering_key: None,
-        channels: Vec::new(),
-        tags: Vec::new(),
-        erased_at: None,
-        trace_parent: None,
-    }
 }

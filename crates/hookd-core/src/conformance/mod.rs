@@ -155,7 +155,9 @@ async fn setup(store: &dyn Store) -> (Workspace, GeneratedKey) {
     (ws, k)
 }
 
-fn event(ws: &WorkspaceId, producer_id: Option<&str>) -> Event {
+/// A fixture for a backend's own tests too: a `link.created` event of `ws`, published
+/// now, not yet stored, with no deliveries counted.
+pub fn event(ws: &WorkspaceId, producer_id: Option<&str>) -> Event {
     Event {
         owner: None,
         id: EventId::generate(),
